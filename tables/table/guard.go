@@ -1,0 +1,95 @@
+package table
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+)
+
+// DefaultTimeout bounds one generate call. osqueryd gives an extension call
+// 300 s (--thrift_timeout) and its watchdog judges CPU over 12 s windows, so a
+// scan that runs longer than this is a scan to cut short and report.
+const DefaultTimeout = 60 * time.Second
+
+// DefaultConcurrency caps how many generate calls run at once; the rest wait
+// for a slot until their own deadline.
+const DefaultConcurrency = 4
+
+// ErrTimeout is returned when a generate call outlives its deadline.
+var ErrTimeout = errors.New("deadline exceeded")
+
+// ErrBusy is returned when no slot frees up before the call's deadline.
+var ErrBusy = errors.New("too many concurrent queries")
+
+// Guard is the one wrapper every generate call runs under, whichever host
+// serves it: a deadline, a cap on concurrent calls, and panic recovery so a
+// bug in one table becomes an error for one query, never a dead extension.
+type Guard struct {
+	timeout time.Duration
+	slots   chan struct{}
+	log     *slog.Logger
+}
+
+// NewGuard returns a Guard. Zero or negative arguments take the defaults.
+func NewGuard(timeout time.Duration, concurrency int, log *slog.Logger) *Guard {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if concurrency <= 0 {
+		concurrency = DefaultConcurrency
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Guard{timeout: timeout, slots: make(chan struct{}, concurrency), log: log}
+}
+
+type result struct {
+	rows []Row
+	err  error
+}
+
+// Generate runs t.Generate for q under the guard. When the deadline passes
+// first it returns ErrTimeout at once; the abandoned call keeps its slot until
+// it notices its cancelled context, so a table that ignores cancellation
+// throttles itself instead of piling up.
+func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	log := g.log.With("table", t.Name)
+
+	select {
+	case g.slots <- struct{}{}:
+	case <-ctx.Done():
+		cancel()
+		log.WarnContext(ctx, "no free slot for generate", "limit", cap(g.slots))
+		return nil, fmt.Errorf("%s: %w", t.Name, ErrBusy)
+	}
+
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-g.slots }()
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(ctx, "generate panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				done <- result{err: fmt.Errorf("%s: internal error: %v", t.Name, p)}
+			}
+		}()
+		rows, err := t.Generate(ctx, q)
+		done <- result{rows: rows, err: err}
+	}()
+
+	select {
+	case r := <-done:
+		if r.err != nil {
+			log.WarnContext(ctx, "generate failed", "err", r.err, "rows", len(r.rows))
+		}
+		return r.rows, r.err
+	case <-ctx.Done():
+		log.WarnContext(ctx, "generate timed out", "timeout", g.timeout.String())
+		return nil, fmt.Errorf("%s: %w after %s", t.Name, ErrTimeout, g.timeout)
+	}
+}

@@ -1,0 +1,183 @@
+// Package table is modhunt's table model: one definition per table that every
+// host (osquery over Thrift, the embedded SQLite engine) serves unchanged.
+//
+// A table never learns which host runs it. It sees a Query (the constraints
+// the host could push down) and answers with rows in its own column order.
+package table
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
+
+// Type is an osquery column type. osquery casts every string value it gets
+// from an extension by this type; the embedded host does the same.
+type Type string
+
+// The osquery column types modhunt uses. INTEGER is 32-bit inside osquery, so
+// addresses, sizes, inodes and ids are BIGINT.
+const (
+	Text    Type = "TEXT"
+	Integer Type = "INTEGER"
+	BigInt  Type = "BIGINT"
+	Double  Type = "DOUBLE"
+)
+
+// Column describes one column. Index columns are the ones whose constraints
+// reach Generate; every other constraint is left to the SQL engine.
+type Column struct {
+	Name        string
+	Type        Type
+	Description string
+	Index       bool
+}
+
+// Op is a constraint operator, numbered as osquery numbers them
+// (osquery/core/tables.h ConstraintOperator) so osquery's context JSON needs
+// no translation.
+type Op int
+
+// Operators a host may push down.
+const (
+	OpEquals         Op = 2
+	OpGreaterThan    Op = 4
+	OpLessOrEquals   Op = 8
+	OpLessThan       Op = 16
+	OpGreaterOrEqual Op = 32
+	OpMatch          Op = 64
+	OpLike           Op = 65
+	OpGlob           Op = 66
+	OpRegexp         Op = 67
+)
+
+// Constraint is one pushed-down comparison: column Op Expr.
+type Constraint struct {
+	Op   Op
+	Expr string
+}
+
+// Query is what a host tells Generate about the WHERE clause: the
+// constraints on index columns, keyed by column name. An IN list arrives as
+// one OpEquals constraint per value.
+type Query struct {
+	Constraints map[string][]Constraint
+}
+
+// Equals returns the values column is constrained to equal, or nil when the
+// query does not pin the column down (any non-equality constraint on the
+// column also means "unpinned": the engine filters those rows itself).
+func (q Query) Equals(column string) []string {
+	cs := q.Constraints[column]
+	if len(cs) == 0 {
+		return nil
+	}
+	vals := make([]string, 0, len(cs))
+	for _, c := range cs {
+		if c.Op != OpEquals {
+			return nil
+		}
+		vals = append(vals, c.Expr)
+	}
+	return vals
+}
+
+// IntEquals is Equals for integer columns. A value that is not an integer can
+// match no row, so it is dropped; pinned reports whether the column was
+// pinned at all (pinned with no valid values means "no rows").
+func (q Query) IntEquals(column string) (vals []int64, pinned bool) {
+	strs := q.Equals(column)
+	if strs == nil {
+		return nil, false
+	}
+	for _, s := range strs {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err == nil {
+			vals = append(vals, n)
+		}
+	}
+	return vals, true
+}
+
+// Row holds one row's values in the table's column order. An empty string
+// in a numeric column is NULL, as osquery reads it.
+type Row []string
+
+// GenerateFunc produces a table's rows. It must honour ctx, and it returns
+// the rows it has even when it also returns an error.
+type GenerateFunc func(ctx context.Context, q Query) ([]Row, error)
+
+// Platform names as osquery spells them.
+const (
+	Linux   = "linux"
+	Windows = "windows"
+	Darwin  = "darwin"
+)
+
+// Table is one table's whole definition.
+type Table struct {
+	Name        string
+	Description string
+	Platforms   []string
+	Columns     []Column
+	Examples    []string
+	Generate    GenerateFunc
+}
+
+// Validate checks the invariants hosts rely on, so a malformed definition is
+// caught by tests instead of by a confused query.
+func (t *Table) Validate() error {
+	if t.Name == "" || t.Description == "" || t.Generate == nil {
+		return fmt.Errorf("table %q: name, description and generate are required", t.Name)
+	}
+	if len(t.Columns) == 0 {
+		return fmt.Errorf("table %s: no columns", t.Name)
+	}
+	if len(t.Examples) == 0 {
+		return fmt.Errorf("table %s: no example query", t.Name)
+	}
+	seen := make(map[string]bool, len(t.Columns))
+	for _, c := range t.Columns {
+		switch {
+		case c.Name == "":
+			return fmt.Errorf("table %s: column with no name", t.Name)
+		case seen[c.Name]:
+			return fmt.Errorf("table %s: column %s declared twice", t.Name, c.Name)
+		case c.Description == "":
+			return fmt.Errorf("table %s: column %s has no description", t.Name, c.Name)
+		}
+		switch c.Type {
+		case Text, Integer, BigInt, Double:
+		default:
+			return fmt.Errorf("table %s: column %s has unknown type %q", t.Name, c.Name, c.Type)
+		}
+		seen[c.Name] = true
+	}
+	return nil
+}
+
+// ColumnIndex returns the position of the named column, or -1.
+func (t *Table) ColumnIndex(name string) int {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Bool renders a flag the way osquery tables do.
+func Bool(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Int renders an integer column value.
+func Int[T ~int | ~int32 | ~int64 | ~uint32 | ~uint64 | ~uint](v T) string {
+	if v < 0 {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatUint(uint64(v), 10)
+}
