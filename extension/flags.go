@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -12,17 +17,117 @@ import (
 	"github.com/modhunt/modhunt/tables/table"
 )
 
+// maxFlagfile bounds the flag file: it holds a handful of flags.
+const maxFlagfile = 64 << 10
+
 // common holds the flags every mode shares.
 type common struct {
 	verbose      bool
 	tableTimeout time.Duration
 	concurrency  int
+	flagfile     string
+	policy       string
+	rules        string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.verbose, "verbose", false, "log at debug level (osqueryd passes this when it is verbose itself)")
 	fs.DurationVar(&c.tableTimeout, "table_timeout", table.DefaultTimeout, "deadline for one table scan")
 	fs.IntVar(&c.concurrency, "table_concurrency", table.DefaultConcurrency, "table scans that may run at once")
+	fs.StringVar(&c.flagfile, "flagfile", defaultFlagfile, "file of extra flags, one per line (osqueryd cannot pass flags to an extension)")
+	fs.StringVar(&c.policy, "policy", "", "trust policy file (YAML) for untrusted_module_loads")
+	fs.StringVar(&c.rules, "rules", "", "extra Sigma rule folders for module_detections, comma-separated")
+}
+
+// parse reads the flag file first and then args, so the command line wins.
+// tolerant drops unknown flags (the osqueryd launch mode); otherwise an
+// unknown flag is an error.
+func (c *common) parse(fs *flag.FlagSet, args []string, tolerant bool) ([]string, error) {
+	path, explicit := flagfileIn(args)
+	if path == "" {
+		path = defaultFlagfile
+	}
+	if path != "" {
+		lines, err := readFlagfile(path)
+		switch {
+		case errors.Is(err, iofs.ErrNotExist) && !explicit:
+		case err != nil:
+			return nil, err
+		default:
+			if _, dropped, err := parseTolerant(fs, lines); err != nil {
+				return nil, fmt.Errorf("flagfile %s: %w", path, err)
+			} else if len(dropped) > 0 {
+				return nil, fmt.Errorf("flagfile %s: unknown flags %s", path, strings.Join(dropped, " "))
+			}
+		}
+	}
+	if tolerant {
+		rest, dropped, err := parseTolerant(fs, args)
+		if len(dropped) > 0 {
+			c.logger(os.Stderr).Warn("ignoring unknown flags", "flags", strings.Join(dropped, " "))
+		}
+		return rest, err
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return fs.Args(), nil
+}
+
+// flagfileIn finds --flagfile on the command line before the FlagSet sees it.
+func flagfileIn(args []string) (path string, explicit bool) {
+	for i, a := range args {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "flagfile" {
+			continue
+		}
+		if hasVal {
+			return val, true
+		}
+		if i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return "", false
+}
+
+// readFlagfile returns the flags in path, refusing a file a non-root user
+// could have written: the extension runs as root and these flags choose
+// which policy and rules it trusts.
+func readFlagfile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("flagfile: %w", err)
+	}
+	defer f.Close()
+	if err := checkSafe(f); err != nil {
+		return nil, fmt.Errorf("flagfile %s: %w", path, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFlagfile+1))
+	if err != nil {
+		return nil, fmt.Errorf("flagfile %s: %w", path, err)
+	}
+	if len(data) > maxFlagfile {
+		return nil, fmt.Errorf("flagfile %s: larger than %d bytes", path, maxFlagfile)
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.HasPrefix(line, "--") {
+			return nil, fmt.Errorf("flagfile %s:%d: %q is not a --flag", path, n, line)
+		}
+		// "--name value" and "--name=value" are both accepted, as osquery's flagfile does.
+		if name, val, ok := strings.Cut(line, " "); ok && !strings.Contains(name, "=") {
+			line = name + "=" + strings.TrimSpace(val)
+		}
+		lines = append(lines, line)
+	}
+	return lines, nil
 }
 
 func (c *common) logger(w io.Writer) *slog.Logger {
@@ -38,7 +143,13 @@ func (c *common) guard(log *slog.Logger) *table.Guard {
 }
 
 func (c *common) tables(log *slog.Logger) []*table.Table {
-	return tables.All(tables.Config{Log: log})
+	var dirs []string
+	for d := range strings.SplitSeq(c.rules, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return tables.All(tables.Config{Log: log, Policy: c.policy, RuleDirs: dirs})
 }
 
 // parseTolerant parses args into fs, dropping flags fs does not define

@@ -11,6 +11,10 @@ import (
 // Config and every table reads what it needs from it.
 type Config struct {
 	Log *slog.Logger
+	// Policy is the trust policy file for untrusted_module_loads ("" = built-in defaults).
+	Policy string
+	// RuleDirs are extra Sigma rule folders for module_detections.
+	RuleDirs []string
 }
 
 // All returns this platform's tables, in the order documentation lists them.

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseTolerantDropsUnknownFlags(t *testing.T) {
+	t.Parallel()
+	var c common
+	var socket string
+	fs := flag.NewFlagSet("modhunt.ext", flag.ContinueOnError)
+	c.register(fs)
+	fs.StringVar(&socket, "socket", "", "")
+
+	rest, dropped, err := parseTolerant(fs, []string{
+		"--verbose", "--socket", "/var/osquery/osquery.em", "--logger_min_status=1", "--future_flag", "value", "--timeout", "3",
+	})
+	require.NoError(t, err)
+	assert.Empty(t, rest)
+	assert.True(t, c.verbose)
+	assert.Equal(t, "/var/osquery/osquery.em", socket)
+	assert.Equal(t, []string{"--logger_min_status=1", "--future_flag", "value", "--timeout", "3"}, dropped)
+}
+
+func writeFlagfile(t *testing.T, body string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "modhunt.flags")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	require.NoError(t, os.Chmod(p, mode))
+	return p
+}
+
+func TestFlagfileSetsFlagsAndCommandLineWins(t *testing.T) {
+	t.Parallel()
+	p := writeFlagfile(t, "# modhunt flags\n--policy /etc/modhunt/policy.yml\n\n--rules=/a,/b\n--table_concurrency=2\n", 0o644)
+	var c common
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	c.register(fs)
+	rest, err := c.parse(fs, []string{"--flagfile", p, "--table_concurrency=7", "SELECT 1"}, false)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"SELECT 1"}, rest)
+	assert.Equal(t, "/etc/modhunt/policy.yml", c.policy)
+	assert.Equal(t, "/a,/b", c.rules)
+	assert.Equal(t, 7, c.concurrency, "the command line overrides the flag file")
+}
+
+func TestFlagfileErrorsNameTheProblem(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		body string
+		mode os.FileMode
+		want string
+	}{
+		"world-writable": {"--policy=/x\n", 0o666, "world-writable"},
+		"not a flag":     {"--policy=/x\npolicy=/y\n", 0o644, `:2: "policy=/y" is not a --flag`},
+		"unknown flag":   {"--no_such_flag=1\n", 0o644, "unknown flags --no_such_flag=1"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := writeFlagfile(t, tc.body, tc.mode)
+			var c common
+			fs := flag.NewFlagSet("query", flag.ContinueOnError)
+			c.register(fs)
+			_, err := c.parse(fs, []string{"--flagfile=" + p}, false)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), p)
+		})
+	}
+}
+
+func TestMissingExplicitFlagfileIsAnError(t *testing.T) {
+	t.Parallel()
+	var c common
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	c.register(fs)
+	_, err := c.parse(fs, []string{"--flagfile", filepath.Join(t.TempDir(), "absent")}, false)
+	require.Error(t, err)
+}
