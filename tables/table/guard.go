@@ -89,6 +89,9 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 		}
 		return r.rows, r.err
 	case <-ctx.Done():
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%s: %w", t.Name, ctx.Err())
+		}
 		log.WarnContext(ctx, "generate timed out", "timeout", g.timeout.String())
 		return nil, fmt.Errorf("%s: %w after %s", t.Name, ErrTimeout, g.timeout)
 	}

@@ -1,0 +1,126 @@
+package table
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func fake(gen GenerateFunc) *Table {
+	return &Table{
+		Name: "fake", Description: "fake", Platforms: []string{Linux},
+		Columns:  []Column{{Name: "pid", Type: BigInt, Description: "pid", Index: true}},
+		Examples: []string{"SELECT * FROM fake"},
+		Generate: gen,
+	}
+}
+
+func TestGuardPassesRowsQueryAndPartialErrors(t *testing.T) {
+	t.Parallel()
+	partial := errors.New("one process vanished")
+	var got Query
+	tbl := fake(func(_ context.Context, q Query) ([]Row, error) {
+		got = q
+		return []Row{{"1"}, {"2"}}, partial
+	})
+	q := Query{Constraints: map[string][]Constraint{"pid": {{Op: OpEquals, Expr: "1"}}}}
+	rows, err := NewGuard(time.Second, 1, nil).Generate(t.Context(), tbl, q)
+	require.ErrorIs(t, err, partial)
+	assert.Equal(t, []Row{{"1"}, {"2"}}, rows, "partial rows survive an error")
+	assert.Equal(t, q, got)
+}
+
+func TestGuardRecoversPanicsAndKeepsServing(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	tbl := fake(func(context.Context, Query) ([]Row, error) {
+		if calls.Add(1) == 1 {
+			var m map[string]int
+			m["boom"]++ // a real nil-map panic, not a stand-in
+		}
+		return []Row{{"7"}}, nil
+	})
+	g := NewGuard(time.Second, 1, nil)
+	_, err := g.Generate(t.Context(), tbl, Query{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "fake: internal error")
+	// The panicking call released its slot: the next call runs.
+	rows, err := g.Generate(t.Context(), tbl, Query{})
+	require.NoError(t, err)
+	assert.Equal(t, []Row{{"7"}}, rows)
+}
+
+func TestGuardDeadline(t *testing.T) {
+	t.Parallel()
+	released := make(chan struct{})
+	tbl := fake(func(ctx context.Context, _ Query) ([]Row, error) {
+		defer close(released)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	_, err := NewGuard(20*time.Millisecond, 1, nil).Generate(t.Context(), tbl, Query{})
+	require.ErrorIs(t, err, ErrTimeout)
+	<-released // the table saw its context cancelled
+}
+
+func TestGuardCapsConcurrency(t *testing.T) {
+	t.Parallel()
+	start, stop := make(chan struct{}), make(chan struct{})
+	var running, peak atomic.Int32
+	tbl := fake(func(context.Context, Query) ([]Row, error) {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		start <- struct{}{}
+		<-stop
+		running.Add(-1)
+		return nil, nil
+	})
+	g := NewGuard(5*time.Second, 2, nil)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := g.Generate(t.Context(), tbl, Query{}); errs <- err }()
+	}
+	<-start
+	<-start
+	// Two run; the third waits for a slot.
+	select {
+	case <-start:
+		t.Fatal("a third call ran while two held both slots")
+	case <-time.After(50 * time.Millisecond):
+	}
+	stop <- struct{}{}
+	<-start
+	close(stop)
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, int32(2), peak.Load())
+}
+
+func TestGuardBusyWhenNoSlotBeforeDeadline(t *testing.T) {
+	t.Parallel()
+	hold := make(chan struct{})
+	held := make(chan struct{})
+	slow := fake(func(context.Context, Query) ([]Row, error) { close(held); <-hold; return nil, nil })
+	g := NewGuard(30*time.Millisecond, 1, nil)
+	first := make(chan error, 1)
+	go func() { _, err := g.Generate(context.Background(), slow, Query{}); first <- err }()
+	<-held
+	_, err := g.Generate(t.Context(), fake(func(context.Context, Query) ([]Row, error) { return nil, nil }), Query{})
+	require.ErrorIs(t, err, ErrBusy)
+	close(hold)
+	require.ErrorIs(t, <-first, ErrTimeout)
+}

@@ -1,0 +1,48 @@
+package table
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestQueryEquals(t *testing.T) {
+	t.Parallel()
+	q := Query{Constraints: map[string][]Constraint{
+		"pid":  {{Op: OpEquals, Expr: "4"}, {Op: OpEquals, Expr: "x"}, {Op: OpEquals, Expr: "9"}},
+		"path": {{Op: OpEquals, Expr: "/a"}, {Op: OpLike, Expr: "/b%"}},
+	}}
+	assert.Equal(t, []string{"4", "x", "9"}, q.Equals("pid"))
+	vals, pinned := q.IntEquals("pid")
+	assert.True(t, pinned)
+	assert.Equal(t, []int64{4, 9}, vals, "a non-integer can match no pid")
+	assert.Nil(t, q.Equals("path"), "a LIKE beside = leaves the column to the engine")
+	_, pinned = q.IntEquals("name")
+	assert.False(t, pinned)
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	gen := func(context.Context, Query) ([]Row, error) { return nil, nil }
+	require.NoError(t, fake(gen).Validate())
+	cases := map[string]struct {
+		mutate func(*Table)
+		want   string
+	}{
+		"no generate":      {func(t *Table) { t.Generate = nil }, "generate"},
+		"no columns":       {func(t *Table) { t.Columns = nil }, "no columns"},
+		"no example":       {func(t *Table) { t.Examples = nil }, "no example"},
+		"duplicate column": {func(t *Table) { t.Columns = append(t.Columns, t.Columns[0]) }, "pid declared twice"},
+		"undocumented":     {func(t *Table) { t.Columns[0].Description = "" }, "pid has no description"},
+		"unknown type":     {func(t *Table) { t.Columns[0].Type = "VARCHAR" }, `unknown type "VARCHAR"`},
+	}
+	for name, tc := range cases {
+		tbl := fake(gen)
+		tc.mutate(tbl)
+		err := tbl.Validate()
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), tc.want, name)
+	}
+}
