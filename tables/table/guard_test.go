@@ -121,6 +121,6 @@ func TestGuardBusyWhenNoSlotBeforeDeadline(t *testing.T) {
 	<-held
 	_, err := g.Generate(t.Context(), fake(func(context.Context, Query) ([]Row, error) { return nil, nil }), Query{})
 	require.ErrorIs(t, err, ErrBusy)
-	close(hold)
 	require.ErrorIs(t, <-first, ErrTimeout)
+	close(hold)
 }
