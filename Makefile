@@ -7,7 +7,7 @@ FUZZTIME  ?= 20s
 BENCHTIME ?= 1s
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-all run test test-short bench fuzz lint vet fmt spec clean
+.PHONY: all build build-all run test test-short bench fuzz lint vet fmt spec docs clean
 
 all: build
 
@@ -62,3 +62,7 @@ spec: build
 
 clean:
 	rm -rf build
+
+# Regenerate the README's table reference from the table definitions.
+docs:
+	MODHUNT_UPDATE_DOCS=1 $(GO) test -count=1 -run TestREADMEDocumentsEveryTable ./tables/

