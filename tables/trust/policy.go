@@ -1,0 +1,177 @@
+package trust
+
+import (
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Dir is a trusted directory. Managed directories are the ones a package
+// manager owns, so a module under them that no package owns is worth a
+// reason (not_package_owned); directories an admin trusts by policy, and
+// /usr/local or /opt from ld.so.conf, are trusted without that check.
+type Dir struct {
+	Path    string
+	Managed bool
+}
+
+// Policy is the trust policy: the built-in defaults plus whatever a policy
+// file adds. Build one with Linux (or NewPolicy for tests) and extend it
+// with Apply.
+type Policy struct {
+	// Source names where the policy came from, for logs and errors.
+	Source string
+	// TrustedDirs are the roots modules may load from.
+	TrustedDirs []Dir
+	// TempDirs are scratch directories; a module under one is temp_dir.
+	TempDirs []string
+	// NoexecMounts are mount points that should be mounted noexec; a module
+	// on one of them that is not gets exec_from_writable_mount.
+	NoexecMounts []string
+	// AllowModules and AllowProcesses drop rows the admin has vouched for.
+	AllowModules   []ModuleRule
+	AllowProcesses []ProcessRule
+}
+
+// ModuleRule allowlists modules. Exactly one matcher is set.
+type ModuleRule struct {
+	PathGlob string
+	SHA256   string
+	Package  string
+	Comment  string
+	path     *regexp.Regexp
+}
+
+// ProcessRule allowlists every module of matching processes (a JIT, a
+// vendor agent). Exactly one matcher is set.
+type ProcessRule struct {
+	PathGlob string
+	Name     string
+	Comment  string
+	path     *regexp.Regexp
+}
+
+// DefaultTempDirs are the scratch directories MITRE's AN0053 names. Any
+// other world-writable directory on a module's path counts too, but that is
+// a fact about the file system, so the caller reports it (Module.WorldWritableDir).
+// /run/user stands for /run/user/<uid>: everything below it is a user's
+// runtime directory.
+var DefaultTempDirs = []string{"/tmp", "/var/tmp", "/dev/shm", "/run/user"}
+
+// Under reports whether p is dir or lies below it. Both are clean absolute
+// paths.
+func Under(p, dir string) bool {
+	if dir == "/" {
+		return strings.HasPrefix(p, "/")
+	}
+	return p == dir || (strings.HasPrefix(p, dir) && len(p) > len(dir) && p[len(dir)] == '/')
+}
+
+// trustedDir returns the trusted directory p lies under, preferring managed
+// ones so that a package-managed path keeps its not_package_owned check even
+// when a policy also trusts a parent.
+func (p *Policy) trustedDir(file string) (Dir, bool) {
+	var found Dir
+	ok := false
+	for _, d := range p.TrustedDirs {
+		if Under(file, d.Path) && (!ok || (d.Managed && !found.Managed)) {
+			found, ok = d, true
+		}
+	}
+	return found, ok
+}
+
+// Trusted reports whether a file at p lies under a trusted directory.
+func (p *Policy) Trusted(file string) bool {
+	_, ok := p.trustedDir(file)
+	return ok
+}
+
+// IsTemp reports whether p lies under one of the policy's temp directories.
+func (p *Policy) IsTemp(file string) bool {
+	return slices.ContainsFunc(p.TempDirs, func(d string) bool { return Under(file, d) })
+}
+
+// IsHidden reports whether a component of p starts with a dot.
+func IsHidden(p string) bool {
+	for c := range strings.SplitSeq(p, "/") {
+		if strings.HasPrefix(c, ".") && c != "." && c != ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsProcess reports whether the policy allowlists every module of a
+// process with this executable path and name.
+func (p *Policy) AllowsProcess(exe, name string) bool {
+	for _, r := range p.AllowProcesses {
+		if (r.Name != "" && r.Name == name) || (r.path != nil && r.path.MatchString(exe)) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsModule reports whether the policy allowlists a module. sha256 and
+// pkg may be empty when unknown; an empty value never matches.
+func (p *Policy) AllowsModule(file, sha256, pkg string) bool {
+	for _, r := range p.AllowModules {
+		switch {
+		case r.path != nil && r.path.MatchString(file),
+			r.SHA256 != "" && strings.EqualFold(r.SHA256, sha256),
+			r.Package != "" && r.Package == pkg:
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsHashForAllow reports whether some allow rule matches by sha256, so
+// the caller knows the hash matters even when the table would not show it.
+func (p *Policy) NeedsHashForAllow() bool {
+	return slices.ContainsFunc(p.AllowModules, func(r ModuleRule) bool { return r.SHA256 != "" })
+}
+
+// compileGlob turns a path glob into a regexp: "*" and "?" stay inside one
+// path component, "**" crosses components, "[...]" is a character class as
+// in path.Match. It rejects what path.Match would reject.
+func compileGlob(glob string) (*regexp.Regexp, error) {
+	if _, err := path.Match(strings.ReplaceAll(glob, "**", "*"), ""); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(glob); i++ {
+		c := glob[i]
+		switch c {
+		case '*':
+			if i+1 < len(glob) && glob[i+1] == '*' {
+				b.WriteString(".*")
+				i++
+			} else {
+				b.WriteString("[^/]*")
+			}
+		case '?':
+			b.WriteString("[^/]")
+		case '[':
+			// path.Match and regexp agree on classes: "^" negates, "a-z" ranges.
+			end := strings.IndexByte(glob[i+1:], ']')
+			if end < 0 {
+				return nil, path.ErrBadPattern
+			}
+			b.WriteString(glob[i : i+end+2])
+			i += end + 1
+		case '\\':
+			if i+1 < len(glob) {
+				i++
+				b.WriteString(regexp.QuoteMeta(string(glob[i])))
+			}
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
