@@ -1,0 +1,348 @@
+// Package sim holds helpers for live attack simulations: real processes
+// that really load a module (gcc-built C loaders, python3 ctypes), built at
+// test time and always cleaned up. Tables' live tests and later detection
+// suites share them.
+package sim
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// ReadyTimeout bounds how long a started process may take to print "ready".
+var ReadyTimeout = 20 * time.Second
+
+// NeedTool returns the path of a command, or skips the test with one line
+// naming the package to install.
+func NeedTool(tb testing.TB, name, pkg string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		tb.Skipf("live simulation needs %s: apt-get install %s", name, pkg)
+	}
+	return p
+}
+
+// NeedGCC skips unless gcc is installed.
+func NeedGCC(tb testing.TB) string { return NeedTool(tb, "gcc", "gcc") }
+
+// NeedPython skips unless python3 is installed.
+func NeedPython(tb testing.TB) string { return NeedTool(tb, "python3", "python3") }
+
+// NeedRoot skips unless the test runs as root (mount namespaces,
+// map_files).
+func NeedRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("live simulation needs root: run the tests as root (CI does)")
+	}
+}
+
+// LibSource is the tiny module BuildLib compiles. Its exported symbol lets a
+// loader prove the module really is linked in.
+const LibSource = `int modhunt_probe(void) { return 42; }
+`
+
+// LoaderSource is the C loader BuildLoader compiles. Usage:
+//
+//	loader dlopen PATH [unlink]   dlopen PATH, optionally unlink it after
+//	loader memfd SRC NAME         copy SRC into memfd_create(NAME) and
+//	                              dlopen /proc/self/fd/N
+//
+// It prints "ready" once the module is loaded and the probe returned 42,
+// then sleeps until killed.
+const LoaderSource = `#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void *load(const char *path) {
+	void *h = dlopen(path, RTLD_NOW);
+	if (!h) { fprintf(stderr, "dlopen %s: %s\n", path, dlerror()); exit(2); }
+	int (*probe)(void) = (int (*)(void))dlsym(h, "modhunt_probe");
+	if (!probe || probe() != 42) { fprintf(stderr, "probe missing in %s\n", path); exit(3); }
+	return h;
+}
+
+int main(int argc, char **argv) {
+	if (argc >= 3 && strcmp(argv[1], "dlopen") == 0) {
+		load(argv[2]);
+		if (argc >= 4 && strcmp(argv[3], "unlink") == 0 && unlink(argv[2]) != 0) { perror("unlink"); return 4; }
+	} else if (argc >= 4 && strcmp(argv[1], "memfd") == 0) {
+		int src = open(argv[2], O_RDONLY);
+		if (src < 0) { perror("open"); return 5; }
+		int fd = memfd_create(argv[3], 0);
+		if (fd < 0) { perror("memfd_create"); return 6; }
+		char buf[65536];
+		ssize_t n;
+		while ((n = read(src, buf, sizeof buf)) > 0) {
+			if (write(fd, buf, n) != n) { perror("write"); return 7; }
+		}
+		close(src);
+		char path[64];
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		load(path);
+	} else {
+		fprintf(stderr, "usage: loader dlopen PATH [unlink] | loader memfd SRC NAME\n");
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) pause();
+}
+`
+
+// BuildLib compiles LibSource into a shared object at exactly path (which
+// may hold spaces, " (deleted)" or bytes that are not UTF-8) and returns it.
+func BuildLib(tb testing.TB, path string) string {
+	tb.Helper()
+	cc := NeedGCC(tb)
+	src := filepath.Join(tb.TempDir(), "lib.c")
+	if err := os.WriteFile(src, []byte(LibSource), 0o644); err != nil {
+		tb.Fatalf("write C source: %v", err)
+	}
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O0", "-o", path, src).CombinedOutput(); err != nil {
+		tb.Fatalf("gcc -shared -o %q: %v\n%s", path, err, out)
+	}
+	return path
+}
+
+var (
+	loaderOnce sync.Once
+	loaderPath string
+	loaderErr  error
+)
+
+// BuildLoader compiles LoaderSource once per test binary and returns its
+// path. The binary lives in a temporary directory that the process removes
+// only at exit (tests share it), so it is never the module under test.
+func BuildLoader(tb testing.TB) string {
+	tb.Helper()
+	cc := NeedGCC(tb)
+	loaderOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "modhunt-sim-")
+		if err != nil {
+			loaderErr = err
+			return
+		}
+		src := filepath.Join(dir, "loader.c")
+		if err := os.WriteFile(src, []byte(LoaderSource), 0o644); err != nil {
+			loaderErr = err
+			return
+		}
+		out := filepath.Join(dir, "loader")
+		if b, err := exec.Command(cc, "-O0", "-o", out, src, "-ldl").CombinedOutput(); err != nil {
+			loaderErr = fmt.Errorf("gcc loader: %v\n%s", err, b)
+			return
+		}
+		loaderPath = out
+	})
+	if loaderErr != nil {
+		tb.Fatalf("build loader: %v", loaderErr)
+	}
+	return loaderPath
+}
+
+// Proc is a started simulation process. Cleanup kills and reaps it.
+type Proc struct {
+	Cmd    *exec.Cmd
+	PID    int
+	stderr *lockedBuffer
+	ready  chan struct{}
+	exited chan struct{}
+}
+
+// Stderr is what the process wrote to stderr so far.
+func (p *Proc) Stderr() string { return p.stderr.String() }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 64<<10 {
+		return len(p), nil // keep the head; a runaway child must not eat memory
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Start runs a command that prints a line "ready" when it has done its
+// work, waits for that line (ReadyTimeout), and registers a cleanup that
+// kills and reaps it. The test fails if the process exits or times out
+// first.
+func Start(tb testing.TB, name string, args ...string) *Proc {
+	tb.Helper()
+	p := StartNoWait(tb, name, args...)
+	if err := p.waitReady(); err != nil {
+		tb.Fatalf("%s %q: %v; stderr: %s", name, args, err, p.Stderr())
+	}
+	return p
+}
+
+// StartNoWait starts a command with cleanup but does not wait for "ready"
+// (for plain programs such as sleep).
+func StartNoWait(tb testing.TB, name string, args ...string) *Proc {
+	tb.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		tb.Fatalf("pipe: %v", err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout = w
+	p := &Proc{Cmd: cmd, stderr: &lockedBuffer{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		tb.Fatalf("start %s: %v", name, err)
+	}
+	w.Close()
+	p.PID = cmd.Process.Pid
+	ready := make(chan struct{})
+	exited := make(chan struct{})
+	p.ready, p.exited = ready, exited
+	go func() {
+		// Scan for "ready", then drain until the child's end of the pipe
+		// closes (it dies), so this goroutine never outlives the test.
+		sc := bufio.NewScanner(r)
+		seen := false
+		for sc.Scan() {
+			if !seen && strings.TrimSpace(sc.Text()) == "ready" {
+				seen = true
+				close(ready)
+			}
+		}
+		r.Close()
+		close(exited)
+	}()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		<-exited
+	})
+	return p
+}
+
+func (p *Proc) waitReady() error {
+	select {
+	case <-p.ready:
+		return nil
+	case <-p.exited:
+		// Closed stdout usually means the process died; it may have said
+		// ready just before.
+		select {
+		case <-p.ready:
+			return nil
+		default:
+		}
+		return fmt.Errorf("exited before ready")
+	case <-time.After(ReadyTimeout):
+		return fmt.Errorf("not ready after %s", ReadyTimeout)
+	}
+}
+
+// LoaderOpts says how StartLoader loads its module.
+type LoaderOpts struct {
+	Lib    string // the .so to load
+	Unlink bool   // unlink Lib once it is loaded
+	// Memfd copies Lib into memfd_create(MemfdName) and dlopens
+	// /proc/self/fd/N instead of Lib itself.
+	Memfd     bool
+	MemfdName string
+	// Wrap prefixes the loader's command line, e.g. {"unshare", "-m", ...}.
+	// The wrapper must exec the loader so the pid stays the same.
+	Wrap []string
+}
+
+// LoaderArgs is the loader's own argument list for opts.
+func LoaderArgs(opts LoaderOpts) []string {
+	if opts.Memfd {
+		name := opts.MemfdName
+		if name == "" {
+			name = "modhunt-sim"
+		}
+		return []string{"memfd", opts.Lib, name}
+	}
+	args := []string{"dlopen", opts.Lib}
+	if opts.Unlink {
+		args = append(args, "unlink")
+	}
+	return args
+}
+
+// StartLoader builds the loader and starts it per opts, returning once the
+// module is loaded (and unlinked, if asked).
+func StartLoader(tb testing.TB, opts LoaderOpts) *Proc {
+	tb.Helper()
+	loader := BuildLoader(tb)
+	argv := append([]string{loader}, LoaderArgs(opts)...)
+	if len(opts.Wrap) > 0 {
+		argv = append(append([]string{}, opts.Wrap...), argv...)
+	}
+	return Start(tb, argv[0], argv[1:]...)
+}
+
+// PythonCtypesSource loads argv[1] with ctypes, checks the probe, and says
+// ready.
+const PythonCtypesSource = `import ctypes, sys, time
+lib = ctypes.CDLL(sys.argv[1])
+assert lib.modhunt_probe() == 42
+print("ready", flush=True)
+time.sleep(3600)
+`
+
+// StartPythonCtypes starts python3 loading lib through ctypes.
+func StartPythonCtypes(tb testing.TB, lib string) *Proc {
+	tb.Helper()
+	py := NeedPython(tb)
+	return Start(tb, py, "-c", PythonCtypesSource, lib)
+}
+
+// StartSleepers starts n "sleep 3600" processes (for benchmarks that need a
+// populated process table) and returns their pids; cleanup kills them all.
+func StartSleepers(tb testing.TB, n int) []int {
+	tb.Helper()
+	sleep := NeedTool(tb, "sleep", "coreutils")
+	cmds := make([]*exec.Cmd, 0, n)
+	tb.Cleanup(func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+		}
+		for _, c := range cmds {
+			_ = c.Wait()
+		}
+	})
+	pids := make([]int, 0, n)
+	for range n {
+		// No pipes and no goroutines: a thousand sleepers cost a thousand
+		// processes, not three thousand descriptors.
+		c := exec.Command(sleep, "3600")
+		if err := c.Start(); err != nil {
+			tb.Fatalf("start sleeper %d of %d: %v", len(cmds)+1, n, err)
+		}
+		cmds = append(cmds, c)
+		pids = append(pids, c.Process.Pid)
+	}
+	return pids
+}
