@@ -1,0 +1,394 @@
+// Package pkgindex answers "which package owns this file?" for the files a
+// process maps, from the package databases read directly: dpkg's
+// /var/lib/dpkg/info/*.list (and its diversions). Nothing is shelled out.
+//
+// The index is built once, kept as one sorted blob of canonical paths with
+// interned package names, and rebuilt when the database's modification
+// times change.
+package pkgindex
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Bounds on what one database file may hold. The biggest .list on a
+// desktop Debian (google-cloud-cli) is about 4 MB.
+const (
+	maxListBytes      = 64 << 20
+	maxDiversionBytes = 4 << 20
+)
+
+// Index is an immutable snapshot of path ownership.
+type Index struct {
+	blob  string   // canonical paths, sorted, concatenated
+	ends  []uint32 // ends[i] is where path i ends in blob
+	owner []uint32 // owner[i] indexes names
+	names []string
+	// Known is false when no package database was found: then nobody can
+	// say a file is not package-owned.
+	Known bool
+	// Packages and Paths count what was read, for logs and benchmarks.
+	Packages int
+}
+
+// Paths returns how many file paths the index holds.
+func (ix *Index) Paths() int { return len(ix.ends) }
+
+func (ix *Index) path(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = ix.ends[i-1]
+	}
+	return ix.blob[start:ix.ends[i]]
+}
+
+// lookup finds the owner of an already canonical path.
+func (ix *Index) lookup(p string) (string, bool) {
+	i := sort.Search(len(ix.ends), func(i int) bool { return ix.path(i) >= p })
+	if i < len(ix.ends) && ix.path(i) == p {
+		return ix.names[ix.owner[i]], true
+	}
+	return "", false
+}
+
+// Build reads the dpkg database under root ("/" on a live host) and indexes
+// it. A missing database is not an error: the index is empty and not Known.
+func Build(root string) (*Index, error) {
+	b := builder{res: newResolver(root), owners: map[string]uint32{}}
+	info := filepath.Join(root, "var/lib/dpkg/info")
+	entries, err := os.ReadDir(info)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Index{}, nil
+	}
+	if err != nil {
+		return &Index{}, fmt.Errorf("dpkg database: %w", err)
+	}
+	divs, derr := readDiversions(filepath.Join(root, "var/lib/dpkg/diversions"))
+	b.diverted = map[string]bool{}
+	for _, d := range divs {
+		b.diverted[b.res.canonical(d.from)] = true
+	}
+	var errs []error
+	if derr != nil {
+		errs = append(errs, derr)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".list")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		if err := b.readList(filepath.Join(info, e.Name()), pkgName(name)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	b.applyDiversions(divs)
+	ix := b.finish()
+	return ix, errors.Join(errs...)
+}
+
+// pkgName drops dpkg's ":arch" suffix (libc6:amd64): policies and people
+// name packages without it.
+func pkgName(listName string) string {
+	if i := strings.IndexByte(listName, ':'); i > 0 {
+		return listName[:i]
+	}
+	return listName
+}
+
+type builder struct {
+	res      *resolver
+	names    []string
+	ids      map[string]uint32
+	owners   map[string]uint32
+	diverted map[string]bool
+	// divOwners remembers every package listing a diverted path, since the
+	// diversion decides which of them owns which file.
+	divOwners map[string][]uint32
+}
+
+func (b *builder) intern(name string) uint32 {
+	if b.ids == nil {
+		b.ids = map[string]uint32{}
+	}
+	if id, ok := b.ids[name]; ok {
+		return id
+	}
+	id := uint32(len(b.names))
+	b.names = append(b.names, name)
+	b.ids[name] = id
+	return id
+}
+
+func (b *builder) readList(file, pkg string) error {
+	data, err := readBounded(file, maxListBytes)
+	if err != nil {
+		return err
+	}
+	id := b.intern(pkg)
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		if len(line) == 0 || line[0] != '/' {
+			continue
+		}
+		p := b.res.canonical(string(line))
+		if p == "/" {
+			continue // every list starts with "/."
+		}
+		if b.diverted[p] {
+			if b.divOwners == nil {
+				b.divOwners = map[string][]uint32{}
+			}
+			b.divOwners[p] = append(b.divOwners[p], id)
+		}
+		if _, ok := b.owners[p]; !ok {
+			b.owners[p] = id
+		}
+	}
+	return nil
+}
+
+type diversion struct{ from, to, by string }
+
+// readDiversions parses dpkg's diversions file: triples of lines (the
+// diverted path, where the package's file went, the diverting package or
+// ":" for a local diversion).
+func readDiversions(file string) ([]diversion, error) {
+	data, err := readBounded(file, maxDiversionBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines)%3 != 0 {
+		return nil, fmt.Errorf("%s: %d lines, want triples", file, len(lines))
+	}
+	out := make([]diversion, 0, len(lines)/3)
+	for i := 0; i < len(lines); i += 3 {
+		out = append(out, diversion{from: lines[i], to: lines[i+1], by: lines[i+2]})
+	}
+	return out, nil
+}
+
+// applyDiversions: the diverted package's file now lives at "to"; "from"
+// holds the diverting package's file, or the admin's for a local one.
+func (b *builder) applyDiversions(divs []diversion) {
+	for _, d := range divs {
+		from, to := b.res.canonical(d.from), b.res.canonical(d.to)
+		var orig, by uint32
+		haveOrig, haveBy := false, false
+		for _, id := range b.divOwners[from] {
+			if b.names[id] == d.by {
+				by, haveBy = id, true
+			} else if !haveOrig {
+				orig, haveOrig = id, true
+			}
+		}
+		if haveOrig {
+			b.owners[to] = orig
+		}
+		switch {
+		case haveBy:
+			b.owners[from] = by
+		case d.by == ":":
+			delete(b.owners, from)
+		}
+	}
+}
+
+func (b *builder) finish() *Index {
+	paths := make([]string, 0, len(b.owners))
+	for p := range b.owners {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	// Directories are listed too; no mapped file is ever one, so drop every
+	// path that is the parent of another. (A listed symlink to a directory,
+	// like usrmerge's /lib, has no children under its own name and stays:
+	// harmless, as no mapping is ever shown by that name.)
+	files := paths[:0]
+	for i, p := range paths {
+		j, _ := slices.BinarySearch(paths[i+1:], p+"/")
+		if k := i + 1 + j; k < len(paths) && strings.HasPrefix(paths[k], p+"/") {
+			continue
+		}
+		files = append(files, p)
+	}
+	size := 0
+	for _, p := range files {
+		size += len(p)
+	}
+	var blob strings.Builder
+	blob.Grow(size)
+	ix := &Index{Known: true, Packages: len(b.names), names: b.names,
+		ends: make([]uint32, len(files)), owner: make([]uint32, len(files))}
+	for i, p := range files {
+		blob.WriteString(p)
+		ix.ends[i] = uint32(blob.Len())
+		ix.owner[i] = b.owners[p]
+	}
+	ix.blob = blob.String()
+	return ix
+}
+
+// readBounded reads a regular file of at most limit bytes without ever
+// opening something that could block (a FIFO).
+func readBounded(file string, limit int64) ([]byte, error) {
+	st, err := os.Lstat(file)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", file)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(bufio.NewReader(f), limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", file, limit)
+	}
+	return data, nil
+}
+
+// DB is the live index: Owner answers from the current snapshot, Refresh
+// rebuilds it when the database changed.
+type DB struct {
+	root  string
+	mu    sync.Mutex // serialises rebuilds
+	ix    atomic.Pointer[Index]
+	stamp string
+	res   *resolver
+	err   error
+}
+
+// Open returns a DB over root's package databases; the index is built on
+// the first Refresh.
+func Open(root string) *DB {
+	return &DB{root: root, res: newResolver(root)}
+}
+
+// stampOf summarises the database's modification times: dpkg rewrites
+// info/ (a .list added or removed), status and diversions on every change.
+func (db *DB) stampOf() string {
+	var b strings.Builder
+	for _, f := range []string{"var/lib/dpkg/info", "var/lib/dpkg/status", "var/lib/dpkg/diversions"} {
+		if st, err := os.Stat(filepath.Join(db.root, f)); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", st.ModTime().UnixNano(), st.Size())
+		} else {
+			b.WriteString("-;")
+		}
+	}
+	return b.String()
+}
+
+// Refresh rebuilds the index if the database changed since the last build
+// (or was never built). It returns the build's problems, if any; the index
+// keeps whatever could be read.
+func (db *DB) Refresh() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	stamp := db.stampOf()
+	if db.ix.Load() != nil && stamp == db.stamp {
+		return db.err
+	}
+	ix, err := Build(db.root)
+	db.ix.Store(ix)
+	db.stamp, db.err = stamp, err
+	db.res = newResolver(db.root) // symlinks may have changed with the packages
+	return err
+}
+
+// Index returns the current snapshot (nil before the first Refresh).
+func (db *DB) Index() *Index { return db.ix.Load() }
+
+// Owner returns the package owning file (a path as the kernel shows it),
+// and whether any package database is known at all.
+func (db *DB) Owner(file string) (pkg string, known bool) {
+	ix := db.ix.Load()
+	if ix == nil || !ix.Known {
+		return "", false
+	}
+	db.mu.Lock()
+	p := db.res.canonical(file)
+	db.mu.Unlock()
+	pkg, _ = ix.lookup(p)
+	return pkg, true
+}
+
+// resolver canonicalises paths the way the kernel shows them: symlinks in
+// the directory part are resolved (usrmerge makes /lib a link to usr/lib),
+// the last component is kept. It never leaves root: an absolute link target
+// is taken relative to root.
+type resolver struct {
+	root  string
+	cache map[string]string
+}
+
+func newResolver(root string) *resolver {
+	return &resolver{root: root, cache: map[string]string{}}
+}
+
+const maxLinks = 40
+
+func (r *resolver) canonical(p string) string {
+	p = path.Clean(p)
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return p
+	}
+	d := r.dir(p[:i])
+	if d == p[:i] {
+		return p // no link on the way: the common case costs no allocation
+	}
+	return d + p[i:]
+}
+
+// dir resolves every component of an absolute directory path.
+func (r *resolver) dir(d string) string {
+	if c, ok := r.cache[d]; ok {
+		return c
+	}
+	parent, base := path.Split(d)
+	parent = path.Clean(parent)
+	resolved := "/"
+	if parent != "/" {
+		resolved = r.dir(parent)
+	}
+	cur := path.Join(resolved, base)
+	for hops := 0; hops < maxLinks; hops++ {
+		target, err := os.Readlink(filepath.Join(r.root, cur))
+		if err != nil {
+			break // not a link, or gone: keep it lexically
+		}
+		if path.IsAbs(target) {
+			cur = path.Clean(target)
+		} else {
+			cur = path.Join(path.Dir(cur), target)
+		}
+		// The target may itself pass through links in its directory part.
+		if dp := path.Dir(cur); dp != "/" {
+			cur = path.Join(r.dir(dp), path.Base(cur))
+		}
+	}
+	r.cache[d] = cur
+	return cur
+}
