@@ -86,7 +86,7 @@ func TestUnescape(t *testing.T) {
 func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	cases := map[string]string{
-		"27 1 254:0 / / rw - ext4\n":                 "mountinfo line 1: want at least 10 fields",
+		"27 1 254:0 / / rw - ext4\n":                  "mountinfo line 1: want at least 10 fields",
 		"27 1 254:0 / / rw shared:1 ext4 /dev/vda rw": "mountinfo line 1: want at least 10 fields",
 		"x 1 254:0 / / rw - ext4 /dev/vda rw":         `mountinfo line 1: mount id "x": not a number`,
 		"1 y 254:0 / / rw - ext4 /dev/vda rw":         `mountinfo line 1: parent id "y": not a number`,
