@@ -89,6 +89,16 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 		}
 		return r.rows, r.err
 	case <-ctx.Done():
+		// The goroutine cancels ctx as it exits, right after it hands over
+		// its result, so both cases can be ready: a finished call wins.
+		select {
+		case r := <-done:
+			if r.err != nil {
+				log.WarnContext(ctx, "generate failed", "err", r.err, "rows", len(r.rows))
+			}
+			return r.rows, r.err
+		default:
+		}
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%s: %w", t.Name, ctx.Err())
 		}

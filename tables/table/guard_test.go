@@ -123,3 +123,16 @@ func TestGuardBusyWhenNoSlotBeforeDeadline(t *testing.T) {
 	require.ErrorIs(t, <-first, ErrTimeout)
 	close(hold)
 }
+
+func TestGuardKeepsResultOfCallThatJustFinished(t *testing.T) {
+	t.Parallel()
+	// The generate goroutine cancels its context on the way out, so a result
+	// and a done context arrive together; the result must win every time.
+	tbl := fake(func(context.Context, Query) ([]Row, error) { return []Row{{"1"}}, nil })
+	g := NewGuard(time.Second, 4, nil)
+	for range 2000 {
+		rows, err := g.Generate(t.Context(), tbl, Query{})
+		require.NoError(t, err)
+		require.Equal(t, []Row{{"1"}}, rows)
+	}
+}
