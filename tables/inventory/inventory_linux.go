@@ -1,0 +1,765 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/modhunt/modhunt/tables/procmaps"
+)
+
+// Inventory reads processes and their modules from procfs. It is safe for
+// concurrent use; each Walk takes its own scratch buffers from a pool and
+// all walks share one bounded file-type cache.
+type Inventory struct {
+	cfg     Config
+	scratch sync.Pool
+	cache   typeCache
+}
+
+// New returns an Inventory reading cfg.ProcRoot.
+func New(cfg Config) *Inventory {
+	inv := &Inventory{cfg: cfg.withDefaults()}
+	inv.cache.max = inv.cfg.CacheSize
+	inv.scratch.New = func() any { return newScratch(inv.cfg) }
+	return inv
+}
+
+// mapsChunk is the streaming buffer for maps: the kernel hands out whole
+// lines per read, and a line is at most PATH_MAX plus the fixed fields, so
+// memory stays bounded however many mappings a process has.
+const mapsChunk = 64 << 10
+
+// statusMax is enough for the lines we want (Name, PPid, Uid come first).
+const statusMax = 2048
+
+// internMax bounds the path intern table; it is cleared when full.
+const internMax = 16384
+
+type fileKey struct {
+	major, minor uint32
+	inode        uint64
+}
+
+type scratch struct {
+	maps   []byte
+	small  []byte
+	cmd    []byte
+	link   []byte
+	sc     procmaps.Scanner
+	proc   Process
+	raw    []string         // kernel's path (with any suffix) per module
+	perms  []procmaps.Perms // union of permissions per module
+	index  map[fileKey]int
+	intern map[string]string
+	gen    uint64
+}
+
+func newScratch(cfg Config) *scratch {
+	return &scratch{
+		maps:   make([]byte, mapsChunk),
+		small:  make([]byte, statusMax),
+		cmd:    make([]byte, cfg.CmdlineMax),
+		link:   make([]byte, unix.PathMax+len(procmaps.DeletedSuffix)),
+		index:  make(map[fileKey]int),
+		intern: make(map[string]string),
+	}
+}
+
+// str returns b as a string, sharing one copy per distinct value so that
+// hundreds of processes mapping libc cost one allocation, not hundreds.
+func (s *scratch) str(b []byte) string {
+	if v, ok := s.intern[string(b)]; ok {
+		return v
+	}
+	if len(s.intern) >= internMax {
+		clear(s.intern)
+	}
+	v := string(b)
+	s.intern[v] = v
+	return v
+}
+
+// Walk calls fn for each process in pids (nil means every process; an
+// empty non-nil slice means none). The *Process, its Modules slice and
+// its backing arrays are reused after fn returns: keep a p.Clone(), not p.
+// Strings in it are immutable and safe to keep. A process that exits or
+// denies access mid-read is skipped with a debug log. Walk stops early and
+// returns fn's error, or ctx's.
+func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) error) error {
+	if pids == nil {
+		var err error
+		if pids, err = inv.listPIDs(); err != nil {
+			return err
+		}
+	} else {
+		// pid IN (1, 1) must not report a process twice.
+		pids = slices.Compact(slices.Sorted(slices.Values(pids)))
+	}
+	s := inv.scratch.Get().(*scratch)
+	defer inv.scratch.Put(s)
+	s.gen = inv.cache.nextGen()
+	for _, pid := range pids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if inv.cfg.OnProcess != nil {
+			inv.cfg.OnProcess(pid)
+		}
+		if err := inv.readProcess(s, pid); err != nil {
+			inv.cfg.Log.DebugContext(ctx, "process skipped", "pid", pid, "err", err)
+			continue
+		}
+		if err := fn(&s.proc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Processes is Walk collecting deep copies.
+func (inv *Inventory) Processes(ctx context.Context, pids []int) ([]Process, error) {
+	var out []Process
+	err := inv.Walk(ctx, pids, func(p *Process) error {
+		out = append(out, p.Clone())
+		return nil
+	})
+	return out, err
+}
+
+func (inv *Inventory) listPIDs() ([]int, error) {
+	f, err := os.Open(inv.cfg.ProcRoot)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("list processes in %s: %w", inv.cfg.ProcRoot, err)
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if n == "" || n[0] < '1' || n[0] > '9' {
+			continue
+		}
+		if pid, err := strconv.Atoi(n); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids, nil
+}
+
+func (inv *Inventory) pidDir(pid int) (int, error) {
+	if pid <= 0 {
+		return -1, fmt.Errorf("pid %d: not a process id", pid)
+	}
+	// Every later read is relative to this fd, so a pid recycled mid-read
+	// fails (ESRCH) instead of mixing two processes.
+	return unix.Open(inv.cfg.ProcRoot+"/"+strconv.Itoa(pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
+// readAt does one bounded read of dir/name into buf.
+func readAt(dir int, name string, buf []byte) (int, error) {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func (inv *Inventory) readProcess(s *scratch, pid int) error {
+	dir, err := inv.pidDir(pid)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	p := &s.proc
+	*p = Process{PID: pid, UID: -1, Modules: p.Modules[:0]}
+
+	n, err := readAt(dir, "status", s.small)
+	if err != nil {
+		return fmt.Errorf("read status: %w", err)
+	}
+	parseStatus(s, p, s.small[:n])
+
+	if err := inv.readMaps(s, dir); err != nil {
+		return err
+	}
+
+	if n, err = readAt(dir, "cmdline", s.cmd); err == nil {
+		c := bytes.TrimRight(s.cmd[:n], "\x00")
+		for i, b := range c {
+			if b == 0 {
+				c[i] = ' '
+			}
+		}
+		p.Cmdline = string(c)
+	}
+
+	if n, err := unix.Readlinkat(dir, "exe", s.link); err == nil && n < len(s.link) {
+		raw := s.str(s.link[:n])
+		p.Path = raw
+		if strings.HasSuffix(raw, procmaps.DeletedSuffix) {
+			var st unix.Stat_t
+			serr := unix.Fstatat(dir, "exe", &st, 0)
+			p.PathDeleted = inv.reallyDeleted(dir, raw, st, serr, 0)
+			if p.PathDeleted {
+				p.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
+			}
+		}
+	}
+	return nil
+}
+
+// parseStatus takes Name, PPid and the real Uid from /proc/PID/status.
+func parseStatus(s *scratch, p *Process, b []byte) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		switch {
+		case bytes.HasPrefix(line, []byte("Name:\t")):
+			p.Name = s.str(unescapeComm(line[len("Name:\t"):]))
+		case bytes.HasPrefix(line, []byte("PPid:\t")):
+			if v, err := strconv.Atoi(string(line[len("PPid:\t"):])); err == nil {
+				p.PPID = v
+			}
+		case bytes.HasPrefix(line, []byte("Uid:\t")):
+			f := line[len("Uid:\t"):]
+			if i := bytes.IndexByte(f, '\t'); i >= 0 {
+				f = f[:i]
+			}
+			if v, err := strconv.ParseInt(string(f), 10, 64); err == nil {
+				p.UID = v
+			}
+			return // the fields we want all come before Uid
+		}
+	}
+}
+
+// unescapeComm undoes the escaping status applies to Name ("\n" and "\\").
+// It works in place: the result is never longer.
+func unescapeComm(b []byte) []byte {
+	if bytes.IndexByte(b, '\\') < 0 {
+		return b
+	}
+	out := b[:0]
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\\' && i+1 < len(b) {
+			switch b[i+1] {
+			case 'n':
+				out = append(out, '\n')
+				i++
+				continue
+			case '\\':
+				out = append(out, '\\')
+				i++
+				continue
+			}
+		}
+		out = append(out, b[i])
+	}
+	return out
+}
+
+// readMaps streams /proc/PID/maps through a fixed buffer, folding file
+// mappings into modules.
+func (inv *Inventory) readMaps(s *scratch, dir int) error {
+	fd, err := unix.Openat(dir, "maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open maps: %w", err)
+	}
+	defer unix.Close(fd)
+	clear(s.index)
+	s.raw, s.perms = s.raw[:0], s.perms[:0]
+	buf := s.maps
+	have := 0
+	skipping := false // inside a line longer than the buffer
+	for {
+		n, err := unix.Read(fd, buf[have:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read maps: %w", err)
+		}
+		if n == 0 {
+			if have > 0 && !skipping {
+				inv.addLines(s, buf[:have])
+			}
+			break
+		}
+		have += n
+		last := bytes.LastIndexByte(buf[:have], '\n')
+		if last < 0 {
+			if have == len(buf) {
+				// One line fills the whole buffer: no real maps line
+				// does; drop it and resynchronise at the next newline.
+				skipping, have = true, 0
+			}
+			continue
+		}
+		chunk := buf[:last+1]
+		if skipping {
+			i := bytes.IndexByte(chunk, '\n')
+			chunk, skipping = chunk[i+1:], false
+		}
+		inv.addLines(s, chunk)
+		have = copy(buf, buf[last+1:have])
+	}
+	inv.finishModules(s, dir)
+	return nil
+}
+
+func (inv *Inventory) addLines(s *scratch, data []byte) {
+	s.sc.Reset(data)
+	mods := s.proc.Modules
+	for s.sc.Scan() {
+		if err := s.sc.Err(); err != nil {
+			inv.cfg.Log.Debug("maps line skipped", "pid", s.proc.PID, "err", err)
+			continue
+		}
+		m := s.sc.Mapping()
+		if !m.IsFile() {
+			continue
+		}
+		key := fileKey{m.Major, m.Minor, m.Inode}
+		idx := -1
+		// Mappings of one file are usually adjacent: try the last module
+		// before the map.
+		if k := len(mods) - 1; k >= 0 && mods[k].Inode == m.Inode && mods[k].Major == m.Major &&
+			mods[k].Minor == m.Minor && s.raw[k] == string(m.Path) {
+			idx = k
+		} else if i, ok := s.index[key]; ok {
+			if s.raw[i] == string(m.Path) {
+				idx = i
+			} else {
+				// Same file under another name (a hard link, or renamed
+				// while mapped): rare, so search linearly.
+				for j := range mods {
+					if mods[j].Inode == m.Inode && mods[j].Major == m.Major && mods[j].Minor == m.Minor && s.raw[j] == string(m.Path) {
+						idx = j
+						break
+					}
+				}
+			}
+		}
+		if idx < 0 {
+			raw := s.str(m.Path)
+			mods = append(mods, Module{
+				Base: m.Start, Size: 0, Inode: m.Inode, Major: m.Major, Minor: m.Minor,
+				Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End,
+			})
+			s.raw = append(s.raw, raw)
+			idx = len(mods) - 1
+			if _, ok := s.index[key]; !ok {
+				s.index[key] = idx
+			}
+			s.perms = append(s.perms, 0)
+		}
+		mod := &mods[idx]
+		if m.Start < mod.Base {
+			mod.Base, mod.MapStart, mod.MapEnd = m.Start, m.Start, m.End
+		}
+		mod.Size += m.Size()
+		s.perms[idx] |= m.Perms
+	}
+	s.proc.Modules = mods
+}
+
+// finishModules settles what needs the file itself: deletion, type, names.
+func (inv *Inventory) finishModules(s *scratch, dir int) {
+	root := -1
+	defer func() {
+		if root >= 0 {
+			unix.Close(root)
+		}
+	}()
+	rootFD := func() int {
+		if root < 0 {
+			root, _ = unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		}
+		return root
+	}
+	for i := range s.proc.Modules {
+		m := &s.proc.Modules[i]
+		raw := s.raw[i]
+		m.Perms = s.perms[i].String()
+		m.Executable = s.perms[i]&procmaps.PermExec != 0
+		m.Path = raw
+		var st unix.Stat_t
+		statErr := errNotStatted
+		if strings.HasSuffix(raw, procmaps.DeletedSuffix) {
+			statErr = unix.Fstatat(dir, mapFilesName(s, m), &st, 0)
+			m.Deleted = inv.reallyDeletedRoot(rootFD, raw, st, statErr, m.Inode)
+			if m.Deleted {
+				m.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
+			}
+		}
+		m.Name = m.Path[strings.LastIndexByte(m.Path, '/')+1:]
+		m.Memfd = m.Deleted && strings.HasPrefix(m.Path, "/memfd:")
+		m.FileType = inv.fileType(s, dir, m, raw, &st, statErr)
+	}
+}
+
+var errNotStatted = errors.New("not statted")
+
+func (inv *Inventory) reallyDeleted(dir int, raw string, st unix.Stat_t, statErr error, inode uint64) bool {
+	root := -1
+	defer func() {
+		if root >= 0 {
+			unix.Close(root)
+		}
+	}()
+	return inv.reallyDeletedRoot(func() int {
+		if root < 0 {
+			root, _ = unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		}
+		return root
+	}, raw, st, statErr, inode)
+}
+
+// reallyDeletedRoot turns a " (deleted)" suffix into a verdict. st is the
+// mapped file itself (through map_files or exe). Unlinked for good when
+// its link count is 0. Otherwise either the file's real name ends in
+// " (deleted)" (then that name, resolved inside the process's root, is this
+// very file) or this name was unlinked while another hard link survives.
+// Without the mapped file's stat (no map_files access), the name must
+// resolve to the maps inode; inode 0 (exe) means no way to tell but the
+// suffix.
+func (inv *Inventory) reallyDeletedRoot(rootFD func() int, raw string, st unix.Stat_t, statErr error, inode uint64) bool {
+	if statErr == nil && st.Nlink == 0 {
+		return true
+	}
+	var named unix.Stat_t
+	if err := statInRoot(rootFD(), raw, &named); err != nil {
+		return true // the suffixed name does not exist: the suffix is the kernel's
+	}
+	if statErr == nil {
+		return named.Dev != st.Dev || named.Ino != st.Ino
+	}
+	if inode != 0 {
+		return named.Ino != inode
+	}
+	return true
+}
+
+// statInRoot stats path as the process sees it: resolved inside its root
+// (its mount namespace and chroot), symlinks included, never escaping it.
+func statInRoot(root int, path string, st *unix.Stat_t) error {
+	if root < 0 {
+		return unix.EBADF
+	}
+	fd, err := openInRoot(root, path, unix.O_PATH)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fstat(fd, st)
+}
+
+func openInRoot(root int, path string, flags uint64) (int, error) {
+	flags |= unix.O_CLOEXEC
+	if flags&unix.O_PATH == 0 {
+		flags |= unix.O_NOCTTY | unix.O_NONBLOCK // openat2 refuses these with O_PATH
+	}
+	for {
+		fd, err := unix.Openat2(root, path, &unix.OpenHow{
+			Flags:   flags,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue // RESOLVE_IN_ROOT asks for a retry when a rename raced
+		}
+		return fd, err
+	}
+}
+
+func mapFilesName(s *scratch, m *Module) string {
+	b := append(s.link[:0], "map_files/"...)
+	b = strconv.AppendUint(b, m.MapStart, 16)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, m.MapEnd, 16)
+	return string(b)
+}
+
+// fileType finds the module's type in the cache, or reads its first bytes
+// through map_files. A cache entry is trusted without a stat when this walk
+// already checked it under the same path; otherwise one stat confirms that
+// size and mtime still match.
+func (inv *Inventory) fileType(s *scratch, dir int, m *Module, raw string, st *unix.Stat_t, statErr error) FileType {
+	key := fileKey{m.Major, m.Minor, m.Inode}
+	e, ok := inv.cache.get(key)
+	if ok && e.gen == s.gen && e.path == raw {
+		return e.ft
+	}
+	name := mapFilesName(s, m)
+	if statErr != nil {
+		statErr = unix.Fstatat(dir, name, st, 0)
+	}
+	if statErr != nil {
+		return inv.fileTypeByPath(s, dir, m)
+	}
+	if ok && e.size == st.Size && e.mtime == st.Mtim {
+		inv.cache.put(key, typeEntry{gen: s.gen, path: raw, size: st.Size, mtime: st.Mtim, ft: e.ft})
+		return e.ft
+	}
+	ft := FileUnknown
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		if fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0); err == nil {
+			ft = sniffFD(fd, s.small)
+			unix.Close(fd)
+		}
+	}
+	inv.cache.put(key, typeEntry{gen: s.gen, path: raw, size: st.Size, mtime: st.Mtim, ft: ft})
+	return ft
+}
+
+// fileTypeByPath is the fallback without map_files (no CAP_SYS_ADMIN): the
+// path inside the process's root, accepted only if it is still the mapped
+// inode. Not cached: without the mapped file's stat we cannot key safely.
+func (inv *Inventory) fileTypeByPath(s *scratch, dir int, m *Module) FileType {
+	if m.Deleted {
+		return FileUnknown
+	}
+	root, err := unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return FileUnknown
+	}
+	defer unix.Close(root)
+	fd, err := openInRoot(root, m.Path, unix.O_RDONLY)
+	if err != nil {
+		return FileUnknown
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != m.Inode {
+		return FileUnknown
+	}
+	return sniffFD(fd, s.small)
+}
+
+func sniffFD(fd int, buf []byte) FileType {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return FileUnknown
+	}
+	if len(buf) > SniffSize {
+		buf = buf[:SniffSize]
+	}
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil || n < 0 {
+		return FileUnknown
+	}
+	return DetectFileType(buf[:n])
+}
+
+type typeEntry struct {
+	gen   uint64
+	path  string
+	size  int64
+	mtime unix.Timespec
+	ft    FileType
+}
+
+// typeCache is a bounded map of file types shared by all walks. When full,
+// entries not confirmed by the current walk go first, then everything.
+type typeCache struct {
+	mu  sync.Mutex
+	max int
+	gen uint64
+	m   map[fileKey]typeEntry
+}
+
+func (c *typeCache) nextGen() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	return c.gen
+}
+
+func (c *typeCache) get(k fileKey) (typeEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	return e, ok
+}
+
+func (c *typeCache) put(k fileKey, e typeEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[fileKey]typeEntry)
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		for key, old := range c.m {
+			if old.gen != e.gen {
+				delete(c.m, key)
+			}
+		}
+		if len(c.m) >= c.max {
+			clear(c.m)
+		}
+	}
+	c.m[k] = e
+}
+
+func (inv *Inventory) cacheLen() int {
+	inv.cache.mu.Lock()
+	defer inv.cache.mu.Unlock()
+	return len(inv.cache.m)
+}
+
+// OpenModule opens the file mapped as m in process pid, through
+// /proc/PID/map_files, so it is the mapped file even when unlinked, a
+// memfd, or in another mount namespace. Only regular files are opened (never
+// a device or FIFO that could block). Read it through a bound
+// (io.LimitReader): modules can be large.
+func (inv *Inventory) OpenModule(pid int, m *Module) (*os.File, error) {
+	dir, err := inv.pidDir(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dir)
+	var s scratch
+	s.link = make([]byte, 0, 48)
+	name := mapFilesName(&s, m)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, name, &st, 0); err != nil {
+		return nil, fmt.Errorf("stat %s of pid %d: %w", name, pid, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s of pid %d is not a regular file", name, pid)
+	}
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s of pid %d: %w", name, pid, err)
+	}
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s of pid %d is not a regular file", name, pid)
+	}
+	return os.NewFile(uintptr(fd), m.Path), nil
+}
+
+// StatModule stats the file mapped as m in process pid, through map_files:
+// owner, mode, size, link count of the very file that is mapped.
+func (inv *Inventory) StatModule(pid int, m *Module) (FileInfo, error) {
+	dir, err := inv.pidDir(pid)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	defer unix.Close(dir)
+	var s scratch
+	s.link = make([]byte, 0, 48)
+	name := mapFilesName(&s, m)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, name, &st, 0); err != nil {
+		return FileInfo{}, fmt.Errorf("stat %s of pid %d: %w", name, pid, err)
+	}
+	return fileInfo(&st), nil
+}
+
+// StatPath stats path as process pid sees it: resolved inside its root
+// (mount namespace, chroot), following symlinks but never out of that root.
+// Use it for the directories a module was loaded from.
+func (inv *Inventory) StatPath(pid int, path string) (FileInfo, error) {
+	dir, err := inv.pidDir(pid)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	defer unix.Close(dir)
+	root, err := unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("open root of pid %d: %w", pid, err)
+	}
+	defer unix.Close(root)
+	var st unix.Stat_t
+	if err := statInRoot(root, path, &st); err != nil {
+		return FileInfo{}, fmt.Errorf("stat %q in root of pid %d: %w", path, pid, err)
+	}
+	return fileInfo(&st), nil
+}
+
+func fileInfo(st *unix.Stat_t) FileInfo {
+	return FileInfo{
+		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size,
+		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Nlink: uint64(st.Nlink),
+		Dev: st.Dev, Ino: st.Ino,
+	}
+}
+
+// Environ reads at most limit bytes of /proc/PID/environ (limit <= 0 means
+// DefaultEnvironMax) and returns its "KEY=value" entries; truncated reports
+// that the limit cut it short (the cut entry is dropped). The environment
+// is the one the process started with: later setenv calls do not show.
+func (inv *Inventory) Environ(pid int, limit int) (env []string, truncated bool, err error) {
+	if limit <= 0 {
+		limit = DefaultEnvironMax
+	}
+	b, truncated, err := inv.ReadFile(pid, "environ", limit)
+	if err != nil {
+		return nil, false, err
+	}
+	return splitEnviron(b, truncated), truncated, nil
+}
+
+// ReadFile reads at most limit bytes of /proc/PID/<name>, e.g. "mountinfo"
+// or "cgroup"; truncated reports that there was more. name must stay inside
+// the pid's directory.
+func (inv *Inventory) ReadFile(pid int, name string, limit int) (data []byte, truncated bool, err error) {
+	if name == "" || strings.HasPrefix(name, "/") || slices.Contains(strings.Split(name, "/"), "..") {
+		return nil, false, fmt.Errorf("proc file name %q: must be relative and stay in the pid directory", name)
+	}
+	if limit <= 0 {
+		return nil, false, fmt.Errorf("proc file %s: limit %d must be positive", name, limit)
+	}
+	dir, err := inv.pidDir(pid)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unix.Close(dir)
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("open %s of pid %d: %w", name, pid, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	data, err = io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s of pid %d: %w", name, pid, err)
+	}
+	if len(data) > limit {
+		return data[:limit], true, nil
+	}
+	return data, false, nil
+}

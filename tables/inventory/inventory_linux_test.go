@@ -1,0 +1,278 @@
+package inventory
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/modhunt/modhunt/test/sim"
+)
+
+type fakeProc struct {
+	status, maps, cmdline, exe string
+}
+
+// fakeRoot lays out a procfs look-alike: status, maps, cmdline and an exe
+// symlink per pid (there is no map_files, as without CAP_SYS_ADMIN).
+func fakeRoot(t *testing.T, procs map[int]fakeProc) string {
+	t.Helper()
+	root := t.TempDir()
+	for pid, p := range procs {
+		dir := filepath.Join(root, strconv.Itoa(pid))
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "status"), []byte(p.status), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "maps"), []byte(p.maps), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "cmdline"), []byte(p.cmdline), 0o644))
+		if p.exe != "" {
+			require.NoError(t, os.Symlink(p.exe, filepath.Join(dir, "exe")))
+		}
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "self"), nil, 0o644)) // not a pid: ignored
+	return root
+}
+
+const fakeMaps100 = `5600000a0000-5600000a2000 r--p 00000000 fe:00 11                         /usr/bin/fake
+5600000a2000-5600000a5000 r-xp 00002000 fe:00 11                         /usr/bin/fake
+5600000b0000-5600000b1000 rw-p 00000000 00:00 0                          [heap]
+7f0000010000-7f0000020000 r-xp 00010000 fe:00 22                         /lib/a b.so
+7f0000000000-7f0000010000 r--p 00000000 fe:00 22                         /lib/a b.so
+7f0000020000-7f0000021000 rw-p 00020000 fe:00 22                         /lib/a b.so
+7f0000030000-7f0000031000 r--p 00000000 fe:00 22                         /lib/hardlink.so
+7f0000040000-7f0000041000 rw-s 00000000 00:01 5                          /dev/zero (deleted)
+7f0000050000-7f0000051000 rw-p 00000000 00:00 0 
+this line is broken
+7ffd00000000-7ffd00001000 r-xp 00000000 00:00 0                          [vdso]
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+`
+
+func fixture(t *testing.T) string {
+	return fakeRoot(t, map[int]fakeProc{
+		100: {
+			status:  "Name:\tfa\\\\ke\\nx\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t100\nPid:\t100\nPPid:\t1\nTracerPid:\t0\nUid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\n",
+			maps:    fakeMaps100,
+			cmdline: "/usr/bin/fake\x00--flag\x00two words\x00",
+			exe:     "/usr/bin/fake",
+		},
+		200: {
+			status:  "Name:\tother\nPPid:\t100\nUid:\t0\t0\t0\t0\n",
+			maps:    "5600000a0000-5600000a2000 r-xp 00000000 fe:00 33                         /usr/bin/other\n",
+			cmdline: "other\x00",
+			exe:     "/usr/bin/other",
+		},
+	})
+}
+
+func TestWalkFixture(t *testing.T) {
+	t.Parallel()
+	inv := New(Config{ProcRoot: fixture(t)})
+	procs, err := inv.Processes(context.Background(), nil)
+	require.NoError(t, err)
+	require.Len(t, procs, 2)
+
+	p := procs[0]
+	assert.Equal(t, 100, p.PID)
+	assert.Equal(t, 1, p.PPID)
+	assert.Equal(t, "fa\\ke\nx", p.Name, "status escapes are undone")
+	assert.Equal(t, int64(1000), p.UID, "real uid, not effective")
+	assert.Equal(t, "/usr/bin/fake --flag two words", p.Cmdline)
+	assert.Equal(t, "/usr/bin/fake", p.Path)
+	assert.False(t, p.PathDeleted)
+
+	want := []Module{
+		{Path: "/usr/bin/fake", Name: "fake", Base: 0x5600000a0000, Size: 0x5000, Perms: "r-xp", Inode: 11,
+			Device: "fe:00", Major: 0xfe, Executable: true, FileType: FileUnknown,
+			MapStart: 0x5600000a0000, MapEnd: 0x5600000a2000},
+		{Path: "/lib/a b.so", Name: "a b.so", Base: 0x7f0000000000, Size: 0x21000, Perms: "rwxp", Inode: 22,
+			Device: "fe:00", Major: 0xfe, Executable: true, FileType: FileUnknown,
+			MapStart: 0x7f0000000000, MapEnd: 0x7f0000010000},
+		{Path: "/lib/hardlink.so", Name: "hardlink.so", Base: 0x7f0000030000, Size: 0x1000, Perms: "r--p", Inode: 22,
+			Device: "fe:00", Major: 0xfe, FileType: FileUnknown,
+			MapStart: 0x7f0000030000, MapEnd: 0x7f0000031000},
+	}
+	assert.Equal(t, want, p.Modules)
+
+	assert.Equal(t, 200, procs[1].PID)
+	assert.Equal(t, 100, procs[1].PPID)
+	assert.Equal(t, int64(0), procs[1].UID)
+	require.Len(t, procs[1].Modules, 1)
+	assert.Equal(t, "/usr/bin/other", procs[1].Modules[0].Path)
+}
+
+func TestPIDFilterReadsOnlyThose(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var read []int
+	inv := New(Config{ProcRoot: fixture(t), OnProcess: func(pid int) {
+		mu.Lock()
+		defer mu.Unlock()
+		read = append(read, pid)
+	}})
+	var got []int
+	require.NoError(t, inv.Walk(context.Background(), []int{200, 200}, func(p *Process) error {
+		got = append(got, p.PID)
+		return nil
+	}))
+	assert.Equal(t, []int{200}, got)
+	assert.Equal(t, []int{200}, read, "only the pinned pid is read, once")
+
+	read = nil
+	require.NoError(t, inv.Walk(context.Background(), []int{}, func(*Process) error {
+		t.Fatal("an empty pid list means no process")
+		return nil
+	}))
+	assert.Empty(t, read)
+}
+
+func TestVanishedProcessIsSkipped(t *testing.T) {
+	t.Parallel()
+	inv := New(Config{ProcRoot: fixture(t)})
+	procs, err := inv.Processes(context.Background(), []int{100, 4242, -1, 200})
+	require.NoError(t, err)
+	require.Len(t, procs, 2)
+	assert.Equal(t, 100, procs[0].PID)
+	assert.Equal(t, 200, procs[1].PID)
+}
+
+func TestWalkStopsOnCallbackErrorAndContext(t *testing.T) {
+	t.Parallel()
+	inv := New(Config{ProcRoot: fixture(t)})
+	stop := errors.New("stop")
+	n := 0
+	err := inv.Walk(context.Background(), nil, func(*Process) error { n++; return stop })
+	assert.ErrorIs(t, err, stop)
+	assert.Equal(t, 1, n)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = inv.Walk(ctx, nil, func(*Process) error { t.Fatal("no process after cancel"); return nil })
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// lowestMapping reads /proc/PID/maps the plain way and returns the lowest
+// start address and total size of path's mappings.
+func lowestMapping(t *testing.T, pid int, path string) (base, size uint64) {
+	t.Helper()
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasSuffix(line, " "+path) {
+			continue
+		}
+		rng := strings.SplitN(strings.Fields(line)[0], "-", 2)
+		s, err := strconv.ParseUint(rng[0], 16, 64)
+		require.NoError(t, err)
+		e, err := strconv.ParseUint(rng[1], 16, 64)
+		require.NoError(t, err)
+		if base == 0 || s < base {
+			base = s
+		}
+		size += e - s
+	}
+	require.NotZero(t, base, "%s not mapped in %d", path, pid)
+	return base, size
+}
+
+func TestLiveSelf(t *testing.T) {
+	sim.NeedRoot(t)
+	inv := New(Config{})
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	procs, err := inv.Processes(context.Background(), []int{os.Getpid()})
+	require.NoError(t, err)
+	require.Len(t, procs, 1)
+	p := procs[0]
+	assert.Equal(t, os.Getppid(), p.PPID)
+	assert.Equal(t, exe, p.Path)
+	assert.Equal(t, int64(os.Getuid()), p.UID)
+	var main *Module
+	for i := range p.Modules {
+		if p.Modules[i].Path == exe {
+			main = &p.Modules[i]
+		}
+		assert.NotEqual(t, byte('['), p.Modules[i].Path[0], "pseudo regions are not modules")
+	}
+	require.NotNil(t, main, "the main executable is a module")
+	base, size := lowestMapping(t, os.Getpid(), exe)
+	assert.Equal(t, base, main.Base)
+	assert.Equal(t, size, main.Size)
+	assert.Equal(t, FileELF, main.FileType)
+	assert.True(t, main.Executable)
+
+	f, err := inv.OpenModule(os.Getpid(), main)
+	require.NoError(t, err)
+	head := make([]byte, 4)
+	_, err = f.Read(head)
+	require.NoError(t, f.Close())
+	require.NoError(t, err)
+	assert.Equal(t, "\x7fELF", string(head))
+
+	fi, err := inv.StatModule(os.Getpid(), main)
+	require.NoError(t, err)
+	st, err := os.Stat(exe)
+	require.NoError(t, err)
+	assert.Equal(t, st.Size(), fi.Size)
+	assert.Equal(t, main.Inode, fi.Ino)
+
+	pi, err := inv.StatPath(os.Getpid(), exe)
+	require.NoError(t, err)
+	assert.Equal(t, fi.Ino, pi.Ino)
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	sim.NeedRoot(t)
+	inv := New(Config{CacheSize: 2})
+	procs, err := inv.Processes(context.Background(), []int{os.Getpid(), os.Getppid()})
+	require.NoError(t, err)
+	require.NotEmpty(t, procs)
+	assert.LessOrEqual(t, inv.cacheLen(), 2)
+	for _, m := range procs[0].Modules {
+		if strings.HasSuffix(m.Name, ".so") || strings.Contains(m.Name, ".so.") {
+			assert.Equal(t, FileELF, m.FileType, "%s typed correctly despite evictions", m.Path)
+		}
+	}
+}
+
+func TestEnvironOfChild(t *testing.T) {
+	sim.NeedRoot(t)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("needs sleep: apt-get install coreutils")
+	}
+	cmd := exec.Command(sleep, "3600")
+	cmd.Env = []string{"LD_PRELOAD=/tmp/evil.so", "PAD=" + strings.Repeat("x", 100)}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	inv := New(Config{})
+	env, truncated, err := inv.Environ(cmd.Process.Pid, 0)
+	require.NoError(t, err)
+	assert.False(t, truncated)
+	assert.Equal(t, cmd.Env, env)
+	env, truncated, err = inv.Environ(cmd.Process.Pid, 30)
+	require.NoError(t, err)
+	assert.True(t, truncated)
+	assert.Equal(t, []string{"LD_PRELOAD=/tmp/evil.so"}, env)
+}
+
+func TestReadFileRejectsEscapes(t *testing.T) {
+	t.Parallel()
+	inv := New(Config{})
+	for _, name := range []string{"", "/etc/passwd", "../1/maps", "task/../../x"} {
+		_, _, err := inv.ReadFile(os.Getpid(), name, 10)
+		assert.Error(t, err, name)
+	}
+	_, _, err := inv.ReadFile(os.Getpid(), "maps", 0)
+	assert.Error(t, err)
+}

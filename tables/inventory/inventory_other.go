@@ -1,0 +1,41 @@
+//go:build !linux
+
+package inventory
+
+import (
+	"context"
+	"os"
+)
+
+// Inventory is unsupported on this platform: every method returns
+// ErrUnsupported.
+type Inventory struct{ cfg Config }
+
+// New returns an Inventory; on this platform its methods return
+// ErrUnsupported.
+func New(cfg Config) *Inventory { return &Inventory{cfg: cfg.withDefaults()} }
+
+// Walk returns ErrUnsupported.
+func (inv *Inventory) Walk(context.Context, []int, func(*Process) error) error { return ErrUnsupported }
+
+// Processes returns ErrUnsupported.
+func (inv *Inventory) Processes(context.Context, []int) ([]Process, error) {
+	return nil, ErrUnsupported
+}
+
+// OpenModule returns ErrUnsupported.
+func (inv *Inventory) OpenModule(int, *Module) (*os.File, error) { return nil, ErrUnsupported }
+
+// StatModule returns ErrUnsupported.
+func (inv *Inventory) StatModule(int, *Module) (FileInfo, error) { return FileInfo{}, ErrUnsupported }
+
+// StatPath returns ErrUnsupported.
+func (inv *Inventory) StatPath(int, string) (FileInfo, error) { return FileInfo{}, ErrUnsupported }
+
+// Environ returns ErrUnsupported.
+func (inv *Inventory) Environ(int, int) ([]string, bool, error) { return nil, false, ErrUnsupported }
+
+// ReadFile returns ErrUnsupported.
+func (inv *Inventory) ReadFile(int, string, int) ([]byte, bool, error) {
+	return nil, false, ErrUnsupported
+}
