@@ -1,0 +1,19 @@
+-- name: untrusted_module_memfd
+-- description: A process has a module mapped from a memfd (an anonymous in-memory file), so it was never on disk.
+-- technique: T1129, T1620, T1055.009
+-- platform: linux
+-- interval: 3600
+-- logging: differential_ignore_removals
+-- tables: untrusted_module_loads
+-- why: memfd_create plus dlopen("/proc/self/fd/N") loads a shared object that exists only in memory; it is
+--   the standard fileless loader on Linux (ezuri, Sliver, Metasploit's in-memory stagers) and leaves nothing
+--   for a file scanner to find.
+-- false_positives: a few JITs map code from memfds on purpose (.NET's W^X double mapping "doublemapper",
+--   some Chromium/Electron and JVM builds). Allowlist by process_path and the memfd
+--   name (the path column) in the SIEM.
+-- policy: No module mapped from a memfd
+-- resolution: Dump the mapping (/proc/PID/map_files) before killing the process, then investigate what
+--   started it (parent, cmdline, user).
+SELECT pid, process_name, process_path, cmdline, uid, path, sha256, reasons, severity
+FROM untrusted_module_loads
+WHERE (',' || reasons || ',') LIKE '%,memfd,%'

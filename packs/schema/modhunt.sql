@@ -1,0 +1,31 @@
+-- modhunt tables as the hunts expect them, for parsing hunts on a machine
+-- whose build does not serve the table (a Windows table checked on Linux, or
+-- a table still being written). Where tables.All serves a table, CI parses and
+-- runs the hunts against the real definition instead and fails if a column
+-- declared here is missing from it or has another type, so keep this file in
+-- step with the table definitions.
+--
+-- platform: where the table is (or will be) served.
+
+-- tables/loadedmodules
+-- platform: all
+CREATE TABLE process_loaded_modules (
+  pid BIGINT, process_name TEXT, process_path TEXT, cmdline TEXT, parent BIGINT, uid BIGINT,
+  path TEXT, name TEXT, base_address BIGINT, size BIGINT, permissions TEXT, inode BIGINT,
+  device TEXT, deleted INTEGER, memfd INTEGER, executable INTEGER, file_type TEXT
+);
+
+-- tables/untrusted
+-- platform: all
+CREATE TABLE untrusted_module_loads (
+  pid BIGINT, process_name TEXT, process_path TEXT, cmdline TEXT, uid BIGINT,
+  path TEXT, name TEXT, reasons TEXT, severity TEXT, sha256 TEXT, package TEXT,
+  owner_uid BIGINT, mode TEXT
+);
+
+-- module_detections (Sigma image_load rules over module loads)
+-- platform: all
+CREATE TABLE module_detections (
+  rule_id TEXT, rule_title TEXT, level TEXT, tags TEXT, siem_rule TEXT,
+  pid BIGINT, process_name TEXT, process_path TEXT, path TEXT, fields TEXT
+);
