@@ -1,0 +1,259 @@
+package detections
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Platforms an event can come from; a rule's logsource product selects one.
+const (
+	PlatformWindows = "windows"
+	PlatformLinux   = "linux"
+	PlatformMacOS   = "macos"
+)
+
+// Event is one loaded module in one process: Sysmon Event ID 7's fields,
+// the process context Sysmon puts in Event ID 1, and modhunt's own facts.
+// Field names are the Sigma field names (see README.md for who fills what).
+// Text fields that are unknown stay empty; Sigma's `field: null` matches
+// an empty field as well as an absent one.
+type Event struct {
+	Platform string // windows, linux or macos
+
+	// Sysmon Event ID 7.
+	ProcessId        int64
+	Image            string
+	ImageLoaded      string
+	Signed           string // "true", "false" or "" (not checked)
+	Signature        string
+	SignatureStatus  string
+	OriginalFileName string
+	Description      string
+	Product          string
+	Company          string
+	FileVersion      string
+	Hashes           string // "SHA256=...,IMPHASH=..."
+	User             string
+
+	// Process context (Sysmon Event ID 1 names).
+	CommandLine       string
+	ParentImage       string
+	ParentProcessId   int64
+	ParentCommandLine string
+
+	// modhunt's own fields.
+	ProcessModules   []string // base names of every module mapped in the process
+	UntrustedReasons []string // trust policy reasons, fixed vocabulary
+	Deleted          bool
+	Memfd            bool
+	InLoaderList     bool
+	CloneOfParent    bool // same Image and CommandLine as the parent process
+
+	// .NET assembly events.
+	AssemblyName    string
+	AssemblyVersion string
+	InMemory        bool
+
+	// Extra holds any other field (RuleName, ProcessGuid, ... from a
+	// recorded Sysmon event), so community rules that use them still work.
+	Extra map[string]string
+}
+
+// fieldKind says how a field's value is read for matching.
+type fieldKind uint8
+
+const (
+	kindText fieldKind = iota
+	kindInt
+	kindBool
+	kindList
+)
+
+// fieldDef is one known event field.
+type fieldDef struct {
+	name string
+	kind fieldKind
+	text func(*Event) string
+	num  func(*Event) int64
+	flag func(*Event) bool
+	list func(*Event) []string
+	lptr func(*Event) *[]string
+	set  func(*Event, string) bool // from a recorded event's text value
+}
+
+func textField(name string, get func(*Event) *string) fieldDef {
+	return fieldDef{name: name, kind: kindText,
+		text: func(e *Event) string { return *get(e) },
+		set:  func(e *Event, v string) bool { *get(e) = v; return true }}
+}
+
+func intField(name string, get func(*Event) *int64) fieldDef {
+	return fieldDef{name: name, kind: kindInt,
+		num: func(e *Event) int64 { return *get(e) },
+		set: func(e *Event, v string) bool {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 0, 64)
+			if err != nil {
+				return false
+			}
+			*get(e) = n
+			return true
+		}}
+}
+
+func boolField(name string, get func(*Event) *bool) fieldDef {
+	return fieldDef{name: name, kind: kindBool,
+		flag: func(e *Event) bool { return *get(e) },
+		set: func(e *Event, v string) bool {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return false
+			}
+			*get(e) = b
+			return true
+		}}
+}
+
+func listField(name string, get func(*Event) *[]string) fieldDef {
+	return fieldDef{name: name, kind: kindList,
+		list: func(e *Event) []string { return *get(e) },
+		lptr: get,
+		set: func(e *Event, v string) bool {
+			// A recorded list may arrive flattened: "a.dll,b.dll".
+			*get(e) = splitList(v)
+			return true
+		}}
+}
+
+func splitList(v string) []string {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	parts := strings.Split(v, ",")
+	out := parts[:0]
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// fields lists every known field; its order is the field index used by
+// compiled rules and the per-match cache.
+var fields = []fieldDef{
+	textField("Platform", func(e *Event) *string { return &e.Platform }),
+	intField("ProcessId", func(e *Event) *int64 { return &e.ProcessId }),
+	textField("Image", func(e *Event) *string { return &e.Image }),
+	textField("ImageLoaded", func(e *Event) *string { return &e.ImageLoaded }),
+	textField("Signed", func(e *Event) *string { return &e.Signed }),
+	textField("Signature", func(e *Event) *string { return &e.Signature }),
+	textField("SignatureStatus", func(e *Event) *string { return &e.SignatureStatus }),
+	textField("OriginalFileName", func(e *Event) *string { return &e.OriginalFileName }),
+	textField("Description", func(e *Event) *string { return &e.Description }),
+	textField("Product", func(e *Event) *string { return &e.Product }),
+	textField("Company", func(e *Event) *string { return &e.Company }),
+	textField("FileVersion", func(e *Event) *string { return &e.FileVersion }),
+	textField("Hashes", func(e *Event) *string { return &e.Hashes }),
+	textField("User", func(e *Event) *string { return &e.User }),
+	textField("CommandLine", func(e *Event) *string { return &e.CommandLine }),
+	textField("ParentImage", func(e *Event) *string { return &e.ParentImage }),
+	intField("ParentProcessId", func(e *Event) *int64 { return &e.ParentProcessId }),
+	textField("ParentCommandLine", func(e *Event) *string { return &e.ParentCommandLine }),
+	listField("ProcessModules", func(e *Event) *[]string { return &e.ProcessModules }),
+	listField("UntrustedReasons", func(e *Event) *[]string { return &e.UntrustedReasons }),
+	boolField("Deleted", func(e *Event) *bool { return &e.Deleted }),
+	boolField("Memfd", func(e *Event) *bool { return &e.Memfd }),
+	boolField("InLoaderList", func(e *Event) *bool { return &e.InLoaderList }),
+	boolField("CloneOfParent", func(e *Event) *bool { return &e.CloneOfParent }),
+	textField("AssemblyName", func(e *Event) *string { return &e.AssemblyName }),
+	textField("AssemblyVersion", func(e *Event) *string { return &e.AssemblyVersion }),
+	boolField("InMemory", func(e *Event) *bool { return &e.InMemory }),
+}
+
+var fieldIndex = func() map[string]int {
+	m := make(map[string]int, len(fields))
+	for i, f := range fields {
+		m[f.name] = i
+	}
+	return m
+}()
+
+// lookupField resolves a Sigma field name to a known field, exactly first and
+// then ignoring case (recorded events and rules disagree on "ProcessID").
+func lookupField(name string) (int, bool) {
+	if i, ok := fieldIndex[name]; ok {
+		return i, true
+	}
+	for i, f := range fields {
+		if strings.EqualFold(f.name, name) {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// FieldNames returns the names of the known event fields, in a fixed order.
+func FieldNames() []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f.name
+	}
+	return out
+}
+
+// Set assigns a field from its text form, as a recorded event carries it.
+// Unknown names go to Extra. It reports false when the value does not parse
+// for the field's type (a number or a boolean).
+func (e *Event) Set(name, value string) bool {
+	if i, ok := lookupField(name); ok {
+		return fields[i].set(e, value)
+	}
+	if e.Extra == nil {
+		e.Extra = map[string]string{}
+	}
+	e.Extra[name] = value
+	return true
+}
+
+// Fields returns the event as a flat map of Sigma field names to values
+// (strings, numbers, booleans, string lists), omitting empty text fields and
+// empty lists: the JSON shape `detect` reads and `events` writes.
+func (e *Event) Fields() map[string]any {
+	m := make(map[string]any, len(fields)+len(e.Extra))
+	for _, f := range fields {
+		switch f.kind {
+		case kindText:
+			if v := f.text(e); v != "" {
+				m[f.name] = v
+			}
+		case kindInt:
+			m[f.name] = f.num(e)
+		case kindBool:
+			m[f.name] = f.flag(e)
+		case kindList:
+			if v := f.list(e); len(v) > 0 {
+				m[f.name] = v
+			}
+		}
+	}
+	for k, v := range e.Extra {
+		if _, known := m[k]; !known {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// IsCloneOfParent is the rule the event builder uses for CloneOfParent: the
+// process runs the same image with the same command line as its parent, as
+// a fork/reflection clone does (Dirty Vanity). Windows paths compare without
+// case.
+func IsCloneOfParent(platform, image, cmdline, parentImage, parentCmdline string) bool {
+	if image == "" || parentImage == "" {
+		return false
+	}
+	if platform == PlatformWindows {
+		return strings.EqualFold(image, parentImage) && cmdline == parentCmdline
+	}
+	return image == parentImage && cmdline == parentCmdline
+}
