@@ -119,40 +119,21 @@ func BuildLib(tb testing.TB, path string) string {
 	return path
 }
 
-var (
-	loaderOnce sync.Once
-	loaderPath string
-	loaderErr  error
-)
-
-// BuildLoader compiles LoaderSource once per test binary and returns its
-// path. The binary lives in a temporary directory that the process removes
-// only at exit (tests share it), so it is never the module under test.
+// BuildLoader compiles LoaderSource into the test's temporary directory
+// and returns its path.
 func BuildLoader(tb testing.TB) string {
 	tb.Helper()
 	cc := NeedGCC(tb)
-	loaderOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "modhunt-sim-")
-		if err != nil {
-			loaderErr = err
-			return
-		}
-		src := filepath.Join(dir, "loader.c")
-		if err := os.WriteFile(src, []byte(LoaderSource), 0o644); err != nil {
-			loaderErr = err
-			return
-		}
-		out := filepath.Join(dir, "loader")
-		if b, err := exec.Command(cc, "-O0", "-o", out, src, "-ldl").CombinedOutput(); err != nil {
-			loaderErr = fmt.Errorf("gcc loader: %v\n%s", err, b)
-			return
-		}
-		loaderPath = out
-	})
-	if loaderErr != nil {
-		tb.Fatalf("build loader: %v", loaderErr)
+	dir := tb.TempDir()
+	src := filepath.Join(dir, "loader.c")
+	if err := os.WriteFile(src, []byte(LoaderSource), 0o644); err != nil {
+		tb.Fatalf("write loader source: %v", err)
 	}
-	return loaderPath
+	out := filepath.Join(dir, "loader")
+	if b, err := exec.Command(cc, "-O0", "-o", out, src, "-ldl").CombinedOutput(); err != nil {
+		tb.Fatalf("gcc loader: %v\n%s", err, b)
+	}
+	return out
 }
 
 // Proc is a started simulation process. Cleanup kills and reaps it.

@@ -1,0 +1,34 @@
+package loadedmodules
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/modhunt/modhunt/tables/table"
+)
+
+func TestDefinitionIsValid(t *testing.T) {
+	t.Parallel()
+	tbl := New(nil)
+	require.NoError(t, tbl.Validate())
+	assert.Equal(t, Name, tbl.Name)
+	want := map[string]table.Type{
+		"pid": table.BigInt, "process_name": table.Text, "process_path": table.Text, "cmdline": table.Text,
+		"parent": table.BigInt, "uid": table.BigInt, "path": table.Text, "name": table.Text,
+		"base_address": table.Text, "size": table.BigInt, "permissions": table.Text, "inode": table.BigInt,
+		"device": table.Text, "deleted": table.Integer, "memfd": table.Integer, "executable": table.Integer,
+		"file_type": table.Text,
+	}
+	got := map[string]table.Type{}
+	for _, c := range tbl.Columns {
+		got[c.Name] = c.Type
+		assert.Equal(t, c.Name == "pid", c.Index, "only pid is an index column (%s)", c.Name)
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, []string{table.Linux}, tbl.Platforms)
+	for _, ex := range tbl.Examples {
+		assert.Contains(t, ex, Name)
+	}
+}
