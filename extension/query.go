@@ -1,0 +1,603 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/modhunt/modhunt/extension/sqlhost"
+	"github.com/modhunt/modhunt/tables/table"
+)
+
+// maxSQL bounds what query reads from stdin and what the shell buffers for
+// one statement: hunting SQL is a few kilobytes.
+const maxSQL = 1 << 20
+
+// Output modes, named as osqueryi names them.
+const (
+	modePretty = "pretty"
+	modeJSON   = "json"
+	modeLine   = "line"
+)
+
+// tableSource gives a command its tables; tests pass fakes.
+type tableSource func(c *common, log *slog.Logger) []*table.Table
+
+func init() {
+	commands["query"] = command{
+		summary: `[--json] "SQL"|-   run SQL over the tables (- reads it from stdin)`,
+		run:     func(args []string, e env) int { return runQuery(args, e, (*common).tables) },
+	}
+	commands["shell"] = command{
+		summary: "[--json]            interactive SQL prompt, like osqueryi",
+		run:     func(args []string, e env) int { return runShell(args, e, (*common).tables) },
+	}
+}
+
+// hostFlags parses a CLI command's flags, which may come before or after
+// its positional arguments. It returns the positional arguments, or an exit
+// code when the command is done (help, usage error).
+func hostFlags(name string, fs *flag.FlagSet, c *common, args []string, e env) ([]string, int, bool) {
+	rest, err := c.parse(fs, args, false)
+	var pos []string
+	for err == nil && len(rest) > 0 {
+		pos = append(pos, rest[0])
+		err = fs.Parse(rest[1:])
+		rest = fs.Args()
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(e.stdout)
+		fs.PrintDefaults()
+		return nil, 0, true
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "modhunt.ext %s: %v\n", name, err)
+		return nil, 2, true
+	}
+	return pos, 0, false
+}
+
+func openHost(c *common, e env, tables tableSource) (*sqlhost.DB, error) {
+	log := c.logger(e.stderr)
+	return sqlhost.Open(tables(c, log), c.guard(log), log)
+}
+
+// runQuery is `query [--json] "SQL"`: every statement in SQL runs in turn
+// and its rows are printed as an osqueryi-style table, or with --json as a
+// JSON array of objects (one array per statement).
+func runQuery(args []string, e env, tables tableSource) int {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "print rows as a JSON array of objects")
+	pos, code, done := hostFlags("query", fs, &c, args, e)
+	if done {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(e.stderr, `usage: modhunt.ext query [--json] "SQL"   (or - to read the SQL from stdin)`)
+		return 2
+	}
+	sql := pos[0]
+	if sql == "-" {
+		b, err := io.ReadAll(io.LimitReader(e.stdin, maxSQL+1))
+		if err != nil {
+			fmt.Fprintf(e.stderr, "modhunt.ext query: read stdin: %v\n", err)
+			return 1
+		}
+		if len(b) > maxSQL {
+			fmt.Fprintf(e.stderr, "modhunt.ext query: SQL on stdin is longer than %d bytes\n", maxSQL)
+			return 1
+		}
+		sql = string(b)
+	}
+	stmts := sqlhost.SplitStatements(sql)
+	if len(stmts) == 0 {
+		fmt.Fprintln(e.stderr, "modhunt.ext query: no SQL statement given")
+		return 2
+	}
+
+	db, err := openHost(&c, e, tables)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "modhunt.ext query: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	mode := modePretty
+	if *asJSON {
+		mode = modeJSON
+	}
+	out := bufio.NewWriter(e.stdout)
+	defer out.Flush()
+	for _, stmt := range stmts {
+		cols, rows, err := db.Query(context.Background(), stmt)
+		if err != nil {
+			out.Flush()
+			fmt.Fprintf(e.stderr, "modhunt.ext query: %v\n", err)
+			return 1
+		}
+		if err := writeRows(out, mode, cols, rows); err != nil {
+			fmt.Fprintf(e.stderr, "modhunt.ext query: write: %v\n", err)
+			return 1
+		}
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(e.stderr, "modhunt.ext query: write: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// writeRows prints one statement's result in mode.
+func writeRows(w *bufio.Writer, mode string, cols []string, rows [][]any) error {
+	switch mode {
+	case modeJSON:
+		writeJSON(w, cols, rows)
+	case modeLine:
+		writeLines(w, cols, rows)
+	default:
+		writePretty(w, cols, rows)
+	}
+	// bufio keeps the first write error; report it once per statement.
+	return w.Flush()
+}
+
+// writePretty draws osqueryi's table: +---+ borders, a header row, values
+// left-aligned, NULL empty. Like osqueryi it prints nothing for no rows.
+func writePretty(w *bufio.Writer, cols []string, rows [][]any) {
+	if len(rows) == 0 {
+		return
+	}
+	header := make([]string, len(cols))
+	widths := make([]int, len(cols))
+	for i, c := range cols {
+		header[i] = escapeText(c)
+		widths[i] = utf8.RuneCountInString(header[i])
+	}
+	cells := make([][]string, len(rows))
+	for r, row := range rows {
+		cells[r] = make([]string, len(cols))
+		for i := range cols {
+			cells[r][i] = displayValue(row[i])
+			widths[i] = max(widths[i], utf8.RuneCountInString(cells[r][i]))
+		}
+	}
+	rule := func() {
+		w.WriteByte('+')
+		for _, n := range widths {
+			w.WriteString(strings.Repeat("-", n+2))
+			w.WriteByte('+')
+		}
+		w.WriteByte('\n')
+	}
+	line := func(vals []string) {
+		w.WriteByte('|')
+		for i, v := range vals {
+			w.WriteByte(' ')
+			w.WriteString(v)
+			w.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(v)+1))
+			w.WriteByte('|')
+		}
+		w.WriteByte('\n')
+	}
+	rule()
+	line(header)
+	rule()
+	for _, r := range cells {
+		line(r)
+	}
+	rule()
+}
+
+// writeLines is osqueryi's line mode: one "name = value" line per column,
+// names right-aligned, a blank line between rows.
+func writeLines(w *bufio.Writer, cols []string, rows [][]any) {
+	width := 0
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = escapeText(c)
+		width = max(width, utf8.RuneCountInString(names[i]))
+	}
+	for r, row := range rows {
+		if r > 0 {
+			w.WriteByte('\n')
+		}
+		for i, n := range names {
+			w.WriteString(strings.Repeat(" ", width-utf8.RuneCountInString(n)))
+			w.WriteString(n)
+			w.WriteString(" = ")
+			w.WriteString(displayValue(row[i]))
+			w.WriteByte('\n')
+		}
+	}
+}
+
+// writeJSON prints a JSON array of objects keyed by column name, in column
+// order, one object per line. Integers and reals are JSON numbers, NULL is
+// null, text is a string.
+//
+// Text that is not valid UTF-8 (a file name is any bytes on Linux, and a
+// strange one is worth seeing) cannot go into JSON as is, and \uFFFD would
+// erase exactly the bytes a hunter wants. Each byte of an invalid sequence
+// becomes the four characters \xNN instead, as osquery's own logger escapes
+// non-printable bytes, so `jq -r .path` prints "/tmp/\xFF.so": valid JSON,
+// greppable, and the bytes can be recovered. Valid UTF-8, control characters
+// included, uses ordinary JSON escapes and round-trips exactly.
+func writeJSON(w *bufio.Writer, cols []string, rows [][]any) {
+	if len(rows) == 0 {
+		w.WriteString("[]\n")
+		return
+	}
+	keys := make([]string, len(cols))
+	for i, c := range cols {
+		var b strings.Builder
+		jsonString(&b, c)
+		keys[i] = b.String()
+	}
+	w.WriteString("[\n")
+	var b strings.Builder
+	for r, row := range rows {
+		b.Reset()
+		b.WriteString("  {")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(k)
+			b.WriteByte(':')
+			jsonValue(&b, row[i])
+		}
+		b.WriteByte('}')
+		if r < len(rows)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+		w.WriteString(b.String())
+	}
+	w.WriteString("]\n")
+}
+
+func jsonValue(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case float64:
+		switch {
+		case math.IsInf(x, 1):
+			b.WriteString(`"Inf"`) // SQLite's text for it; JSON has no infinity
+		case math.IsInf(x, -1):
+			b.WriteString(`"-Inf"`)
+		case math.IsNaN(x):
+			b.WriteString("null")
+		default:
+			b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+		}
+	case string:
+		jsonString(b, x)
+	case []byte:
+		jsonString(b, string(x))
+	default:
+		jsonString(b, fmt.Sprint(x))
+	}
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+func jsonString(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\\x`)
+			b.WriteByte(hexDigits[s[i]>>4])
+			b.WriteByte(hexDigits[s[i]&0xF])
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20:
+			b.WriteString(`\u00`)
+			b.WriteByte(hexDigits[r>>4])
+			b.WriteByte(hexDigits[r&0xF])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	b.WriteByte('"')
+}
+
+// displayValue renders a value for the text modes: numbers as SQLite
+// prints them, NULL empty, text with control characters and invalid UTF-8
+// escaped as \xNN so a hostile file name cannot break the table or the
+// terminal.
+func displayValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return sqliteReal(x)
+	case string:
+		return escapeText(x)
+	case []byte:
+		return escapeText(string(x))
+	default:
+		return escapeText(fmt.Sprint(x))
+	}
+}
+
+// sqliteReal formats a REAL as SQLite's "%!.15g" does: always with a decimal
+// point, so 1000.0 reads as a real and not as an integer.
+func sqliteReal(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	case math.IsNaN(f):
+		return ""
+	}
+	s := strconv.FormatFloat(f, 'g', 15, 64)
+	mant, exp, hasExp := strings.Cut(s, "e")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	if hasExp {
+		return mant + "e" + exp
+	}
+	return mant
+}
+
+func escapeText(s string) string {
+	clean := true
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || r < 0x20 || r == 0x7F {
+			clean = false
+			break
+		}
+		i += size
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || r < 0x20 || r == 0x7F {
+			b.WriteString(`\x`)
+			b.WriteByte(hexDigits[s[i]>>4])
+			b.WriteByte(hexDigits[s[i]&0xF])
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// runShell is an osqueryi-style prompt: statements end with ';' and may
+// span lines; lines starting with '.' are meta-commands. It reads any
+// stdin, so a pipe works as a script; prompts are shown only on a terminal.
+func runShell(args []string, e env, tables tableSource) int {
+	fs := flag.NewFlagSet("shell", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "start in json mode")
+	pos, code, done := hostFlags("shell", fs, &c, args, e)
+	if done {
+		return code
+	}
+	if len(pos) != 0 {
+		fmt.Fprintln(e.stderr, "usage: modhunt.ext shell [--json]   (SQL comes from stdin)")
+		return 2
+	}
+	db, err := openHost(&c, e, tables)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "modhunt.ext shell: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+
+	sh := &shell{db: db, e: e, out: bufio.NewWriter(e.stdout), mode: modePretty, interactive: isTerminal(e.stdin)}
+	if *asJSON {
+		sh.mode = modeJSON
+	}
+	return sh.loop()
+}
+
+type shell struct {
+	db          *sqlhost.DB
+	e           env
+	out         *bufio.Writer
+	mode        string
+	interactive bool
+}
+
+const (
+	prompt     = "modhunt> "
+	contPrompt = "    ...> "
+)
+
+func (sh *shell) loop() int {
+	if sh.interactive {
+		fmt.Fprintln(sh.out, `modhunt.ext shell: SQL over modhunt's tables. Type ".help" for help, end statements with ";".`)
+	}
+	in := bufio.NewScanner(sh.e.stdin)
+	in.Buffer(make([]byte, 0, 64<<10), maxSQL)
+	var pending string
+	for {
+		if sh.interactive {
+			if pending == "" {
+				sh.out.WriteString(prompt)
+			} else {
+				sh.out.WriteString(contPrompt)
+			}
+		}
+		if err := sh.out.Flush(); err != nil {
+			return 1 // stdout is gone (a closed pipe): nobody to answer
+		}
+		if !in.Scan() {
+			break
+		}
+		line := in.Text()
+		if pending == "" && strings.HasPrefix(strings.TrimSpace(line), ".") {
+			if quit := sh.meta(strings.TrimSpace(line)); quit {
+				return sh.finish()
+			}
+			continue
+		}
+		pending += line + "\n"
+		if len(pending) > maxSQL {
+			sh.errorf("statement longer than %d bytes, discarded", maxSQL)
+			pending = ""
+			continue
+		}
+		stmts, rest := sqlhost.Split(pending)
+		for _, s := range stmts {
+			sh.run(s)
+		}
+		pending = rest
+	}
+	if err := in.Err(); err != nil {
+		sh.errorf("read: %v", err)
+	}
+	// A last statement without its ';' still runs, as `query` runs it.
+	if pending != "" {
+		sh.run(pending)
+	}
+	return sh.finish()
+}
+
+func (sh *shell) finish() int {
+	if err := sh.out.Flush(); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func (sh *shell) errorf(format string, args ...any) {
+	sh.out.Flush()
+	fmt.Fprintf(sh.e.stderr, "Error: "+format+"\n", args...)
+}
+
+func (sh *shell) run(stmt string) {
+	cols, rows, err := sh.db.Query(context.Background(), stmt)
+	if err != nil {
+		sh.errorf("%v", err)
+		return
+	}
+	_ = writeRows(sh.out, sh.mode, cols, rows) // a dead stdout ends the loop at its next flush
+}
+
+const shellHelp = `.help              this text
+.tables            list the tables
+.schema [TABLE]    show the columns of every table, or of TABLE
+.mode [MODE]       show or set the output mode: pretty, json or line
+.quit, .exit       leave (so does end of input)
+SQL statements end with ";" and may span lines.
+`
+
+// meta runs a dot command and reports whether the shell should exit.
+func (sh *shell) meta(line string) bool {
+	fields := strings.Fields(line)
+	cmd, args := fields[0], fields[1:]
+	switch cmd {
+	case ".quit", ".exit", ".q":
+		return true
+	case ".help":
+		sh.out.WriteString(shellHelp)
+	case ".tables":
+		for _, n := range sh.tableNames() {
+			fmt.Fprintf(sh.out, "  => %s\n", n)
+		}
+	case ".schema":
+		if len(args) > 1 {
+			sh.errorf("usage: .schema [TABLE]")
+			break
+		}
+		names := sh.tableNames()
+		if len(args) == 1 {
+			t := sh.db.Table(args[0])
+			if t == nil {
+				sh.errorf("no such table: %s", args[0])
+				break
+			}
+			names = []string{t.Name}
+		}
+		for _, n := range names {
+			sh.out.WriteString(schema(sh.db.Table(n)))
+			sh.out.WriteByte('\n')
+		}
+	case ".mode":
+		switch {
+		case len(args) == 0:
+			fmt.Fprintf(sh.out, "current output mode: %s\n", sh.mode)
+		case len(args) == 1 && slices.Contains([]string{modePretty, modeJSON, modeLine}, args[0]):
+			sh.mode = args[0]
+		default:
+			sh.errorf("usage: .mode pretty|json|line")
+		}
+	default:
+		sh.errorf("unknown command %q; try .help", cmd)
+	}
+	return false
+}
+
+func (sh *shell) tableNames() []string {
+	var names []string
+	for _, t := range sh.db.Tables() {
+		names = append(names, t.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// schema prints a table's definition as osqueryi's .schema does, with
+// osquery's types (what the same SQL sees inside osquery).
+func schema(t *table.Table) string {
+	var b strings.Builder
+	b.WriteString("CREATE TABLE ")
+	b.WriteString(t.Name)
+	b.WriteByte('(')
+	for i, c := range t.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "`%s` %s", c.Name, c.Type)
+	}
+	b.WriteString(");")
+	return b.String()
+}
+
+// isTerminal reports whether r is an interactive terminal, the one case
+// where the shell prints its banner and prompts.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
