@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/modhunt/modhunt/tables"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/test/sim"
 )
 
 // fakeTables stands in for the platform's tables: rows chosen to exercise
@@ -274,4 +278,41 @@ func TestSQLiteRealFormat(t *testing.T) {
 	} {
 		assert.Equal(t, want, sqliteReal(f), "%v", f)
 	}
+}
+
+// TestQueryLoadedModulesOfAChild runs the real process_loaded_modules
+// through the query command: a sleep child's rows must name its executable.
+func TestQueryLoadedModulesOfAChild(t *testing.T) {
+	t.Parallel()
+	served := false
+	for _, tb := range tables.All(tables.Config{}) {
+		served = served || tb.Name == "process_loaded_modules"
+	}
+	if !served {
+		t.Skip("process_loaded_modules is not served on this platform")
+	}
+	sleepBin, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("needs sleep: apt-get install coreutils")
+	}
+	exe, err := filepath.EvalSymlinks(sleepBin)
+	require.NoError(t, err)
+	pid := sim.StartSleepers(t, 1)[0]
+
+	var out, errb bytes.Buffer
+	code := run([]string{"query", "--json", fmt.Sprintf("SELECT pid, path FROM process_loaded_modules WHERE pid = %d", pid)},
+		env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+	require.Equal(t, 0, code, errb.String())
+	var rows []struct {
+		PID  int    `json:"pid"`
+		Path string `json:"path"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rows), out.String())
+	require.NotEmpty(t, rows)
+	var paths []string
+	for _, r := range rows {
+		assert.Equal(t, pid, r.PID)
+		paths = append(paths, r.Path)
+	}
+	assert.Contains(t, paths, exe)
 }
