@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -503,7 +504,14 @@ func (sh *shell) errorf(format string, args ...any) {
 }
 
 func (sh *shell) run(stmt string) {
-	cols, rows, err := sh.db.Query(context.Background(), stmt)
+	ctx := context.Background()
+	if sh.interactive {
+		// Ctrl-C stops the running statement, not the shell.
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt)
+		defer stop()
+	}
+	cols, rows, err := sh.db.Query(ctx, stmt)
 	if err != nil {
 		sh.errorf("%v", err)
 		return

@@ -22,7 +22,8 @@
 //
 // Within one Query, a table is generated at most once per distinct set of
 // pushed-down constraints: a nested-loop join that rescans a table reuses
-// the rows of the first scan instead of re-reading every process. Every
+// the rows of the first scan instead of re-reading every process. A
+// Snapshot extends that to a series of queries (a hunt). Every
 // Generate runs under the table.Guard; rows that come with an error are
 // served, and a call that fails with no rows fails the statement with an
 // error that names the table.
@@ -136,6 +137,28 @@ func (db *DB) Close() error { return db.sql.Close() }
 // are int64, float64, string, []byte or nil (NULL). Text is returned byte for
 // byte as the table produced it, valid UTF-8 or not.
 func (db *DB) Query(ctx context.Context, query string) (columns []string, rows [][]any, err error) {
+	return db.query(ctx, query, newScanCache())
+}
+
+// Snapshot is a series of queries that share their scans: each table is
+// generated once per distinct set of pushed-down constraints for the life
+// of the Snapshot, so many queries over the same tables (a hunt) read the
+// host once and all see the same moment. The rows stay in memory until the
+// Snapshot is dropped. It is safe for concurrent use.
+type Snapshot struct {
+	db    *DB
+	cache *scanCache
+}
+
+// Snapshot starts a series of queries that share their scans.
+func (db *DB) Snapshot() *Snapshot { return &Snapshot{db: db, cache: newScanCache()} }
+
+// Query is DB.Query, reusing the scans of the Snapshot's earlier queries.
+func (s *Snapshot) Query(ctx context.Context, query string) (columns []string, rows [][]any, err error) {
+	return s.db.query(ctx, query, s.cache)
+}
+
+func (db *DB) query(ctx context.Context, query string, cache *scanCache) (columns []string, rows [][]any, err error) {
 	stmts := SplitStatements(query)
 	switch len(stmts) {
 	case 0:
@@ -166,7 +189,7 @@ func (db *DB) Query(ctx context.Context, query string) (columns []string, rows [
 	}); err != nil {
 		return nil, nil, err
 	}
-	st.begin(ctx)
+	st.begin(ctx, cache)
 	defer st.end()
 
 	rs, err := conn.QueryContext(ctx, stmts[0])
@@ -210,38 +233,64 @@ func cleanError(err error) error {
 	return errors.New(msg)
 }
 
+// scanCache holds the rows of the scans a query (or a Snapshot) has made,
+// keyed by table and pushed-down constraints.
+type scanCache struct {
+	mu sync.Mutex
+	m  map[string][]table.Row
+}
+
+func newScanCache() *scanCache { return &scanCache{m: make(map[string][]table.Row)} }
+
+func (c *scanCache) get(key string) ([]table.Row, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rows, ok := c.m[key]
+	return rows, ok
+}
+
+func (c *scanCache) put(key string, rows []table.Row) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[key] = rows
+}
+
 // connState is what the virtual tables of one connection share: the context
-// and the scan cache of the Query running on it. A connection runs one
-// statement at a time, so no lock is needed between begin and end; the mutex
-// only makes the hand-over visible to the goroutine database/sql steps on.
+// and the scan cache of the query running on it. A connection runs one
+// statement at a time; the mutex only makes the hand-over visible to the
+// goroutine database/sql steps on.
 type connState struct {
 	db *DB
 
 	mu    sync.Mutex
 	ctx   context.Context
-	cache map[string][]table.Row
+	cache *scanCache
 }
 
-func (s *connState) begin(ctx context.Context) {
+func (s *connState) begin(ctx context.Context, cache *scanCache) {
 	s.mu.Lock()
-	s.ctx = ctx
-	s.cache = make(map[string][]table.Row)
+	s.ctx, s.cache = ctx, cache
 	s.mu.Unlock()
 }
 
 func (s *connState) end() {
 	s.mu.Lock()
-	s.ctx = nil
-	s.cache = nil
+	s.ctx, s.cache = nil, nil
 	s.mu.Unlock()
 }
 
-func (s *connState) current() (context.Context, map[string][]table.Row) {
+func (s *connState) current() (context.Context, *scanCache) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx == nil {
-		// SQL run outside Query (none today): no cache, no caller deadline;
-		// the guard still bounds the scan.
+		// SQL run outside a query (none today): no cache, no caller
+		// deadline; the guard still bounds the scan.
 		return context.Background(), nil
 	}
 	return s.ctx, s.cache

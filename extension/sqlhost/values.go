@@ -35,7 +35,7 @@ func castValue(typ table.Type, s string) any {
 // base 0 (0x hex, leading-0 octal, decimal) over the whole string, failing
 // on overflow.
 func parseCInt(s string) (int64, bool) {
-	t := strings.TrimLeft(s, cSpace)
+	t := trimCSpace(s)
 	neg := false
 	if t != "" && (t[0] == '+' || t[0] == '-') {
 		neg = t[0] == '-'
@@ -69,7 +69,7 @@ func parseCInt(s string) (int64, bool) {
 
 // parseCDouble parses s as osquery does with strtod over the whole string.
 func parseCDouble(s string) (float64, bool) {
-	t := strings.TrimLeft(s, cSpace)
+	t := trimCSpace(s)
 	if t == "" || strings.ContainsRune(t, '_') {
 		return 0, false
 	}
@@ -78,4 +78,14 @@ func parseCDouble(s string) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// trimCSpace is strings.TrimLeft(s, cSpace) without building the cut set
+// for the common case, a value that starts with no blank at all: it runs
+// once per numeric cell of every row.
+func trimCSpace(s string) string {
+	if s == "" || s[0] > ' ' {
+		return s
+	}
+	return strings.TrimLeft(s, cSpace)
 }

@@ -190,7 +190,7 @@ func (c *cursor) Filter(_ int, idxStr string, vals []vtab.Value) error {
 	}
 
 	ctx, cache := c.v.st.current()
-	if rows, ok := cache[key.String()]; ok {
+	if rows, ok := cache.get(key.String()); ok {
 		c.rows, c.pos = rows, 0
 		return nil
 	}
@@ -202,9 +202,7 @@ func (c *cursor) Filter(_ int, idxStr string, vals []vtab.Value) error {
 		// The guard has logged the error; the rows are still the best answer.
 		c.v.st.db.log.DebugContext(ctx, "serving partial rows", "table", t.Name, "rows", len(rows))
 	}
-	if cache != nil {
-		cache[key.String()] = rows
-	}
+	cache.put(key.String(), rows)
 	c.rows, c.pos = rows, 0
 	return nil
 }
