@@ -262,3 +262,29 @@ func TestSkippedRulesAreReported(t *testing.T) {
 	assert.Equal(t, len(builtin.Rules())+1, rep.Loaded)
 	assert.Len(t, e.Rules(), rep.Loaded)
 }
+
+// The per-event scratch (lower-cased values, the list caches) must follow
+// each event, also when one goroutine reuses it event after event.
+func TestMatchStateFollowsEvents(t *testing.T) {
+	e := mustCompile(t, ruleYAML("windows", "  sel:\n    ProcessModules: 'comsvcs.dll'\n    Image|endswith: '\\RUNDLL32.exe'\n  condition: sel\n"))
+	mods := []string{"ntdll.dll", "COMSVCS.dll"}
+	seq := []struct {
+		ev   Event
+		want bool
+	}{
+		{Event{Platform: PlatformWindows, Image: `C:\Rundll32.exe`, ProcessModules: mods}, true},
+		{Event{Platform: PlatformWindows, Image: `C:\Rundll32.exe`}, false},
+		{Event{Platform: PlatformWindows, Image: `C:\Rundll32.exe`, ProcessModules: []string{"x.dll"}}, false},
+		{Event{Platform: PlatformWindows, Image: `C:\notepad.exe`, ProcessModules: mods}, false},
+		{Event{Platform: PlatformWindows, Image: `C:\rundll32.exe`, ProcessModules: mods}, true},
+	}
+	for round := range 3 {
+		for i, s := range seq {
+			if round == 2 && i == 4 {
+				mods[1] = "other.dll" // the same slice, changed in place
+				s.want = false
+			}
+			assert.Equal(t, s.want, len(e.Match(&s.ev)) == 1, "round %d event %d", round, i)
+		}
+	}
+}

@@ -24,19 +24,53 @@ type state struct {
 	// are immutable, so equal data pointers and lengths mean equal lists.
 	listRaw   [][]string
 	listLower [][]string
+	listSet   []map[string]bool // lower-cased members, built on first lookup
+	arena     []byte
 }
 
 var statePool = sync.Pool{New: func() any {
 	n := len(fields)
 	return &state{
 		have: make([]bool, n), raw: make([][1]string, n), lower: make([][1]string, n),
-		listRaw: make([][]string, n), listLower: make([][]string, n),
+		listRaw: make([][]string, n), listLower: make([][]string, n), listSet: make([]map[string]bool, n),
 	}
 }}
 
 func (s *state) reset(ev *Event) {
 	s.ev = ev
 	clear(s.have)
+	s.arena = s.arena[:0]
+}
+
+// toLower lower-cases an ASCII string into the per-event arena, so the
+// common case costs no allocation. The result lives until the next reset:
+// only the per-event fields use it, never the list caches.
+func (s *state) toLower(v string) string {
+	upper := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x80 {
+			return strings.ToLower(v)
+		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if !upper {
+		return v
+	}
+	if cap(s.arena)-len(s.arena) < len(v) {
+		// A new block; strings already handed out keep the old one alive.
+		s.arena = make([]byte, 0, max(4096, 2*len(v)))
+	}
+	start := len(s.arena)
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		s.arena = append(s.arena, c)
+	}
+	b := s.arena[start:]
+	return unsafe.String(&b[0], len(b))
 }
 
 // values returns the field's values, raw and lower-cased, without allocating
@@ -53,6 +87,7 @@ func (s *state) values(f fieldRef) (raw, lower []string) {
 	if def.kind == kindList {
 		l := def.list(s.ev)
 		if len(l) == 0 {
+			s.listRaw[f.idx], s.listLower[f.idx], s.listSet[f.idx] = s.listRaw[f.idx][:0], s.listLower[f.idx][:0], nil
 			return nil, nil
 		}
 		if !sameStrings(s.listRaw[f.idx], l) {
@@ -62,6 +97,7 @@ func (s *state) values(f fieldRef) (raw, lower []string) {
 				kept = append(kept, x)
 			}
 			s.listLower[f.idx], s.listRaw[f.idx] = low, kept
+			s.listSet[f.idx] = nil
 		}
 		return l, s.listLower[f.idx]
 	}
@@ -75,10 +111,28 @@ func (s *state) values(f fieldRef) (raw, lower []string) {
 		case kindBool:
 			v = strconv.FormatBool(def.flag(s.ev))
 		}
-		s.raw[f.idx][0], s.lower[f.idx][0] = v, strings.ToLower(v)
+		s.raw[f.idx][0], s.lower[f.idx][0] = v, s.toLower(v)
 		s.have[f.idx] = true
 	}
 	return s.raw[f.idx][:], s.lower[f.idx][:]
+}
+
+// listHas says whether a list field holds lit (lower-cased), with one map
+// lookup: a process's module list is shared by all its events.
+func (s *state) listHas(idx int, lit string) bool {
+	_, lower := s.values(fieldRef{idx: idx})
+	if len(lower) == 0 {
+		return false
+	}
+	set := s.listSet[idx]
+	if set == nil {
+		set = make(map[string]bool, len(lower))
+		for _, v := range lower {
+			set[v] = true
+		}
+		s.listSet[idx] = set
+	}
+	return set[lit]
 }
 
 func sameStrings(a, b []string) bool {
@@ -108,33 +162,84 @@ func (s *state) empty(f fieldRef) bool {
 	return false
 }
 
-func (m *fieldMatcher) match(s *state) bool {
+// matchIndexed is match for an "any of" matcher with an index.
+func (m *fieldMatcher) matchIndexed(s *state) bool {
+	ix := m.idx
 	raw, lower := s.values(m.field)
-	for i := range m.tests {
-		t := &m.tests[i]
-		ok := false
-		switch t.op {
-		case opNull:
-			ok = s.empty(m.field)
-		case opExists:
-			ok = !s.empty(m.field) == t.exists
-		case opFieldRef:
-			refRaw, _ := s.values(t.ref)
-			for _, v := range raw {
-				for _, r := range refRaw {
-					if v == r || !m.cased && strings.EqualFold(v, r) {
-						ok = true
-					}
-				}
-			}
-		default:
-			for j := range raw {
-				if t.matches(raw[j], lower[j], m.cased) {
-					ok = true
-					break
+	for j := range raw {
+		v := lower[j]
+		if m.cased {
+			v = raw[j]
+		}
+		if ix.equal[v] {
+			return true
+		}
+		if ix.suffix != nil && len(v) >= ix.suffixK {
+			for _, i := range ix.suffix[v[len(v)-ix.suffixK:]] {
+				if strings.HasSuffix(v, m.tests[i].lit) {
+					return true
 				}
 			}
 		}
+		if ix.prefix != nil && len(v) >= ix.prefixK {
+			for _, i := range ix.prefix[v[:ix.prefixK]] {
+				if strings.HasPrefix(v, m.tests[i].lit) {
+					return true
+				}
+			}
+		}
+		for _, i := range ix.rest {
+			t := &m.tests[i]
+			if t.op < opNull && t.matches(raw[j], lower[j], m.cased) {
+				return true
+			}
+		}
+	}
+	// Tests that look at the field as a whole, not at a value.
+	for _, i := range ix.rest {
+		if m.tests[i].op >= opNull && m.matchOne(&m.tests[i], s, raw, lower) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *fieldMatcher) matchOne(t *valueTest, s *state, raw, lower []string) bool {
+	switch t.op {
+	case opNull:
+		return s.empty(m.field)
+	case opExists:
+		return !s.empty(m.field) == t.exists
+	case opFieldRef:
+		refRaw, _ := s.values(t.ref)
+		for _, v := range raw {
+			for _, r := range refRaw {
+				if v == r || !m.cased && strings.EqualFold(v, r) {
+					return true
+				}
+			}
+		}
+		return false
+	case opEqual:
+		if !m.cased && m.field.idx >= 0 && fields[m.field.idx].kind == kindList {
+			return s.listHas(m.field.idx, t.lit)
+		}
+	}
+	for j := range raw {
+		if t.matches(raw[j], lower[j], m.cased) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *fieldMatcher) match(s *state) bool {
+	if m.idx != nil {
+		return m.matchIndexed(s)
+	}
+	raw, lower := s.values(m.field)
+	for i := range m.tests {
+		ok := m.matchOne(&m.tests[i], s, raw, lower)
 		if ok && !m.all {
 			return true
 		}

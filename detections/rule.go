@@ -55,6 +55,65 @@ type fieldMatcher struct {
 	all   bool
 	cased bool
 	tests []valueTest
+	// Long value lists (a rule naming 20 host images) are looked up by
+	// their last or first few bytes instead of compared one by one.
+	idx *testIndex
+}
+
+// testIndex buckets the literal equal/suffix/prefix tests of an "any of"
+// matcher; rest holds the tests it does not cover.
+type testIndex struct {
+	equal          map[string]bool
+	suffixK        int
+	suffix         map[string][]int
+	prefixK        int
+	prefix         map[string][]int
+	rest           []int
+	equalOnlyTests bool
+}
+
+// indexMin is the list length from which a matcher gets an index.
+const indexMin = 4
+
+func (m *fieldMatcher) buildIndex() {
+	if m.all || len(m.tests) < indexMin {
+		return
+	}
+	ix := &testIndex{}
+	minLen := func(op testOp) int {
+		k := 0
+		for _, t := range m.tests {
+			if t.op == op && (k == 0 || len(t.lit) < k) {
+				k = len(t.lit)
+			}
+		}
+		return min(k, 8)
+	}
+	ix.suffixK, ix.prefixK = minLen(opSuffix), minLen(opPrefix)
+	for i, t := range m.tests {
+		switch {
+		case t.op == opEqual:
+			if ix.equal == nil {
+				ix.equal = map[string]bool{}
+			}
+			ix.equal[t.lit] = true
+		case t.op == opSuffix && ix.suffixK > 0:
+			if ix.suffix == nil {
+				ix.suffix = map[string][]int{}
+			}
+			k := t.lit[len(t.lit)-ix.suffixK:]
+			ix.suffix[k] = append(ix.suffix[k], i)
+		case t.op == opPrefix && ix.prefixK > 0:
+			if ix.prefix == nil {
+				ix.prefix = map[string][]int{}
+			}
+			k := t.lit[:ix.prefixK]
+			ix.prefix[k] = append(ix.prefix[k], i)
+		default:
+			ix.rest = append(ix.rest, i)
+		}
+	}
+	m.idx = ix
 }
 
 type nodeOp uint8
@@ -138,7 +197,74 @@ func compileRule(r sigma.Rule, source string) (*compiled, error) {
 	if len(conds) > 1 {
 		c.cond = &node{op: nodeOr, kids: conds}
 	}
+	c.order(c.cond)
 	return c, nil
+}
+
+// Evaluation order: "and" and "or" have no side effects, so cheap tests run
+// first and the costly ones (a process's whole module list, regular
+// expressions) only when the cheap ones did not decide.
+
+func (m *fieldMatcher) cost() int {
+	per := 1
+	for _, t := range m.tests {
+		if t.op == opRegexp || t.op == opCIDR {
+			per = 5
+		}
+	}
+	n := len(m.tests) * per
+	if m.idx != nil {
+		n = 2 + len(m.idx.rest)*per
+	}
+	if m.field.idx >= 0 && fields[m.field.idx].kind == kindList {
+		n *= 20
+	}
+	return n
+}
+
+func (s *search) cost() int {
+	total := 0
+	for _, and := range s.matchers {
+		for _, m := range and {
+			total += m.cost()
+		}
+	}
+	return total
+}
+
+func (c *compiled) nodeCost(n *node) int {
+	switch n.op {
+	case nodeSearch:
+		return c.searches[n.search].cost()
+	case nodeAnyOf, nodeAllOf:
+		t := 0
+		for _, i := range n.set {
+			t += c.searches[i].cost()
+		}
+		return t
+	}
+	t := 0
+	for _, k := range n.kids {
+		t += c.nodeCost(k)
+	}
+	return t
+}
+
+func (c *compiled) order(n *node) {
+	for i := range c.searches {
+		for _, and := range c.searches[i].matchers {
+			sort.SliceStable(and, func(a, b int) bool { return and[a].cost() < and[b].cost() })
+		}
+	}
+	var walk func(n *node)
+	walk = func(n *node) {
+		for _, k := range n.kids {
+			walk(k)
+		}
+		sort.SliceStable(n.kids, func(a, b int) bool { return c.nodeCost(n.kids[a]) < c.nodeCost(n.kids[b]) })
+		sort.SliceStable(n.set, func(a, b int) bool { return c.searches[n.set[a]].cost() < c.searches[n.set[b]].cost() })
+	}
+	walk(n)
 }
 
 func mustYAML(c sigma.Condition) string {
@@ -275,6 +401,7 @@ func compileFieldMatcher(fm sigma.FieldMatcher) ([]fieldMatcher, error) {
 		return nil, skipf(line, "field %q has no value", fm.Field)
 	}
 	if !hasNull {
+		m.buildIndex()
 		return []fieldMatcher{m}, nil
 	}
 	if cmp != "" || len(trans) > 0 {
@@ -289,6 +416,7 @@ func compileFieldMatcher(fm sigma.FieldMatcher) ([]fieldMatcher, error) {
 	if len(m.tests) == 0 {
 		return []fieldMatcher{null}, nil
 	}
+	m.buildIndex()
 	return []fieldMatcher{null, m}, nil
 }
 
