@@ -8,6 +8,10 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
+
+	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/table"
 )
 
 // huntFS is embedded so the binary carries the same hunts the packs were
@@ -79,6 +83,10 @@ func LoadFS(fsys fs.FS) ([]*Hunt, error) {
 			errs = append(errs, fmt.Errorf("%s: hunt name %q already used by %s", p, h.Name, other))
 			return nil
 		}
+		if err := resolvePlatforms(h); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			return nil
+		}
 		seen[h.Name] = p
 		hunts = append(hunts, h)
 		return nil
@@ -115,4 +123,53 @@ func (h *Hunt) Missing(has func(table string) bool) []string {
 		}
 	}
 	return out
+}
+
+// catalog is modhunt's table definitions for every platform; they are
+// portable, so the packs come out the same whichever OS generates them.
+var catalog = sync.OnceValue(func() map[string]*table.Table {
+	out := map[string]*table.Table{}
+	for _, t := range tables.Catalog(tables.Config{}) {
+		out[t.Name] = t
+	}
+	return out
+})
+
+// TablePlatforms returns the OS platforms a table exists on: a modhunt
+// table's from its definition (tables.Catalog), else from its declaration in
+// schema/*.sql (osquery's tables, and modhunt tables still being written).
+func TablePlatforms(name string) ([]string, error) {
+	if t, ok := catalog()[name]; ok {
+		return t.Platforms, nil
+	}
+	schemas, err := Schemas()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range schemas {
+		if s.Name == name {
+			return expandPlatform(s.Platform), nil
+		}
+	}
+	return nil, fmt.Errorf("table %s is neither defined in tables.Catalog nor declared in packs/schema/*.sql", name)
+}
+
+// resolvePlatforms narrows the header's platforms to those every table the
+// hunt reads exists on, so a hunt written for all platforms joins a pack
+// only once its tables are served there.
+func resolvePlatforms(h *Hunt) error {
+	plats := expandPlatform(h.Platform)
+	for _, t := range h.Tables {
+		tp, err := TablePlatforms(t)
+		if err != nil {
+			return err
+		}
+		plats = slices.DeleteFunc(plats, func(p string) bool { return !slices.Contains(tp, p) })
+		if len(plats) == 0 {
+			return fmt.Errorf("hunt %s can run nowhere: its header says %s, and %s exists on %s only",
+				h.Name, h.Platform, t, strings.Join(tp, ", "))
+		}
+	}
+	h.Platforms = plats
+	return nil
 }

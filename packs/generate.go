@@ -135,7 +135,7 @@ func OsqueryPack(hunts []*Hunt, platform string) ([]byte, error) {
 		p.Queries[h.Name] = osqueryQuery{
 			Query:       h.SQL,
 			Interval:    h.Interval,
-			Platform:    h.Platform,
+			Platform:    platform,
 			Version:     MinOsqueryVersion,
 			Snapshot:    snap,
 			Removed:     removed,
@@ -153,18 +153,16 @@ func OsqueryPack(hunts []*Hunt, platform string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// FleetPlatform spells a hunt's platform the way Fleet's platform field
-// does: a comma list of darwin, linux, windows (fleetctl convert maps
-// posix and all the same way).
-func FleetPlatform(p string) string {
-	switch p {
-	case PlatformPosix:
-		return "darwin,linux"
-	case PlatformAll:
-		return "darwin,linux,windows"
-	default:
-		return p
+// FleetPlatform spells where a hunt runs the way Fleet's platform field
+// does: a comma list of darwin, linux, windows.
+func FleetPlatform(h *Hunt) string {
+	var out []string
+	for _, p := range osPlatforms {
+		if h.RunsOn(p) {
+			out = append(out, p)
+		}
 	}
+	return strings.Join(out, ",")
 }
 
 // FleetName is the name a hunt has in Fleet: prefixed, so modhunt's reports
@@ -239,7 +237,7 @@ func FleetReports(hunts []*Hunt) ([]byte, error) {
 			Description:        fleetDescription(h),
 			Query:              h.SQL,
 			Interval:           h.Interval,
-			Platform:           FleetPlatform(h.Platform),
+			Platform:           FleetPlatform(h),
 			Logging:            h.Logging,
 			MinOsqueryVersion:  MinOsqueryVersion,
 			ObserverCanRun:     false,
@@ -270,7 +268,7 @@ func FleetPolicies(hunts []*Hunt) ([]byte, error) {
 			Description:      fleetDescription(h),
 			Resolution:       h.Resolution,
 			Query:            PolicyQuery(h),
-			Platform:         FleetPlatform(h.Platform),
+			Platform:         FleetPlatform(h),
 			Critical:         false,
 			LabelsIncludeAny: labelsFor(h),
 		})

@@ -50,7 +50,8 @@ type Hunt struct {
 	Name           string   // equals the file's base name; becomes the osquery query name
 	Description    string   // one line: what a row means
 	Techniques     []string // ATT&CK ids, e.g. T1129, T1574.006
-	Platform       string   // one of the Platform* values
+	Platform       string   // one of the Platform* values, as the header says
+	Platforms      []string // where it can run: the header's platforms every table it reads exists on (set by Load)
 	Interval       int      // seconds
 	Logging        string   // one of the Logging* values
 	Kind           string   // KindDetection or KindInventory
@@ -293,15 +294,28 @@ func stripComments(sql string) string {
 	return b.String()
 }
 
-// RunsOn reports whether the hunt is meant for the given osquery platform
-// (linux, windows or darwin).
-func (h *Hunt) RunsOn(platform string) bool {
-	switch h.Platform {
+// osPlatforms are the platforms packs are generated for, in the order
+// Fleet lists them.
+var osPlatforms = []string{PlatformDarwin, PlatformLinux, PlatformWindows}
+
+// expandPlatform turns a header platform into the OS platforms it means.
+func expandPlatform(p string) []string {
+	switch p {
 	case PlatformAll:
-		return true
+		return slices.Clone(osPlatforms)
 	case PlatformPosix:
-		return platform == PlatformLinux || platform == PlatformDarwin
+		return []string{PlatformDarwin, PlatformLinux}
 	default:
-		return h.Platform == platform
+		return []string{p}
 	}
+}
+
+// RunsOn reports whether the hunt runs on the given osquery platform
+// (linux, windows or darwin): one its header names and every table it reads
+// exists on.
+func (h *Hunt) RunsOn(platform string) bool {
+	if h.Platforms != nil {
+		return slices.Contains(h.Platforms, platform)
+	}
+	return slices.Contains(expandPlatform(h.Platform), platform)
 }

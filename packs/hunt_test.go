@@ -148,3 +148,25 @@ func TestShippedHuntsLoad(t *testing.T) {
 		assert.True(t, names[want], "hunt %s is missing", want)
 	}
 }
+
+// A hunt runs where its header says and every table it reads exists:
+// process_envs is osquery's on posix only.
+func TestPlatformsNarrowToTheTables(t *testing.T) {
+	t.Parallel()
+	src := strings.NewReplacer("-- tables: untrusted_module_loads", "-- tables: untrusted_module_loads, process_envs",
+		"FROM untrusted_module_loads", "FROM untrusted_module_loads JOIN process_envs USING (pid)")
+	all := strings.Replace(src.Replace(goodHunt), "-- platform: linux", "-- platform: all", 1)
+	hunts, err := LoadFS(fstest.MapFS{"common/temp_loads.sql": {Data: []byte(all)}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{PlatformDarwin, PlatformLinux}, hunts[0].Platforms)
+	assert.False(t, hunts[0].RunsOn(PlatformWindows))
+	assert.Equal(t, "darwin,linux", FleetPlatform(hunts[0]))
+
+	win := strings.Replace(src.Replace(goodHunt), "-- platform: linux", "-- platform: windows", 1)
+	_, err = LoadFS(fstest.MapFS{"windows/temp_loads.sql": {Data: []byte(win)}})
+	require.ErrorContains(t, err, "can run nowhere: its header says windows, and process_envs exists on darwin, linux only")
+
+	unknown := strings.Replace(goodHunt, "-- tables: untrusted_module_loads", "-- tables: untrusted_module_loads, no_such_table", 1)
+	_, err = LoadFS(fstest.MapFS{"linux/temp_loads.sql": {Data: []byte(unknown)}})
+	require.ErrorContains(t, err, "no_such_table is neither defined in tables.Catalog nor declared")
+}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,17 +16,15 @@ import (
 	"github.com/modhunt/modhunt/tables/table"
 )
 
-// servedTables are the modhunt tables this build serves on this OS.
-func servedTables() map[string]*table.Table {
+// catalogTables are modhunt's table definitions, every platform's: the
+// definitions are portable, so hunts for Windows are checked on Linux too.
+func catalogTables() map[string]*table.Table {
 	out := map[string]*table.Table{}
-	for _, t := range tables.All(tables.Config{}) {
+	for _, t := range tables.Catalog(tables.Config{}) {
 		out[t.Name] = t
 	}
 	return out
 }
-
-// osqueryPlatform is runtime.GOOS as osquery names it.
-func osqueryPlatform() string { return runtime.GOOS }
 
 func platformCovers(declared, platform string) bool {
 	switch declared {
@@ -39,10 +37,13 @@ func platformCovers(declared, platform string) bool {
 }
 
 // ddlFor builds the CREATE TABLE a hunt on platform is parsed against: the
-// real definition when this build serves the table on this OS, else the
-// declaration in schema/*.sql for that platform.
-func ddlFor(name, platform string, served map[string]*table.Table, schemas []Schema) (string, error) {
-	if t, ok := served[name]; ok && platform == osqueryPlatform() {
+// real definition for a modhunt table in tables.Catalog, else the
+// declaration in schema/*.sql.
+func ddlFor(name, platform string, catalog map[string]*table.Table, schemas []Schema) (string, error) {
+	if t, ok := catalog[name]; ok {
+		if !slices.Contains(t.Platforms, platform) {
+			return "", fmt.Errorf("table %s is served on %s only, not on %s", name, strings.Join(t.Platforms, ", "), platform)
+		}
 		cols := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
 			cols[i] = fmt.Sprintf("%q %s", c.Name, c.Type)
@@ -69,7 +70,7 @@ func parseDB(t *testing.T, hunts []*Hunt, platform string) *sql.DB {
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1) // one connection: :memory: is per connection
 	t.Cleanup(func() { _ = db.Close() })
-	served := servedTables()
+	catalog := catalogTables()
 	schemas := mustSchemas(t)
 	created := map[string]bool{}
 	need := []string{"osquery_registry"}
@@ -80,7 +81,7 @@ func parseDB(t *testing.T, hunts []*Hunt, platform string) *sql.DB {
 		if created[name] {
 			continue
 		}
-		ddl, err := ddlFor(name, platform, served, schemas)
+		ddl, err := ddlFor(name, platform, catalog, schemas)
 		if err != nil {
 			t.Errorf("%s: %v", platform, err)
 			continue
@@ -136,16 +137,16 @@ func TestParseCheckCatchesMisspeltColumn(t *testing.T) {
 	require.ErrorContains(t, err, "pathh")
 }
 
-// A declaration in schema/modhunt.sql stands in for a table wherever the
-// build does not serve it, so it must agree with the real definition where
-// the build does.
-func TestModhuntSchemaMatchesServedTables(t *testing.T) {
+// A declaration in schema/modhunt.sql stands in for a table until its
+// definition is in tables.Catalog; from then on the definition wins, and the
+// declaration must agree with it (or be deleted).
+func TestModhuntSchemaMatchesCatalog(t *testing.T) {
 	t.Parallel()
-	served := servedTables()
+	served := catalogTables()
 	db, err := sql.Open("sqlite", ":memory:")
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1)
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	checked := 0
 	for _, s := range mustSchemas(t) {
 		real, ok := served[s.Name]

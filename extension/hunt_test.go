@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/modhunt/modhunt/packs"
+	"github.com/modhunt/modhunt/tables/table"
+)
+
+// fakeUntrusted is an untrusted_module_loads with the declared columns and
+// the given rows, so the shipped hunts run against it unchanged.
+func fakeUntrusted(rows ...table.Row) tableSource {
+	cols := []table.Column{
+		{Name: "pid", Type: table.BigInt}, {Name: "process_name", Type: table.Text},
+		{Name: "process_path", Type: table.Text}, {Name: "cmdline", Type: table.Text},
+		{Name: "uid", Type: table.BigInt}, {Name: "path", Type: table.Text}, {Name: "name", Type: table.Text},
+		{Name: "reasons", Type: table.Text}, {Name: "severity", Type: table.Text}, {Name: "sha256", Type: table.Text},
+		{Name: "package", Type: table.Text}, {Name: "owner_uid", Type: table.BigInt}, {Name: "mode", Type: table.Text},
+	}
+	for i := range cols {
+		cols[i].Description = "fake"
+	}
+	t := &table.Table{
+		Name: "untrusted_module_loads", Description: "fake", Platforms: []string{table.Linux},
+		Columns: cols, Examples: []string{"SELECT * FROM untrusted_module_loads"},
+		Generate: func(context.Context, table.Query) ([]table.Row, error) { return rows, nil },
+	}
+	return func(*common, *slog.Logger) []*table.Table { return []*table.Table{t} }
+}
+
+func runHuntCmd(t *testing.T, tables tableSource, hunts huntSource, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = runHunt(args, env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, tables, hunts)
+	return code, out.String(), errb.String()
+}
+
+var plantedTempLoad = table.Row{"4242", "python3", "/usr/bin/python3", "python3 -c dlopen", "1000",
+	"/tmp/evil.so", "evil.so", "outside_trusted_dirs,temp_dir,user_writable", "high", "ab12", "", "1000", "0644"}
+
+func TestHuntCleanHost(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runHuntCmd(t, fakeUntrusted(), packs.Load, "--platform", "linux")
+	require.Equal(t, huntClean, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "[clean] untrusted_module_temp_dir (T1129, T1574): A process has a module mapped from a temporary directory")
+	assert.NotContains(t, stdout, "[FOUND]")
+	// Hunts over tables this host does not serve are skipped with the reason.
+	assert.Contains(t, stdout, "[skip]  module_detection_high (T1129, T1574.001, T1574.002): needs module_detections")
+	assert.Contains(t, stdout, "[skip]  ld_preload_environment (T1574.006): needs osquery's process_envs, processes")
+	assert.Contains(t, stdout, "[skip]  untrusted_module_inventory (T1129): an inventory")
+	assert.Regexp(t, `\d+ linux hunts: 0 with findings \(0 rows\), \d+ clean, 0 failed, \d+ skipped`, stdout)
+	// A progress line per hunt that runs, on stderr.
+	assert.Contains(t, stderr, "modhunt.ext hunt: [")
+	assert.Contains(t, stderr, "] untrusted_module_temp_dir\n")
+}
+
+func TestHuntFindsPlantedLoad(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runHuntCmd(t, fakeUntrusted(plantedTempLoad), packs.Load, "--platform", "linux")
+	require.Equal(t, huntFound, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "[FOUND] untrusted_module_temp_dir (T1129, T1574): 1 row\n"+
+		"        A process has a module mapped from a temporary directory")
+	assert.Contains(t, stdout, "        - pid=4242 process_name=python3 process_path=/usr/bin/python3 cmdline=\"python3 -c dlopen\" uid=1000 path=/tmp/evil.so sha256=ab12")
+	// The row is a temp-dir load only: the memfd hunt stays clean.
+	assert.Contains(t, stdout, "[clean] untrusted_module_memfd")
+	assert.Contains(t, stdout, "1 with findings (1 row)")
+}
+
+func TestHuntBrokenQueryIsAnError(t *testing.T) {
+	t.Parallel()
+	broken := func() ([]*packs.Hunt, error) {
+		h, err := packs.Parse("linux/typo.sql", []byte(`-- name: typo
+-- description: misspelt column
+-- technique: T1129
+-- platform: linux
+-- interval: 60
+-- logging: snapshot
+-- tables: untrusted_module_loads
+-- why: test
+-- false_positives: none
+SELECT pid, pathh FROM untrusted_module_loads`))
+		if err != nil {
+			return nil, err
+		}
+		all, err := packs.Load()
+		return append(all, h), err
+	}
+	// Even with a finding elsewhere, a failed hunt makes the run an error.
+	code, stdout, stderr := runHuntCmd(t, fakeUntrusted(plantedTempLoad), broken, "--platform", "linux")
+	require.Equal(t, huntError, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "[error] typo (T1129): typo (linux/typo.sql): ")
+	assert.Contains(t, stdout, "pathh")
+	assert.Contains(t, stderr, "modhunt.ext hunt: hunt typo failed: ")
+	assert.Contains(t, stdout, "[FOUND] untrusted_module_temp_dir", "the other hunts still run")
+}
+
+func TestHuntJSON(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runHuntCmd(t, fakeUntrusted(plantedTempLoad), packs.Load, "--json", "--platform", "linux")
+	require.Equal(t, huntFound, code, stderr)
+	var got []struct {
+		Name        string           `json:"name"`
+		Description string           `json:"description"`
+		Technique   []string         `json:"technique"`
+		Platform    string           `json:"platform"`
+		Rows        []map[string]any `json:"rows"`
+		Error       *string          `json:"error"`
+		Skipped     string           `json:"skipped"`
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&got), stdout)
+
+	all, err := packs.Load()
+	require.NoError(t, err)
+	require.Len(t, got, len(packs.ForPlatform(all, packs.PlatformLinux)), "one object per hunt")
+	byName := map[string]int{}
+	for i, g := range got {
+		byName[g.Name] = i
+		assert.NotEmpty(t, g.Description)
+		assert.NotEmpty(t, g.Technique)
+		assert.Nil(t, g.Error, g.Name)
+		assert.NotNil(t, g.Rows, "%s: rows is an array, never null", g.Name)
+	}
+	temp := got[byName["untrusted_module_temp_dir"]]
+	require.Len(t, temp.Rows, 1)
+	assert.Equal(t, float64(4242), temp.Rows[0]["pid"], "integers are JSON numbers")
+	assert.Equal(t, "/tmp/evil.so", temp.Rows[0]["path"])
+	assert.Equal(t, []string{"T1129", "T1574"}, temp.Technique)
+	assert.Empty(t, temp.Skipped)
+	assert.Empty(t, got[byName["untrusted_module_memfd"]].Rows)
+	assert.Contains(t, got[byName["module_detection_high"]].Skipped, "needs module_detections")
+}
+
+func TestHuntRejectsBadPlatform(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := runHuntCmd(t, fakeUntrusted(), packs.Load, "--platform", "solaris")
+	assert.Equal(t, huntError, code)
+	assert.Contains(t, stderr, `--platform "solaris"`)
+}
+
+func TestHuntIsRegistered(t *testing.T) {
+	t.Parallel()
+	cmd, ok := commands["hunt"]
+	require.True(t, ok)
+	assert.Contains(t, cmd.summary, "--json")
+}
