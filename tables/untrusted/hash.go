@@ -1,0 +1,81 @@
+package untrusted
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// DefaultHashMax is the default sha256 size cap: 128 MiB covers every
+// shared library a distribution ships but the few giants (libxul,
+// libLLVM), which live in trusted directories and so are rarely rows here.
+const DefaultHashMax = 128 << 20
+
+// hashCacheMax bounds the hash cache (entries); it is emptied when full.
+const hashCacheMax = 4096
+
+// Why sha256 is empty, in the sha256_skipped column.
+const (
+	skipOverCap    = "over_size_cap"
+	skipUnreadable = "unreadable"
+)
+
+// fileID identifies file contents cheaply: a file with the same device,
+// inode, size and mtime is taken to have the same bytes.
+type fileID struct {
+	dev, ino uint64
+	size     int64
+	mtime    time.Time
+}
+
+type hasher struct {
+	max   int64
+	mu    sync.Mutex
+	cache map[fileID]string
+}
+
+func newHasher(max int64) *hasher {
+	if max <= 0 {
+		max = DefaultHashMax
+	}
+	return &hasher{max: max, cache: map[fileID]string{}}
+}
+
+// sum returns the sha256 of the file open() yields, or "" and why not. The
+// size from stat decides the cap before any byte is read; the read is
+// bounded too, since a memfd can grow between stat and read.
+func (h *hasher) sum(id fileID, open func() (*os.File, error)) (sum, skipped string) {
+	if id.size > h.max {
+		return "", skipOverCap
+	}
+	h.mu.Lock()
+	s, ok := h.cache[id]
+	h.mu.Unlock()
+	if ok {
+		return s, ""
+	}
+	f, err := open()
+	if err != nil {
+		return "", skipUnreadable
+	}
+	defer f.Close()
+	d := sha256.New()
+	n, err := io.Copy(d, io.LimitReader(f, h.max+1))
+	if err != nil {
+		return "", skipUnreadable
+	}
+	if n > h.max {
+		return "", skipOverCap
+	}
+	s = hex.EncodeToString(d.Sum(nil))
+	h.mu.Lock()
+	if len(h.cache) >= hashCacheMax {
+		clear(h.cache)
+	}
+	h.cache[id] = s
+	h.mu.Unlock()
+	return s, ""
+}

@@ -1,0 +1,421 @@
+package untrusted
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/mounts"
+	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/trust"
+	"github.com/modhunt/modhunt/test/sim"
+)
+
+// Column positions, for reading rows in tests.
+var col = func() map[string]int {
+	m := map[string]int{}
+	for i, c := range columns {
+		m[c.Name] = i
+	}
+	return m
+}()
+
+func newTable(t *testing.T, cfg Config) *table.Table {
+	t.Helper()
+	tb, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, tb.Validate())
+	return tb
+}
+
+func pidQuery(pid int) table.Query {
+	return table.Query{Constraints: map[string][]table.Constraint{
+		"pid": {{Op: table.OpEquals, Expr: strconv.Itoa(pid)}},
+	}}
+}
+
+// rowsOf scans one process through pid pushdown.
+func rowsOf(t *testing.T, tb *table.Table, pid int) []table.Row {
+	t.Helper()
+	rows, err := tb.Generate(context.Background(), pidQuery(pid))
+	require.NoError(t, err)
+	for _, r := range rows {
+		require.Equal(t, strconv.Itoa(pid), r[col["pid"]], "pid pushdown returned another process")
+	}
+	return rows
+}
+
+// waitRow polls until the process shows a row for modPath: a process that
+// execs (env, unshare, sh) maps its modules a moment after it starts.
+func waitRow(t *testing.T, tb *table.Table, pid int, modPath string) (table.Row, []table.Row) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		rows := rowsOf(t, tb, pid)
+		for _, r := range rows {
+			if r[col["path"]] == modPath {
+				return r, rows
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never showed a row for %s; rows: %v", pid, modPath, summary(rows))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func summary(rows []table.Row) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, r[col["path"]]+" ["+r[col["reasons"]]+"]")
+	}
+	return out
+}
+
+func sha256File(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	require.NoError(t, err)
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// tempDirIn makes a directory under parent that the test removes.
+func tempDirIn(t *testing.T, parent, pattern string) string {
+	t.Helper()
+	d, err := os.MkdirTemp(parent, pattern)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if err := os.RemoveAll(d); err != nil {
+			t.Errorf("remove %s: %v", d, err)
+		}
+	})
+	return d
+}
+
+func noexec(t *testing.T, dir string) bool {
+	t.Helper()
+	var st unix.Statfs_t
+	require.NoError(t, unix.Statfs(dir, &st))
+	return st.Flags&unix.ST_NOEXEC != 0
+}
+
+// expectOnly asserts that the planted module is the process's one row,
+// with exactly the expected reasons and severity, and a correct hash.
+func expectOnly(t *testing.T, tb *table.Table, pid int, modPath, reasons, severity, sum string) table.Row {
+	t.Helper()
+	row, rows := waitRow(t, tb, pid, modPath)
+	assert.Equal(t, reasons, row[col["reasons"]], modPath)
+	assert.Equal(t, severity, row[col["severity"]], modPath)
+	assert.Len(t, rows, 1, "only the planted module is untrusted in this process: %v", summary(rows))
+	if sum != "" {
+		assert.Equal(t, sum, row[col["sha256"]])
+		assert.Empty(t, row[col["sha256_skipped"]])
+	}
+	return row
+}
+
+func TestLiveTmp(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libtmp.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	row := expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,temp_dir", "high", sha256File(t, lib))
+	assert.Equal(t, "libtmp.so", row[col["name"]])
+	assert.Equal(t, "0", row[col["owner_uid"]])
+	assert.Equal(t, "0755", row[col["mode"]])
+	assert.Empty(t, row[col["package"]])
+	assert.Equal(t, "loader", row[col["process_name"]])
+	assert.Equal(t, p.Cmd.Path, row[col["process_path"]])
+	assert.Contains(t, row[col["cmdline"]], "dlopen "+lib)
+	assert.Equal(t, "0", row[col["uid"]])
+}
+
+func TestLiveDevShm(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	if noexec(t, "/dev/shm") {
+		t.Skip("/dev/shm is mounted noexec here, so nothing can be loaded from it")
+	}
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/dev/shm", "modhunt-untrusted-"), "libshm.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	row := expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,temp_dir", "high", sha256File(t, lib))
+	assert.Equal(t, "tmpfs", row[col["fs_type"]])
+}
+
+// homeDir is a HOME-like directory the test owns: /root/.modhunt-test-XXXX
+// (hidden, as malware's ~/.cache/.x hideouts are).
+func homeDir(t *testing.T, pattern string) string {
+	t.Helper()
+	return tempDirIn(t, "/root", pattern)
+}
+
+func TestLiveHiddenHomeDir(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	dir := filepath.Join(homeDir(t, ".modhunt-test-"), ".cache")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	lib := sim.BuildLib(t, filepath.Join(dir, "libhidden.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	expectOnly(t, newTable(t, Config{}), p.PID, lib, "hidden,outside_trusted_dirs", "medium", sha256File(t, lib))
+}
+
+func TestLiveUserWritable(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	home := homeDir(t, "modhunt-test-")
+	// A file another user owns.
+	owned := sim.BuildLib(t, filepath.Join(home, "libowned.so"))
+	require.NoError(t, os.Chown(owned, 65534, 65534))
+	// A root-owned file in a group-writable directory (no sticky bit).
+	gw := filepath.Join(home, "shared")
+	require.NoError(t, os.Mkdir(gw, 0o775))
+	require.NoError(t, os.Chmod(gw, 0o775))
+	inGW := sim.BuildLib(t, filepath.Join(gw, "libgw.so"))
+
+	tb := newTable(t, Config{})
+	p1 := sim.StartLoader(t, sim.LoaderOpts{Lib: owned})
+	row := expectOnly(t, tb, p1.PID, owned, "outside_trusted_dirs,user_writable", "medium", "")
+	assert.Equal(t, "65534", row[col["owner_uid"]])
+	p2 := sim.StartLoader(t, sim.LoaderOpts{Lib: inGW})
+	expectOnly(t, tb, p2.PID, inGW, "outside_trusted_dirs,user_writable", "medium", "")
+}
+
+func TestLivePythonCtypesVarTmp(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	sim.NeedPython(t)
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/var/tmp", "modhunt-untrusted-"), "libpy.so"))
+	p := sim.StartPythonCtypes(t, lib)
+	// python3 may itself come from outside the trusted directories (pyenv),
+	// so only the planted module's row is asserted.
+	row, _ := waitRow(t, newTable(t, Config{}), p.PID, lib)
+	assert.Equal(t, "outside_trusted_dirs,temp_dir", row[col["reasons"]])
+	assert.Equal(t, "high", row[col["severity"]])
+	assert.Equal(t, sha256File(t, lib), row[col["sha256"]])
+}
+
+func TestLiveDeletedAfterLoad(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libgone.so"))
+	sum := sha256File(t, lib)
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib, Unlink: true})
+	_, err := os.Stat(lib)
+	require.ErrorIs(t, err, os.ErrNotExist, "the loader unlinked it")
+	expectOnly(t, newTable(t, Config{}), p.PID, lib, "deleted,outside_trusted_dirs,temp_dir", "high", sum)
+}
+
+func TestLiveMemfd(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	lib := sim.BuildLib(t, filepath.Join(t.TempDir(), "libmem.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib, Memfd: true, MemfdName: "modhunt-fileless"})
+	row := expectOnly(t, newTable(t, Config{}), p.PID, "/memfd:modhunt-fileless", "memfd", "high", sha256File(t, lib))
+	assert.Empty(t, row[col["package"]])
+}
+
+func TestLiveLDPreload(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libpre.so"))
+	sleep := sim.NeedTool(t, "sleep", "coreutils")
+	p := sim.StartNoWait(t, "env", "LD_PRELOAD="+lib, sleep, "3600")
+	expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,preloaded,temp_dir", "high", sha256File(t, lib))
+}
+
+func TestLiveLDLibraryPath(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	dir := tempDirIn(t, "/tmp", "modhunt-untrusted-")
+	lib := sim.BuildLib(t, filepath.Join(dir, "libllp.so"))
+	// dlopen by bare name: the loader finds it through LD_LIBRARY_PATH.
+	p := sim.Start(t, "env", "LD_LIBRARY_PATH=/nonexistent:"+dir, sim.BuildLoader(t), "dlopen", "libllp.so")
+	expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,preloaded,temp_dir", "high", "")
+}
+
+// overlayNS returns a shell command line that, in a private mount
+// namespace, lays an overlay over target whose upper layer is upper, then
+// execs argv. The host's target is never written.
+func overlayNS(t *testing.T, target, upper string, argv ...string) []string {
+	t.Helper()
+	sim.NeedTool(t, "unshare", "util-linux")
+	work := tempDirIn(t, "/tmp", "modhunt-ovl-work-")
+	script := fmt.Sprintf("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s && exec \"$@\"",
+		target, upper, work, target)
+	return append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"}, argv...)
+}
+
+// canOverlay checks once that this kernel lets us stack an overlay in a
+// private mount namespace.
+func canOverlay(t *testing.T) {
+	t.Helper()
+	sim.NeedTool(t, "unshare", "util-linux")
+	lower, upper, work, mnt := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s", lower, upper, work, mnt)).CombinedOutput()
+	if err != nil {
+		t.Skipf("needs overlayfs in a private mount namespace (unshare -m; mount -t overlay): %v: %s", err, out)
+	}
+}
+
+func TestLiveEtcLdSoPreloadInPrivateNamespace(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	canOverlay(t)
+	hostBefore, hostErr := os.ReadFile("/etc/ld.so.preload")
+
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libetcpre.so"))
+	upper := tempDirIn(t, "/tmp", "modhunt-ovl-etc-")
+	require.NoError(t, os.Chmod(upper, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(upper, "ld.so.preload"), []byte(lib+"\n"), 0o644))
+	sleep := sim.NeedTool(t, "sleep", "coreutils")
+	argv := overlayNS(t, "/etc", upper, sleep, "3600")
+	p := sim.StartNoWait(t, argv[0], argv[1:]...)
+
+	tb := newTable(t, Config{})
+	expectOnly(t, tb, p.PID, lib, "outside_trusted_dirs,preloaded,temp_dir", "high", sha256File(t, lib))
+
+	// The host never saw it: its ld.so.preload is unchanged, and a process
+	// outside the namespace is not preloaded.
+	hostAfter, hostErr2 := os.ReadFile("/etc/ld.so.preload")
+	assert.Equal(t, hostBefore, hostAfter)
+	assert.Equal(t, hostErr == nil, hostErr2 == nil)
+	outside := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	row, _ := waitRow(t, tb, outside.PID, lib)
+	assert.Equal(t, "outside_trusted_dirs,temp_dir", row[col["reasons"]], "ld.so.preload is read from each process's own root")
+}
+
+func TestLiveUnpackagedInSystemDir(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	canOverlay(t)
+	if _, err := os.Stat("/var/lib/dpkg/info"); err != nil {
+		t.Skip("needs a dpkg database (Debian-family host)")
+	}
+	// Plant a library in /usr/lib through an overlay in a private mount
+	// namespace: the loader sees it in /usr/lib, the host's /usr/lib is
+	// untouched.
+	upper := tempDirIn(t, "/tmp", "modhunt-ovl-usrlib-")
+	require.NoError(t, os.Chmod(upper, 0o755))
+	lib := sim.BuildLib(t, filepath.Join(upper, "libmodhunt-planted.so"))
+	require.NoError(t, os.Chmod(lib, 0o644))
+	planted := "/usr/lib/libmodhunt-planted.so"
+	_, err := os.Stat(planted)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	loader := sim.BuildLoader(t)
+	argv := overlayNS(t, "/usr/lib", upper, loader, "dlopen", planted)
+	p := sim.Start(t, argv[0], argv[1:]...)
+	row := expectOnly(t, newTable(t, Config{}), p.PID, planted, "not_package_owned", "low", sha256File(t, lib))
+	assert.Equal(t, "0644", row[col["mode"]])
+}
+
+// TestLiveRemote puts the loader's module on a mount that the (injected)
+// mountinfo calls nfs4: this kernel cannot mount a network file system
+// without a network, so the mount table is the fixture and everything else
+// (the process, the load, the device match) is real.
+func TestLiveRemote(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	dir := homeDir(t, "modhunt-nfs-")
+	lib := sim.BuildLib(t, filepath.Join(dir, "libremote.so"))
+	var st unix.Stat_t
+	require.NoError(t, unix.Stat(lib, &st))
+	real, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	fixture := fmt.Sprintf("%s9999 1 %d:%d /exports/tools %s rw,relatime - nfs4 fileserver:/exports/tools rw,vers=4.2\n",
+		real, unix.Major(st.Dev), unix.Minor(st.Dev), dir)
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	tb := newTable(t, Config{MountInfo: func(int) ([]mounts.Mount, error) { return mounts.Parse([]byte(fixture)) }})
+	row := expectOnly(t, tb, p.PID, lib, "outside_trusted_dirs,remote", "medium", "")
+	assert.Equal(t, "nfs4", row[col["fs_type"]])
+}
+
+func TestLivePolicyAllowlists(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	dir := homeDir(t, "modhunt-test-")
+	lib := sim.BuildLib(t, filepath.Join(dir, "libvendor.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	row, _ := waitRow(t, newTable(t, Config{}), p.PID, lib)
+	require.Equal(t, "outside_trusted_dirs", row[col["reasons"]])
+
+	policies := map[string]string{
+		"by path glob":    "allow_modules:\n  - path: " + dir + "/*.so\n",
+		"by sha256":       "allow_modules:\n  - sha256: " + sha256File(t, lib) + "\n",
+		"by process path": "allow_processes:\n  - path: " + filepath.Dir(p.Cmd.Path) + "/*\n",
+		"by process name": "allow_processes:\n  - name: loader\n",
+		"by trusted dir":  "trusted_dirs: [" + dir + "]\n",
+	}
+	for name, doc := range policies {
+		file := filepath.Join(t.TempDir(), "policy.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(doc), 0o600))
+		rows := rowsOf(t, newTable(t, Config{PolicyFile: file}), p.PID)
+		assert.Empty(t, rows, "%s: %v", name, summary(rows))
+	}
+}
+
+func TestNewRefusesAMalformedPolicy(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("trusted_dirs: [/opt]\nallow_module: []\n"), 0o600))
+	_, err := New(Config{PolicyFile: file})
+	require.Error(t, err)
+	assert.Equal(t, "policy "+file+":2:1: allow_module: unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes)", err.Error())
+	_, err = New(Config{PolicyFile: filepath.Join(t.TempDir(), "absent.yaml")})
+	assert.ErrorContains(t, err, "absent.yaml")
+}
+
+func TestPidPushdown(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libpush.so"))
+	a := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	b := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	var walked []int
+	inv := countingSource(t, &walked)
+	tb := newTable(t, Config{Inventory: inv})
+	q := table.Query{Constraints: map[string][]table.Constraint{"pid": {
+		{Op: table.OpEquals, Expr: strconv.Itoa(a.PID)}, {Op: table.OpEquals, Expr: strconv.Itoa(b.PID)},
+	}}}
+	rows, err := tb.Generate(context.Background(), q)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []int{a.PID, b.PID}, walked, "only the pinned processes are read")
+	var pids []string
+	for _, r := range rows {
+		pids = append(pids, r[col["pid"]])
+	}
+	assert.ElementsMatch(t, []string{strconv.Itoa(a.PID), strconv.Itoa(b.PID)}, pids)
+
+	walked = walked[:0]
+	rows, err = tb.Generate(context.Background(), table.Query{Constraints: map[string][]table.Constraint{
+		"pid": {{Op: table.OpEquals, Expr: "not-a-pid"}}}})
+	require.NoError(t, err)
+	assert.Empty(t, rows)
+	assert.Empty(t, walked, "a pid that cannot match reads nothing")
+}
+
+func TestReasonsColumnNamesTheVocabulary(t *testing.T) {
+	t.Parallel()
+	for _, w := range trust.Vocabulary {
+		assert.Contains(t, columns[col["reasons"]].Description, string(w))
+	}
+}
+
+// countingSource is the real inventory, recording which pids it reads.
+func countingSource(t *testing.T, walked *[]int) Source {
+	t.Helper()
+	return inventory.New(inventory.Config{OnProcess: func(pid int) { *walked = append(*walked, pid) }})
+}

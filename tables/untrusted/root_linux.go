@@ -1,0 +1,123 @@
+package untrusted
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/modhunt/modhunt/tables/inventory"
+)
+
+// procRoot is a process's root directory (its mount namespace and chroot),
+// opened once. Every lookup below it goes through openat2 with
+// RESOLVE_IN_ROOT, so an absolute symlink inside a container resolves
+// inside that container and nothing ever escapes to the host.
+type procRoot struct {
+	fd  int
+	key rootKey
+}
+
+// rootKey tells apart the file system views processes have: the same
+// mount namespace and the same root directory see the same files.
+type rootKey struct {
+	mntNS    uint64
+	dev, ino uint64
+}
+
+func openRoot(procFS string, pid int) (*procRoot, error) {
+	dir := procFS + "/" + strconv.Itoa(pid)
+	fd, err := unix.Open(dir+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open root of pid %d: %w", pid, err)
+	}
+	var st, ns unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("stat root of pid %d: %w", pid, err)
+	}
+	if err := unix.Stat(dir+"/ns/mnt", &ns); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("stat mount namespace of pid %d: %w", pid, err)
+	}
+	return &procRoot{fd: fd, key: rootKey{mntNS: ns.Ino, dev: st.Dev, ino: st.Ino}}, nil
+}
+
+func (r *procRoot) close() { _ = unix.Close(r.fd) }
+
+func (r *procRoot) open(p string, flags uint64, resolve uint64) (int, error) {
+	flags |= unix.O_CLOEXEC
+	if flags&unix.O_PATH == 0 {
+		// openat2 refuses these with O_PATH (EINVAL); a real open needs
+		// them so a FIFO or a tty can neither block nor become ours.
+		flags |= unix.O_NOCTTY | unix.O_NONBLOCK
+	}
+	for {
+		fd, err := unix.Openat2(r.fd, p, &unix.OpenHow{
+			Flags:   flags,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | resolve,
+		})
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue // RESOLVE_IN_ROOT asks for a retry when a rename raced
+		}
+		return fd, err
+	}
+}
+
+func (r *procRoot) statWith(p string, flags, resolve uint64) (inventory.FileInfo, error) {
+	fd, err := r.open(p, unix.O_PATH|flags, resolve)
+	if err != nil {
+		return inventory.FileInfo{}, err
+	}
+	defer func() { _ = unix.Close(fd) }()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return inventory.FileInfo{}, err
+	}
+	return inventory.FileInfo{
+		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size, Dev: st.Dev, Ino: st.Ino,
+		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
+		Nlink:   uint64(st.Nlink), //nolint:unconvert // uint32 on arm64
+	}, nil
+}
+
+// lstat stats p without following any symlink at all: a link anywhere on
+// the path is an error (ELOOP), except the last component, which is
+// reported as the link itself.
+func (r *procRoot) lstat(p string) (inventory.FileInfo, error) {
+	return r.statWith(p, unix.O_NOFOLLOW, unix.RESOLVE_NO_SYMLINKS)
+}
+
+// stat stats p following symlinks, all inside the root.
+func (r *procRoot) stat(p string) (inventory.FileInfo, error) {
+	return r.statWith(p, 0, 0)
+}
+
+// readFile reads a regular file of at most limit bytes; anything else
+// (a FIFO, a device) is refused after a non-blocking open.
+func (r *procRoot) readFile(p string, limit int64) ([]byte, error) {
+	fd, err := r.open(p, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return data[:limit], fmt.Errorf("%s: larger than %d bytes, read the first %d", p, limit, limit)
+	}
+	return data, nil
+}

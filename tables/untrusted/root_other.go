@@ -1,0 +1,27 @@
+//go:build !linux
+
+package untrusted
+
+import (
+	"github.com/modhunt/modhunt/tables/inventory"
+)
+
+// procRoot is Linux's view of a process's root; elsewhere it cannot be
+// opened, and the table is not registered.
+type procRoot struct{ key rootKey }
+
+type rootKey struct{}
+
+func openRoot(string, int) (*procRoot, error) { return nil, inventory.ErrUnsupported }
+
+func (r *procRoot) close() {}
+
+func (r *procRoot) lstat(string) (inventory.FileInfo, error) {
+	return inventory.FileInfo{}, inventory.ErrUnsupported
+}
+
+func (r *procRoot) stat(string) (inventory.FileInfo, error) {
+	return inventory.FileInfo{}, inventory.ErrUnsupported
+}
+
+func (r *procRoot) readFile(string, int64) ([]byte, error) { return nil, inventory.ErrUnsupported }

@@ -1,0 +1,334 @@
+package untrusted
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/mounts"
+	"github.com/modhunt/modhunt/tables/pkgindex"
+	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/trust"
+)
+
+// maxPreloadFile bounds /etc/ld.so.preload: a list of a few paths.
+const maxPreloadFile = 64 << 10
+
+// Mode bits (Linux's st_mode values; this code only runs on Linux).
+const (
+	modeType   = 0o170000
+	modeDir    = 0o040000
+	modeSticky = 0o001000
+	// writableByOthers: group or other may write.
+	writableByOthers = 0o022
+	worldWritable    = 0o002
+)
+
+type scanner struct {
+	cfg       Config
+	src       Source
+	policy    *trust.Policy
+	pkgs      *pkgindex.DB
+	hash      *hasher
+	log       *slog.Logger
+	mountInfo func(pid int) ([]mounts.Mount, error)
+}
+
+// view caches, for one scan, what processes sharing a file system view
+// (mount namespace and root) have in common.
+type view struct {
+	preload preloadList
+	mounts  []mounts.Mount
+	dirs    map[string]dirFacts
+	stats   map[string]statResult
+}
+
+type dirFacts struct {
+	known         bool
+	userWritable  bool
+	worldWritable bool
+}
+
+type statResult struct {
+	fi inventory.FileInfo
+	ok bool
+}
+
+type scan struct {
+	*scanner
+	views map[rootKey]*view
+	files map[fileKey]statResult
+}
+
+type fileKey struct {
+	major, minor uint32
+	inode        uint64
+}
+
+func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, error) {
+	var pids []int
+	if vals, pinned := q.IntEquals("pid"); pinned {
+		pids = []int{}
+		for _, v := range vals {
+			if v > 0 && v <= math.MaxInt32 {
+				pids = append(pids, int(v))
+			}
+		}
+		if len(pids) == 0 {
+			return nil, nil
+		}
+	}
+	if err := s.pkgs.Refresh(); err != nil {
+		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
+	}
+	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}}
+	var rows []table.Row
+	err := s.src.Walk(ctx, pids, func(p *inventory.Process) error {
+		rows = append(rows, sc.process(ctx, p)...)
+		return nil
+	})
+	return rows, err
+}
+
+// candidate reports whether m is a module load this table judges: a file
+// mapped executable (data files such as locale archives are not loads),
+// other than the process's own executable — unless that is a memfd, since
+// fileless execution is worth a row all the same.
+func candidate(p *inventory.Process, m *inventory.Module) bool {
+	if !m.Executable || !strings.HasPrefix(m.Path, "/") {
+		return false
+	}
+	return m.Memfd || m.Path != p.Path || m.Deleted != p.PathDeleted
+}
+
+func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
+	if sc.policy.AllowsProcess(p.Path, p.Name) {
+		return nil
+	}
+	var mods []*inventory.Module
+	for i := range p.Modules {
+		if candidate(p, &p.Modules[i]) {
+			mods = append(mods, &p.Modules[i])
+		}
+	}
+	if len(mods) == 0 {
+		return nil
+	}
+	root, err := openRoot(sc.cfg.ProcFS, p.PID)
+	if err != nil {
+		sc.log.DebugContext(ctx, "process root unreadable", "pid", p.PID, "err", err)
+		root = nil
+	} else {
+		defer root.close()
+	}
+	v := sc.view(ctx, root, p.PID)
+
+	var list preloadList
+	var libPath []string
+	if env, _, err := sc.src.Environ(p.PID, inventory.DefaultEnvironMax); err == nil {
+		if e, ok := inventory.LookupEnv(env, "LD_PRELOAD"); ok {
+			list.add(e, sepPreloadEnv)
+		}
+		if e, ok := inventory.LookupEnv(env, "LD_AUDIT"); ok {
+			list.add(e, sepAuditEnv)
+		}
+		if e, ok := inventory.LookupEnv(env, "LD_LIBRARY_PATH"); ok {
+			libPath = libraryPath(e)
+		}
+	} else {
+		sc.log.DebugContext(ctx, "environ unreadable", "pid", p.PID, "err", err)
+	}
+	list.paths = append(list.paths, v.preload.paths...)
+	list.globs = append(list.globs, v.preload.globs...)
+	list.names = append(list.names, v.preload.names...)
+
+	var rows []table.Row
+	for _, m := range mods {
+		if row, ok := sc.module(p, m, root, v, &list, libPath); ok {
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// view returns the shared facts of the root's file system view, reading
+// ld.so.preload and mountinfo the first time the view is seen in this scan.
+func (sc *scan) view(ctx context.Context, root *procRoot, pid int) *view {
+	if root != nil {
+		if v, ok := sc.views[root.key]; ok {
+			return v
+		}
+	}
+	v := &view{dirs: map[string]dirFacts{}, stats: map[string]statResult{}}
+	if root != nil {
+		sc.views[root.key] = v
+		// Read relative to the process's root: a private mount namespace
+		// may bind its own /etc/ld.so.preload over the host's.
+		data, err := root.readFile("/etc/ld.so.preload", maxPreloadFile)
+		if err != nil && !isNotExist(err) {
+			sc.log.DebugContext(ctx, "ld.so.preload unreadable", "pid", pid, "err", err)
+		}
+		v.preload.add(string(data), sepPreloadFile)
+	}
+	ms, err := sc.mountInfo(pid)
+	if err != nil {
+		sc.log.DebugContext(ctx, "mountinfo unreadable", "pid", pid, "err", err)
+	}
+	v.mounts = ms
+	return v
+}
+
+func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bool) {
+	k := fileKey{m.Major, m.Minor, m.Inode}
+	if r, ok := sc.files[k]; ok && !m.Memfd {
+		return r.fi, r.ok
+	}
+	fi, err := sc.src.StatModule(pid, m)
+	r := statResult{fi: fi, ok: err == nil}
+	if !m.Memfd {
+		sc.files[k] = r // memfds share a device, and inodes are reused
+	}
+	return r.fi, r.ok
+}
+
+func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath []string) (table.Row, bool) {
+	fi, statOK := sc.statModule(p.PID, m)
+	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
+	facts.Preloaded = sc.preloaded(root, v, list, libPath, m)
+	pkg := ""
+	fsType := ""
+	if !m.Memfd {
+		if statOK && (fi.UID != 0 || fi.Mode&writableByOthers != 0) {
+			facts.UserWritable = true
+		}
+		d := sc.dirFacts(root, v, path.Dir(m.Path))
+		facts.UserWritable = facts.UserWritable || d.userWritable
+		facts.WorldWritableDir = d.worldWritable
+		if mt, ok := mounts.Find(v.mounts, m.Path, m.Major, m.Minor, true); ok {
+			facts.Remote = mt.Remote()
+			facts.MountPoint, facts.MountNoexec = mt.MountPoint, mt.Noexec()
+			fsType = mt.FSType
+		}
+		pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
+		facts.Package = pkg
+	}
+	reasons := sc.policy.Evaluate(facts)
+	if reasons.Empty() || sc.policy.AllowsModule(m.Path, "", pkg) {
+		return nil, false
+	}
+	sum, skipped := "", skipUnreadable
+	if statOK {
+		id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
+		sum, skipped = sc.hash.sum(id, func() (*os.File, error) { return sc.src.OpenModule(p.PID, m) })
+	}
+	if sum != "" && sc.policy.AllowsModule("", sum, "") {
+		return nil, false
+	}
+	uid, ownerUID, mode := "", "", ""
+	if p.UID >= 0 {
+		uid = table.Int(p.UID)
+	}
+	if statOK {
+		ownerUID = table.Int(fi.UID)
+		mode = fmt.Sprintf("%04o", fi.Mode&0o7777)
+	}
+	return table.Row{
+		table.Int(p.PID), p.Name, p.Path, p.Cmdline, uid,
+		m.Path, m.Name, reasons.String(), string(reasons.Severity()),
+		sum, skipped, pkg, ownerUID, mode, fsType,
+	}, true
+}
+
+// preloaded reports whether the loader was told to load m before anything
+// else: an LD_PRELOAD/LD_AUDIT/ld.so.preload entry names it (by path, by
+// token glob, by bare name, or by resolving inside the process's root to
+// the very file mapped), or it came from an LD_LIBRARY_PATH directory that
+// the policy does not trust.
+func (sc *scan) preloaded(root *procRoot, v *view, list *preloadList, libPath []string, m *inventory.Module) bool {
+	if list.matchName(m.Path) {
+		return true
+	}
+	if root == nil {
+		return false
+	}
+	for _, e := range list.paths {
+		if r := v.stat(root, e); r.ok && sameFile(r.fi, m) {
+			return true
+		}
+	}
+	if len(libPath) == 0 || m.Memfd || sc.policy.Trusted(m.Path) {
+		return false
+	}
+	dir := path.Dir(m.Path)
+	for _, d := range libPath {
+		if d == dir {
+			return true
+		}
+		a, b := v.stat(root, d), v.stat(root, dir)
+		if a.ok && b.ok && a.fi.Dev == b.fi.Dev && a.fi.Ino == b.fi.Ino {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *view) stat(root *procRoot, p string) statResult {
+	if r, ok := v.stats[p]; ok {
+		return r
+	}
+	fi, err := root.stat(p)
+	r := statResult{fi: fi, ok: err == nil}
+	v.stats[p] = r
+	return r
+}
+
+// sameFile compares a stat with the device and inode maps showed.
+func sameFile(fi inventory.FileInfo, m *inventory.Module) bool {
+	return fi.Ino == m.Inode && devMajor(fi.Dev) == m.Major && devMinor(fi.Dev) == m.Minor
+}
+
+// Linux's dev_t encoding (glibc's gnu_dev_major/minor).
+func devMajor(dev uint64) uint32 { return uint32((dev>>8)&0xfff) | uint32((dev>>32)&0xfffff000) }
+func devMinor(dev uint64) uint32 { return uint32(dev&0xff) | uint32((dev>>12)&0xffffff00) }
+
+// dirFacts walks dir and its ancestors inside the process's root, never
+// following a symlink: a directory is user-writable when a user other than
+// root owns it, or group/other may write it without the sticky bit (in a
+// sticky directory such as /tmp only an entry's owner may replace it, and
+// the entry's own owner is checked in turn). Any o+w directory on the way
+// makes the module a temp_dir one. A component that cannot be statted (the
+// directory is gone, or is a symlink) leaves it and everything below unknown.
+func (sc *scan) dirFacts(root *procRoot, v *view, dir string) dirFacts {
+	if root == nil {
+		return dirFacts{}
+	}
+	if f, ok := v.dirs[dir]; ok {
+		return f
+	}
+	var parent dirFacts
+	if dir != "/" {
+		parent = sc.dirFacts(root, v, path.Dir(dir))
+		if !parent.known {
+			v.dirs[dir] = parent
+			return parent
+		}
+	}
+	f := dirFacts{}
+	if fi, err := root.lstat(dir); err == nil && fi.Mode&modeType == modeDir {
+		f.known = true
+		f.userWritable = parent.userWritable || fi.UID != 0 ||
+			(fi.Mode&writableByOthers != 0 && fi.Mode&modeSticky == 0)
+		f.worldWritable = parent.worldWritable || fi.Mode&worldWritable != 0
+	}
+	v.dirs[dir] = f
+	return f
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
