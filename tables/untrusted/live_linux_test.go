@@ -419,3 +419,17 @@ func countingSource(t *testing.T, walked *[]int) Source {
 	t.Helper()
 	return inventory.New(inventory.Config{OnProcess: func(pid int) { *walked = append(*walked, pid) }})
 }
+
+func TestLiveExecFromMountThatShouldBeNoexec(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	if noexec(t, "/dev/shm") {
+		t.Skip("/dev/shm is mounted noexec here, so nothing can be loaded from it")
+	}
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/dev/shm", "modhunt-untrusted-"), "libnoexec.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("noexec_mounts: [/dev/shm]\n"), 0o600))
+	expectOnly(t, newTable(t, Config{PolicyFile: file}), p.PID, lib,
+		"exec_from_writable_mount,outside_trusted_dirs,temp_dir", "high", "")
+}
