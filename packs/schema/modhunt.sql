@@ -11,7 +11,7 @@
 -- platform: all
 CREATE TABLE process_loaded_modules (
   pid BIGINT, process_name TEXT, process_path TEXT, cmdline TEXT, parent BIGINT, uid BIGINT,
-  path TEXT, name TEXT, base_address BIGINT, size BIGINT, permissions TEXT, inode BIGINT,
+  path TEXT, name TEXT, base_address TEXT, size BIGINT, permissions TEXT, inode BIGINT,
   device TEXT, deleted INTEGER, memfd INTEGER, executable INTEGER, file_type TEXT
 );
 
@@ -19,8 +19,8 @@ CREATE TABLE process_loaded_modules (
 -- platform: all
 CREATE TABLE untrusted_module_loads (
   pid BIGINT, process_name TEXT, process_path TEXT, cmdline TEXT, uid BIGINT,
-  path TEXT, name TEXT, reasons TEXT, severity TEXT, sha256 TEXT, package TEXT,
-  owner_uid BIGINT, mode TEXT
+  path TEXT, name TEXT, reasons TEXT, severity TEXT, sha256 TEXT, sha256_skipped TEXT, package TEXT,
+  owner_uid BIGINT, mode TEXT, fs_type TEXT
 );
 
 -- module_detections (Sigma image_load rules over module loads)

@@ -13,6 +13,6 @@
 -- policy: No module loaded from a network share
 -- resolution: Check which share the module came from and who wrote it; if the share is not an approved
 --   software location, treat the process as compromised.
-SELECT pid, process_name, process_path, cmdline, uid, path, sha256, reasons, severity
+SELECT pid, process_name, process_path, cmdline, uid, path, fs_type, sha256, reasons, severity
 FROM untrusted_module_loads
 WHERE (',' || reasons || ',') LIKE '%,remote,%'

@@ -2,7 +2,7 @@
 -- description: A process has a module mapped from a temporary directory (/tmp, /var/tmp, /dev/shm, %TEMP%).
 -- technique: T1129, T1574
 -- platform: all
--- interval: 3600
+-- interval: 900
 -- logging: differential_ignore_removals
 -- tables: untrusted_module_loads
 -- why: droppers write their payload library to a world-writable temporary directory and load it from there

@@ -2,7 +2,7 @@
 -- description: A module outside the trusted locations was force-loaded through /etc/ld.so.preload or LD_PRELOAD.
 -- technique: T1574.006, T1129
 -- platform: linux
--- interval: 3600
+-- interval: 900
 -- logging: differential_ignore_removals
 -- tables: untrusted_module_loads
 -- why: the dynamic linker's preload list puts a library into every process (ld.so.preload) or into every
