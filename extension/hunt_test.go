@@ -23,7 +23,8 @@ func fakeUntrusted(rows ...table.Row) tableSource {
 		{Name: "process_path", Type: table.Text}, {Name: "cmdline", Type: table.Text},
 		{Name: "uid", Type: table.BigInt}, {Name: "path", Type: table.Text}, {Name: "name", Type: table.Text},
 		{Name: "reasons", Type: table.Text}, {Name: "severity", Type: table.Text}, {Name: "sha256", Type: table.Text},
-		{Name: "package", Type: table.Text}, {Name: "owner_uid", Type: table.BigInt}, {Name: "mode", Type: table.Text},
+		{Name: "sha256_skipped", Type: table.Text}, {Name: "package", Type: table.Text},
+		{Name: "owner_uid", Type: table.BigInt}, {Name: "mode", Type: table.Text}, {Name: "fs_type", Type: table.Text},
 	}
 	for i := range cols {
 		cols[i].Description = "fake"
@@ -44,7 +45,7 @@ func runHuntCmd(t *testing.T, tables tableSource, hunts huntSource, args ...stri
 }
 
 var plantedTempLoad = table.Row{"4242", "python3", "/usr/bin/python3", "python3 -c dlopen", "1000",
-	"/tmp/evil.so", "evil.so", "outside_trusted_dirs,temp_dir,user_writable", "high", "ab12", "", "1000", "0644"}
+	"/tmp/evil.so", "evil.so", "outside_trusted_dirs,temp_dir,user_writable", "high", "ab12", "", "", "1000", "0644", "tmpfs"}
 
 func TestHuntCleanHost(t *testing.T) {
 	t.Parallel()

@@ -68,7 +68,7 @@ func TestPolicyFormAgreesWithHunt(t *testing.T) {
 		}
 	}
 	require.NotNil(t, h)
-	planted := table.Row{"7", "sh", "/bin/sh", "sh", "0", "/tmp/x.so", "x.so", "temp_dir", "high", "", "", "0", "0644"}
+	planted := table.Row{"7", "sh", "/bin/sh", "sh", "0", "/tmp/x.so", "x.so", "temp_dir", "high", "", "", "", "0", "0644", "tmpfs"}
 	for _, tc := range []struct {
 		rows       []table.Row
 		huntRows   int
@@ -87,7 +87,8 @@ func TestPolicyFormAgreesWithHunt(t *testing.T) {
 }
 
 func fakeUntrusted(rows []table.Row) *table.Table {
-	names := []string{"pid", "process_name", "process_path", "cmdline", "uid", "path", "name", "reasons", "severity", "sha256", "package", "owner_uid", "mode"}
+	names := []string{"pid", "process_name", "process_path", "cmdline", "uid", "path", "name", "reasons", "severity",
+		"sha256", "sha256_skipped", "package", "owner_uid", "mode", "fs_type"}
 	cols := make([]table.Column, len(names))
 	for i, n := range names {
 		cols[i] = table.Column{Name: n, Type: table.Text, Description: "fake"}
