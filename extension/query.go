@@ -113,49 +113,43 @@ func runQuery(args []string, e env, tables tableSource) int {
 		fmt.Fprintf(e.stderr, "modhunt.ext query: %v\n", err)
 		return 1
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // in memory: nothing to lose on close
 	mode := modePretty
 	if *asJSON {
 		mode = modeJSON
 	}
-	out := bufio.NewWriter(e.stdout)
-	defer out.Flush()
 	for _, stmt := range stmts {
 		cols, rows, err := db.Query(context.Background(), stmt)
 		if err != nil {
-			out.Flush()
 			fmt.Fprintf(e.stderr, "modhunt.ext query: %v\n", err)
 			return 1
 		}
-		if err := writeRows(out, mode, cols, rows); err != nil {
+		if err := writeRows(e.stdout, mode, cols, rows); err != nil {
 			fmt.Fprintf(e.stderr, "modhunt.ext query: write: %v\n", err)
 			return 1
 		}
-	}
-	if err := out.Flush(); err != nil {
-		fmt.Fprintf(e.stderr, "modhunt.ext query: write: %v\n", err)
-		return 1
 	}
 	return 0
 }
 
 // writeRows prints one statement's result in mode.
-func writeRows(w *bufio.Writer, mode string, cols []string, rows [][]any) error {
+func writeRows(w io.Writer, mode string, cols []string, rows [][]any) error {
+	var b strings.Builder
 	switch mode {
 	case modeJSON:
-		writeJSON(w, cols, rows)
+		writeJSON(&b, cols, rows)
 	case modeLine:
-		writeLines(w, cols, rows)
+		writeLines(&b, cols, rows)
 	default:
-		writePretty(w, cols, rows)
+		writePretty(&b, cols, rows)
 	}
-	// bufio keeps the first write error; report it once per statement.
-	return w.Flush()
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // writePretty draws osqueryi's table: +---+ borders, a header row, values
 // left-aligned, NULL empty. Like osqueryi it prints nothing for no rows.
-func writePretty(w *bufio.Writer, cols []string, rows [][]any) {
+func writePretty(w *strings.Builder, cols []string, rows [][]any) {
 	if len(rows) == 0 {
 		return
 	}
@@ -202,7 +196,7 @@ func writePretty(w *bufio.Writer, cols []string, rows [][]any) {
 
 // writeLines is osqueryi's line mode: one "name = value" line per column,
 // names right-aligned, a blank line between rows.
-func writeLines(w *bufio.Writer, cols []string, rows [][]any) {
+func writeLines(w *strings.Builder, cols []string, rows [][]any) {
 	width := 0
 	names := make([]string, len(cols))
 	for i, c := range cols {
@@ -234,7 +228,7 @@ func writeLines(w *bufio.Writer, cols []string, rows [][]any) {
 // non-printable bytes, so `jq -r .path` prints "/tmp/\xFF.so": valid JSON,
 // greppable, and the bytes can be recovered. Valid UTF-8, control characters
 // included, uses ordinary JSON escapes and round-trips exactly.
-func writeJSON(w *bufio.Writer, cols []string, rows [][]any) {
+func writeJSON(w *strings.Builder, cols []string, rows [][]any) {
 	if len(rows) == 0 {
 		w.WriteString("[]\n")
 		return
@@ -246,24 +240,21 @@ func writeJSON(w *bufio.Writer, cols []string, rows [][]any) {
 		keys[i] = b.String()
 	}
 	w.WriteString("[\n")
-	var b strings.Builder
 	for r, row := range rows {
-		b.Reset()
-		b.WriteString("  {")
+		w.WriteString("  {")
 		for i, k := range keys {
 			if i > 0 {
-				b.WriteByte(',')
+				w.WriteByte(',')
 			}
-			b.WriteString(k)
-			b.WriteByte(':')
-			jsonValue(&b, row[i])
+			w.WriteString(k)
+			w.WriteByte(':')
+			jsonValue(w, row[i])
 		}
-		b.WriteByte('}')
+		w.WriteByte('}')
 		if r < len(rows)-1 {
-			b.WriteByte(',')
+			w.WriteByte(',')
 		}
-		b.WriteByte('\n')
-		w.WriteString(b.String())
+		w.WriteByte('\n')
 	}
 	w.WriteString("]\n")
 }
@@ -419,9 +410,9 @@ func runShell(args []string, e env, tables tableSource) int {
 		fmt.Fprintf(e.stderr, "modhunt.ext shell: %v\n", err)
 		return 1
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // in memory: nothing to lose on close
 
-	sh := &shell{db: db, e: e, out: bufio.NewWriter(e.stdout), mode: modePretty, interactive: isTerminal(e.stdin)}
+	sh := &shell{db: db, e: e, mode: modePretty, interactive: isTerminal(e.stdin)}
 	if *asJSON {
 		sh.mode = modeJSON
 	}
@@ -431,9 +422,11 @@ func runShell(args []string, e env, tables tableSource) int {
 type shell struct {
 	db          *sqlhost.DB
 	e           env
-	out         *bufio.Writer
 	mode        string
 	interactive bool
+	// writeErr is the first failed write to stdout: with nobody reading
+	// (a closed pipe) the shell stops.
+	writeErr error
 }
 
 const (
@@ -443,7 +436,7 @@ const (
 
 func (sh *shell) loop() int {
 	if sh.interactive {
-		fmt.Fprintln(sh.out, `modhunt.ext shell: SQL over modhunt's tables. Type ".help" for help, end statements with ";".`)
+		fmt.Fprintln(sh.e.stdout, `modhunt.ext shell: SQL over modhunt's tables. Type ".help" for help, end statements with ";".`)
 	}
 	in := bufio.NewScanner(sh.e.stdin)
 	in.Buffer(make([]byte, 0, 64<<10), maxSQL)
@@ -451,13 +444,13 @@ func (sh *shell) loop() int {
 	for {
 		if sh.interactive {
 			if pending == "" {
-				sh.out.WriteString(prompt)
+				fmt.Fprint(sh.e.stdout, prompt)
 			} else {
-				sh.out.WriteString(contPrompt)
+				fmt.Fprint(sh.e.stdout, contPrompt)
 			}
 		}
-		if err := sh.out.Flush(); err != nil {
-			return 1 // stdout is gone (a closed pipe): nobody to answer
+		if sh.writeErr != nil {
+			return 1
 		}
 		if !in.Scan() {
 			break
@@ -492,14 +485,13 @@ func (sh *shell) loop() int {
 }
 
 func (sh *shell) finish() int {
-	if err := sh.out.Flush(); err != nil {
+	if sh.writeErr != nil {
 		return 1
 	}
 	return 0
 }
 
 func (sh *shell) errorf(format string, args ...any) {
-	sh.out.Flush()
 	fmt.Fprintf(sh.e.stderr, "Error: "+format+"\n", args...)
 }
 
@@ -516,7 +508,9 @@ func (sh *shell) run(stmt string) {
 		sh.errorf("%v", err)
 		return
 	}
-	_ = writeRows(sh.out, sh.mode, cols, rows) // a dead stdout ends the loop at its next flush
+	if err := writeRows(sh.e.stdout, sh.mode, cols, rows); err != nil && sh.writeErr == nil {
+		sh.writeErr = err
+	}
 }
 
 const shellHelp = `.help              this text
@@ -535,10 +529,10 @@ func (sh *shell) meta(line string) bool {
 	case ".quit", ".exit", ".q":
 		return true
 	case ".help":
-		sh.out.WriteString(shellHelp)
+		fmt.Fprint(sh.e.stdout, shellHelp)
 	case ".tables":
 		for _, n := range sh.tableNames() {
-			fmt.Fprintf(sh.out, "  => %s\n", n)
+			fmt.Fprintf(sh.e.stdout, "  => %s\n", n)
 		}
 	case ".schema":
 		if len(args) > 1 {
@@ -555,13 +549,12 @@ func (sh *shell) meta(line string) bool {
 			names = []string{t.Name}
 		}
 		for _, n := range names {
-			sh.out.WriteString(schema(sh.db.Table(n)))
-			sh.out.WriteByte('\n')
+			fmt.Fprintln(sh.e.stdout, schema(sh.db.Table(n)))
 		}
 	case ".mode":
 		switch {
 		case len(args) == 0:
-			fmt.Fprintf(sh.out, "current output mode: %s\n", sh.mode)
+			fmt.Fprintf(sh.e.stdout, "current output mode: %s\n", sh.mode)
 		case len(args) == 1 && slices.Contains([]string{modePretty, modeJSON, modeLine}, args[0]):
 			sh.mode = args[0]
 		default:

@@ -47,7 +47,7 @@ func BenchmarkHostOverhead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer db.Close()
+			b.Cleanup(func() { _ = db.Close() })
 			ctx := context.Background()
 			var direct, host time.Duration
 			for b.Loop() {

@@ -117,10 +117,11 @@ func Open(tables []*table.Table, guard *table.Guard, log *slog.Logger) (*DB, err
 	// not the first query.
 	conn, err := db.sql.Conn(context.Background())
 	if err != nil {
-		db.sql.Close()
-		return nil, fmt.Errorf("sqlhost: %w", err)
+		return nil, errors.Join(fmt.Errorf("sqlhost: %w", err), db.sql.Close())
 	}
-	conn.Close()
+	if err := conn.Close(); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlhost: %w", err), db.sql.Close())
+	}
 	return db, nil
 }
 
@@ -171,7 +172,7 @@ func (db *DB) query(ctx context.Context, query string, cache *scanCache) (column
 	if err != nil {
 		return nil, nil, err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // returns it to the pool; nothing to report
 
 	// ATTACH could create files; a limit of zero databases forbids it. The
 	// limit is per connection and cheap to set, so set it every time.
@@ -196,7 +197,9 @@ func (db *DB) query(ctx context.Context, query string, cache *scanCache) (column
 	if err != nil {
 		return nil, nil, cleanError(err)
 	}
-	defer rs.Close()
+	// Every row is read and rs.Err checked; closing then only releases
+	// the statement.
+	defer func() { _ = rs.Close() }()
 	columns, err = rs.Columns()
 	if err != nil {
 		return nil, nil, cleanError(err)
@@ -310,21 +313,18 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	hc, ok := dc.(hostConn)
 	if !ok {
-		dc.Close()
-		return nil, fmt.Errorf("sqlhost: driver connection %T lacks the context interfaces", dc)
+		return nil, errors.Join(fmt.Errorf("sqlhost: driver connection %T lacks the context interfaces", dc), dc.Close())
 	}
 	sc := &stateConn{hostConn: hc, state: &connState{db: c.db}, id: stateSeq.Add(1)}
 	states.Store(sc.id, sc.state)
 	for i, t := range c.db.tables {
 		stmt := fmt.Sprintf("CREATE VIRTUAL TABLE %s USING %s(%d, %d)", quoteIdent(t.Name), moduleName, sc.id, i)
 		if _, err := sc.ExecContext(ctx, stmt, nil); err != nil {
-			sc.Close()
-			return nil, fmt.Errorf("declare table %s: %w", t.Name, err)
+			return nil, errors.Join(fmt.Errorf("declare table %s: %w", t.Name, err), sc.Close())
 		}
 	}
 	if _, err := sc.ExecContext(ctx, "PRAGMA query_only = 1", nil); err != nil {
-		sc.Close()
-		return nil, fmt.Errorf("make connection read-only: %w", err)
+		return nil, errors.Join(fmt.Errorf("make connection read-only: %w", err), sc.Close())
 	}
 	return sc, nil
 }

@@ -472,7 +472,7 @@ func TestOpenRejectsBadTables(t *testing.T) {
 	// No tables at all is a working, empty engine.
 	db, err := Open(nil, g, nil)
 	require.NoError(t, err)
-	defer db.Close()
+	t.Cleanup(func() { assert.NoError(t, db.Close()) })
 	_, rows, err := db.Query(context.Background(), "SELECT 1 + 1")
 	require.NoError(t, err)
 	assert.Equal(t, [][]any{{int64(2)}}, rows)
