@@ -15,24 +15,31 @@ import (
 	"github.com/modhunt/modhunt/tables/table"
 )
 
-// fakeUntrusted is an untrusted_module_loads with the declared columns and
-// the given rows, so the shipped hunts run against it unchanged.
-func fakeUntrusted(rows ...table.Row) tableSource {
-	cols := []table.Column{
-		{Name: "pid", Type: table.BigInt}, {Name: "process_name", Type: table.Text},
-		{Name: "process_path", Type: table.Text}, {Name: "cmdline", Type: table.Text},
-		{Name: "uid", Type: table.BigInt}, {Name: "path", Type: table.Text}, {Name: "name", Type: table.Text},
-		{Name: "reasons", Type: table.Text}, {Name: "severity", Type: table.Text}, {Name: "sha256", Type: table.Text},
-		{Name: "sha256_skipped", Type: table.Text}, {Name: "package", Type: table.Text},
-		{Name: "owner_uid", Type: table.BigInt}, {Name: "mode", Type: table.Text}, {Name: "fs_type", Type: table.Text},
+// fakeUntrusted is an untrusted_module_loads with the columns declared in
+// packs/schema/modhunt.sql and the given rows (column name to value), so
+// the shipped hunts run against it unchanged.
+func fakeUntrusted(rows ...map[string]string) tableSource {
+	decl, ok := packs.Declared("untrusted_module_loads")
+	if !ok {
+		panic("untrusted_module_loads is not declared in packs/schema/modhunt.sql")
 	}
-	for i := range cols {
-		cols[i].Description = "fake"
+	names, types := decl.Columns()
+	cols := make([]table.Column, len(names))
+	for i, n := range names {
+		cols[i] = table.Column{Name: n, Type: table.Type(types[i]), Description: "fake"}
+	}
+	var trows []table.Row
+	for _, r := range rows {
+		row := make(table.Row, len(names))
+		for i, n := range names {
+			row[i] = r[n]
+		}
+		trows = append(trows, row)
 	}
 	t := &table.Table{
 		Name: "untrusted_module_loads", Description: "fake", Platforms: []string{table.Linux},
 		Columns: cols, Examples: []string{"SELECT * FROM untrusted_module_loads"},
-		Generate: func(context.Context, table.Query) ([]table.Row, error) { return rows, nil },
+		Generate: func(context.Context, table.Query) ([]table.Row, error) { return trows, nil },
 	}
 	return func(*common, *slog.Logger) []*table.Table { return []*table.Table{t} }
 }
@@ -44,8 +51,10 @@ func runHuntCmd(t *testing.T, tables tableSource, hunts huntSource, args ...stri
 	return code, out.String(), errb.String()
 }
 
-var plantedTempLoad = table.Row{"4242", "python3", "/usr/bin/python3", "python3 -c dlopen", "1000",
-	"/tmp/evil.so", "evil.so", "outside_trusted_dirs,temp_dir,user_writable", "high", "ab12", "", "", "1000", "0644", "tmpfs"}
+var plantedTempLoad = map[string]string{"pid": "4242", "process_name": "python3", "process_path": "/usr/bin/python3",
+	"cmdline": "python3 -c dlopen", "uid": "1000", "path": "/tmp/evil.so", "name": "evil.so",
+	"reasons": "outside_trusted_dirs,temp_dir,user_writable", "severity": "high", "sha256": "ab12",
+	"owner_uid": "1000", "mode": "0644", "fs_type": "tmpfs"}
 
 func TestHuntCleanHost(t *testing.T) {
 	t.Parallel()

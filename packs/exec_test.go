@@ -68,13 +68,19 @@ func TestPolicyFormAgreesWithHunt(t *testing.T) {
 		}
 	}
 	require.NotNil(t, h)
-	planted := table.Row{"7", "sh", "/bin/sh", "sh", "0", "/tmp/x.so", "x.so", "temp_dir", "high", "", "", "", "0", "0644", "tmpfs"}
+	decl, ok := Declared("untrusted_module_loads")
+	require.True(t, ok)
+	names, _ := decl.Columns()
+	planted := make(table.Row, len(names))
+	for i, n := range names {
+		planted[i] = map[string]string{"pid": "7", "path": "/tmp/x.so", "reasons": "outside_trusted_dirs,temp_dir", "severity": "high"}[n]
+	}
 	for _, tc := range []struct {
 		rows       []table.Row
 		huntRows   int
 		policyRows int
 	}{{nil, 0, 1}, {[]table.Row{planted}, 1, 0}} {
-		db, err := sqlhost.Open([]*table.Table{fakeUntrusted(tc.rows)}, table.NewGuard(0, 0, nil), nil)
+		db, err := sqlhost.Open([]*table.Table{fakeTable(names, tc.rows)}, table.NewGuard(0, 0, nil), nil)
 		require.NoError(t, err)
 		_, rows, err := db.Query(context.Background(), h.SQL)
 		require.NoError(t, err)
@@ -86,9 +92,7 @@ func TestPolicyFormAgreesWithHunt(t *testing.T) {
 	}
 }
 
-func fakeUntrusted(rows []table.Row) *table.Table {
-	names := []string{"pid", "process_name", "process_path", "cmdline", "uid", "path", "name", "reasons", "severity",
-		"sha256", "sha256_skipped", "package", "owner_uid", "mode", "fs_type"}
+func fakeTable(names []string, rows []table.Row) *table.Table {
 	cols := make([]table.Column, len(names))
 	for i, n := range names {
 		cols[i] = table.Column{Name: n, Type: table.Text, Description: "fake"}

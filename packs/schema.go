@@ -118,3 +118,31 @@ func (h *Hunt) ModhuntTables() []string {
 	}
 	return out
 }
+
+// Columns returns the declared column names and types, in order.
+func (s Schema) Columns() (names, types []string) {
+	body := s.DDL[strings.IndexByte(s.DDL, '(')+1 : strings.LastIndexByte(s.DDL, ')')]
+	for col := range strings.SplitSeq(body, ",") {
+		f := strings.Fields(col)
+		if len(f) < 2 {
+			continue
+		}
+		names = append(names, strings.Trim(f[0], `"`+"`"))
+		types = append(types, strings.ToUpper(f[1]))
+	}
+	return names, types
+}
+
+// Declared returns the declaration of a table in schema/*.sql.
+func Declared(name string) (Schema, bool) {
+	schemas, err := Schemas()
+	if err != nil {
+		return Schema{}, false
+	}
+	for _, s := range schemas {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Schema{}, false
+}

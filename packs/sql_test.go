@@ -173,3 +173,14 @@ func TestModhuntSchemaMatchesCatalog(t *testing.T) {
 	}
 	t.Logf("%d declared tables checked against their served definitions", checked)
 }
+
+func TestDeclaredColumns(t *testing.T) {
+	t.Parallel()
+	s, ok := Declared("process_memory_map")
+	require.True(t, ok)
+	names, types := s.Columns()
+	assert.Equal(t, []string{"pid", "start", "end", "permissions", "offset", "device", "inode", "path", "pseudo"}, names)
+	assert.Equal(t, "BIGINT", types[4])
+	_, ok = Declared("no_such_table")
+	assert.False(t, ok)
+}
