@@ -288,3 +288,44 @@ func TestMatchStateFollowsEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestSiemRuleKey(t *testing.T) {
+	t.Parallel()
+	det := "  sel:\n    Image: x\n  condition: sel\n"
+	one := mustCompile(t, strings.Replace(ruleYAML("windows", det), "title: t\n", "title: t\nsiem_rule: PT-CR-303\n", 1))
+	two := mustCompile(t, strings.Replace(ruleYAML("windows", det), "title: t\n", "title: t\nsiem_rule: [PT-CR-1726, PT-CR-644]\n", 1))
+	none := mustCompile(t, ruleYAML("windows", det))
+	assert.Equal(t, "PT-CR-303", one.Rules()[0].SiemRule())
+	assert.Equal(t, []string{"PT-CR-1726", "PT-CR-644"}, two.Rules()[0].SiemRules)
+	assert.Empty(t, none.Rules()[0].SiemRule())
+}
+
+// The engine is shared by concurrent table scans: run it from several
+// goroutines over events of different processes (go test -race).
+func TestMatchConcurrent(t *testing.T) {
+	t.Parallel()
+	e, _, err := Load(true, nil)
+	require.NoError(t, err)
+	events := benchEvents(20, 10)
+	hit := Event{Platform: PlatformWindows, Image: `C:\Windows\System32\rundll32.exe`,
+		ImageLoaded: `C:\Windows\System32\dbgcore.dll`, ProcessModules: []string{"comsvcs.dll", "dbgcore.dll"}}
+	done := make(chan int)
+	for g := range 4 {
+		go func() {
+			n := 0
+			var buf []Match
+			for i := range events {
+				buf = e.MatchAppend(buf[:0], &events[(i+g*7)%len(events)])
+				n += len(buf)
+				buf = e.MatchAppend(buf[:0], &hit)
+				n += len(buf)
+			}
+			done <- n
+		}()
+	}
+	first := <-done
+	for range 3 {
+		assert.Equal(t, first, <-done, "every goroutine sees the same matches")
+	}
+	assert.Positive(t, first)
+}
