@@ -476,6 +476,7 @@ func (sh *shell) loop() int {
 	}
 	if err := in.Err(); err != nil {
 		sh.errorf("read: %v", err)
+		return 1
 	}
 	// A last statement without its ';' still runs, as `query` runs it.
 	if pending != "" {
