@@ -97,11 +97,6 @@ func Open(tables []*table.Table, guard *table.Guard, log *slog.Logger) (*DB, err
 		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("sqlhost: %w", err)
 		}
-		if len(t.Columns) > 63 {
-			// BestIndex encodes columns compactly and SQLite's colUsed mask
-			// has 64 bits; no modhunt table comes near this.
-			return nil, fmt.Errorf("sqlhost: table %s: more than 63 columns", t.Name)
-		}
 		if _, dup := db.byName[strings.ToLower(t.Name)]; dup {
 			return nil, fmt.Errorf("sqlhost: table %s declared twice", t.Name)
 		}
