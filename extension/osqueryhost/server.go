@@ -78,11 +78,11 @@ func Serve(ctx context.Context, cfg Config) error {
 	setDrain.Do(func() { thrift.ServerStopTimeout = connDrain })
 
 	log.DebugContext(ctx, "connecting to osquery", "timeout", cfg.Timeout.String())
-	conn, err := osquery.NewClient(cfg.Socket, cfg.Timeout)
+	conn, err := connect(ctx, cfg.Socket, cfg.Timeout)
 	if err != nil {
 		return fmt.Errorf("%w: %s (waited %s): %w", ErrNoSocket, cfg.Socket, cfg.Timeout, err)
 	}
-	mc := &managerClient{ExtensionManagerClient: conn, socket: cfg.Socket, registered: make(chan struct{})}
+	mc := &managerClient{ExtensionManagerClient: conn, socket: cfg.Socket, log: log, registered: make(chan struct{})}
 	defer conn.Close()
 
 	srv, err := osquery.NewExtensionManagerServer(cfg.Name, cfg.Socket,
@@ -141,6 +141,31 @@ func Serve(ctx context.Context, cfg Config) error {
 				s.shutdown(context.WithoutCancel(ctx))
 				return nil
 			}
+		}
+	}
+}
+
+// connect opens the client to osqueryd, retrying until timeout has passed.
+// osquery-go waits for a unix socket file to appear, but gives up at once
+// when the file is there and nobody accepts yet (osqueryd restarting over
+// its old socket) or, on Windows, when the pipe does not exist yet.
+func connect(ctx context.Context, socket string, timeout time.Duration) (*osquery.ExtensionManagerClient, error) {
+	const retry = 200 * time.Millisecond
+	deadline := time.Now().Add(timeout)
+	for {
+		// The timeout given here is also every later exchange's read and
+		// write timeout, so it is always the full one.
+		conn, err := osquery.NewClient(socket, timeout)
+		if err == nil {
+			return conn, nil
+		}
+		if time.Until(deadline) < retry {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(retry):
 		}
 	}
 }
@@ -248,6 +273,7 @@ func extensionSocket(manager string, uuid gen.ExtensionRouteUUID) string {
 type managerClient struct {
 	*osquery.ExtensionManagerClient
 	socket     string
+	log        *slog.Logger
 	uuid       atomic.Int64
 	gone       atomic.Bool
 	registered chan struct{}
@@ -261,6 +287,7 @@ func (c *managerClient) RegisterExtension(info *gen.InternalExtensionInfo, regis
 		// so a crashed predecessor's socket may sit where this one must listen.
 		removeStaleSocket(extensionSocket(c.socket, st.UUID))
 		c.uuid.Store(int64(st.UUID))
+		c.log.Info("registered with osquery", "name", info.Name, "uuid", st.UUID, "tables", len(registry["table"]))
 		c.once.Do(func() { close(c.registered) })
 	}
 	return st, err

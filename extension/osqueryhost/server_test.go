@@ -261,3 +261,39 @@ func listenUnixKeepFile(path string) (*net.UnixListener, error) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestServeWaitsForARestartingOsquery(t *testing.T) {
+	sock := filepath.Join(shortDir(t), "osquery.em")
+	// osqueryd's old socket, still on disk, refusing connections.
+	old, err := listenUnixKeepFile(sock)
+	require.NoError(t, err)
+	require.NoError(t, old.Close())
+
+	logs := &syncBuffer{}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, Config{
+			Name: "modhunt", Socket: sock, Timeout: 5 * time.Second, Interval: 50 * time.Millisecond,
+			Guard: table.NewGuard(0, 0, nil), Log: slog.New(slog.NewTextHandler(logs, nil)),
+		})
+	}()
+
+	time.Sleep(500 * time.Millisecond) // several refused attempts
+	require.NoError(t, os.Remove(sock))
+	mgr, err := osqueryd.Listen(sock, 5*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(mgr.Close)
+
+	wctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err = mgr.WaitRegistered(wctx, "modhunt")
+	require.NoError(t, err, "logs:\n%s", logs)
+	stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+}
