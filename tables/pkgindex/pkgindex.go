@@ -1,6 +1,8 @@
 // Package pkgindex answers "which package owns this file?" for the files a
 // process maps, from the package databases read directly: dpkg's
-// /var/lib/dpkg/info/*.list (and its diversions). Nothing is shelled out.
+// /var/lib/dpkg/info/*.list (and its diversions), and rpm's SQLite database
+// (rpm >= 4.16) through the pure-Go modernc.org/sqlite. Nothing is shelled
+// out, and no cgo.
 //
 // The index is built once, kept as one sorted blob of canonical paths with
 // interned package names, and rebuilt when the database's modification
@@ -64,38 +66,67 @@ func (ix *Index) lookup(p string) (string, bool) {
 	return "", false
 }
 
-// Build reads the dpkg database under root ("/" on a live host) and indexes
-// it. A missing database is not an error: the index is empty and not Known.
+// Build reads the package databases under root ("/" on a live host) and
+// indexes them: dpkg's lists and diversions, and rpm's SQLite database
+// where there is one. A missing database is not an error; with none at all
+// the index is empty and not Known.
 func Build(root string) (*Index, error) {
-	b := builder{res: newResolver(root), owners: map[string]uint32{}}
+	b := builder{res: newResolver(root), owners: map[string]uint32{}, diverted: map[string]bool{}}
+	var errs []error
+	known := false
+
 	info := filepath.Join(root, "var/lib/dpkg/info")
 	entries, err := os.ReadDir(info)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &Index{}, nil
-	}
-	if err != nil {
-		return &Index{}, fmt.Errorf("dpkg database: %w", err)
-	}
-	divs, derr := readDiversions(filepath.Join(root, "var/lib/dpkg/diversions"))
-	b.diverted = map[string]bool{}
-	for _, d := range divs {
-		b.diverted[b.res.canonical(d.from)] = true
-	}
-	var errs []error
-	if derr != nil {
-		errs = append(errs, derr)
-	}
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".list")
-		if !ok || !e.Type().IsRegular() {
-			continue
+	var divs []diversion
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		errs = append(errs, fmt.Errorf("dpkg database: %w", err))
+	default:
+		known = true
+		var derr error
+		divs, derr = readDiversions(filepath.Join(root, "var/lib/dpkg/diversions"))
+		if derr != nil {
+			errs = append(errs, derr)
 		}
-		if err := b.readList(filepath.Join(info, e.Name()), pkgName(name)); err != nil {
+		for _, d := range divs {
+			b.diverted[b.res.canonical(d.from)] = true
+		}
+		for _, e := range entries {
+			name, ok := strings.CutSuffix(e.Name(), ".list")
+			if !ok || !e.Type().IsRegular() {
+				continue
+			}
+			if err := b.readList(filepath.Join(info, e.Name()), pkgName(name)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		b.applyDiversions(divs)
+	}
+
+	if db := findRPM(root); db != "" {
+		read := 0
+		err := readRPM(db, func(p rpmPackage) {
+			read++
+			id := b.intern(p.name)
+			for _, f := range p.files {
+				if c := b.res.canonical(f); c != "/" {
+					if _, ok := b.owners[c]; !ok {
+						b.owners[c] = id
+					}
+				}
+			}
+		})
+		if err != nil {
 			errs = append(errs, err)
 		}
+		// An rpm database that could not be read at all must not make every
+		// file look unowned.
+		known = known || read > 0
 	}
-	b.applyDiversions(divs)
+
 	ix := b.finish()
+	ix.Known = known
 	return ix, errors.Join(errs...)
 }
 
@@ -233,7 +264,7 @@ func (b *builder) finish() *Index {
 	}
 	var blob strings.Builder
 	blob.Grow(size)
-	ix := &Index{Known: true, Packages: len(b.names), names: b.names,
+	ix := &Index{Packages: len(b.names), names: b.names,
 		ends: make([]uint32, len(files)), owner: make([]uint32, len(files))}
 	for i, p := range files {
 		blob.WriteString(p)
@@ -286,11 +317,16 @@ func Open(root string) *DB {
 	return &DB{root: root, res: newResolver(root)}
 }
 
-// stampOf summarises the database's modification times: dpkg rewrites
-// info/ (a .list added or removed), status and diversions on every change.
+// stampOf summarises the databases' modification times: dpkg rewrites
+// info/ (a .list added or removed), status and diversions on every change;
+// rpm writes its SQLite file or its write-ahead log.
 func (db *DB) stampOf() string {
 	var b strings.Builder
-	for _, f := range []string{"var/lib/dpkg/info", "var/lib/dpkg/status", "var/lib/dpkg/diversions"} {
+	files := []string{"var/lib/dpkg/info", "var/lib/dpkg/status", "var/lib/dpkg/diversions"}
+	for _, db := range RPMDatabases {
+		files = append(files, db, db+"-wal")
+	}
+	for _, f := range files {
 		if st, err := os.Stat(filepath.Join(db.root, f)); err == nil {
 			fmt.Fprintf(&b, "%d/%d;", st.ModTime().UnixNano(), st.Size())
 		} else {
