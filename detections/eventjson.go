@@ -167,7 +167,7 @@ func DecodeEvent(obj map[string]any, defaultPlatform string) (ev Event, ok bool,
 	switch ev.Platform {
 	case PlatformWindows, PlatformLinux, PlatformMacOS:
 	default:
-		return ev, false, fmt.Errorf("Platform %q is not windows, linux or macos", ev.Platform)
+		return ev, false, fmt.Errorf("field Platform: %q is not windows, linux or macos", ev.Platform)
 	}
 	return ev, true, nil
 }
@@ -191,7 +191,7 @@ func eventID(v any) string {
 func eventData(v any) (map[string]any, error) {
 	m, isMap := v.(map[string]any)
 	if !isMap {
-		return nil, errors.New("Event.EventData is missing or not an object")
+		return nil, errors.New("the record has Event but no Event.EventData object")
 	}
 	data, isList := m["Data"].([]any)
 	if !isList {

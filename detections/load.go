@@ -113,8 +113,10 @@ func (e *Engine) loadDir(dir string, ids map[string]string, rep *LoadReport) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			// An unreadable sub-folder or file is reported and the walk
+			// goes on with the rest of the folder.
 			rep.Skipped = append(rep.Skipped, Skipped{File: p, Reason: err.Error()})
-			return nil
+			return skipEntry(d)
 		}
 		// Symlinks are not followed: a rule folder is data, not a tree to
 		// escape through.
@@ -135,6 +137,14 @@ func (e *Engine) loadDir(dir string, ids map[string]string, rep *LoadReport) {
 		}
 		e.add(data, p, ids, rep)
 	}
+}
+
+// skipEntry tells WalkDir to leave out an entry it could not read.
+func skipEntry(d fs.DirEntry) error {
+	if d != nil && d.IsDir() {
+		return fs.SkipDir
+	}
+	return nil
 }
 
 func readBounded(p string) ([]byte, error) {

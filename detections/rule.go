@@ -63,13 +63,12 @@ type fieldMatcher struct {
 // testIndex buckets the literal equal/suffix/prefix tests of an "any of"
 // matcher; rest holds the tests it does not cover.
 type testIndex struct {
-	equal          map[string]bool
-	suffixK        int
-	suffix         map[string][]int
-	prefixK        int
-	prefix         map[string][]int
-	rest           []int
-	equalOnlyTests bool
+	equal   map[string]bool
+	suffixK int
+	suffix  map[string][]int
+	prefixK int
+	prefix  map[string][]int
+	rest    []int
 }
 
 // indexMin is the list length from which a matcher gets an index.

@@ -87,7 +87,7 @@ func runDetect(args []string, e env) int {
 		return 1
 	}
 
-	var in io.Reader = e.stdin
+	in := e.stdin
 	name := "stdin"
 	if *events != "-" {
 		f, err := os.Open(*events)
