@@ -79,6 +79,10 @@ func Serve(ctx context.Context, cfg Config) error {
 
 	log.DebugContext(ctx, "connecting to osquery", "timeout", cfg.Timeout.String())
 	conn, err := connect(ctx, cfg.Socket, cfg.Timeout)
+	if err != nil && ctx.Err() != nil {
+		log.InfoContext(ctx, "extension stopping before osquery answered", "reason", context.Cause(ctx).Error())
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s (waited %s): %w", ErrNoSocket, cfg.Socket, cfg.Timeout, err)
 	}
@@ -117,8 +121,13 @@ func Serve(ctx context.Context, cfg Config) error {
 				}
 				return fmt.Errorf("serving osquery extension: %w", err)
 			}
-			// Only osqueryd's shutdown call stops the server behind this
-			// loop's back; osquery-go has already deregistered.
+			if !mc.deregistered.Load() {
+				// Not osquery-go's Shutdown: thrift's accept loop gave up.
+				s.shutdown(context.WithoutCancel(ctx))
+				return errors.New("serving osquery extension: the extension's socket stopped accepting calls")
+			}
+			// osqueryd's shutdown call ran osquery-go's Shutdown, which
+			// deregistered and stopped the server.
 			log.InfoContext(ctx, "osquery asked the extension to shut down")
 			s.cleanup()
 			return nil
@@ -272,12 +281,14 @@ func extensionSocket(manager string, uuid gen.ExtensionRouteUUID) string {
 // that is already gone rather than wait out a timeout talking to nobody.
 type managerClient struct {
 	*osquery.ExtensionManagerClient
-	socket     string
-	log        *slog.Logger
-	uuid       atomic.Int64
-	gone       atomic.Bool
-	registered chan struct{}
-	once       sync.Once
+	socket string
+	log    *slog.Logger
+	uuid   atomic.Int64
+	gone   atomic.Bool
+	// deregistered is set once osquery-go's Shutdown has run.
+	deregistered atomic.Bool
+	registered   chan struct{}
+	once         sync.Once
 }
 
 func (c *managerClient) RegisterExtension(info *gen.InternalExtensionInfo, registry gen.ExtensionRegistry) (*gen.ExtensionStatus, error) {
@@ -303,6 +314,7 @@ func (c *managerClient) isRegistered() bool {
 }
 
 func (c *managerClient) DeregisterExtension(uuid gen.ExtensionRouteUUID) (*gen.ExtensionStatus, error) {
+	c.deregistered.Store(true)
 	if c.gone.Load() {
 		return nil, errors.New("osquery is gone")
 	}

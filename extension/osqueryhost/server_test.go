@@ -297,3 +297,16 @@ func TestServeWaitsForARestartingOsquery(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 }
+
+func TestServeStoppedWhileWaitingForOsquery(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	ctx, stop := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, stop)
+	err := Serve(ctx, Config{
+		Name: "modhunt", Socket: filepath.Join(shortDir(t), "osquery.em"), Timeout: time.Second, Interval: time.Second,
+		Guard: table.NewGuard(0, 0, nil), Log: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	require.NoError(t, err, "a stop request is not a failure, even before osqueryd answered")
+	assert.Contains(t, logs.String(), "extension stopping before osquery answered")
+}
