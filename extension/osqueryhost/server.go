@@ -33,6 +33,10 @@ type Config struct {
 	Tables   []*table.Table
 	Guard    *table.Guard
 	Log      *slog.Logger
+
+	// transport overrides the buffered transport, for the benchmark that
+	// measures what buffering buys.
+	transport thrift.TTransportFactory
 }
 
 // writeBuffer batches the Thrift binary protocol's many small writes into
@@ -89,11 +93,15 @@ func Serve(ctx context.Context, cfg Config) error {
 	mc := &managerClient{ExtensionManagerClient: conn, socket: cfg.Socket, log: log, registered: make(chan struct{})}
 	defer conn.Close()
 
+	transport := cfg.transport
+	if transport == nil {
+		transport = thrift.NewTBufferedTransportFactory(writeBuffer)
+	}
 	srv, err := osquery.NewExtensionManagerServer(cfg.Name, cfg.Socket,
 		osquery.ExtensionVersion(cfg.Version),
 		osquery.ServerTimeout(cfg.Timeout),
 		osquery.WithClient(mc),
-		osquery.WithTransportFactory(thrift.NewTBufferedTransportFactory(writeBuffer)),
+		osquery.WithTransportFactory(transport),
 	)
 	if err != nil {
 		return fmt.Errorf("osquery extension server: %w", err)

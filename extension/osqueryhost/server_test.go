@@ -51,7 +51,7 @@ type served struct {
 
 // shortDir returns a temp dir short enough for unix socket paths (~104
 // bytes, and osquery-go allows 97 for the manager's).
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "mh")
 	require.NoError(t, err)
