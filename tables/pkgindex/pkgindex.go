@@ -385,6 +385,10 @@ func newResolver(root string) *resolver {
 
 const maxLinks = 40
 
+// maxResolverCache bounds the directory cache: a Debian desktop's lists
+// hold about 15,000 distinct directories.
+const maxResolverCache = 1 << 16
+
 func (r *resolver) canonical(p string) string {
 	p = path.Clean(p)
 	i := strings.LastIndexByte(p, '/')
@@ -402,6 +406,11 @@ func (r *resolver) canonical(p string) string {
 func (r *resolver) dir(d string) string {
 	if c, ok := r.cache[d]; ok {
 		return c
+	}
+	if len(r.cache) >= maxResolverCache {
+		// Lookups come from whatever directories processes map files from;
+		// a host full of them must not grow this without bound.
+		clear(r.cache)
 	}
 	parent, base := path.Split(d)
 	parent = path.Clean(parent)

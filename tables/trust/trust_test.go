@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -313,4 +314,20 @@ func TestLoadFile(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 
 	assert.ErrorContains(t, testPolicy(t).LoadFile(Host{}, dir), "not a regular file")
+}
+
+func FuzzPolicyFile(f *testing.F) {
+	f.Add([]byte(goodPolicy))
+	f.Add([]byte("allow_modules:\n  - path: /a/[\n"))
+	f.Add([]byte("trusted_dirs: &a [/x]\nnoexec_mounts: *a\n"))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		p := &Policy{}
+		err := p.Apply(Host{}, "fuzz.yaml", doc)
+		if err != nil && !strings.HasPrefix(err.Error(), "policy fuzz.yaml") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		if err != nil && len(p.TrustedDirs)+len(p.AllowModules)+len(p.AllowProcesses)+len(p.NoexecMounts) > 0 {
+			t.Fatal("a refused policy changed the policy")
+		}
+	})
 }
