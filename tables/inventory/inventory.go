@@ -85,7 +85,12 @@ type Process struct {
 	// Cmdline is the argument vector joined by spaces, cut to
 	// Config.CmdlineMax bytes.
 	Cmdline string
-	UID     int64 // real uid; -1 when unknown
+	// UID is the owner procfs gives the process's files: its effective
+	// uid, or 0 when the process is not dumpable (setuid programs, or after
+	// prctl(PR_SET_DUMPABLE, 0)); -1 when unknown. The real uid costs a
+	// read of /proc/PID/status, which on a small process costs more than
+	// its maps: callers that need it use ReadFile(pid, "status", ...).
+	UID     int64
 	Modules []Module
 }
 
@@ -146,6 +151,9 @@ type Config struct {
 	CacheSize int
 	// CmdlineMax bounds Process.Cmdline in bytes; 0 means DefaultCmdlineMax.
 	CmdlineMax int
+	// ModulesOnly makes Walk skip processes that map no file (kernel
+	// threads, zombies) after reading only their maps.
+	ModulesOnly bool
 	// OnProcess, when set, is called with each pid just before it is read,
 	// so callers can count or trace reads.
 	OnProcess func(pid int)

@@ -60,6 +60,7 @@ type scratch struct {
 	proc   Process
 	raw    []string         // kernel's path (with any suffix) per module
 	perms  []procmaps.Perms // union of permissions per module
+	lines  int              // maps lines of the current process
 	index  map[fileKey]int
 	intern map[string]string
 	gen    uint64
@@ -106,6 +107,11 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 		// pid IN (1, 1) must not report a process twice.
 		pids = slices.Compact(slices.Sorted(slices.Values(pids)))
 	}
+	procFD, err := unix.Open(inv.cfg.ProcRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", inv.cfg.ProcRoot, err)
+	}
+	defer unix.Close(procFD)
 	s := inv.scratch.Get().(*scratch)
 	defer inv.scratch.Put(s)
 	s.gen = inv.cache.nextGen()
@@ -116,8 +122,13 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 		if inv.cfg.OnProcess != nil {
 			inv.cfg.OnProcess(pid)
 		}
-		if err := inv.readProcess(s, pid); err != nil {
-			inv.cfg.Log.DebugContext(ctx, "process skipped", "pid", pid, "err", err)
+		if pid <= 0 {
+			continue
+		}
+		if err := inv.readProcess(s, procFD, pid); err != nil {
+			if !errors.Is(err, errNoModules) {
+				inv.cfg.Log.DebugContext(ctx, "process skipped", "pid", pid, "err", err)
+			}
 			continue
 		}
 		if err := fn(&s.proc); err != nil {
@@ -160,6 +171,30 @@ func (inv *Inventory) listPIDs() ([]int, error) {
 	return pids, nil
 }
 
+// pdir names a process's procfs directory: during a walk an fd of the
+// procfs root plus a "PID/" prefix (one open per file, not two), in the
+// one-off methods an fd of /proc/PID itself with no prefix.
+type pdir struct {
+	fd     int
+	prefix string
+}
+
+func (d pdir) name(n string) string { return d.prefix + n }
+
+func (d pdir) open(n string, flags int) (int, error) {
+	return unix.Openat(d.fd, d.name(n), flags|unix.O_CLOEXEC, 0)
+}
+
+func (d pdir) stat(n string, st *unix.Stat_t) error { return unix.Fstatat(d.fd, d.name(n), st, 0) }
+
+func (d pdir) root() int {
+	fd, err := d.open("root", unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
 func (inv *Inventory) pidDir(pid int) (int, error) {
 	if pid <= 0 {
 		return -1, fmt.Errorf("pid %d: not a process id", pid)
@@ -169,50 +204,55 @@ func (inv *Inventory) pidDir(pid int) (int, error) {
 	return unix.Open(inv.cfg.ProcRoot+"/"+strconv.Itoa(pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 }
 
-// readAt does one bounded read of dir/name into buf.
-func readAt(dir int, name string, buf []byte) (int, error) {
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+// readAt does one bounded read of d/name into buf; what does not fit is
+// cut.
+func readAt(d pdir, name string, buf []byte) (int, error) {
+	fd, err := d.open(name, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	n := 0
-	for n < len(buf) {
-		m, err := unix.Read(fd, buf[n:])
+	// One read: stat and cmdline hand out everything that fits in a single
+	// call, and a second read only to see EOF would cost a syscall per
+	// file per process.
+	for {
+		n, err := unix.Read(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return n, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
+		return max(n, 0), err
 	}
-	return n, nil
 }
 
-func (inv *Inventory) readProcess(s *scratch, pid int) error {
-	dir, err := inv.pidDir(pid)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(dir)
+// errNoModules skips a process quietly under Config.ModulesOnly.
+var errNoModules = errors.New("no mapped files")
+
+func (inv *Inventory) readProcess(s *scratch, procFD, pid int) error {
+	d := pdir{fd: procFD, prefix: strconv.Itoa(pid) + "/"}
 	p := &s.proc
 	*p = Process{PID: pid, UID: -1, Modules: p.Modules[:0]}
 
-	n, err := readAt(dir, "status", s.small)
-	if err != nil {
-		return fmt.Errorf("read status: %w", err)
-	}
-	parseStatus(s, p, s.small[:n])
-
-	if err := inv.readMaps(s, dir); err != nil {
+	// maps first: it is the costly read, and a process without mapped
+	// files can stop here when the caller only wants modules.
+	if err := inv.readMaps(s, d); err != nil {
 		return err
 	}
+	if inv.cfg.ModulesOnly && len(p.Modules) == 0 {
+		return errNoModules
+	}
 
-	if n, err = readAt(dir, "cmdline", s.cmd); err == nil {
+	n, err := readAt(d, "stat", s.small)
+	if err != nil {
+		return fmt.Errorf("read stat: %w", err)
+	}
+	if err := parseStat(s, p, s.small[:n]); err != nil {
+		return err
+	}
+	if s.lines == 0 {
+		return nil // no address space (kernel thread, zombie): no cmdline, no exe
+	}
+
+	if n, err = readAt(d, "cmdline", s.cmd); err == nil {
 		c := bytes.TrimRight(s.cmd[:n], "\x00")
 		for i, b := range c {
 			if b == 0 {
@@ -222,13 +262,22 @@ func (inv *Inventory) readProcess(s *scratch, pid int) error {
 		p.Cmdline = string(c)
 	}
 
-	if n, err := unix.Readlinkat(dir, "exe", s.link); err == nil && n < len(s.link) {
+	if n, err := unix.Readlinkat(d.fd, d.name("exe"), s.link); err == nil && n < len(s.link) {
 		raw := s.str(s.link[:n])
 		p.Path = raw
 		if strings.HasSuffix(raw, procmaps.DeletedSuffix) {
 			var st unix.Stat_t
-			serr := unix.Fstatat(dir, "exe", &st, 0)
-			p.PathDeleted = inv.reallyDeleted(dir, raw, st, serr, 0)
+			serr := d.stat("exe", &st)
+			root := -1
+			p.PathDeleted = reallyDeleted(func() int {
+				if root < 0 {
+					root = d.root()
+				}
+				return root
+			}, raw, st, serr, 0)
+			if root >= 0 {
+				unix.Close(root)
+			}
 			if p.PathDeleted {
 				p.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
 			}
@@ -237,68 +286,48 @@ func (inv *Inventory) readProcess(s *scratch, pid int) error {
 	return nil
 }
 
-// parseStatus takes Name, PPid and the real Uid from /proc/PID/status.
-func parseStatus(s *scratch, p *Process, b []byte) {
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		switch {
-		case bytes.HasPrefix(line, []byte("Name:\t")):
-			p.Name = s.str(unescapeComm(line[len("Name:\t"):]))
-		case bytes.HasPrefix(line, []byte("PPid:\t")):
-			if v, err := strconv.Atoi(string(line[len("PPid:\t"):])); err == nil {
-				p.PPID = v
-			}
-		case bytes.HasPrefix(line, []byte("Uid:\t")):
-			f := line[len("Uid:\t"):]
-			if i := bytes.IndexByte(f, '\t'); i >= 0 {
-				f = f[:i]
-			}
-			if v, err := strconv.ParseInt(string(f), 10, 64); err == nil {
-				p.UID = v
-			}
-			return // the fields we want all come before Uid
-		}
+// parseStat takes comm and the parent pid from /proc/PID/stat: "pid (comm)
+// state ppid ...". comm may hold spaces and parentheses, so it ends at the
+// last ')'.
+func parseStat(s *scratch, p *Process, b []byte) error {
+	open := bytes.IndexByte(b, '(')
+	closing := bytes.LastIndexByte(b, ')')
+	if open < 0 || closing < open {
+		return fmt.Errorf("stat %.40q: no (comm)", b)
 	}
-}
-
-// unescapeComm undoes the escaping status applies to Name ("\n" and "\\").
-// It works in place: the result is never longer.
-func unescapeComm(b []byte) []byte {
-	if bytes.IndexByte(b, '\\') < 0 {
-		return b
+	p.Name = s.str(b[open+1 : closing])
+	rest := b[closing+1:]
+	// " S 123 ..."
+	if len(rest) < 4 || rest[0] != ' ' || rest[2] != ' ' {
+		return fmt.Errorf("stat %.40q: no state", b)
 	}
-	out := b[:0]
-	for i := 0; i < len(b); i++ {
-		if b[i] == '\\' && i+1 < len(b) {
-			switch b[i+1] {
-			case 'n':
-				out = append(out, '\n')
-				i++
-				continue
-			case '\\':
-				out = append(out, '\\')
-				i++
-				continue
-			}
-		}
-		out = append(out, b[i])
+	rest = rest[3:]
+	if i := bytes.IndexByte(rest, ' '); i >= 0 {
+		rest = rest[:i]
 	}
-	return out
+	ppid, err := strconv.Atoi(string(rest))
+	if err != nil {
+		return fmt.Errorf("stat %.40q: bad ppid", b)
+	}
+	p.PPID = ppid
+	return nil
 }
 
 // readMaps streams /proc/PID/maps through a fixed buffer, folding file
 // mappings into modules.
-func (inv *Inventory) readMaps(s *scratch, dir int) error {
-	fd, err := unix.Openat(dir, "maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func (inv *Inventory) readMaps(s *scratch, d pdir) error {
+	fd, err := d.open("maps", unix.O_RDONLY)
 	if err != nil {
 		return fmt.Errorf("open maps: %w", err)
 	}
 	defer unix.Close(fd)
+	// procfs owns a process's files by its effective uid (root when it is
+	// not dumpable): the cheapest uid there is, one fstat on an open fd.
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err == nil {
+		s.proc.UID = int64(st.Uid)
+	}
+	s.lines = 0
 	clear(s.index)
 	s.raw, s.perms = s.raw[:0], s.perms[:0]
 	buf := s.maps
@@ -336,7 +365,7 @@ func (inv *Inventory) readMaps(s *scratch, dir int) error {
 		inv.addLines(s, chunk)
 		have = copy(buf, buf[last+1:have])
 	}
-	inv.finishModules(s, dir)
+	inv.finishModules(s, d)
 	return nil
 }
 
@@ -344,6 +373,7 @@ func (inv *Inventory) addLines(s *scratch, data []byte) {
 	s.sc.Reset(data)
 	mods := s.proc.Modules
 	for s.sc.Scan() {
+		s.lines++
 		if err := s.sc.Err(); err != nil {
 			inv.cfg.Log.Debug("maps line skipped", "pid", s.proc.PID, "err", err)
 			continue
@@ -397,7 +427,7 @@ func (inv *Inventory) addLines(s *scratch, data []byte) {
 }
 
 // finishModules settles what needs the file itself: deletion, type, names.
-func (inv *Inventory) finishModules(s *scratch, dir int) {
+func (inv *Inventory) finishModules(s *scratch, d pdir) {
 	root := -1
 	defer func() {
 		if root >= 0 {
@@ -406,7 +436,7 @@ func (inv *Inventory) finishModules(s *scratch, dir int) {
 	}()
 	rootFD := func() int {
 		if root < 0 {
-			root, _ = unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			root = d.root()
 		}
 		return root
 	}
@@ -419,36 +449,21 @@ func (inv *Inventory) finishModules(s *scratch, dir int) {
 		var st unix.Stat_t
 		statErr := errNotStatted
 		if strings.HasSuffix(raw, procmaps.DeletedSuffix) {
-			statErr = unix.Fstatat(dir, mapFilesName(s, m), &st, 0)
-			m.Deleted = inv.reallyDeletedRoot(rootFD, raw, st, statErr, m.Inode)
+			statErr = d.stat(mapFilesName(s, m), &st)
+			m.Deleted = reallyDeleted(rootFD, raw, st, statErr, m.Inode)
 			if m.Deleted {
 				m.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
 			}
 		}
 		m.Name = m.Path[strings.LastIndexByte(m.Path, '/')+1:]
 		m.Memfd = m.Deleted && strings.HasPrefix(m.Path, "/memfd:")
-		m.FileType = inv.fileType(s, dir, m, raw, &st, statErr)
+		m.FileType = inv.fileType(s, d, m, raw, &st, statErr)
 	}
 }
 
 var errNotStatted = errors.New("not statted")
 
-func (inv *Inventory) reallyDeleted(dir int, raw string, st unix.Stat_t, statErr error, inode uint64) bool {
-	root := -1
-	defer func() {
-		if root >= 0 {
-			unix.Close(root)
-		}
-	}()
-	return inv.reallyDeletedRoot(func() int {
-		if root < 0 {
-			root, _ = unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		}
-		return root
-	}, raw, st, statErr, inode)
-}
-
-// reallyDeletedRoot turns a " (deleted)" suffix into a verdict. st is the
+// reallyDeleted turns a " (deleted)" suffix into a verdict. st is the
 // mapped file itself (through map_files or exe). Unlinked for good when
 // its link count is 0. Otherwise either the file's real name ends in
 // " (deleted)" (then that name, resolved inside the process's root, is this
@@ -456,7 +471,7 @@ func (inv *Inventory) reallyDeleted(dir int, raw string, st unix.Stat_t, statErr
 // Without the mapped file's stat (no map_files access), the name must
 // resolve to the maps inode; inode 0 (exe) means no way to tell but the
 // suffix.
-func (inv *Inventory) reallyDeletedRoot(rootFD func() int, raw string, st unix.Stat_t, statErr error, inode uint64) bool {
+func reallyDeleted(rootFD func() int, raw string, st unix.Stat_t, statErr error, inode uint64) bool {
 	if statErr == nil && st.Nlink == 0 {
 		return true
 	}
@@ -516,7 +531,7 @@ func mapFilesName(s *scratch, m *Module) string {
 // through map_files. A cache entry is trusted without a stat when this walk
 // already checked it under the same path; otherwise one stat confirms that
 // size and mtime still match.
-func (inv *Inventory) fileType(s *scratch, dir int, m *Module, raw string, st *unix.Stat_t, statErr error) FileType {
+func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *unix.Stat_t, statErr error) FileType {
 	key := fileKey{m.Major, m.Minor, m.Inode}
 	e, ok := inv.cache.get(key)
 	if ok && e.gen == s.gen && e.path == raw {
@@ -524,10 +539,10 @@ func (inv *Inventory) fileType(s *scratch, dir int, m *Module, raw string, st *u
 	}
 	name := mapFilesName(s, m)
 	if statErr != nil {
-		statErr = unix.Fstatat(dir, name, st, 0)
+		statErr = d.stat(name, st)
 	}
 	if statErr != nil {
-		return inv.fileTypeByPath(s, dir, m)
+		return fileTypeByPath(s, d, m)
 	}
 	if ok && e.size == st.Size && e.mtime == st.Mtim {
 		inv.cache.put(key, typeEntry{gen: s.gen, path: raw, size: st.Size, mtime: st.Mtim, ft: e.ft})
@@ -535,7 +550,7 @@ func (inv *Inventory) fileType(s *scratch, dir int, m *Module, raw string, st *u
 	}
 	ft := FileUnknown
 	if st.Mode&unix.S_IFMT == unix.S_IFREG {
-		if fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0); err == nil {
+		if fd, err := d.open(name, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK); err == nil {
 			ft = sniffFD(fd, s.small)
 			unix.Close(fd)
 		}
@@ -547,12 +562,12 @@ func (inv *Inventory) fileType(s *scratch, dir int, m *Module, raw string, st *u
 // fileTypeByPath is the fallback without map_files (no CAP_SYS_ADMIN): the
 // path inside the process's root, accepted only if it is still the mapped
 // inode. Not cached: without the mapped file's stat we cannot key safely.
-func (inv *Inventory) fileTypeByPath(s *scratch, dir int, m *Module) FileType {
+func fileTypeByPath(s *scratch, d pdir, m *Module) FileType {
 	if m.Deleted {
 		return FileUnknown
 	}
-	root, err := unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	root := d.root()
+	if root < 0 {
 		return FileUnknown
 	}
 	defer unix.Close(root)

@@ -19,7 +19,8 @@ import (
 )
 
 type fakeProc struct {
-	status, maps, cmdline, exe string
+	stat, maps, cmdline, exe string
+	uid                      int // owner of the fixture's files, as procfs owns them by euid
 }
 
 // fakeRoot lays out a procfs look-alike: status, maps, cmdline and an exe
@@ -30,8 +31,11 @@ func fakeRoot(t *testing.T, procs map[int]fakeProc) string {
 	for pid, p := range procs {
 		dir := filepath.Join(root, strconv.Itoa(pid))
 		require.NoError(t, os.Mkdir(dir, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "status"), []byte(p.status), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "stat"), []byte(p.stat), 0o644))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "maps"), []byte(p.maps), 0o644))
+		if p.uid != 0 && os.Geteuid() == 0 {
+			require.NoError(t, os.Chown(filepath.Join(dir, "maps"), p.uid, p.uid))
+		}
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "cmdline"), []byte(p.cmdline), 0o644))
 		if p.exe != "" {
 			require.NoError(t, os.Symlink(p.exe, filepath.Join(dir, "exe")))
@@ -58,13 +62,17 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
 func fixture(t *testing.T) string {
 	return fakeRoot(t, map[int]fakeProc{
 		100: {
-			status:  "Name:\tfa\\\\ke\\nx\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t100\nPid:\t100\nPPid:\t1\nTracerPid:\t0\nUid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\n",
+			stat:    "100 (fa) ke (x) S 1 100 100 0 -1 4194560 95 0 0 0 0 0 0 0 20 0 1 0 36 2347008 200 18446744073709551615\n",
+			uid:     1000,
 			maps:    fakeMaps100,
 			cmdline: "/usr/bin/fake\x00--flag\x00two words\x00",
 			exe:     "/usr/bin/fake",
 		},
+		300: {
+			stat: "300 (kworker/0:1) I 2 0 0 0 -1 69238880\n",
+		},
 		200: {
-			status:  "Name:\tother\nPPid:\t100\nUid:\t0\t0\t0\t0\n",
+			stat:    "200 (other) R 100 200 200 0 -1 0\n",
 			maps:    "5600000a0000-5600000a2000 r-xp 00000000 fe:00 33                         /usr/bin/other\n",
 			cmdline: "other\x00",
 			exe:     "/usr/bin/other",
@@ -77,13 +85,20 @@ func TestWalkFixture(t *testing.T) {
 	inv := New(Config{ProcRoot: fixture(t)})
 	procs, err := inv.Processes(context.Background(), nil)
 	require.NoError(t, err)
-	require.Len(t, procs, 2)
+	require.Len(t, procs, 3)
+	kthread := procs[2]
+	assert.Equal(t, 300, kthread.PID)
+	assert.Equal(t, "kworker/0:1", kthread.Name)
+	assert.Equal(t, 2, kthread.PPID)
+	assert.Empty(t, kthread.Modules)
 
 	p := procs[0]
 	assert.Equal(t, 100, p.PID)
 	assert.Equal(t, 1, p.PPID)
-	assert.Equal(t, "fa\\ke\nx", p.Name, "status escapes are undone")
-	assert.Equal(t, int64(1000), p.UID, "real uid, not effective")
+	assert.Equal(t, "fa) ke (x", p.Name, "comm ends at the last parenthesis")
+	if os.Geteuid() == 0 {
+		assert.Equal(t, int64(1000), p.UID, "owner of the process's procfs files")
+	}
 	assert.Equal(t, "/usr/bin/fake --flag two words", p.Cmdline)
 	assert.Equal(t, "/usr/bin/fake", p.Path)
 	assert.False(t, p.PathDeleted)
@@ -141,6 +156,33 @@ func TestVanishedProcessIsSkipped(t *testing.T) {
 	require.Len(t, procs, 2)
 	assert.Equal(t, 100, procs[0].PID)
 	assert.Equal(t, 200, procs[1].PID)
+}
+
+func TestModulesOnlySkipsProcessesWithoutFiles(t *testing.T) {
+	t.Parallel()
+	inv := New(Config{ProcRoot: fixture(t), ModulesOnly: true})
+	procs, err := inv.Processes(context.Background(), nil)
+	require.NoError(t, err)
+	var pids []int
+	for _, p := range procs {
+		pids = append(pids, p.PID)
+	}
+	assert.Equal(t, []int{100, 200}, pids)
+}
+
+func TestParseStat(t *testing.T) {
+	t.Parallel()
+	s := newScratch(Config{}.withDefaults())
+	var p Process
+	require.NoError(t, parseStat(s, &p, []byte("42 (a (b) c) S 7 42 42 0")))
+	assert.Equal(t, "a (b) c", p.Name)
+	assert.Equal(t, 7, p.PPID)
+	require.NoError(t, parseStat(s, &p, []byte("42 () Z 0")))
+	assert.Empty(t, p.Name)
+	assert.Equal(t, 0, p.PPID)
+	for _, bad := range []string{"", "42 comm S 1", "42 (x)", "42 (x) S", "42 (x) S y"} {
+		assert.Error(t, parseStat(s, &p, []byte(bad)), bad)
+	}
 }
 
 func TestWalkStopsOnCallbackErrorAndContext(t *testing.T) {

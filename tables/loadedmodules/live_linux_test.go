@@ -346,7 +346,7 @@ func TestLivePIDPushdownReadsOnlyThose(t *testing.T) {
 	b := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	var mu sync.Mutex
 	var read []int
-	inv := inventory.New(inventory.Config{OnProcess: func(pid int) {
+	inv := inventory.New(inventory.Config{ModulesOnly: true, OnProcess: func(pid int) {
 		mu.Lock()
 		defer mu.Unlock()
 		read = append(read, pid)

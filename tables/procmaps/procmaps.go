@@ -240,17 +240,23 @@ func parsePerms(b []byte) (Perms, bool) {
 	return p, true
 }
 
-func hexVal(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
+// hexTable maps a byte to its hex value, or -1: a lookup instead of
+// branches, since every line has 40-odd hex digits.
+var hexTable = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
 	}
-	return -1
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = int8(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = int8(c-'a') + 10
+		t[c-'a'+'A'] = int8(c-'a') + 10
+	}
+	return t
+}()
+
+func hexVal(c byte) int { return int(hexTable[c]) }
 
 // hexField reads hex digits from line[i:] up to the first non-digit.
 func hexField(line []byte, i int) (v uint64, next int, ok bool) {

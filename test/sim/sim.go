@@ -300,30 +300,49 @@ func StartPythonCtypes(tb testing.TB, lib string) *Proc {
 	return Start(tb, py, "-c", PythonCtypesSource, lib)
 }
 
-// StartSleepers starts n "sleep 3600" processes (for benchmarks that need a
-// populated process table) and returns their pids; cleanup kills them all.
-func StartSleepers(tb testing.TB, n int) []int {
-	tb.Helper()
-	sleep := NeedTool(tb, "sleep", "coreutils")
+// Sleepers starts n "sleep 3600" processes without a test (for TestMain
+// or benchmark setup that outlives one benchmark) and returns their pids
+// and a stop function that kills and reaps them all. On error the ones
+// already started are stopped.
+func Sleepers(n int) (pids []int, stop func(), err error) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("sleepers need sleep: apt-get install coreutils")
+	}
 	cmds := make([]*exec.Cmd, 0, n)
-	tb.Cleanup(func() {
+	stop = func() {
 		for _, c := range cmds {
 			_ = c.Process.Kill()
 		}
 		for _, c := range cmds {
 			_ = c.Wait()
 		}
-	})
-	pids := make([]int, 0, n)
+		cmds = nil
+	}
+	pids = make([]int, 0, n)
 	for range n {
 		// No pipes and no goroutines: a thousand sleepers cost a thousand
-		// processes, not three thousand descriptors.
+		// processes, not thousands of descriptors.
 		c := exec.Command(sleep, "3600")
 		if err := c.Start(); err != nil {
-			tb.Fatalf("start sleeper %d of %d: %v", len(cmds)+1, n, err)
+			stop()
+			return nil, func() {}, fmt.Errorf("start sleeper %d of %d: %w", len(cmds)+1, n, err)
 		}
 		cmds = append(cmds, c)
 		pids = append(pids, c.Process.Pid)
 	}
+	return pids, stop, nil
+}
+
+// StartSleepers starts n "sleep 3600" processes (for benchmarks that need a
+// populated process table) and returns their pids; cleanup kills them all.
+func StartSleepers(tb testing.TB, n int) []int {
+	tb.Helper()
+	NeedTool(tb, "sleep", "coreutils")
+	pids, stop, err := Sleepers(n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(stop)
 	return pids
 }
