@@ -433,3 +433,52 @@ func TestLiveExecFromMountThatShouldBeNoexec(t *testing.T) {
 	expectOnly(t, newTable(t, Config{PolicyFile: file}), p.PID, lib,
 		"exec_from_writable_mount,outside_trusted_dirs,temp_dir", "high", "")
 }
+
+// TestLiveContainerRoot runs the loader in a container-like root: a private
+// mount namespace, pivot_root into a tmpfs with the host's /usr overlaid
+// (and a library planted in its /usr/lib). The host's package database
+// says nothing about a container's files, so the planted library gets no
+// not_package_owned (ownership is unknown there, see the README), while
+// the path rules still judge the container's own paths: a preload from the
+// container's /tmp is caught.
+func TestLiveContainerRoot(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	canOverlay(t)
+	sim.NeedTool(t, "pivot_root", "util-linux")
+	sim.NeedTool(t, "chroot", "coreutils")
+	loader := sim.BuildLoader(t)
+	upper := tempDirIn(t, "/tmp", "modhunt-ct-usr-")
+	require.NoError(t, os.Chmod(upper, 0o755))
+	require.NoError(t, os.Mkdir(filepath.Join(upper, "lib"), 0o755))
+	sim.BuildLib(t, filepath.Join(upper, "lib", "libmodhunt-container.so"))
+	pre := tempDirIn(t, "/tmp", "modhunt-ct-tmp-")
+	sim.BuildLib(t, filepath.Join(pre, "libctpre.so"))
+	newRoot := tempDirIn(t, "/tmp", "modhunt-ct-root-")
+	work := tempDirIn(t, "/tmp", "modhunt-ct-work-")
+	script := fmt.Sprintf(`set -e
+R=%[1]s
+mount -t tmpfs -o mode=0755 tmpfs "$R"
+mkdir "$R/usr" "$R/old" "$R/sim" "$R/tmp" "$R/etc" "$R/proc"
+mount -t overlay overlay -o lowerdir=/usr,upperdir=%[2]s,workdir=%[3]s "$R/usr"
+ln -s usr/lib "$R/lib"; ln -s usr/lib64 "$R/lib64"; ln -s usr/bin "$R/bin"
+mount --bind %[4]s "$R/sim"
+mount --bind %[5]s "$R/tmp"
+cd "$R"
+pivot_root . old
+exec /usr/sbin/chroot . /usr/bin/env LD_PRELOAD=/tmp/libctpre.so /sim/%[6]s dlopen /usr/lib/libmodhunt-container.so`,
+		newRoot, upper, work, filepath.Dir(loader), pre, filepath.Base(loader))
+	p := sim.Start(t, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+
+	// The kernel shows the container's own paths.
+	procs, err := inventory.New(inventory.Config{}).Processes(context.Background(), []int{p.PID})
+	require.NoError(t, err)
+	require.Len(t, procs, 1)
+	var mapped []string
+	for _, m := range procs[0].Modules {
+		mapped = append(mapped, m.Path)
+	}
+	require.Contains(t, mapped, "/usr/lib/libmodhunt-container.so")
+
+	expectOnly(t, newTable(t, Config{}), p.PID, "/tmp/libctpre.so", "outside_trusted_dirs,preloaded,temp_dir", "high", "")
+}

@@ -65,6 +65,10 @@ type scan struct {
 	*scanner
 	views map[rootKey]*view
 	files map[fileKey]statResult
+	// host is our own root directory; a process whose root is another
+	// directory (a container) sees other files under the same names.
+	host      rootKey
+	knownHost bool
 }
 
 type fileKey struct {
@@ -89,6 +93,10 @@ func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, err
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
 	}
 	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}}
+	if self, err := openRoot(s.cfg.ProcFS, os.Getpid()); err == nil {
+		sc.host, sc.knownHost = self.key, true
+		self.close()
+	}
 	var rows []table.Row
 	err := s.src.Walk(ctx, pids, func(p *inventory.Process) error {
 		rows = append(rows, sc.process(ctx, p)...)
@@ -149,9 +157,12 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 	list.globs = append(list.globs, v.preload.globs...)
 	list.names = append(list.names, v.preload.names...)
 
+	// The host's package databases say nothing about a container's files:
+	// in a foreign root, package ownership is unknown, never "unowned".
+	foreign := root != nil && sc.knownHost && (root.key.dev != sc.host.dev || root.key.ino != sc.host.ino)
 	var rows []table.Row
 	for _, m := range mods {
-		if row, ok := sc.module(p, m, root, v, &list, libPath); ok {
+		if row, ok := sc.module(p, m, root, v, &list, libPath, foreign); ok {
 			rows = append(rows, row)
 		}
 	}
@@ -198,7 +209,7 @@ func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bo
 	return r.fi, r.ok
 }
 
-func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath []string) (table.Row, bool) {
+func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath []string, foreign bool) (table.Row, bool) {
 	fi, statOK := sc.statModule(p.PID, m)
 	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
 	facts.Preloaded = sc.preloaded(root, v, list, libPath, m)
@@ -216,8 +227,10 @@ func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot
 			facts.MountPoint, facts.MountNoexec = mt.MountPoint, mt.Noexec()
 			fsType = mt.FSType
 		}
-		pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
-		facts.Package = pkg
+		if !foreign {
+			pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
+			facts.Package = pkg
+		}
 	}
 	reasons := sc.policy.Evaluate(facts)
 	if reasons.Empty() || sc.policy.AllowsModule(m.Path, "", pkg) {
