@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -26,7 +27,9 @@ func Catalog(cfg Config) []*table.Table {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return []*table.Table{}
+	return []*table.Table{
+		loadedmodules.New(cfg.Log),
+	}
 }
 
 // All returns the tables this platform serves.
