@@ -21,13 +21,6 @@ type procRoot struct {
 	key rootKey
 }
 
-// rootKey tells apart the file system views processes have: the same
-// mount namespace and the same root directory see the same files.
-type rootKey struct {
-	mntNS    uint64
-	dev, ino uint64
-}
-
 func openRoot(procFS string, pid int) (*procRoot, error) {
 	dir := procFS + "/" + strconv.Itoa(pid)
 	fd, err := unix.Open(dir+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

@@ -10,8 +10,6 @@ import (
 // opened, and the table is not registered.
 type procRoot struct{ key rootKey }
 
-type rootKey struct{}
-
 func openRoot(string, int) (*procRoot, error) { return nil, inventory.ErrUnsupported }
 
 func (r *procRoot) close() {}

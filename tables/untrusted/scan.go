@@ -31,6 +31,13 @@ const (
 	worldWritable    = 0o002
 )
 
+// rootKey tells apart the file system views processes have: the same
+// mount namespace and the same root directory see the same files.
+type rootKey struct {
+	mntNS    uint64
+	dev, ino uint64
+}
+
 type scanner struct {
 	cfg       Config
 	src       Source
