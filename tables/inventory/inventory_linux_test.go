@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -317,4 +318,73 @@ func TestReadFileRejectsEscapes(t *testing.T) {
 	}
 	_, _, err := inv.ReadFile(os.Getpid(), "maps", 0)
 	assert.Error(t, err)
+}
+
+// The guard runs up to four generates at once over one Inventory: walks
+// share the file-type cache and must agree with each other.
+func TestConcurrentWalksAgree(t *testing.T) {
+	sim.NeedRoot(t)
+	inv := New(Config{CacheSize: 8})
+	pids := []int{os.Getpid(), os.Getppid()}
+	want, err := inv.Processes(context.Background(), pids)
+	require.NoError(t, err)
+	require.NotEmpty(t, want)
+	var wg sync.WaitGroup
+	results := make([][]Process, 4)
+	for i := range results {
+		wg.Go(func() {
+			for range 10 {
+				got, err := inv.Processes(context.Background(), pids)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				results[i] = got
+			}
+		})
+	}
+	wg.Wait()
+	for _, got := range results {
+		require.Len(t, got, len(want))
+		for i := range want {
+			assert.Equal(t, want[i].Modules, got[i].Modules)
+		}
+	}
+	assert.LessOrEqual(t, inv.cacheLen(), 8)
+}
+
+// OpenModule and StatModule reach the mapped bytes through map_files even
+// when no path names the file any more.
+func TestLiveOpenModuleOfUnlinkedAndMemfd(t *testing.T) {
+	sim.NeedRoot(t)
+	sim.NeedGCC(t)
+	lib := sim.BuildLib(t, filepath.Join(t.TempDir(), "libopen.so"))
+	want, err := os.ReadFile(lib)
+	require.NoError(t, err)
+	gone := sim.StartLoader(t, sim.LoaderOpts{Lib: sim.BuildLib(t, filepath.Join(t.TempDir(), "libopen.so")), Unlink: true})
+	mem := sim.StartLoader(t, sim.LoaderOpts{Lib: lib, Memfd: true, MemfdName: "open-test"})
+	inv := New(Config{})
+	procs, err := inv.Processes(context.Background(), []int{gone.PID, mem.PID})
+	require.NoError(t, err)
+	require.Len(t, procs, 2)
+	for _, p := range procs {
+		var m *Module
+		for i := range p.Modules {
+			if p.Modules[i].Deleted && strings.Contains(p.Modules[i].Path, "open") {
+				m = &p.Modules[i]
+			}
+		}
+		require.NotNil(t, m, "pid %d: no deleted module", p.PID)
+		f, err := inv.OpenModule(p.PID, m)
+		require.NoError(t, err)
+		got, err := io.ReadAll(io.LimitReader(f, int64(len(want))+1))
+		require.NoError(t, f.Close())
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "pid %d %s: the mapped bytes", p.PID, m.Path)
+		fi, err := inv.StatModule(p.PID, m)
+		require.NoError(t, err)
+		assert.Zero(t, fi.Nlink)
+		assert.Equal(t, int64(len(want)), fi.Size)
+		assert.Equal(t, m.Inode, fi.Ino)
+	}
 }

@@ -377,3 +377,27 @@ func TestLivePIDPushdownReadsOnlyThose(t *testing.T) {
 	assert.Contains(t, read, a.PID)
 	assert.Greater(t, len(read), 2, "no constraint reads every process")
 }
+
+// A process whose own executable was unlinked after it started: the main
+// executable's row and process_path both lose the suffix, deleted = 1.
+func TestLiveDeletedExecutable(t *testing.T) {
+	t.Parallel()
+	tbl := liveSetup(t)
+	lib := sim.BuildLib(t, filepath.Join(t.TempDir(), "libx.so"))
+	exe := filepath.Join(t.TempDir(), "gone loader")
+	src, err := os.ReadFile(sim.BuildLoader(t))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exe, src, 0o755))
+	p := sim.Start(t, exe, sim.LoaderArgs(sim.LoaderOpts{Lib: lib})...)
+	require.NoError(t, os.Remove(exe))
+	rows := rowsOf(t, tbl, p.PID)
+	r := rowFor(t, rows, exe)
+	assert.Equal(t, "1", r["deleted"])
+	assert.Equal(t, "elf", r["file_type"], "read through map_files although unlinked")
+	assert.Equal(t, "gone loader", r["name"])
+	k := kernelFacts(t, p.PID, exe+" (deleted)")
+	assert.Equal(t, "0x"+strconv.FormatUint(k.base, 16), r["base_address"])
+	for _, r := range rows {
+		assert.Equal(t, exe, r["process_path"])
+	}
+}
