@@ -111,7 +111,7 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 	if err != nil {
 		return fmt.Errorf("open %s: %w", inv.cfg.ProcRoot, err)
 	}
-	defer unix.Close(procFD)
+	defer closeFD(procFD)
 	s := inv.scratch.Get().(*scratch)
 	defer inv.scratch.Put(s)
 	s.gen = inv.cache.nextGen()
@@ -211,7 +211,7 @@ func readAt(d pdir, name string, buf []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer unix.Close(fd)
+	defer closeFD(fd)
 	// One read: stat and cmdline hand out everything that fits in a single
 	// call, and a second read only to see EOF would cost a syscall per
 	// file per process.
@@ -276,7 +276,7 @@ func (inv *Inventory) readProcess(s *scratch, procFD, pid int) error {
 				return root
 			}, raw, st, serr, 0)
 			if root >= 0 {
-				unix.Close(root)
+				closeFD(root)
 			}
 			if p.PathDeleted {
 				p.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
@@ -320,7 +320,7 @@ func (inv *Inventory) readMaps(s *scratch, d pdir) error {
 	if err != nil {
 		return fmt.Errorf("open maps: %w", err)
 	}
-	defer unix.Close(fd)
+	defer closeFD(fd)
 	// procfs owns a process's files by its effective uid (root when it is
 	// not dumpable): the cheapest uid there is, one fstat on an open fd.
 	var st unix.Stat_t
@@ -431,7 +431,7 @@ func (inv *Inventory) finishModules(s *scratch, d pdir) {
 	root := -1
 	defer func() {
 		if root >= 0 {
-			unix.Close(root)
+			closeFD(root)
 		}
 	}()
 	rootFD := func() int {
@@ -498,7 +498,7 @@ func statInRoot(root int, path string, st *unix.Stat_t) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer closeFD(fd)
 	return unix.Fstat(fd, st)
 }
 
@@ -552,7 +552,7 @@ func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *un
 	if st.Mode&unix.S_IFMT == unix.S_IFREG {
 		if fd, err := d.open(name, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK); err == nil {
 			ft = sniffFD(fd, s.small)
-			unix.Close(fd)
+			closeFD(fd)
 		}
 	}
 	inv.cache.put(key, typeEntry{gen: s.gen, path: raw, size: st.Size, mtime: st.Mtim, ft: ft})
@@ -570,12 +570,12 @@ func fileTypeByPath(s *scratch, d pdir, m *Module) FileType {
 	if root < 0 {
 		return FileUnknown
 	}
-	defer unix.Close(root)
+	defer closeFD(root)
 	fd, err := openInRoot(root, m.Path, unix.O_RDONLY)
 	if err != nil {
 		return FileUnknown
 	}
-	defer unix.Close(fd)
+	defer closeFD(fd)
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != m.Inode {
 		return FileUnknown
@@ -664,7 +664,7 @@ func (inv *Inventory) OpenModule(pid int, m *Module) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(dir)
+	defer closeFD(dir)
 	var s scratch
 	s.link = make([]byte, 0, 48)
 	name := mapFilesName(&s, m)
@@ -680,7 +680,7 @@ func (inv *Inventory) OpenModule(pid int, m *Module) (*os.File, error) {
 		return nil, fmt.Errorf("open %s of pid %d: %w", name, pid, err)
 	}
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
+		closeFD(fd)
 		return nil, fmt.Errorf("%s of pid %d is not a regular file", name, pid)
 	}
 	return os.NewFile(uintptr(fd), m.Path), nil
@@ -693,7 +693,7 @@ func (inv *Inventory) StatModule(pid int, m *Module) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	defer unix.Close(dir)
+	defer closeFD(dir)
 	var s scratch
 	s.link = make([]byte, 0, 48)
 	name := mapFilesName(&s, m)
@@ -712,12 +712,12 @@ func (inv *Inventory) StatPath(pid int, path string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	defer unix.Close(dir)
+	defer closeFD(dir)
 	root, err := unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return FileInfo{}, fmt.Errorf("open root of pid %d: %w", pid, err)
 	}
-	defer unix.Close(root)
+	defer closeFD(root)
 	var st unix.Stat_t
 	if err := statInRoot(root, path, &st); err != nil {
 		return FileInfo{}, fmt.Errorf("stat %q in root of pid %d: %w", path, pid, err)
@@ -728,7 +728,7 @@ func (inv *Inventory) StatPath(pid int, path string) (FileInfo, error) {
 func fileInfo(st *unix.Stat_t) FileInfo {
 	return FileInfo{
 		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size,
-		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Nlink: uint64(st.Nlink),
+		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Nlink: uint64(st.Nlink), //nolint:unconvert // uint32 on some architectures
 		Dev: st.Dev, Ino: st.Ino,
 	}
 }
@@ -762,7 +762,7 @@ func (inv *Inventory) ReadFile(pid int, name string, limit int) (data []byte, tr
 	if err != nil {
 		return nil, false, err
 	}
-	defer unix.Close(dir)
+	defer closeFD(dir)
 	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, false, fmt.Errorf("open %s of pid %d: %w", name, pid, err)
@@ -778,3 +778,7 @@ func (inv *Inventory) ReadFile(pid int, name string, limit int) (data []byte, tr
 	}
 	return data, false, nil
 }
+
+// closeFD closes a descriptor this package opened for reading or as a
+// path handle: there is nothing to flush, so a close error has no meaning.
+func closeFD(fd int) { _ = unix.Close(fd) }

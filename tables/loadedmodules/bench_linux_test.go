@@ -95,7 +95,7 @@ func rawMapsRead(b *testing.B, buf []byte) int {
 				break
 			}
 		}
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		procs++
 	}
 	return procs

@@ -340,7 +340,7 @@ func TestLiveOwnMountNamespace(t *testing.T) {
 
 func TestLivePIDPushdownReadsOnlyThose(t *testing.T) {
 	t.Parallel()
-	tbl := liveSetup(t)
+	liveSetup(t)
 	lib := sim.BuildLib(t, filepath.Join(t.TempDir(), "libpin.so"))
 	a := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	b := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
@@ -351,7 +351,7 @@ func TestLivePIDPushdownReadsOnlyThose(t *testing.T) {
 		defer mu.Unlock()
 		read = append(read, pid)
 	}})
-	tbl = NewWith(inv, nil)
+	tbl := NewWith(inv, nil)
 	rows, err := tbl.Generate(context.Background(), pidQuery(b.PID, a.PID, a.PID))
 	require.NoError(t, err)
 	want := []int{a.PID, b.PID}
