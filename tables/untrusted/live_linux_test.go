@@ -482,3 +482,32 @@ exec /usr/sbin/chroot . /usr/bin/env LD_PRELOAD=/tmp/libctpre.so /sim/%[6]s dlop
 
 	expectOnly(t, newTable(t, Config{}), p.PID, "/tmp/libctpre.so", "outside_trusted_dirs,preloaded,temp_dir", "high", "")
 }
+
+// TestConcurrentScans runs scans of one table at once, as the guard allows:
+// the hash cache, the package index and the policy are shared.
+func TestConcurrentScans(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libconc.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	tb := newTable(t, Config{})
+	want := sha256File(t, lib)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			rows, err := tb.Generate(context.Background(), table.Query{})
+			if err == nil {
+				err = fmt.Errorf("no row for %s", lib)
+				for _, r := range rows {
+					if r[col["pid"]] == strconv.Itoa(p.PID) && r[col["path"]] == lib && r[col["sha256"]] == want {
+						err = nil
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		assert.NoError(t, <-errs)
+	}
+}
