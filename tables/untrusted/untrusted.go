@@ -111,7 +111,8 @@ func newScanner(cfg Config) (*scanner, error) {
 		cfg.ProcFS = "/proc"
 	}
 	if cfg.Inventory == nil {
-		cfg.Inventory = inventory.New(inventory.Config{ProcRoot: cfg.ProcFS, Log: cfg.Log})
+		// A process that maps no file (a kernel thread) has no module to judge.
+		cfg.Inventory = inventory.New(inventory.Config{ProcRoot: cfg.ProcFS, Log: cfg.Log, ModulesOnly: true})
 	}
 	host := trust.Host{Root: os.DirFS(cfg.HostRoot)}
 	if cfg.HostRoot == "/" {
