@@ -213,6 +213,7 @@ func TestGlob(t *testing.T) {
 		{"/opt/a+b(c).so", "/opt/a+b(c).so", true},
 		{"/opt/a.so", "/opt/aXso", false},
 		{`/opt/\*.so`, "/opt/*.so", true},
+		{"/home/*/.pyenv/versions/*/bin/python3*", "/home/u/.pyenv/versions/3.11.7/bin/python3.11", true},
 	}
 	for _, c := range cases {
 		re, err := compileGlob(c.glob)
