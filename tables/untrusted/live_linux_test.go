@@ -92,9 +92,13 @@ func sha256File(t *testing.T, p string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// tempDirIn makes a directory under parent that the test removes.
+// tempDirIn makes a directory under parent that the test removes. Modules
+// are loaded from these directories, so a noexec mount skips the test.
 func tempDirIn(t *testing.T, parent, pattern string) string {
 	t.Helper()
+	if noexec(t, parent) {
+		t.Skipf("%s is mounted noexec here, so nothing can be loaded from it", parent)
+	}
 	d, err := os.MkdirTemp(parent, pattern)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -146,9 +150,6 @@ func TestLiveTmp(t *testing.T) {
 func TestLiveDevShm(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	if noexec(t, "/dev/shm") {
-		t.Skip("/dev/shm is mounted noexec here, so nothing can be loaded from it")
-	}
 	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/dev/shm", "modhunt-untrusted-"), "libshm.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	row := expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,temp_dir", "high", sha256File(t, lib))
@@ -423,9 +424,6 @@ func countingSource(t *testing.T, walked *[]int) Source {
 func TestLiveExecFromMountThatShouldBeNoexec(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	if noexec(t, "/dev/shm") {
-		t.Skip("/dev/shm is mounted noexec here, so nothing can be loaded from it")
-	}
 	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/dev/shm", "modhunt-untrusted-"), "libnoexec.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	file := filepath.Join(t.TempDir(), "policy.yaml")
