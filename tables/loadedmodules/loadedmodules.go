@@ -119,28 +119,47 @@ func generate(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, q
 }
 
 // AppendRows renders p's modules as rows in column order. One backing
-// array serves all of a process's rows, and per-process values are
-// formatted once.
+// array holds all of a process's cells and one string all of its numbers,
+// so a process costs a few allocations, not a few per module.
 func AppendRows(rows []table.Row, p *inventory.Process) []table.Row {
 	if len(p.Modules) == 0 {
 		return rows
 	}
 	n := len(Columns)
 	cells := make([]string, n*len(p.Modules))
-	pid, parent := strconv.Itoa(p.PID), strconv.Itoa(p.PPID)
-	uid := ""
+	// Numbers first go to one buffer; offsets mark where each ends.
+	buf := make([]byte, 0, 32+len(p.Modules)*48)
+	buf = strconv.AppendInt(buf, int64(p.PID), 10)
+	pidEnd := len(buf)
+	buf = strconv.AppendInt(buf, int64(p.PPID), 10)
+	parentEnd := len(buf)
 	if p.UID >= 0 {
-		uid = strconv.FormatInt(p.UID, 10)
+		buf = strconv.AppendInt(buf, p.UID, 10)
 	}
+	uidEnd := len(buf)
+	ends := make([]int, 0, 3*len(p.Modules))
+	for i := range p.Modules {
+		m := &p.Modules[i]
+		buf = append(buf, "0x"...)
+		buf = strconv.AppendUint(buf, m.Base, 16)
+		ends = append(ends, len(buf))
+		buf = strconv.AppendUint(buf, m.Size, 10)
+		ends = append(ends, len(buf))
+		buf = strconv.AppendUint(buf, m.Inode, 10)
+		ends = append(ends, len(buf))
+	}
+	nums := string(buf)
+	pid, parent, uid := nums[:pidEnd], nums[pidEnd:parentEnd], nums[parentEnd:uidEnd]
+	at := uidEnd
 	for i := range p.Modules {
 		m := &p.Modules[i]
 		r := cells[i*n : (i+1)*n : (i+1)*n]
 		r[0], r[1], r[2], r[3], r[4], r[5] = pid, p.Name, p.Path, p.Cmdline, parent, uid
 		r[6], r[7] = m.Path, m.Name
-		r[8] = "0x" + strconv.FormatUint(m.Base, 16)
-		r[9] = strconv.FormatUint(m.Size, 10)
+		e := ends[3*i : 3*i+3]
+		r[8], r[9], r[11] = nums[at:e[0]], nums[e[0]:e[1]], nums[e[1]:e[2]]
+		at = e[2]
 		r[10] = m.Perms
-		r[11] = strconv.FormatUint(m.Inode, 10)
 		r[12] = m.Device
 		r[13], r[14], r[15] = table.Bool(m.Deleted), table.Bool(m.Memfd), table.Bool(m.Executable)
 		r[16] = string(m.FileType)
