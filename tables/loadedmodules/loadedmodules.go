@@ -45,8 +45,11 @@ var Columns = []table.Column{
 var Examples = []string{
 	// Code running from files that are gone from disk (T1070.004 after T1129).
 	"SELECT pid, process_name, process_path, path, cmdline FROM process_loaded_modules WHERE deleted = 1 AND executable = 1;",
-	// Fileless loads: modules from memfd_create.
-	"SELECT pid, process_name, process_path, path, file_type, cmdline FROM process_loaded_modules WHERE memfd = 1;",
+	// Fileless loads: code mapped from memfd_create files (shared-memory
+	// buffers such as /memfd:wayland-shm are memfds too, but not executable;
+	// JITs that double-map code, e.g. /memfd:doublemapper, are the usual
+	// benign hits).
+	"SELECT pid, process_name, process_path, path, file_type, cmdline FROM process_loaded_modules WHERE memfd = 1 AND executable = 1;",
 	// Modules loaded from world-writable staging directories.
 	"SELECT pid, process_name, path FROM process_loaded_modules WHERE executable = 1 AND (path LIKE '/tmp/%' OR path LIKE '/var/tmp/%' OR path LIKE '/dev/shm/%' OR path LIKE '/run/user/%');",
 	// Executable mappings of files that are not ELF.
