@@ -11,7 +11,6 @@ package pkgindex
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -169,11 +168,14 @@ func (b *builder) readList(file, pkg string) error {
 		return err
 	}
 	id := b.intern(pkg)
-	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+	// One string per file: lines are slices of it, and canonical returns
+	// them unchanged when no link is on the way, so a line costs no copy.
+	text := string(data)
+	for line := range strings.SplitSeq(text, "\n") {
 		if len(line) == 0 || line[0] != '/' {
 			continue
 		}
-		p := b.res.canonical(string(line))
+		p := b.res.canonical(line)
 		if p == "/" {
 			continue // every list starts with "/."
 		}
@@ -252,8 +254,9 @@ func (b *builder) finish() *Index {
 	// harmless, as no mapping is ever shown by that name.)
 	files := paths[:0]
 	for i, p := range paths {
-		j, _ := slices.BinarySearch(paths[i+1:], p+"/")
-		if k := i + 1 + j; k < len(paths) && strings.HasPrefix(paths[k], p+"/") {
+		rest := paths[i+1:]
+		k := sort.Search(len(rest), func(k int) bool { return compareDirPrefix(rest[k], p) >= 0 })
+		if k < len(rest) && len(rest[k]) > len(p) && rest[k][len(p)] == '/' && strings.HasPrefix(rest[k], p) {
 			continue
 		}
 		files = append(files, p)
@@ -273,6 +276,21 @@ func (b *builder) finish() *Index {
 	}
 	ix.blob = blob.String()
 	return ix
+}
+
+// compareDirPrefix compares q with p+"/" without building that string.
+func compareDirPrefix(q, p string) int {
+	n := min(len(q), len(p))
+	if c := strings.Compare(q[:n], p[:n]); c != 0 {
+		return c
+	}
+	if len(q) <= len(p) {
+		return -1 // q is p or a prefix of it: below p+"/"
+	}
+	if c := int(q[len(p)]) - '/'; c != 0 {
+		return c
+	}
+	return len(q) - len(p) - 1
 }
 
 // readBounded reads a regular file of at most limit bytes without ever

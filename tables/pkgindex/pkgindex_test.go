@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +198,17 @@ func BenchmarkOwner(b *testing.B) {
 	}
 	for b.Loop() {
 		db.Owner("/usr/lib/x86_64-linux-gnu/libc.so.6")
+	}
+}
+
+func TestCompareDirPrefix(t *testing.T) {
+	t.Parallel()
+	sign := func(n int) int { return min(max(n, -1), 1) }
+	ps := []string{"/usr/lib", "/usr", "/a"}
+	qs := []string{"/usr/lib", "/usr/lib/", "/usr/lib/x", "/usr/lib-x", "/usr/lib0", "/usr/li", "/usr", "/", "/b", "/usr/lib/a/b"}
+	for _, p := range ps {
+		for _, q := range qs {
+			assert.Equal(t, sign(strings.Compare(q, p+"/")), sign(compareDirPrefix(q, p)), "%q vs %q/", q, p)
+		}
 	}
 }
