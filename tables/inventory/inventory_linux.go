@@ -40,8 +40,9 @@ func New(cfg Config) *Inventory {
 // memory stays bounded however many mappings a process has.
 const mapsChunk = 64 << 10
 
-// statusMax is enough for the lines we want (Name, PPid, Uid come first).
-const statusMax = 2048
+// smallMax sizes the buffer for stat (a few hundred bytes) and for the
+// head of a module file that DetectFileType reads.
+const smallMax = SniffSize
 
 // internMax bounds the path intern table; it is cleared when full.
 const internMax = 16384
@@ -69,7 +70,7 @@ type scratch struct {
 func newScratch(cfg Config) *scratch {
 	return &scratch{
 		maps:   make([]byte, mapsChunk),
-		small:  make([]byte, statusMax),
+		small:  make([]byte, smallMax),
 		cmd:    make([]byte, cfg.CmdlineMax),
 		link:   make([]byte, unix.PathMax+len(procmaps.DeletedSuffix)),
 		index:  make(map[fileKey]int),
@@ -104,8 +105,10 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 			return err
 		}
 	} else {
-		// pid IN (1, 1) must not report a process twice.
+		// pid IN (1, 1) must not report a process twice, and pid = -1
+		// names no process.
 		pids = slices.Compact(slices.Sorted(slices.Values(pids)))
+		pids = slices.DeleteFunc(pids, func(pid int) bool { return pid <= 0 })
 	}
 	procFD, err := unix.Open(inv.cfg.ProcRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -121,9 +124,6 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 		}
 		if inv.cfg.OnProcess != nil {
 			inv.cfg.OnProcess(pid)
-		}
-		if pid <= 0 {
-			continue
 		}
 		if err := inv.readProcess(s, procFD, pid); err != nil {
 			if !errors.Is(err, errNoModules) {
@@ -227,6 +227,12 @@ func readAt(d pdir, name string, buf []byte) (int, error) {
 // errNoModules skips a process quietly under Config.ModulesOnly.
 var errNoModules = errors.New("no mapped files")
 
+// readProcess fills s.proc. Its files are opened by "PID/name" under one
+// procfs fd rather than under a per-pid directory fd: that saves an open
+// and a close per process, at the price of a window in which a pid that
+// exits and is reused between two reads would mix two processes; pids are
+// handed out cyclically, so reuse within microseconds needs a wrap-around
+// of the whole pid space.
 func (inv *Inventory) readProcess(s *scratch, procFD, pid int) error {
 	d := pdir{fd: procFD, prefix: strconv.Itoa(pid) + "/"}
 	p := &s.proc
@@ -477,10 +483,18 @@ func reallyDeleted(rootFD func() int, raw string, st unix.Stat_t, statErr error,
 	}
 	var named unix.Stat_t
 	if err := statInRoot(rootFD(), raw, &named); err != nil {
-		return true // the suffixed name does not exist: the suffix is the kernel's
+		// No such name in the process's root (or no way to resolve one
+		// safely, as before openat2): the suffix is the kernel's.
+		return true
 	}
 	if statErr == nil {
-		return named.Dev != st.Dev || named.Ino != st.Ino
+		if named.Dev == st.Dev && named.Ino == st.Ino {
+			return false
+		}
+		// overlayfs shows its own device for the name while map_files
+		// reaches the layer's file: same inode, size and mtime is the same
+		// file seen through two doors.
+		return named.Ino != st.Ino || named.Size != st.Size || named.Mtim != st.Mtim
 	}
 	if inode != 0 {
 		return named.Ino != inode
