@@ -388,3 +388,23 @@ func TestLiveOpenModuleOfUnlinkedAndMemfd(t *testing.T) {
 		assert.Equal(t, m.Inode, fi.Ino)
 	}
 }
+
+func TestSniffReadsAFullPage(t *testing.T) {
+	t.Parallel()
+	head := make([]byte, 8192)
+	copy(head, "MZ")
+	head[0x3c], head[0x3d] = 0x00, 0x09 // e_lfanew = 0x900, past 2 KiB
+	copy(head[0x900:], "PE\x00\x00")
+	path := filepath.Join(t.TempDir(), "late-header.dll")
+	require.NoError(t, os.WriteFile(path, head, 0o644))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	s := newScratch(Config{}.withDefaults())
+	assert.Equal(t, FilePE, sniffFD(int(f.Fd()), s.small))
+
+	dir, err := os.Open(t.TempDir())
+	require.NoError(t, err)
+	defer dir.Close()
+	assert.Equal(t, FileUnknown, sniffFD(int(dir.Fd()), s.small), "only regular files are read")
+}
