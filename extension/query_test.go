@@ -296,10 +296,11 @@ func TestQueryLoadedModulesOfAChild(t *testing.T) {
 	}
 	exe, err := filepath.EvalSymlinks(sleepBin)
 	require.NoError(t, err)
-	pid := sim.StartSleepers(t, 1)[0]
+	pids := sim.StartSleepers(t, 2)
 
 	var out, errb bytes.Buffer
-	code := run([]string{"query", "--json", fmt.Sprintf("SELECT pid, path FROM process_loaded_modules WHERE pid = %d", pid)},
+	code := run([]string{"query", "--json", fmt.Sprintf(
+		"SELECT pid, path FROM process_loaded_modules WHERE pid IN (%d, %d)", pids[0], pids[1])},
 		env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
 	require.Equal(t, 0, code, errb.String())
 	var rows []struct {
@@ -307,11 +308,13 @@ func TestQueryLoadedModulesOfAChild(t *testing.T) {
 		Path string `json:"path"`
 	}
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rows), out.String())
-	require.NotEmpty(t, rows)
-	var paths []string
+	paths := map[int][]string{}
 	for _, r := range rows {
-		assert.Equal(t, pid, r.PID)
-		paths = append(paths, r.Path)
+		paths[r.PID] = append(paths[r.PID], r.Path)
 	}
-	assert.Contains(t, paths, exe)
+	// Both children, nothing else, and each maps its executable.
+	require.Len(t, paths, 2, out.String())
+	for _, pid := range pids {
+		assert.Contains(t, paths[pid], exe, "pid %d", pid)
+	}
 }
