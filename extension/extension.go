@@ -59,7 +59,13 @@ func runExtension(args []string, e env) int {
 		log.Warn("ignoring extra arguments", "args", strings.Join(rest, " "))
 	}
 
-	tbls := c.tables(log)
+	tbls, err := c.tables(log)
+	if err != nil {
+		// A policy or rule set nobody wrote is worse than no extension:
+		// refuse to start and say what is broken.
+		log.Error("refusing to start", "err", err)
+		return 1
+	}
 	if *spec {
 		specs, err := osqueryhost.Specs(tbls)
 		if err != nil {

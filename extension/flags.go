@@ -142,7 +142,7 @@ func (c *common) guard(log *slog.Logger) *table.Guard {
 	return table.NewGuard(c.tableTimeout, c.concurrency, log)
 }
 
-func (c *common) tables(log *slog.Logger) []*table.Table {
+func (c *common) tables(log *slog.Logger) ([]*table.Table, error) {
 	var dirs []string
 	for d := range strings.SplitSeq(c.rules, ",") {
 		if d = strings.TrimSpace(d); d != "" {

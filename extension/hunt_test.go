@@ -41,7 +41,7 @@ func fakeUntrusted(rows ...map[string]string) tableSource {
 		Columns: cols, Examples: []string{"SELECT * FROM untrusted_module_loads"},
 		Generate: func(context.Context, table.Query) ([]table.Row, error) { return trows, nil },
 	}
-	return func(*common, *slog.Logger) []*table.Table { return []*table.Table{t} }
+	return func(*common, *slog.Logger) ([]*table.Table, error) { return []*table.Table{t}, nil }
 }
 
 func runHuntCmd(t *testing.T, tables tableSource, hunts huntSource, args ...string) (code int, stdout, stderr string) {

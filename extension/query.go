@@ -32,7 +32,7 @@ const (
 )
 
 // tableSource gives a command its tables; tests pass fakes.
-type tableSource func(c *common, log *slog.Logger) []*table.Table
+type tableSource func(c *common, log *slog.Logger) ([]*table.Table, error)
 
 func init() {
 	commands["query"] = command{
@@ -70,7 +70,11 @@ func hostFlags(name string, fs *flag.FlagSet, c *common, args []string, e env) (
 
 func openHost(c *common, e env, tables tableSource) (*sqlhost.DB, error) {
 	log := c.logger(e.stderr)
-	return sqlhost.Open(tables(c, log), c.guard(log), log)
+	tbls, err := tables(c, log)
+	if err != nil {
+		return nil, err
+	}
+	return sqlhost.Open(tbls, c.guard(log), log)
 }
 
 // runQuery is `query [--json] "SQL"`: every statement in SQL runs in turn

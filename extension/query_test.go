@@ -22,7 +22,7 @@ import (
 
 // fakeTables stands in for the platform's tables: rows chosen to exercise
 // every output rule (NULLs, reals, non-UTF-8 and control bytes).
-func fakeTables(*common, *slog.Logger) []*table.Table {
+func fakeTables(*common, *slog.Logger) ([]*table.Table, error) {
 	rows := []table.Row{
 		{"5", "bash", "1000", "0.5"},
 		{"7", "sshd", "", "1e3"},
@@ -60,7 +60,7 @@ func fakeTables(*common, *slog.Logger) []*table.Table {
 			var rows []table.Row
 			return rows[:1], nil // out of range: a panic the guard must contain
 		},
-	}}
+	}}, nil
 }
 
 type result struct {
@@ -254,7 +254,9 @@ func TestShellListsThePlatformTables(t *testing.T) {
 		listed = append(listed, name)
 	}
 	var want []string
-	for _, tb := range tables.All(tables.Config{}) {
+	all, err := tables.All(tables.Config{})
+	require.NoError(t, err)
+	for _, tb := range all {
 		want = append(want, tb.Name)
 	}
 	slices.Sort(want)
@@ -284,7 +286,9 @@ func TestSQLiteRealFormat(t *testing.T) {
 func TestQueryLoadedModulesOfAChild(t *testing.T) {
 	t.Parallel()
 	served := false
-	for _, tb := range tables.All(tables.Config{}) {
+	all, err := tables.All(tables.Config{})
+	require.NoError(t, err)
+	for _, tb := range all {
 		served = served || tb.Name == "process_loaded_modules"
 	}
 	if !served {

@@ -127,19 +127,27 @@ func (h *Hunt) Missing(has func(table string) bool) []string {
 
 // catalog is modhunt's table definitions for every platform; they are
 // portable, so the packs come out the same whichever OS generates them.
-var catalog = sync.OnceValue(func() map[string]*table.Table {
+var catalog = sync.OnceValues(func() (map[string]*table.Table, error) {
+	all, err := tables.Catalog(tables.Config{})
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]*table.Table{}
-	for _, t := range tables.Catalog(tables.Config{}) {
+	for _, t := range all {
 		out[t.Name] = t
 	}
-	return out
+	return out, nil
 })
 
 // TablePlatforms returns the OS platforms a table exists on: a modhunt
 // table's from its definition (tables.Catalog), else from its declaration in
 // schema/*.sql (osquery's tables, and modhunt tables still being written).
 func TablePlatforms(name string) ([]string, error) {
-	if t, ok := catalog()[name]; ok {
+	defs, err := catalog()
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := defs[name]; ok {
 		return t.Platforms, nil
 	}
 	schemas, err := Schemas()

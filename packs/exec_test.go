@@ -23,7 +23,9 @@ func TestEveryRunnableQueryExecutes(t *testing.T) {
 	}
 	hunts, err := Load()
 	require.NoError(t, err)
-	db, err := sqlhost.Open(tables.All(tables.Config{}), table.NewGuard(0, 0, nil), nil)
+	tbls, err := tables.All(tables.Config{})
+	require.NoError(t, err)
+	db, err := sqlhost.Open(tbls, table.NewGuard(0, 0, nil), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	served := func(name string) bool { return db.Table(name) != nil }

@@ -20,7 +20,11 @@ import (
 // definitions are portable, so hunts for Windows are checked on Linux too.
 func catalogTables() map[string]*table.Table {
 	out := map[string]*table.Table{}
-	for _, t := range tables.Catalog(tables.Config{}) {
+	all, err := tables.Catalog(tables.Config{})
+	if err != nil {
+		panic(err) // the built-in configuration cannot fail; if it does, every test here is moot
+	}
+	for _, t := range all {
 		out[t.Name] = t
 	}
 	return out

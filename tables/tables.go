@@ -6,7 +6,9 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
+	"github.com/modhunt/modhunt/tables/untrusted"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -20,25 +22,38 @@ type Config struct {
 	RuleDirs []string
 }
 
-// Catalog returns every table definition, whatever the platform: the
-// definitions are portable, only the inventories behind them are not. Docs
-// are generated from it.
-func Catalog(cfg Config) []*table.Table {
+// Catalog builds every table definition, whatever the platform: the
+// definitions are portable, only the inventories behind them are not, so docs
+// and packs are generated from it on any OS. An error names the setting that
+// broke a table (a malformed policy file): a host must refuse to start rather
+// than serve a table with a policy nobody wrote.
+func Catalog(cfg Config) ([]*table.Table, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return []*table.Table{
-		loadedmodules.New(cfg.Log),
+	// One inventory serves every table, so their scans share its caches.
+	inv := inventory.New(inventory.Config{Log: cfg.Log, ModulesOnly: true})
+	untrustedLoads, err := untrusted.New(untrusted.Config{Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: inv})
+	if err != nil {
+		return nil, err
 	}
+	return []*table.Table{
+		loadedmodules.NewWith(inv, cfg.Log),
+		untrustedLoads,
+	}, nil
 }
 
 // All returns the tables this platform serves.
-func All(cfg Config) []*table.Table {
+func All(cfg Config) ([]*table.Table, error) {
+	all, err := Catalog(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var out []*table.Table
-	for _, t := range Catalog(cfg) {
+	for _, t := range all {
 		if slices.Contains(t.Platforms, runtime.GOOS) {
 			out = append(out, t)
 		}
 	}
-	return out
+	return out, nil
 }

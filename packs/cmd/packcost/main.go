@@ -48,7 +48,12 @@ func run(stdout, stderr io.Writer, platform string, runs int) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := sqlhost.Open(tables.All(tables.Config{Log: log}), table.NewGuard(0, 0, log), log)
+	tbls, err := tables.All(tables.Config{Log: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "packcost:", err)
+		return 2
+	}
+	db, err := sqlhost.Open(tbls, table.NewGuard(0, 0, log), log)
 	if err != nil {
 		fmt.Fprintln(stderr, "packcost:", err)
 		return 2
