@@ -101,6 +101,43 @@ func rawMapsRead(b *testing.B, buf []byte) int {
 	return procs
 }
 
+// rawNeededRead is the floor for what the table must read, parsing nothing:
+// besides maps, each process's stat (parent, name), cmdline and exe link,
+// which every row carries.
+func rawNeededRead(b *testing.B, buf []byte) int {
+	f, err := os.Open("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	procs := 0
+	for _, n := range names {
+		if n[0] < '1' || n[0] > '9' {
+			continue
+		}
+		for _, file := range [...]string{"maps", "stat", "cmdline"} {
+			fd, err := unix.Open("/proc/"+n+"/"+file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			for {
+				k, err := unix.Read(fd, buf)
+				if k <= 0 || err != nil {
+					break
+				}
+			}
+			_ = unix.Close(fd)
+		}
+		_, _ = unix.Readlink("/proc/"+n+"/exe", buf)
+		procs++
+	}
+	return procs
+}
+
 func fullScan(b *testing.B, tbl *table.Table) []table.Row {
 	rows, err := tbl.Generate(context.Background(), table.Query{})
 	if err != nil {
@@ -132,20 +169,36 @@ func BenchmarkRawMapsRead(b *testing.B) {
 	b.ReportMetric(float64(procs), "procs")
 }
 
+// BenchmarkRawNeededRead is the floor for everything the table reads.
+func BenchmarkRawNeededRead(b *testing.B) {
+	benchSetup(b)
+	buf := make([]byte, 64<<10)
+	procs := 0
+	for b.Loop() {
+		procs = rawNeededRead(b, buf)
+	}
+	b.ReportMetric(float64(procs), "procs")
+}
+
 // BenchmarkFullScan is the table's Generate over every process; each
-// iteration also reads every maps raw (untimed) and x_raw_read is the
-// ratio of the two totals.
+// iteration also runs both floors (untimed): x_raw_read is the scan over
+// reading every maps raw, x_needed_read over raw reads of every file the
+// table needs (maps, stat, cmdline, exe), and needed_over_maps how much of
+// the first ratio those extra files alone account for.
 func BenchmarkFullScan(b *testing.B) {
 	benchSetup(b)
 	tbl := New(nil)
 	buf := make([]byte, 64<<10)
-	var raw time.Duration
+	var raw, needed time.Duration
 	for b.Loop() {
 		raw += timed(b, func() { rawMapsRead(b, buf) })
+		needed += timed(b, func() { rawNeededRead(b, buf) })
 		rowSink = fullScan(b, tbl)
 	}
 	b.ReportMetric(float64(len(rowSink)), "rows")
 	b.ReportMetric(float64(b.Elapsed())/float64(raw), "x_raw_read")
+	b.ReportMetric(float64(b.Elapsed())/float64(needed), "x_needed_read")
+	b.ReportMetric(float64(needed)/float64(raw), "needed_over_maps")
 }
 
 var gopsutilSink int
