@@ -8,8 +8,8 @@ import (
 
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
-	"github.com/modhunt/modhunt/tables/untrusted"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
 // Config carries what tables need from the command line. Hosts build one
