@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/modhunt/modhunt/packs"
 )
@@ -136,13 +137,28 @@ func writeHuntText(w *bufio.Writer, platform string, results []packs.Result) {
 				b.WriteByte(' ')
 				b.WriteString(escapeText(col))
 				b.WriteByte('=')
-				b.WriteString(quoteIfNeeded(displayValue(row[i])))
+				b.WriteString(quoteIfNeeded(clip(displayValue(row[i]))))
 			}
 			fmt.Fprintln(w, b.String())
 		}
 	}
 	fmt.Fprintf(w, "%d %s hunts: %d with findings (%d %s), %d clean, %d failed, %d skipped\n",
 		len(results), platform, found, rows, plural(rows, "row", "rows"), clean, failed, skipped)
+}
+
+// maxTextValue bounds one value in the text report: a command line may be
+// 16 KiB, which buries the rest of the row. --json prints values whole.
+const maxTextValue = 200
+
+func clip(s string) string {
+	if len(s) <= maxTextValue {
+		return s
+	}
+	cut := maxTextValue
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...[%d more bytes]", s[:cut], len(s)-cut)
 }
 
 // quoteIfNeeded keeps key=value lines unambiguous: a value that is empty

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,4 +163,21 @@ func TestHuntIsRegistered(t *testing.T) {
 	cmd, ok := commands["hunt"]
 	require.True(t, ok)
 	assert.Contains(t, cmd.summary, "--json")
+}
+
+func TestHuntTextClipsLongValues(t *testing.T) {
+	t.Parallel()
+	long := map[string]string{}
+	for k, v := range plantedTempLoad {
+		long[k] = v
+	}
+	long["cmdline"] = "python3 " + strings.Repeat("é", 300) // two bytes a rune: the cut must not split one
+	code, stdout, _ := runHuntCmd(t, fakeUntrusted(long), packs.Load, "--platform", "linux")
+	require.Equal(t, huntFound, code)
+	assert.Contains(t, stdout, "cmdline=\"python3 "+strings.Repeat("é", 96)+"...[408 more bytes]\"")
+	assert.True(t, utf8.ValidString(stdout))
+
+	code, stdout, _ = runHuntCmd(t, fakeUntrusted(long), packs.Load, "--platform", "linux", "--json")
+	require.Equal(t, huntFound, code)
+	assert.Contains(t, stdout, strings.Repeat("é", 300), "--json keeps values whole")
 }
