@@ -25,8 +25,8 @@ func TestCommittedOutputsAreFresh(t *testing.T) {
 	require.ElementsMatch(t, OutputFiles(), keys(out))
 	for _, rel := range OutputFiles() {
 		committed, err := os.ReadFile(filepath.FromSlash(rel))
-		require.NoError(t, err, "%s is not committed; run make packs", rel)
-		assert.True(t, bytes.Equal(committed, out[rel]), "packs/%s differs from a fresh generation; run make packs", rel)
+		require.NoError(t, err, "%s is not committed; run make packs (go run ./packs/cmd/packgen)", rel)
+		assert.True(t, bytes.Equal(committed, out[rel]), "packs/%s differs from a fresh generation; run make packs (go run ./packs/cmd/packgen)", rel)
 	}
 }
 

@@ -26,6 +26,7 @@ CREATE TABLE untrusted_module_loads (
 -- module_detections (Sigma image_load rules over module loads)
 -- platform: all
 CREATE TABLE module_detections (
-  rule_id TEXT, rule_title TEXT, level TEXT, tags TEXT, siem_rule TEXT,
-  pid BIGINT, process_name TEXT, process_path TEXT, path TEXT, fields TEXT
+  rule_id TEXT, rule_title TEXT, level TEXT, tags TEXT, siem_rule TEXT, rule_source TEXT,
+  pid BIGINT, process_name TEXT, process_path TEXT, path TEXT, user TEXT, untrusted_reasons TEXT,
+  fields TEXT
 );

@@ -37,7 +37,7 @@ func run(dir string, check bool) int {
 		if check {
 			old, err := os.ReadFile(path)
 			if err != nil || !bytes.Equal(old, out[rel]) {
-				fmt.Fprintf(os.Stderr, "packgen: %s is stale; run make packs\n", path)
+				fmt.Fprintf(os.Stderr, "packgen: %s is stale; run make packs (go run ./packs/cmd/packgen)\n", path)
 				stale++
 			}
 			continue

@@ -15,6 +15,6 @@
 -- policy: No high or critical module-load detection
 -- resolution: Open the host's module_detections rows (rule_id, path, fields) and triage each; a true
 --   positive is an incident, a false positive goes into the rule's filter.
-SELECT rule_id, rule_title, level, tags, pid, process_name, process_path, path, fields
+SELECT rule_id, rule_title, level, tags, pid, process_name, process_path, user, path, untrusted_reasons, fields
 FROM module_detections
 WHERE level IN ('high', 'critical')
