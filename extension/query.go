@@ -57,6 +57,9 @@ func hostFlags(name string, fs *flag.FlagSet, c *common, args []string, e env) (
 		rest = fs.Args()
 	}
 	if errors.Is(err, flag.ErrHelp) {
+		if cmd, ok := commands[name]; ok {
+			fmt.Fprintf(e.stdout, "usage: modhunt.ext %s %s\n", name, cmd.summary)
+		}
 		fs.SetOutput(e.stdout)
 		fs.PrintDefaults()
 		return nil, 0, true

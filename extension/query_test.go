@@ -161,8 +161,13 @@ func TestQueryErrorsAndUsage(t *testing.T) {
 		assert.Equal(t, c.code, r.code, "%q: %s", c.args, r.stderr)
 		assert.Contains(t, r.stderr, c.stderr, c.args)
 	}
+	r := runWith(t, fakeTables, runQuery, "", "--help")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "usage: modhunt.ext query")
+	assert.Contains(t, r.stdout, "-json")
+
 	// The first statement's rows are printed before the second fails.
-	r := runWith(t, fakeTables, runQuery, "", "--json", "SELECT 1 AS a; SELECT * FROM boom; SELECT 3")
+	r = runWith(t, fakeTables, runQuery, "", "--json", "SELECT 1 AS a; SELECT * FROM boom; SELECT 3")
 	assert.Equal(t, 1, r.code)
 	assert.Equal(t, "[\n  {\"a\":1}\n]\n", r.stdout)
 
