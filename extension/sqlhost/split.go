@@ -79,7 +79,9 @@ func Split(sql string) (stmts []string, rest string) {
 			}
 		}
 	}
-	if content {
+	// An unclosed comment has no content yet but is not finished either: a
+	// shell must keep it to read the rest.
+	if content || state == block {
 		// Only leading blanks go: a caller that appends the next line to
 		// rest needs the line break that ends it.
 		rest = strings.TrimLeft(sql[start:], " \t\r\n\f\v")

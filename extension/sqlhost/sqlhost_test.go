@@ -514,6 +514,7 @@ func TestSplit(t *testing.T) {
 		{"SELECT 'open;", nil, "SELECT 'open;"},
 		{"SELECT 1; SELECT 2\n", []string{"SELECT 1"}, "SELECT 2\n"},
 		{"SELECT 1; /* tail */", []string{"SELECT 1"}, ""},
+		{"SELECT 1; /* open ;\n", []string{"SELECT 1"}, "/* open ;\n"},
 	}
 	for _, c := range cases {
 		stmts, rest := Split(c.in)
