@@ -8,6 +8,7 @@ import (
 
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
+	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
 )
@@ -37,9 +38,14 @@ func Catalog(cfg Config) ([]*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	detections, err := moduledetections.New(moduledetections.Config{Log: cfg.Log, Policy: cfg.Policy, RuleDirs: cfg.RuleDirs, Inventory: inv})
+	if err != nil {
+		return nil, err
+	}
 	return []*table.Table{
 		loadedmodules.NewWith(inv, cfg.Log),
 		untrustedLoads,
+		detections,
 	}, nil
 }
 

@@ -1,0 +1,148 @@
+// Package moduledetections defines module_detections: the Sigma rules of
+// package detections (built in, plus extra rule folders) matched against
+// this host's module loads now, one row per (rule, event) match. The
+// events come from package moduleevents.
+package moduledetections
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/modhunt/modhunt/detections"
+	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/moduleevents"
+	"github.com/modhunt/modhunt/tables/table"
+)
+
+// Name is the table's name.
+const Name = "module_detections"
+
+// Description is the table's one-paragraph summary.
+const Description = "Sigma rules (logsource category image_load) matched against the module loads of running processes, " +
+	"one row per (rule, event) match: modhunt's built-in rules for T1129 and its neighbours (the MaxPatrol SIEM " +
+	"rules they mirror, MITRE AN0053/AN0054) plus any rule folders given with --rules. Events carry Sysmon Event ID 7's " +
+	"field names, so community image_load rules run unchanged; `modhunt.ext events` records the same events for `modhunt.ext detect`."
+
+// Columns in row order.
+var Columns = []table.Column{
+	{Name: "rule_id", Type: table.Text, Description: "The matching rule's Sigma id (a UUID)."},
+	{Name: "rule_title", Type: table.Text, Description: "The rule's title."},
+	{Name: "level", Type: table.Text, Description: "The rule's level: informational, low, medium, high or critical."},
+	{Name: "tags", Type: table.Text, Description: "The rule's tags, comma-separated (ATT&CK techniques as attack.t1129, attack.t1574.006, ...)."},
+	{Name: "siem_rule", Type: table.Text, Description: "The MaxPatrol SIEM rule(s) the rule mirrors (PT-CR-...), comma-separated; empty for rules that mirror none."},
+	{Name: "rule_source", Type: table.Text, Description: "Where the rule came from: builtin:rules/<platform>/<file>.yml for a built-in rule, else the rule file's path."},
+	{Name: "pid", Type: table.BigInt, Index: true, Description: "Process id of the process that loaded the module. `pid = N` and `pid IN (...)` scan only those processes (and read their parents for the parent fields)."},
+	{Name: "process_name", Type: table.Text, Description: "The process's short name as the kernel keeps it (comm)."},
+	{Name: "process_path", Type: table.Text, Description: "The process's executable (the event's Image)."},
+	{Name: "path", Type: table.Text, Description: "The loaded module (the event's ImageLoaded): its path as the kernel shows it, without \" (deleted)\"; /memfd:NAME for a memfd."},
+	{Name: "user", Type: table.Text, Description: "The event's User: the process's user name (from the host's /etc/passwd), or its uid when no name resolves."},
+	{Name: "untrusted_reasons", Type: table.Text, Description: "The event's UntrustedReasons, comma-separated: the reasons untrusted_module_loads gives for this module, empty when it trusts it."},
+	{Name: "fields", Type: table.Text, Description: "The whole event as one JSON object with Sigma field names (Image, ImageLoaded, CommandLine, ParentImage, ProcessModules, UntrustedReasons, Deleted, Memfd, ...): the shape `modhunt.ext events` writes and `modhunt.ext detect --events` reads."},
+}
+
+// Examples are hunt queries, in the order the documentation lists them.
+var Examples = []string{
+	"SELECT rule_title, level, process_name, path FROM module_detections WHERE level IN ('high', 'critical');",
+	// What each SIEM rule's counterpart found.
+	"SELECT siem_rule, rule_title, pid, process_path, path FROM module_detections WHERE siem_rule != '';",
+	// One process, with the full event (pid pushdown keeps it cheap).
+	"SELECT rule_id, rule_title, path, fields FROM module_detections WHERE pid = 1234;",
+	// Preload injection by ATT&CK tag.
+	"SELECT pid, process_name, path, untrusted_reasons FROM module_detections WHERE tags LIKE '%attack.t1574.006%';",
+	// Fields inside the event, with SQLite's JSON functions.
+	"SELECT rule_title, pid, json_extract(fields, '$.ParentImage') AS parent, json_extract(fields, '$.CommandLine') AS cmdline FROM module_detections;",
+	// How many processes each rule fires in.
+	"SELECT rule_title, level, COUNT(DISTINCT pid) AS processes FROM module_detections GROUP BY rule_id ORDER BY processes DESC;",
+	// Findings of the extra rule folders only.
+	"SELECT rule_title, rule_source, process_path, path FROM module_detections WHERE rule_source NOT LIKE 'builtin:%';",
+}
+
+// Config is what the table needs from the command line.
+type Config struct {
+	Log *slog.Logger
+	// Policy is the trust policy file (as for untrusted_module_loads).
+	Policy string
+	// RuleDirs are extra Sigma rule folders; the built-in rules always run.
+	RuleDirs []string
+	// Inventory is the process scan to use; nil means a new one over /proc.
+	Inventory *inventory.Inventory
+}
+
+// Definition returns the table without a Generate, for hosts and docs that
+// need only the schema.
+func Definition() table.Table {
+	return table.Table{
+		Name:        Name,
+		Description: Description,
+		Platforms:   []string{table.Linux},
+		Columns:     Columns,
+		Examples:    Examples,
+	}
+}
+
+// New returns the table. Rules load here, once: every rule that cannot be
+// used (a broken extra rule, an unreadable folder) is logged with its file,
+// line and reason and skipped, and the others still run. The error is for
+// a trust policy file that does not load (a host must not serve verdicts
+// under a policy nobody wrote) or a built-in rule that does not (a broken
+// build).
+func New(cfg Config) (*table.Table, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	engine, err := loadRules(cfg.Log, cfg.RuleDirs)
+	if err != nil {
+		return nil, err
+	}
+	builder, err := moduleevents.New(moduleevents.Config{Log: cfg.Log, Policy: cfg.Policy, Inventory: cfg.Inventory})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	t := Definition()
+	t.Generate = func(ctx context.Context, q table.Query) ([]table.Row, error) {
+		return generate(ctx, engine, builder, q)
+	}
+	return &t, nil
+}
+
+func loadRules(log *slog.Logger, dirs []string) (*detections.Engine, error) {
+	engine, rep, err := detections.Load(true, dirs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	for _, s := range rep.FolderErrors {
+		log.Warn("rule folder unreadable", "folder", s.File, "reason", s.Reason)
+	}
+	for _, s := range rep.Skipped {
+		log.Warn("rule skipped", "file", s.File, "line", s.Line, "id", s.ID, "reason", s.Reason)
+	}
+	log.Debug("rules loaded", "loaded", rep.Loaded, "skipped", len(rep.Skipped))
+	return engine, nil
+}
+
+func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Builder, q table.Query) ([]table.Row, error) {
+	var rows []table.Row
+	var matches []detections.Match
+	err := b.Scan(ctx, moduleevents.PIDs(q), func(p *inventory.Process, ev *detections.Event) error {
+		matches = engine.MatchAppend(matches[:0], ev)
+		if len(matches) == 0 {
+			return nil
+		}
+		fields, err := moduleevents.MarshalFields(ev)
+		if err != nil {
+			return fmt.Errorf("event of pid %d, module %q: %w", p.PID, ev.ImageLoaded, err)
+		}
+		pid, reasons := table.Int(p.PID), strings.Join(ev.UntrustedReasons, ",")
+		for _, m := range matches {
+			r := m.Rule
+			rows = append(rows, table.Row{
+				r.ID, r.Title, r.Level, strings.Join(r.Tags, ","), r.SiemRule(), r.Source,
+				pid, p.Name, p.Path, ev.ImageLoaded, ev.User, reasons, string(fields),
+			})
+		}
+		return nil
+	})
+	return rows, err
+}

@@ -1,0 +1,52 @@
+package moduledetections
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/modhunt/modhunt/tables/table"
+)
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func newLogger(w io.Writer, mu *sync.Mutex) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lockedWriter{w, mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestDefinition(t *testing.T) {
+	t.Parallel()
+	tb, err := New(Config{})
+	require.NoError(t, err)
+	require.NoError(t, tb.Validate())
+	assert.Equal(t, Name, tb.Name)
+	assert.Equal(t, []string{table.Linux}, tb.Platforms)
+	for _, c := range []string{"rule_id", "rule_title", "level", "tags", "siem_rule", "pid", "process_name", "process_path", "path", "fields"} {
+		assert.GreaterOrEqual(t, tb.ColumnIndex(c), 0, "column %s", c)
+	}
+	assert.Equal(t, table.BigInt, tb.Columns[tb.ColumnIndex("pid")].Type)
+	assert.True(t, tb.Columns[tb.ColumnIndex("pid")].Index)
+}
+
+// TestNewRefusesABadPolicy: a trust policy file that does not load stops
+// the table from being built, rather than running with verdicts the admin
+// did not ask for.
+func TestNewRefusesABadPolicy(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{Policy: "/nonexistent/modhunt-policy.yml"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "/nonexistent/modhunt-policy.yml")
+}
