@@ -2,7 +2,7 @@
 -- description: A Sigma image-load rule of level high or critical matches a module loaded in a running process.
 -- technique: T1129, T1574.001, T1574.002
 -- platform: all
--- interval: 3600
+-- interval: 900
 -- logging: differential_ignore_removals
 -- tables: module_detections
 -- why: module_detections evaluates the community's image_load rules (Sysmon Event ID 7 field names) over
