@@ -92,6 +92,17 @@ func runHunt(args []string, e env, tables tableSource, hunts huntSource) int {
 		return huntError
 	}
 
+	ran := 0
+	for _, r := range results {
+		if r.Skipped == "" {
+			ran++
+		}
+	}
+	if ran == 0 {
+		// Nothing looked, so "clean" would be a lie.
+		fmt.Fprintf(e.stderr, "modhunt.ext hunt: none of the %d %s hunts can run on this host (see the reasons above)\n", len(results), p)
+		return huntError
+	}
 	status := huntClean
 	for _, r := range results {
 		switch {

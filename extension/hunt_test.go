@@ -181,3 +181,13 @@ func TestHuntTextClipsLongValues(t *testing.T) {
 	require.Equal(t, huntFound, code)
 	assert.Contains(t, stdout, strings.Repeat("é", 300), "--json keeps values whole")
 }
+
+// A run where no hunt could look at anything is not a clean host.
+func TestHuntNothingRunnableIsAnError(t *testing.T) {
+	t.Parallel()
+	none := func(*common, *slog.Logger) ([]*table.Table, error) { return nil, nil }
+	code, stdout, stderr := runHuntCmd(t, none, packs.Load, "--platform", "linux")
+	assert.Equal(t, huntError, code)
+	assert.Contains(t, stdout, "0 clean, 0 failed")
+	assert.Contains(t, stderr, "linux hunts can run on this host")
+}
