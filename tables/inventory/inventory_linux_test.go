@@ -298,6 +298,7 @@ func TestEnvironOfChild(t *testing.T) {
 	cmd.Env = []string{"LD_PRELOAD=/tmp/evil.so", "PAD=" + strings.Repeat("x", 100)}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sim.WaitExec(t, cmd.Process.Pid, sleep)
 	inv := New(Config{})
 	env, truncated, err := inv.Environ(cmd.Process.Pid, 0)
 	require.NoError(t, err)

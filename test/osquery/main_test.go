@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/modhunt/modhunt/test/sim"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,5 +234,6 @@ func sleeper(t *testing.T) int {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 	})
+	sim.WaitExec(t, cmd.Process.Pid, path)
 	return cmd.Process.Pid
 }

@@ -331,6 +331,26 @@ func Sleepers(n int) (pids []int, stop func(), err error) {
 		cmds = append(cmds, c)
 		pids = append(pids, c.Process.Pid)
 	}
+	// Callers read these processes at once: wait until each is sleep, not
+	// the forked parent that has yet to call execve.
+	want, err := filepath.EvalSymlinks(sleep)
+	if err != nil {
+		stop()
+		return nil, func() {}, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, pid := range pids {
+		for {
+			if execDone(pid, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				stop()
+				return nil, func() {}, fmt.Errorf("sleeper %d did not exec %s", pid, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	return pids, stop, nil
 }
 
@@ -345,4 +365,46 @@ func StartSleepers(tb testing.TB, n int) []int {
 	}
 	tb.Cleanup(stop)
 	return pids
+}
+
+// WaitExec waits until pid runs exe: right after Start the child may still
+// be the forked parent that has not called execve yet, whose environ, maps
+// and exe link are not the program's.
+func WaitExec(tb testing.TB, pid int, exe string) {
+	tb.Helper()
+	want, err := filepath.EvalSymlinks(exe)
+	if err != nil {
+		tb.Fatalf("resolve %s: %v", exe, err)
+	}
+	deadline := time.Now().Add(ReadyTimeout)
+	for {
+		if execDone(pid, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("pid %d did not exec %s within %s", pid, want, ReadyTimeout)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// execDone reports whether pid has finished exec'ing exe: the exe link
+// switches early in execve, but the new program's arguments and environment
+// (env_end, field 51 of stat) are laid out only at its end.
+func execDone(pid int, exe string) bool {
+	if got, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || got != exe {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return false
+	}
+	// Fields after the name start at 3 (state); env_end is field 51.
+	fields := strings.Fields(string(stat[i+1:]))
+	const envEnd = 51 - 3
+	return len(fields) > envEnd && fields[envEnd] != "0"
 }
