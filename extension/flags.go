@@ -10,6 +10,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -28,7 +29,14 @@ type common struct {
 	flagfile     string
 	policy       string
 	rules        string
+	memoryMiB    int
 }
+
+// defaultMemoryMiB is the Go heap's soft limit. osqueryd's watchdog stops an
+// extension whose memory grows 200 MB past its start, and a host agent that
+// idles at 15 MB should not balloon to 2x its live heap between collections
+// (GOGC's default) while it answers one large query.
+const defaultMemoryMiB = 40
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.verbose, "verbose", false, "log at debug level (osqueryd passes this when it is verbose itself)")
@@ -37,6 +45,17 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.flagfile, "flagfile", defaultFlagfile, "file of extra flags, one per line (osqueryd cannot pass flags to an extension)")
 	fs.StringVar(&c.policy, "policy", "", "trust policy file (YAML) for untrusted_module_loads")
 	fs.StringVar(&c.rules, "rules", "", "extra Sigma rule folders for module_detections, comma-separated")
+	fs.IntVar(&c.memoryMiB, "memory_limit", defaultMemoryMiB, "soft limit of the Go heap in MiB (0: none; GOMEMLIMIT in the environment wins)")
+}
+
+// applyMemoryLimit sets the soft heap limit. It is soft: past it the
+// collector runs more often (capped by the runtime at about half the CPU),
+// it never fails an allocation.
+func (c *common) applyMemoryLimit() {
+	if c.memoryMiB <= 0 || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(int64(c.memoryMiB) << 20)
 }
 
 // parse reads the flag file first and then args, so the command line wins.
@@ -61,6 +80,7 @@ func (c *common) parse(fs *flag.FlagSet, args []string, tolerant bool) ([]string
 			}
 		}
 	}
+	defer c.applyMemoryLimit()
 	if tolerant {
 		rest, dropped, err := parseTolerant(fs, args)
 		if len(dropped) > 0 {

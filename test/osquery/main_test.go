@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/modhunt/modhunt/test/sim"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/modhunt/modhunt/test/osquery/osqueryd"
+	"github.com/modhunt/modhunt/test/sim"
 )
 
 // binary is modhunt.ext, built once for the whole run by TestMain.
@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 // shortDir is a temp dir short enough for unix socket paths: osquery-go
 // refuses a manager socket over 97 characters, and t.TempDir under a long
 // test name gets close.
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "mh")
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func shortDir(t *testing.T) string {
 
 // startManager starts an extension-manager double, as osqueryd's
 // --extensions_socket.
-func startManager(t *testing.T) *osqueryd.Manager {
+func startManager(t testing.TB) *osqueryd.Manager {
 	t.Helper()
 	mgr, err := osqueryd.Listen(filepath.Join(shortDir(t), "osquery.em"), 10*time.Second)
 	require.NoError(t, err)
@@ -107,7 +107,7 @@ func osquerydArgs(socket string) []string {
 }
 
 // startExtension runs modhunt.ext with args, as osqueryd does.
-func startExtension(t *testing.T, args ...string) *extension {
+func startExtension(t testing.TB, args ...string) *extension {
 	t.Helper()
 	e := &extension{stderr: &syncBuffer{}, exited: make(chan struct{})}
 	e.cmd = exec.Command(binary, args...)
@@ -151,7 +151,7 @@ func (e *extension) waitExit(t *testing.T, within time.Duration) int {
 
 // running starts modhunt.ext against mgr and waits until osqueryd could
 // call it: registered and listening.
-func running(t *testing.T, mgr *osqueryd.Manager, extra ...string) (*extension, osqueryd.Extension) {
+func running(t testing.TB, mgr *osqueryd.Manager, extra ...string) (*extension, osqueryd.Extension) {
 	t.Helper()
 	e := startExtension(t, append(osquerydArgs(mgr.Path()), extra...)...)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
