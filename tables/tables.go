@@ -9,6 +9,7 @@ import (
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/moduledetections"
+	"github.com/modhunt/modhunt/tables/moduleevents"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
 )
@@ -34,11 +35,15 @@ func Catalog(cfg Config) ([]*table.Table, error) {
 	}
 	// One inventory serves every table, so their scans share its caches.
 	inv := inventory.New(inventory.Config{Log: cfg.Log, ModulesOnly: true})
-	untrustedLoads, err := untrusted.New(untrusted.Config{Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: inv})
+	// module_detections takes its trust verdicts from untrusted_module_loads
+	// itself, so both share one package index and one hash cache.
+	untrustedLoads, err := untrusted.New(untrusted.Config{Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: moduleevents.Tee(inv)})
 	if err != nil {
 		return nil, err
 	}
-	detections, err := moduledetections.New(moduledetections.Config{Log: cfg.Log, Policy: cfg.Policy, RuleDirs: cfg.RuleDirs, Inventory: inv})
+	detections, err := moduledetections.New(moduledetections.Config{
+		Log: cfg.Log, Policy: cfg.Policy, RuleDirs: cfg.RuleDirs, Inventory: inv, Untrusted: untrustedLoads,
+	})
 	if err != nil {
 		return nil, err
 	}

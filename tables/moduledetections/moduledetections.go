@@ -68,6 +68,9 @@ type Config struct {
 	RuleDirs []string
 	// Inventory is the process scan to use; nil means a new one over /proc.
 	Inventory *inventory.Inventory
+	// Untrusted is the untrusted_module_loads table to share verdicts with
+	// (see moduleevents.Config.Untrusted); nil means a private one.
+	Untrusted *table.Table
 }
 
 // Definition returns the table without a Generate, for hosts and docs that
@@ -96,7 +99,7 @@ func New(cfg Config) (*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	builder, err := moduleevents.New(moduleevents.Config{Log: cfg.Log, Policy: cfg.Policy, Inventory: cfg.Inventory})
+	builder, err := moduleevents.New(moduleevents.Config{Log: cfg.Log, Policy: cfg.Policy, Inventory: cfg.Inventory, Untrusted: cfg.Untrusted})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}

@@ -66,7 +66,17 @@ type Config struct {
 	Inventory *inventory.Inventory
 	// Passwd is the user database for User; "" means /etc/passwd.
 	Passwd string
+	// Untrusted is an untrusted_module_loads table to take the verdicts
+	// from, so a host that serves both tables keeps one package index and
+	// one hash cache. It must read its processes through Tee(Inventory);
+	// nil means the builder makes its own.
+	Untrusted *table.Table
 }
+
+// Tee returns the process source untrusted_module_loads must read through
+// for its verdicts to be shared with a Builder (Config.Untrusted): it is
+// inv, but a scan made for the builder also hands it every process read.
+func Tee(inv *inventory.Inventory) untrusted.Source { return teeSource{inv} }
 
 // Builder builds module events. It is safe for concurrent use.
 type Builder struct {
@@ -92,9 +102,12 @@ func New(cfg Config) (*Builder, error) {
 	// untrusted_module_loads reads the processes through a source that
 	// also keeps a copy of each for the events: one walk of /proc serves
 	// both the trust verdicts and the event fields.
-	ut, err := untrusted.New(untrusted.Config{Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: teeSource{cfg.Inventory}})
-	if err != nil {
-		return nil, err
+	ut := cfg.Untrusted
+	if ut == nil {
+		var err error
+		if ut, err = untrusted.New(untrusted.Config{Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: Tee(cfg.Inventory)}); err != nil {
+			return nil, err
+		}
 	}
 	b := &Builder{log: cfg.Log, inv: cfg.Inventory, untrusted: ut, users: newUserDB(cfg.Passwd)}
 	b.colPID, b.colPath = ut.ColumnIndex("pid"), ut.ColumnIndex("path")

@@ -1,0 +1,59 @@
+package tables_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/test/sim"
+)
+
+// TestCatalogSharesTrustVerdicts plants a library in a temp directory and
+// reads it through the tables as a host serves them: module_detections
+// takes its verdicts from the registered untrusted_module_loads, and both
+// must agree on the reasons for the same load.
+func TestCatalogSharesTrustVerdicts(t *testing.T) {
+	sim.NeedRoot(t)
+	dir, err := os.MkdirTemp("/tmp", "modhunt-catalog")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	lib := sim.BuildLib(t, filepath.Join(dir, "libcatalog.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+
+	all, err := tables.All(tables.Config{})
+	require.NoError(t, err)
+	byName := map[string]*table.Table{}
+	for _, tbl := range all {
+		byName[tbl.Name] = tbl
+	}
+	q := table.Query{Constraints: map[string][]table.Constraint{"pid": {{Op: table.OpEquals, Expr: strconv.Itoa(p.PID)}}}}
+	cell := func(tbl *table.Table, row table.Row, col string) string { return row[tbl.ColumnIndex(col)] }
+
+	ut := byName["untrusted_module_loads"]
+	require.NotNil(t, ut)
+	rows, err := ut.Generate(context.Background(), q)
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "the planted library is the loader's only untrusted module")
+	assert.Equal(t, lib, cell(ut, rows[0], "path"))
+	assert.Equal(t, "outside_trusted_dirs,temp_dir", cell(ut, rows[0], "reasons"))
+
+	md := byName["module_detections"]
+	require.NotNil(t, md)
+	rows, err = md.Generate(context.Background(), q)
+	require.NoError(t, err)
+	var fired []string
+	for _, r := range rows {
+		if cell(md, r, "path") == lib {
+			fired = append(fired, cell(md, r, "rule_title"))
+			assert.Equal(t, "outside_trusted_dirs,temp_dir", cell(md, r, "untrusted_reasons"), "verdicts come from the shared table")
+		}
+	}
+	assert.NotEmpty(t, fired, "no rule fired on %s", lib)
+}
