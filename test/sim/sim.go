@@ -340,10 +340,7 @@ func Sleepers(n int) (pids []int, stop func(), err error) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, pid := range pids {
-		for {
-			if execDone(pid, want) {
-				break
-			}
+		for !execDone(pid, want) {
 			if time.Now().After(deadline) {
 				stop()
 				return nil, func() {}, fmt.Errorf("sleeper %d did not exec %s", pid, want)
