@@ -58,12 +58,12 @@ type result struct {
 // throttles itself instead of piling up.
 func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
 	log := g.log.With("table", t.Name)
 
 	select {
 	case g.slots <- struct{}{}:
 	case <-ctx.Done():
-		cancel()
 		log.WarnContext(ctx, "no free slot for generate", "limit", cap(g.slots))
 		return nil, fmt.Errorf("%s: %w", t.Name, ErrBusy)
 	}
@@ -71,7 +71,6 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 	done := make(chan result, 1)
 	go func() {
 		defer func() { <-g.slots }()
-		defer cancel()
 		defer func() {
 			if p := recover(); p != nil {
 				log.ErrorContext(ctx, "generate panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -82,27 +81,29 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 		done <- result{rows: rows, err: err}
 	}()
 
+	var r result
 	select {
-	case r := <-done:
-		if r.err != nil {
-			log.WarnContext(ctx, "generate failed", "err", r.err, "rows", len(r.rows))
-		}
-		return r.rows, r.err
+	case r = <-done:
 	case <-ctx.Done():
-		// The goroutine cancels ctx as it exits, right after it hands over
-		// its result, so both cases can be ready: a finished call wins.
+		// A table that gave up exactly at the deadline still returned what
+		// it had: take it rather than nothing.
 		select {
-		case r := <-done:
-			if r.err != nil {
-				log.WarnContext(ctx, "generate failed", "err", r.err, "rows", len(r.rows))
-			}
-			return r.rows, r.err
+		case r = <-done:
 		default:
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("%s: %w", t.Name, ctx.Err())
+			}
+			log.WarnContext(ctx, "generate timed out", "timeout", g.timeout.String())
+			return nil, fmt.Errorf("%s: %w after %s", t.Name, ErrTimeout, g.timeout)
 		}
-		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%s: %w", t.Name, ctx.Err())
-		}
-		log.WarnContext(ctx, "generate timed out", "timeout", g.timeout.String())
-		return nil, fmt.Errorf("%s: %w after %s", t.Name, ErrTimeout, g.timeout)
 	}
+	if r.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The table stopped because its deadline passed: say so, and keep
+		// the rows it returned.
+		r.err = fmt.Errorf("%s: %w after %s: %w", t.Name, ErrTimeout, g.timeout, r.err)
+	}
+	if r.err != nil {
+		log.WarnContext(ctx, "generate failed", "err", r.err, "rows", len(r.rows))
+	}
+	return r.rows, r.err
 }

@@ -136,3 +136,23 @@ func TestGuardKeepsResultOfCallThatJustFinished(t *testing.T) {
 		require.Equal(t, []Row{{"1"}}, rows)
 	}
 }
+
+func TestGuardKeepsPartialRowsOfATableThatHonoursItsDeadline(t *testing.T) {
+	t.Parallel()
+	tbl := fake(func(ctx context.Context, _ Query) ([]Row, error) {
+		rows := []Row{{"1"}}
+		<-ctx.Done() // as a scan notices cancellation between processes
+		return rows, ctx.Err()
+	})
+	var rows []Row
+	var err error
+	// The table's return and the guard's deadline race; either way the
+	// answer must be a timeout, and rows, when the table won, must survive.
+	for range 50 {
+		rows, err = NewGuard(5*time.Millisecond, 1, nil).Generate(t.Context(), tbl, Query{})
+		require.ErrorIs(t, err, ErrTimeout)
+		if rows != nil {
+			require.Equal(t, []Row{{"1"}}, rows)
+		}
+	}
+}
