@@ -422,6 +422,15 @@ func (r *resolver) canonical(p string) string {
 
 // dir resolves every component of an absolute directory path.
 func (r *resolver) dir(d string) string {
+	hops := 0
+	return r.dirHops(d, &hops)
+}
+
+// dirHops is dir with one link budget for the whole resolution, as the
+// kernel counts it: a link whose target runs back through itself (a ->
+// a/b/c) recurses through dirHops, and without a shared budget would never
+// stop.
+func (r *resolver) dirHops(d string, hops *int) string {
 	if c, ok := r.cache[d]; ok {
 		return c
 	}
@@ -434,14 +443,15 @@ func (r *resolver) dir(d string) string {
 	parent = path.Clean(parent)
 	resolved := "/"
 	if parent != "/" {
-		resolved = r.dir(parent)
+		resolved = r.dirHops(parent, hops)
 	}
 	cur := path.Join(resolved, base)
-	for hops := 0; hops < maxLinks; hops++ {
+	for *hops < maxLinks {
 		target, err := os.Readlink(filepath.Join(r.root, cur))
 		if err != nil {
 			break // not a link, or gone: keep it lexically
 		}
+		*hops++
 		if path.IsAbs(target) {
 			cur = path.Clean(target)
 		} else {
@@ -449,7 +459,7 @@ func (r *resolver) dir(d string) string {
 		}
 		// The target may itself pass through links in its directory part.
 		if dp := path.Dir(cur); dp != "/" {
-			cur = path.Join(r.dir(dp), path.Base(cur))
+			cur = path.Join(r.dirHops(dp, hops), path.Base(cur))
 		}
 	}
 	r.cache[d] = cur
