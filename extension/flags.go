@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/modhunt/modhunt/tables"
@@ -116,11 +117,18 @@ func flagfileIn(args []string) (path string, explicit bool) {
 // could have written: the extension runs as root and these flags choose
 // which policy and rules it trusts.
 func readFlagfile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer, and the extension would hang at start-up before it logs a word.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("flagfile: %w", err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("flagfile %s: %w", path, err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("flagfile %s: not a regular file", path)
+	}
 	if err := checkSafe(f); err != nil {
 		return nil, fmt.Errorf("flagfile %s: %w", path, err)
 	}
