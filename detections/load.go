@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	sigma "github.com/bradleyjkemp/sigma-go"
 	"gopkg.in/yaml.v3"
@@ -148,11 +149,19 @@ func skipEntry(d fs.DirEntry) error {
 }
 
 func readBounded(p string) ([]byte, error) {
-	f, err := os.Open(p)
+	// The walk saw a regular file, but a folder someone else can write may
+	// hold a FIFO under that name by now: opening it blocking would wait for
+	// a writer, and the extension would never finish starting.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxRuleFile+1))
 	if err != nil {
 		return nil, err
