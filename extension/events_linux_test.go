@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -19,19 +17,6 @@ import (
 	"github.com/modhunt/modhunt/test/sim"
 )
 
-// tempDirUnder makes a directory under parent that the test removes.
-func tempDirUnder(t *testing.T, parent, pattern string) string {
-	t.Helper()
-	d, err := os.MkdirTemp(parent, pattern)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if err := os.RemoveAll(d); err != nil {
-			t.Errorf("remove %s: %v", d, err)
-		}
-	})
-	return d
-}
-
 // TestEventsRoundTrip records planted processes with `events`, replays the
 // recording with `detect`, and checks that it finds exactly what
 // `SELECT * FROM module_detections` finds for the same processes, with the
@@ -39,7 +24,7 @@ func tempDirUnder(t *testing.T, parent, pattern string) string {
 func TestEventsRoundTrip(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	dir := tempDirUnder(t, "/tmp", "modhunt-events-")
+	dir := sim.TempDirIn(t, "/tmp", "modhunt-events-")
 	tmpLib := sim.BuildLib(t, filepath.Join(dir, "libround.so"))
 	goneLib := sim.BuildLib(t, filepath.Join(dir, "libroundgone.so"))
 	memLib := sim.BuildLib(t, filepath.Join(t.TempDir(), "libroundmem.so"))
@@ -149,7 +134,7 @@ func ruleIDOf(t *testing.T, stem string) string {
 func TestEventsFields(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirUnder(t, "/tmp", "modhunt-events-"), "libfields.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/tmp", "modhunt-events-"), "libfields.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	r := runEventsIn(t, "--pid", strconv.Itoa(p.PID))
 	require.Equal(t, 0, r.code, r.stderr)
@@ -175,7 +160,7 @@ func TestEventsFields(t *testing.T) {
 	require.NotNil(t, libc, r.stdout)
 	self, err := os.Executable()
 	require.NoError(t, err)
-	sum := sha256Hex(t, lib)
+	sum := sim.SHA256File(t, lib)
 	assert.Equal(t, map[string]any{
 		"Platform": "linux", "ProcessId": int64(p.PID), "Image": p.Cmd.Path, "ImageLoaded": lib,
 		"User": "root", "CommandLine": p.Cmd.Path + " dlopen " + lib,
@@ -200,12 +185,4 @@ func withSortedModules(f map[string]any, want ...string) map[string]any {
 		f["ProcessModules"] = want
 	}
 	return f
-}
-
-func sha256Hex(t *testing.T, p string) string {
-	t.Helper()
-	data, err := os.ReadFile(p)
-	require.NoError(t, err)
-	s := sha256.Sum256(data)
-	return hex.EncodeToString(s[:])
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,30 +19,13 @@ import (
 
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/osquery/osqueryd"
+	"github.com/modhunt/modhunt/test/sim"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // served is one Serve call running against a manager double.
 type served struct {
 	mgr  *osqueryd.Manager
-	logs *syncBuffer
+	logs *sim.SyncBuffer
 	stop context.CancelFunc
 	done chan error
 	ext  osqueryd.Extension
@@ -65,7 +47,7 @@ func startServe(t *testing.T, tables ...*table.Table) *served {
 	require.NoError(t, err)
 	t.Cleanup(mgr.Close)
 
-	s := &served{mgr: mgr, logs: &syncBuffer{}, done: make(chan error, 1)}
+	s := &served{mgr: mgr, logs: &sim.SyncBuffer{}, done: make(chan error, 1)}
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	t.Cleanup(func() {
@@ -269,7 +251,7 @@ func TestServeWaitsForARestartingOsquery(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, old.Close())
 
-	logs := &syncBuffer{}
+	logs := &sim.SyncBuffer{}
 	ctx, stop := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -300,7 +282,7 @@ func TestServeWaitsForARestartingOsquery(t *testing.T) {
 
 func TestServeStoppedWhileWaitingForOsquery(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &sim.SyncBuffer{}
 	ctx, stop := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, stop)
 	err := Serve(ctx, Config{

@@ -72,28 +72,10 @@ func startManager(t testing.TB) *osqueryd.Manager {
 	return mgr
 }
 
-// syncBuffer collects a child's stderr while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // extension is one running modhunt.ext.
 type extension struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *sim.SyncBuffer
 	exited chan struct{}
 	err    error // valid once exited is closed
 }
@@ -109,7 +91,7 @@ func osquerydArgs(socket string) []string {
 // startExtension runs modhunt.ext with args, as osqueryd does.
 func startExtension(t testing.TB, args ...string) *extension {
 	t.Helper()
-	e := &extension{stderr: &syncBuffer{}, exited: make(chan struct{})}
+	e := &extension{stderr: &sim.SyncBuffer{}, exited: make(chan struct{})}
 	e.cmd = exec.Command(binary, args...)
 	e.cmd.Stdout = e.stderr
 	e.cmd.Stderr = e.stderr

@@ -7,6 +7,8 @@ package sim
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,6 +45,15 @@ func NeedRoot(tb testing.TB) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
 		tb.Skip("live simulation needs root: run the tests as root (CI does)")
+	}
+}
+
+// NeedDpkg skips unless the host has a dpkg database (a Debian-family
+// host), which package-ownership checks read.
+func NeedDpkg(tb testing.TB) {
+	tb.Helper()
+	if _, err := os.Stat("/var/lib/dpkg/info"); err != nil {
+		tb.Skip("needs a dpkg database (Debian-family host)")
 	}
 }
 
@@ -104,6 +115,35 @@ int main(int argc, char **argv) {
 }
 `
 
+// TempDirIn makes a directory under parent (for a module that must live in
+// /tmp, /dev/shm or a home directory, where t.TempDir cannot put it) and
+// removes it when the test ends.
+func TempDirIn(tb testing.TB, parent, pattern string) string {
+	tb.Helper()
+	d, err := os.MkdirTemp(parent, pattern)
+	if err != nil {
+		tb.Fatalf("make a directory in %s: %v", parent, err)
+	}
+	tb.Cleanup(func() {
+		if err := os.RemoveAll(d); err != nil {
+			tb.Errorf("remove %s: %v", d, err)
+		}
+	})
+	return d
+}
+
+// SHA256File is the hex SHA-256 of the file at path, as the tables report
+// it.
+func SHA256File(tb testing.TB, path string) string {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("hash %s: %v", path, err)
+	}
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
 // BuildLib compiles LibSource into a shared object at exactly path (which
 // may hold spaces, " (deleted)" or bytes that are not UTF-8) and returns it.
 func BuildLib(tb testing.TB, path string) string {
@@ -140,7 +180,7 @@ func BuildLoader(tb testing.TB) string {
 type Proc struct {
 	Cmd    *exec.Cmd
 	PID    int
-	stderr *lockedBuffer
+	stderr *SyncBuffer
 	ready  chan struct{}
 	exited chan struct{}
 }
@@ -148,21 +188,28 @@ type Proc struct {
 // Stderr is what the process wrote to stderr so far.
 func (p *Proc) Stderr() string { return p.stderr.String() }
 
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer that goroutines may write (a child's
+// output, a logger's handler) while a test reads it.
+type SyncBuffer struct {
+	// Limit, when positive, is how many bytes it keeps: once past it,
+	// writes are dropped (and reported written), keeping the head.
+	Limit int
+
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *SyncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.b.Len() > 64<<10 {
-		return len(p), nil // keep the head; a runaway child must not eat memory
+	if l.Limit > 0 && l.b.Len() > l.Limit {
+		return len(p), nil // a runaway writer must not eat memory
 	}
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String is everything kept so far.
+func (l *SyncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -191,7 +238,7 @@ func StartNoWait(tb testing.TB, name string, args ...string) *Proc {
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout = w
-	p := &Proc{Cmd: cmd, stderr: &lockedBuffer{}}
+	p := &Proc{Cmd: cmd, stderr: &SyncBuffer{Limit: 64 << 10}}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		r.Close()
@@ -298,6 +345,14 @@ func StartPythonCtypes(tb testing.TB, lib string) *Proc {
 	tb.Helper()
 	py := NeedPython(tb)
 	return Start(tb, py, "-c", PythonCtypesSource, lib)
+}
+
+// StartPreloaded starts "sleep 3600" with LD_PRELOAD=lib, through env (so
+// the module is mapped a moment after the process starts).
+func StartPreloaded(tb testing.TB, lib string) *Proc {
+	tb.Helper()
+	sleep := NeedTool(tb, "sleep", "coreutils")
+	return StartNoWait(tb, "env", "LD_PRELOAD="+lib, sleep, "3600")
 }
 
 // Sleepers starts n "sleep 3600" processes without a test (for TestMain
