@@ -68,43 +68,23 @@ func benchSetup(b *testing.B) {
 
 var rowSink []table.Row
 
-// rawMapsRead is the floor: list /proc and read every maps file through
-// one reused buffer, parsing nothing. It returns how many it read.
-func rawMapsRead(b *testing.B, buf []byte) int {
-	f, err := os.Open("/proc")
-	if err != nil {
-		b.Fatal(err)
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
-	procs := 0
-	for _, n := range names {
-		if n[0] < '1' || n[0] > '9' {
-			continue
-		}
-		fd, err := unix.Open("/proc/"+n+"/maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			continue
-		}
-		for {
-			k, err := unix.Read(fd, buf)
-			if k <= 0 || err != nil {
-				break
-			}
-		}
-		_ = unix.Close(fd)
-		procs++
-	}
-	return procs
+// The raw floors read these files of every process through one reused
+// buffer, parsing nothing: rawMaps is the maps files alone; rawNeeded is
+// what the table must read, besides maps each process's stat (parent,
+// name), cmdline and exe link, which every row carries.
+var (
+	rawMaps   = rawFiles{files: []string{"maps"}}
+	rawNeeded = rawFiles{files: []string{"maps", "stat", "cmdline"}, exeLink: true}
+)
+
+type rawFiles struct {
+	files   []string
+	exeLink bool
 }
 
-// rawNeededRead is the floor for what the table must read, parsing nothing:
-// besides maps, each process's stat (parent, name), cmdline and exe link,
-// which every row carries.
-func rawNeededRead(b *testing.B, buf []byte) int {
+// rawRead lists /proc and reads what is asked of every process. It returns
+// how many processes it read (those with at least one file it could open).
+func rawRead(b *testing.B, buf []byte, what rawFiles) int {
 	f, err := os.Open("/proc")
 	if err != nil {
 		b.Fatal(err)
@@ -119,11 +99,13 @@ func rawNeededRead(b *testing.B, buf []byte) int {
 		if n[0] < '1' || n[0] > '9' {
 			continue
 		}
-		for _, file := range [...]string{"maps", "stat", "cmdline"} {
+		opened := false
+		for _, file := range what.files {
 			fd, err := unix.Open("/proc/"+n+"/"+file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				continue
 			}
+			opened = true
 			for {
 				k, err := unix.Read(fd, buf)
 				if k <= 0 || err != nil {
@@ -132,8 +114,12 @@ func rawNeededRead(b *testing.B, buf []byte) int {
 			}
 			_ = unix.Close(fd)
 		}
-		_, _ = unix.Readlink("/proc/"+n+"/exe", buf)
-		procs++
+		if what.exeLink {
+			_, _ = unix.Readlink("/proc/"+n+"/exe", buf)
+		}
+		if opened {
+			procs++
+		}
 	}
 	return procs
 }
@@ -159,23 +145,17 @@ func timed(b *testing.B, f func()) time.Duration {
 }
 
 // BenchmarkRawMapsRead is the floor on its own.
-func BenchmarkRawMapsRead(b *testing.B) {
-	benchSetup(b)
-	buf := make([]byte, 64<<10)
-	procs := 0
-	for b.Loop() {
-		procs = rawMapsRead(b, buf)
-	}
-	b.ReportMetric(float64(procs), "procs")
-}
+func BenchmarkRawMapsRead(b *testing.B) { benchRawRead(b, rawMaps) }
 
 // BenchmarkRawNeededRead is the floor for everything the table reads.
-func BenchmarkRawNeededRead(b *testing.B) {
+func BenchmarkRawNeededRead(b *testing.B) { benchRawRead(b, rawNeeded) }
+
+func benchRawRead(b *testing.B, what rawFiles) {
 	benchSetup(b)
 	buf := make([]byte, 64<<10)
 	procs := 0
 	for b.Loop() {
-		procs = rawNeededRead(b, buf)
+		procs = rawRead(b, buf, what)
 	}
 	b.ReportMetric(float64(procs), "procs")
 }
@@ -191,8 +171,8 @@ func BenchmarkFullScan(b *testing.B) {
 	buf := make([]byte, 64<<10)
 	var raw, needed time.Duration
 	for b.Loop() {
-		raw += timed(b, func() { rawMapsRead(b, buf) })
-		needed += timed(b, func() { rawNeededRead(b, buf) })
+		raw += timed(b, func() { rawRead(b, buf, rawMaps) })
+		needed += timed(b, func() { rawRead(b, buf, rawNeeded) })
 		rowSink = fullScan(b, tbl)
 	}
 	b.ReportMetric(float64(len(rowSink)), "rows")
