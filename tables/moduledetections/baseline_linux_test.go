@@ -84,14 +84,14 @@ func TestCleanBaseline(t *testing.T) {
 	}
 	t.Logf("%d processes, %d matches:", len(procs), len(rows))
 	for _, r := range rows {
-		pid, _ := strconv.Atoi(r[col["pid"]])
+		pid, _ := strconv.Atoi(r[col("pid")])
 		// The command line is left out on purpose: it may carry secrets.
 		t.Logf("rule=%s level=%s pid=%d process=%s module=%s user=%s reasons=%s test_started=%v",
-			ruleName(r), r[col["level"]], pid, r[col["process_path"]], r[col["path"]], r[col["user"]],
-			r[col["untrusted_reasons"]], fromTests(pid))
+			ruleName(r), r[col("level")], pid, r[col("process_path")], r[col("path")], r[col("user")],
+			r[col("untrusted_reasons")], fromTests(pid))
 		if !fromTests(pid) {
 			t.Errorf("false positive on the clean baseline: rule %s (%s) fired on %s in pid %d (%s)",
-				ruleName(r), r[col["rule_id"]], r[col["path"]], pid, r[col["process_path"]])
+				ruleName(r), r[col("rule_id")], r[col("path")], pid, r[col("process_path")])
 		}
 	}
 }

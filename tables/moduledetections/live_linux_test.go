@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,14 +23,9 @@ import (
 	"github.com/modhunt/modhunt/test/sim"
 )
 
-// col maps column names to row positions.
-var col = func() map[string]int {
-	m := map[string]int{}
-	for i, c := range Columns {
-		m[c.Name] = i
-	}
-	return m
-}()
+// col is a column's position in a row (-1 for a name the table lacks, so
+// a misspelt column fails the test instead of reading another one).
+func col(name string) int { return (&table.Table{Columns: Columns}).ColumnIndex(name) }
 
 var (
 	sharedOnce  sync.Once
@@ -60,14 +54,14 @@ func pidQuery(pids ...int) table.Query {
 // ruleName is the rule file's stem: builtin:rules/linux/so_from_temp_dir.yml
 // gives so_from_temp_dir.
 func ruleName(r table.Row) string {
-	return strings.TrimSuffix(path.Base(r[col["rule_source"]]), ".yml")
+	return strings.TrimSuffix(path.Base(r[col("rule_source")]), ".yml")
 }
 
 func describe(rows []table.Row) []string {
 	out := make([]string, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, fmt.Sprintf("pid=%s %s: %s [%s] (%s)", r[col["pid"]], r[col["process_path"]],
-			r[col["path"]], r[col["untrusted_reasons"]], ruleName(r)))
+		out = append(out, fmt.Sprintf("pid=%s %s: %s [%s] (%s)", r[col("pid")], r[col("process_path")],
+			r[col("path")], r[col("untrusted_reasons")], ruleName(r)))
 	}
 	return out
 }
@@ -85,8 +79,8 @@ func firedOn(t *testing.T, tb *table.Table, pid int, module string) []string {
 		require.NoError(t, err)
 		var names []string
 		for _, r := range rows {
-			require.Equal(t, strconv.Itoa(pid), r[col["pid"]], "pid pushdown returned another process")
-			if r[col["path"]] == module {
+			require.Equal(t, strconv.Itoa(pid), r[col("pid")], "pid pushdown returned another process")
+			if r[col("path")] == module {
 				names = append(names, ruleName(r))
 			}
 		}
@@ -102,26 +96,13 @@ func firedOn(t *testing.T, tb *table.Table, pid int, module string) []string {
 	}
 }
 
-// tempDirIn makes a directory under parent that the test removes.
-func tempDirIn(t *testing.T, parent, pattern string) string {
-	t.Helper()
-	d, err := os.MkdirTemp(parent, pattern)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if err := os.RemoveAll(d); err != nil {
-			t.Errorf("remove %s: %v", d, err)
-		}
-	})
-	return d
-}
-
 // row finds the row of rule name for module in pid.
 func row(t *testing.T, tb *table.Table, pid int, module, name string) table.Row {
 	t.Helper()
 	rows, err := tb.Generate(context.Background(), pidQuery(pid))
 	require.NoError(t, err)
 	for _, r := range rows {
-		if r[col["path"]] == module && ruleName(r) == name {
+		if r[col("path")] == module && ruleName(r) == name {
 			return r
 		}
 	}
@@ -133,23 +114,23 @@ func TestLiveSoFromTmp(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
 	tb := shared(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-detect-"), "libtmp.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/tmp", "modhunt-detect-"), "libtmp.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	assert.Equal(t, []string{"so_from_temp_dir"}, firedOn(t, tb, p.PID, lib))
 
 	// The row carries the rule, the process and the whole event.
 	r := row(t, tb, p.PID, lib, "so_from_temp_dir")
-	assert.Equal(t, "f28f0cc6-87cc-4f57-b69e-d69f83b11343", r[col["rule_id"]])
-	assert.Equal(t, "Shared Object Loaded From A Temporary Folder", r[col["rule_title"]])
-	assert.Equal(t, "high", r[col["level"]])
-	assert.Contains(t, strings.Split(r[col["tags"]], ","), "attack.t1129")
-	assert.Empty(t, r[col["siem_rule"]], "a Linux rule mirrors no SIEM rule")
-	assert.Equal(t, "loader", r[col["process_name"]])
-	assert.Equal(t, p.Cmd.Path, r[col["process_path"]])
-	assert.Equal(t, "root", r[col["user"]])
-	assert.Equal(t, "outside_trusted_dirs,temp_dir", r[col["untrusted_reasons"]])
+	assert.Equal(t, "f28f0cc6-87cc-4f57-b69e-d69f83b11343", r[col("rule_id")])
+	assert.Equal(t, "Shared Object Loaded From A Temporary Folder", r[col("rule_title")])
+	assert.Equal(t, "high", r[col("level")])
+	assert.Contains(t, strings.Split(r[col("tags")], ","), "attack.t1129")
+	assert.Empty(t, r[col("siem_rule")], "a Linux rule mirrors no SIEM rule")
+	assert.Equal(t, "loader", r[col("process_name")])
+	assert.Equal(t, p.Cmd.Path, r[col("process_path")])
+	assert.Equal(t, "root", r[col("user")])
+	assert.Equal(t, "outside_trusted_dirs,temp_dir", r[col("untrusted_reasons")])
 	var ev map[string]any
-	require.NoError(t, json.Unmarshal([]byte(r[col["fields"]]), &ev))
+	require.NoError(t, json.Unmarshal([]byte(r[col("fields")]), &ev))
 	assert.Equal(t, "linux", ev["Platform"])
 	assert.Equal(t, lib, ev["ImageLoaded"])
 	assert.Equal(t, p.Cmd.Path, ev["Image"])
@@ -163,10 +144,8 @@ func TestLiveSoFromTmp(t *testing.T) {
 func TestLiveSoFromDevShm(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	if noexec("/dev/shm") {
-		t.Skip("/dev/shm is mounted noexec here, so nothing can be loaded from it")
-	}
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/dev/shm", "modhunt-detect-"), "libshm.so"))
+	sim.NeedExec(t, "/dev/shm")
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/dev/shm", "modhunt-detect-"), "libshm.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	assert.Equal(t, []string{"so_from_temp_dir"}, firedOn(t, shared(t), p.PID, lib))
 }
@@ -176,7 +155,7 @@ func TestLiveHiddenDirInHome(t *testing.T) {
 	sim.NeedRoot(t)
 	// A HOME-like directory the test owns, /root/.modhunt-test-XXXX/.cache
 	// (malware's ~/.cache/.x hideouts look like this).
-	dir := filepath.Join(tempDirIn(t, "/root", ".modhunt-detect-"), ".cache")
+	dir := filepath.Join(sim.TempDirIn(t, "/root", ".modhunt-detect-"), ".cache")
 	require.NoError(t, os.Mkdir(dir, 0o700))
 	lib := sim.BuildLib(t, filepath.Join(dir, "libhidden.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
@@ -187,7 +166,7 @@ func TestLivePythonCtypesFromVarTmp(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
 	sim.NeedPython(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/var/tmp", "modhunt-detect-"), "libpy.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/var/tmp", "modhunt-detect-"), "libpy.so"))
 	p := sim.StartPythonCtypes(t, lib)
 	assert.Equal(t, []string{"interpreter_native_module_writable", "so_from_temp_dir"}, firedOn(t, shared(t), p.PID, lib))
 }
@@ -195,14 +174,14 @@ func TestLivePythonCtypesFromVarTmp(t *testing.T) {
 func TestLiveDeletedAfterLoad(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-detect-"), "libgone.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/tmp", "modhunt-detect-"), "libgone.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib, Unlink: true})
 	_, err := os.Stat(lib)
 	require.ErrorIs(t, err, os.ErrNotExist, "the loader unlinked it")
 	tb := shared(t)
 	assert.Equal(t, []string{"deleted_module", "so_from_temp_dir"}, firedOn(t, tb, p.PID, lib))
 	var ev map[string]any
-	require.NoError(t, json.Unmarshal([]byte(row(t, tb, p.PID, lib, "deleted_module")[col["fields"]]), &ev))
+	require.NoError(t, json.Unmarshal([]byte(row(t, tb, p.PID, lib, "deleted_module")[col("fields")]), &ev))
 	assert.Equal(t, true, ev["Deleted"])
 	assert.Equal(t, []any{"deleted", "outside_trusted_dirs", "temp_dir"}, ev["UntrustedReasons"])
 }
@@ -215,7 +194,7 @@ func TestLiveMemfd(t *testing.T) {
 	tb := shared(t)
 	assert.Equal(t, []string{"memfd_module"}, firedOn(t, tb, p.PID, "/memfd:modhunt-fileless"))
 	var ev map[string]any
-	require.NoError(t, json.Unmarshal([]byte(row(t, tb, p.PID, "/memfd:modhunt-fileless", "memfd_module")[col["fields"]]), &ev))
+	require.NoError(t, json.Unmarshal([]byte(row(t, tb, p.PID, "/memfd:modhunt-fileless", "memfd_module")[col("fields")]), &ev))
 	assert.Equal(t, true, ev["Memfd"])
 	assert.Equal(t, false, ev["InLoaderList"], "memfd code is taken for a loader bypass")
 }
@@ -223,9 +202,8 @@ func TestLiveMemfd(t *testing.T) {
 func TestLiveLDPreloadFromTmp(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-detect-"), "libpre.so"))
-	sleep := sim.NeedTool(t, "sleep", "coreutils")
-	p := sim.StartNoWait(t, "env", "LD_PRELOAD="+lib, sleep, "3600")
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/tmp", "modhunt-detect-"), "libpre.so"))
+	p := sim.StartPreloaded(t, lib)
 	assert.Equal(t, []string{"preloaded_library", "so_from_temp_dir"}, firedOn(t, shared(t), p.PID, lib))
 }
 
@@ -235,41 +213,9 @@ func TestLiveLDPreloadFromTmp(t *testing.T) {
 func TestLiveUnpackagedLibraryInRootProcess(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	canOverlay(t)
-	if _, err := os.Stat("/var/lib/dpkg/info"); err != nil {
-		t.Skip("needs a dpkg database (Debian-family host)")
-	}
-	upper := tempDirIn(t, "/tmp", "modhunt-detect-ovl-")
-	require.NoError(t, os.Chmod(upper, 0o755))
-	lib := sim.BuildLib(t, filepath.Join(upper, "libmodhunt-detect-planted.so"))
-	require.NoError(t, os.Chmod(lib, 0o644))
-	planted := "/usr/lib/libmodhunt-detect-planted.so"
-	_, err := os.Stat(planted)
-	require.ErrorIs(t, err, os.ErrNotExist)
-	argv := overlayNS(t, "/usr/lib", upper, sim.BuildLoader(t), "dlopen", planted)
-	p := sim.Start(t, argv[0], argv[1:]...)
+	sim.NeedDpkg(t)
+	p, planted, _ := sim.StartPlantedLoader(t, "/usr/lib", "libmodhunt-detect-planted.so")
 	assert.Equal(t, []string{"unowned_library_in_root_process"}, firedOn(t, shared(t), p.PID, planted))
-}
-
-// overlayNS returns a command line that, in a private mount namespace,
-// lays an overlay over target whose upper layer is upper, then execs argv.
-func overlayNS(t *testing.T, target, upper string, argv ...string) []string {
-	t.Helper()
-	work := tempDirIn(t, "/tmp", "modhunt-detect-work-")
-	script := fmt.Sprintf("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s && exec \"$@\"",
-		target, upper, work, target)
-	return append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"}, argv...)
-}
-
-func canOverlay(t *testing.T) {
-	t.Helper()
-	sim.NeedTool(t, "unshare", "util-linux")
-	lower, upper, work, mnt := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
-	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-		fmt.Sprintf("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s", lower, upper, work, mnt)).CombinedOutput()
-	if err != nil {
-		t.Skipf("needs overlayfs in a private mount namespace (unshare -m; mount -t overlay): %v: %s", err, out)
-	}
 }
 
 // TestPidPushdownReadsOnlyThoseProcesses counts the processes the
@@ -278,7 +224,7 @@ func canOverlay(t *testing.T) {
 func TestPidPushdownReadsOnlyThoseProcesses(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-detect-"), "libpin.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/tmp", "modhunt-detect-"), "libpin.so"))
 	a := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	b := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	var mu sync.Mutex
@@ -294,7 +240,7 @@ func TestPidPushdownReadsOnlyThoseProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, rows)
 	for _, r := range rows {
-		assert.Equal(t, strconv.Itoa(a.PID), r[col["pid"]])
+		assert.Equal(t, strconv.Itoa(a.PID), r[col("pid")])
 	}
 	mu.Lock()
 	assert.Equal(t, map[int]int{a.PID: 1, os.Getpid(): 1}, read, "the pinned process once, its parent (this test) once")
@@ -302,7 +248,7 @@ func TestPidPushdownReadsOnlyThoseProcesses(t *testing.T) {
 	mu.Unlock()
 
 	var ev map[string]any
-	require.NoError(t, json.Unmarshal([]byte(rows[0][col["fields"]]), &ev))
+	require.NoError(t, json.Unmarshal([]byte(rows[0][col("fields")]), &ev))
 	self, err := os.Executable()
 	require.NoError(t, err)
 	assert.Equal(t, self, ev["ParentImage"], "the parent read for the context is this test binary")
@@ -313,7 +259,7 @@ func TestPidPushdownReadsOnlyThoseProcesses(t *testing.T) {
 	require.NoError(t, err)
 	pids := map[string]bool{}
 	for _, r := range rows {
-		pids[r[col["pid"]]] = true
+		pids[r[col("pid")]] = true
 	}
 	assert.Equal(t, map[string]bool{strconv.Itoa(a.PID): true, strconv.Itoa(b.PID): true}, pids)
 	rows, err = tb.Generate(context.Background(), pidQuery(0))
@@ -340,31 +286,21 @@ detection:
         ProcessModules: 'libextra-probe.so'
     condition: sel
 `), 0o644))
-	var logs strings.Builder
-	var mu sync.Mutex
-	tb, err := New(Config{Log: newLogger(&logs, &mu), RuleDirs: []string{dir}})
+	logs := &sim.SyncBuffer{}
+	tb, err := New(Config{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), RuleDirs: []string{dir}})
 	require.NoError(t, err)
-	mu.Lock()
 	logged := logs.String()
-	mu.Unlock()
 	assert.Equal(t, 1, strings.Count(logged, "rule skipped"), logged)
 	assert.Contains(t, logged, "broken.yml")
 	assert.Regexp(t, `line=\d+`, logged)
 	assert.Contains(t, logged, "invalid YAML")
 
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-detect-"), "libextra-probe.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/tmp", "modhunt-detect-"), "libextra-probe.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	assert.Equal(t, []string{"extra", "so_from_temp_dir"}, firedOn(t, tb, p.PID, lib), "the extra rule and the built-in one")
 	r := row(t, tb, p.PID, lib, "extra")
-	assert.Equal(t, filepath.Join(dir, "extra.yml"), r[col["rule_source"]])
-	assert.Equal(t, "informational", r[col["level"]])
+	assert.Equal(t, filepath.Join(dir, "extra.yml"), r[col("rule_source")])
+	assert.Equal(t, "informational", r[col("level")])
 
-	mu.Lock()
-	defer mu.Unlock()
 	assert.Equal(t, 1, strings.Count(logs.String(), "rule skipped"), "rules load once, not per query")
-}
-
-func noexec(dir string) bool {
-	out, err := exec.Command("findmnt", "-no", "OPTIONS", "--target", dir).Output()
-	return err == nil && slices.Contains(strings.Split(strings.TrimSpace(string(out)), ","), "noexec")
 }

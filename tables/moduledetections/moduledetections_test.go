@@ -1,9 +1,6 @@
 package moduledetections
 
 import (
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,21 +8,6 @@ import (
 
 	"github.com/modhunt/modhunt/tables/table"
 )
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func newLogger(w io.Writer, mu *sync.Mutex) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lockedWriter{w, mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 func TestDefinition(t *testing.T) {
 	t.Parallel()

@@ -113,14 +113,14 @@ func TestCleanBaseline(t *testing.T) {
 		require.True(t, base(pid), "pid %d (%s) started as a base-system process", pid, byPID[pid].Path)
 	}
 	for _, r := range rows {
-		pid, _ := strconv.Atoi(r[col["pid"]])
+		pid, _ := strconv.Atoi(r[col("pid")])
 		// The command line is left out on purpose: it may carry secrets.
 		t.Logf("pid=%s process=%s exe=%s module=%s reasons=%s severity=%s package=%q base_system=%v test_started=%v",
-			r[col["pid"]], r[col["process_name"]], r[col["process_path"]], r[col["path"]],
-			r[col["reasons"]], r[col["severity"]], r[col["package"]], base(pid), fromTests(pid))
-		if base(pid) && (strings.Contains(r[col["reasons"]], "outside_trusted_dirs") || strings.Contains(r[col["reasons"]], "not_package_owned")) {
+			r[col("pid")], r[col("process_name")], r[col("process_path")], r[col("path")],
+			r[col("reasons")], r[col("severity")], r[col("package")], base(pid), fromTests(pid))
+		if base(pid) && (strings.Contains(r[col("reasons")], "outside_trusted_dirs") || strings.Contains(r[col("reasons")], "not_package_owned")) {
 			t.Errorf("false positive on the base system: %s (pid %d) module %s: %s",
-				r[col["process_path"]], pid, r[col["path"]], r[col["reasons"]])
+				r[col("process_path")], pid, r[col("path")], r[col("reasons")])
 		}
 	}
 }

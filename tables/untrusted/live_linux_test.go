@@ -2,11 +2,8 @@ package untrusted
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -23,14 +20,9 @@ import (
 	"github.com/modhunt/modhunt/test/sim"
 )
 
-// Column positions, for reading rows in tests.
-var col = func() map[string]int {
-	m := map[string]int{}
-	for i, c := range columns {
-		m[c.Name] = i
-	}
-	return m
-}()
+// col is a column's position in a row (-1 for a name the table lacks, so
+// a misspelt column fails the test instead of reading another one).
+func col(name string) int { return (&table.Table{Columns: columns}).ColumnIndex(name) }
 
 func newTable(t *testing.T, cfg Config) *table.Table {
 	t.Helper()
@@ -52,7 +44,7 @@ func rowsOf(t *testing.T, tb *table.Table, pid int) []table.Row {
 	rows, err := tb.Generate(context.Background(), pidQuery(pid))
 	require.NoError(t, err)
 	for _, r := range rows {
-		require.Equal(t, strconv.Itoa(pid), r[col["pid"]], "pid pushdown returned another process")
+		require.Equal(t, strconv.Itoa(pid), r[col("pid")], "pid pushdown returned another process")
 	}
 	return rows
 }
@@ -65,7 +57,7 @@ func waitRow(t *testing.T, tb *table.Table, pid int, modPath string) (table.Row,
 	for {
 		rows := rowsOf(t, tb, pid)
 		for _, r := range rows {
-			if r[col["path"]] == modPath {
+			if r[col("path")] == modPath {
 				return r, rows
 			}
 		}
@@ -79,41 +71,9 @@ func waitRow(t *testing.T, tb *table.Table, pid int, modPath string) (table.Row,
 func summary(rows []table.Row) []string {
 	var out []string
 	for _, r := range rows {
-		out = append(out, r[col["path"]]+" ["+r[col["reasons"]]+"]")
+		out = append(out, r[col("path")]+" ["+r[col("reasons")]+"]")
 	}
 	return out
-}
-
-func sha256File(t *testing.T, p string) string {
-	t.Helper()
-	data, err := os.ReadFile(p)
-	require.NoError(t, err)
-	s := sha256.Sum256(data)
-	return hex.EncodeToString(s[:])
-}
-
-// tempDirIn makes a directory under parent that the test removes. Modules
-// are loaded from these directories, so a noexec mount skips the test.
-func tempDirIn(t *testing.T, parent, pattern string) string {
-	t.Helper()
-	if noexec(t, parent) {
-		t.Skipf("%s is mounted noexec here, so nothing can be loaded from it", parent)
-	}
-	d, err := os.MkdirTemp(parent, pattern)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if err := os.RemoveAll(d); err != nil {
-			t.Errorf("remove %s: %v", d, err)
-		}
-	})
-	return d
-}
-
-func noexec(t *testing.T, dir string) bool {
-	t.Helper()
-	var st unix.Statfs_t
-	require.NoError(t, unix.Statfs(dir, &st))
-	return st.Flags&unix.ST_NOEXEC != 0
 }
 
 // expectOnly asserts that the planted module is the process's one row,
@@ -121,12 +81,12 @@ func noexec(t *testing.T, dir string) bool {
 func expectOnly(t *testing.T, tb *table.Table, pid int, modPath, reasons, severity, sum string) table.Row {
 	t.Helper()
 	row, rows := waitRow(t, tb, pid, modPath)
-	assert.Equal(t, reasons, row[col["reasons"]], modPath)
-	assert.Equal(t, severity, row[col["severity"]], modPath)
+	assert.Equal(t, reasons, row[col("reasons")], modPath)
+	assert.Equal(t, severity, row[col("severity")], modPath)
 	assert.Len(t, rows, 1, "only the planted module is untrusted in this process: %v", summary(rows))
 	if sum != "" {
-		assert.Equal(t, sum, row[col["sha256"]])
-		assert.Empty(t, row[col["sha256_skipped"]])
+		assert.Equal(t, sum, row[col("sha256")])
+		assert.Empty(t, row[col("sha256_skipped")])
 	}
 	return row
 }
@@ -134,33 +94,33 @@ func expectOnly(t *testing.T, tb *table.Table, pid int, modPath, reasons, severi
 func TestLiveTmp(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libtmp.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-untrusted-"), "libtmp.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
-	row := expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,temp_dir", "high", sha256File(t, lib))
-	assert.Equal(t, "libtmp.so", row[col["name"]])
-	assert.Equal(t, "0", row[col["owner_uid"]])
-	assert.Equal(t, "0755", row[col["mode"]])
-	assert.Empty(t, row[col["package"]])
-	assert.Equal(t, "loader", row[col["process_name"]])
-	assert.Equal(t, p.Cmd.Path, row[col["process_path"]])
-	assert.Contains(t, row[col["cmdline"]], "dlopen "+lib)
-	assert.Equal(t, "0", row[col["uid"]])
+	row := expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,temp_dir", "high", sim.SHA256File(t, lib))
+	assert.Equal(t, "libtmp.so", row[col("name")])
+	assert.Equal(t, "0", row[col("owner_uid")])
+	assert.Equal(t, "0755", row[col("mode")])
+	assert.Empty(t, row[col("package")])
+	assert.Equal(t, "loader", row[col("process_name")])
+	assert.Equal(t, p.Cmd.Path, row[col("process_path")])
+	assert.Contains(t, row[col("cmdline")], "dlopen "+lib)
+	assert.Equal(t, "0", row[col("uid")])
 }
 
 func TestLiveDevShm(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/dev/shm", "modhunt-untrusted-"), "libshm.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/dev/shm", "modhunt-untrusted-"), "libshm.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
-	row := expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,temp_dir", "high", sha256File(t, lib))
-	assert.Equal(t, "tmpfs", row[col["fs_type"]])
+	row := expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,temp_dir", "high", sim.SHA256File(t, lib))
+	assert.Equal(t, "tmpfs", row[col("fs_type")])
 }
 
 // homeDir is a HOME-like directory the test owns: /root/.modhunt-test-XXXX
 // (hidden, as malware's ~/.cache/.x hideouts are).
 func homeDir(t *testing.T, pattern string) string {
 	t.Helper()
-	return tempDirIn(t, "/root", pattern)
+	return sim.ExecDirIn(t, "/root", pattern)
 }
 
 func TestLiveHiddenHomeDir(t *testing.T) {
@@ -170,7 +130,7 @@ func TestLiveHiddenHomeDir(t *testing.T) {
 	require.NoError(t, os.Mkdir(dir, 0o700))
 	lib := sim.BuildLib(t, filepath.Join(dir, "libhidden.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
-	expectOnly(t, newTable(t, Config{}), p.PID, lib, "hidden,outside_trusted_dirs", "medium", sha256File(t, lib))
+	expectOnly(t, newTable(t, Config{}), p.PID, lib, "hidden,outside_trusted_dirs", "medium", sim.SHA256File(t, lib))
 }
 
 func TestLiveUserWritable(t *testing.T) {
@@ -189,7 +149,7 @@ func TestLiveUserWritable(t *testing.T) {
 	tb := newTable(t, Config{})
 	p1 := sim.StartLoader(t, sim.LoaderOpts{Lib: owned})
 	row := expectOnly(t, tb, p1.PID, owned, "outside_trusted_dirs,user_writable", "medium", "")
-	assert.Equal(t, "65534", row[col["owner_uid"]])
+	assert.Equal(t, "65534", row[col("owner_uid")])
 	p2 := sim.StartLoader(t, sim.LoaderOpts{Lib: inGW})
 	expectOnly(t, tb, p2.PID, inGW, "outside_trusted_dirs,user_writable", "medium", "")
 }
@@ -198,21 +158,21 @@ func TestLivePythonCtypesVarTmp(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
 	sim.NeedPython(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/var/tmp", "modhunt-untrusted-"), "libpy.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/var/tmp", "modhunt-untrusted-"), "libpy.so"))
 	p := sim.StartPythonCtypes(t, lib)
 	// python3 may itself come from outside the trusted directories (pyenv),
 	// so only the planted module's row is asserted.
 	row, _ := waitRow(t, newTable(t, Config{}), p.PID, lib)
-	assert.Equal(t, "outside_trusted_dirs,temp_dir", row[col["reasons"]])
-	assert.Equal(t, "high", row[col["severity"]])
-	assert.Equal(t, sha256File(t, lib), row[col["sha256"]])
+	assert.Equal(t, "outside_trusted_dirs,temp_dir", row[col("reasons")])
+	assert.Equal(t, "high", row[col("severity")])
+	assert.Equal(t, sim.SHA256File(t, lib), row[col("sha256")])
 }
 
 func TestLiveDeletedAfterLoad(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libgone.so"))
-	sum := sha256File(t, lib)
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-untrusted-"), "libgone.so"))
+	sum := sim.SHA256File(t, lib)
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib, Unlink: true})
 	_, err := os.Stat(lib)
 	require.ErrorIs(t, err, os.ErrNotExist, "the loader unlinked it")
@@ -224,70 +184,44 @@ func TestLiveMemfd(t *testing.T) {
 	sim.NeedRoot(t)
 	lib := sim.BuildLib(t, filepath.Join(t.TempDir(), "libmem.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib, Memfd: true, MemfdName: "modhunt-fileless"})
-	row := expectOnly(t, newTable(t, Config{}), p.PID, "/memfd:modhunt-fileless", "memfd", "high", sha256File(t, lib))
-	assert.Empty(t, row[col["package"]])
+	row := expectOnly(t, newTable(t, Config{}), p.PID, "/memfd:modhunt-fileless", "memfd", "high", sim.SHA256File(t, lib))
+	assert.Empty(t, row[col("package")])
 }
 
 func TestLiveLDPreload(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libpre.so"))
-	sleep := sim.NeedTool(t, "sleep", "coreutils")
-	p := sim.StartNoWait(t, "env", "LD_PRELOAD="+lib, sleep, "3600")
-	expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,preloaded,temp_dir", "high", sha256File(t, lib))
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-untrusted-"), "libpre.so"))
+	p := sim.StartPreloaded(t, lib)
+	expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,preloaded,temp_dir", "high", sim.SHA256File(t, lib))
 }
 
 func TestLiveLDLibraryPath(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	dir := tempDirIn(t, "/tmp", "modhunt-untrusted-")
+	dir := sim.ExecDirIn(t, "/tmp", "modhunt-untrusted-")
 	lib := sim.BuildLib(t, filepath.Join(dir, "libllp.so"))
 	// dlopen by bare name: the loader finds it through LD_LIBRARY_PATH.
 	p := sim.Start(t, "env", "LD_LIBRARY_PATH=/nonexistent:"+dir, sim.BuildLoader(t), "dlopen", "libllp.so")
 	expectOnly(t, newTable(t, Config{}), p.PID, lib, "outside_trusted_dirs,preloaded,temp_dir", "high", "")
 }
 
-// overlayNS returns a shell command line that, in a private mount
-// namespace, lays an overlay over target whose upper layer is upper, then
-// execs argv. The host's target is never written.
-func overlayNS(t *testing.T, target, upper string, argv ...string) []string {
-	t.Helper()
-	sim.NeedTool(t, "unshare", "util-linux")
-	work := tempDirIn(t, "/tmp", "modhunt-ovl-work-")
-	script := fmt.Sprintf("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s && exec \"$@\"",
-		target, upper, work, target)
-	return append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"}, argv...)
-}
-
-// canOverlay checks once that this kernel lets us stack an overlay in a
-// private mount namespace.
-func canOverlay(t *testing.T) {
-	t.Helper()
-	sim.NeedTool(t, "unshare", "util-linux")
-	lower, upper, work, mnt := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
-	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-		fmt.Sprintf("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s", lower, upper, work, mnt)).CombinedOutput()
-	if err != nil {
-		t.Skipf("needs overlayfs in a private mount namespace (unshare -m; mount -t overlay): %v: %s", err, out)
-	}
-}
-
 func TestLiveEtcLdSoPreloadInPrivateNamespace(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	canOverlay(t)
+	sim.NeedOverlay(t)
 	hostBefore, hostErr := os.ReadFile("/etc/ld.so.preload")
 
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libetcpre.so"))
-	upper := tempDirIn(t, "/tmp", "modhunt-ovl-etc-")
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-untrusted-"), "libetcpre.so"))
+	upper := sim.ExecDirIn(t, "/tmp", "modhunt-ovl-etc-")
 	require.NoError(t, os.Chmod(upper, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(upper, "ld.so.preload"), []byte(lib+"\n"), 0o644))
 	sleep := sim.NeedTool(t, "sleep", "coreutils")
-	argv := overlayNS(t, "/etc", upper, sleep, "3600")
+	argv := sim.OverlayNS(t, "/etc", upper, sleep, "3600")
 	p := sim.StartNoWait(t, argv[0], argv[1:]...)
 
 	tb := newTable(t, Config{})
-	expectOnly(t, tb, p.PID, lib, "outside_trusted_dirs,preloaded,temp_dir", "high", sha256File(t, lib))
+	expectOnly(t, tb, p.PID, lib, "outside_trusted_dirs,preloaded,temp_dir", "high", sim.SHA256File(t, lib))
 
 	// The host never saw it: its ld.so.preload is unchanged, and a process
 	// outside the namespace is not preloaded.
@@ -296,31 +230,19 @@ func TestLiveEtcLdSoPreloadInPrivateNamespace(t *testing.T) {
 	assert.Equal(t, hostErr == nil, hostErr2 == nil)
 	outside := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	row, _ := waitRow(t, tb, outside.PID, lib)
-	assert.Equal(t, "outside_trusted_dirs,temp_dir", row[col["reasons"]], "ld.so.preload is read from each process's own root")
+	assert.Equal(t, "outside_trusted_dirs,temp_dir", row[col("reasons")], "ld.so.preload is read from each process's own root")
 }
 
 func TestLiveUnpackagedInSystemDir(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	canOverlay(t)
-	if _, err := os.Stat("/var/lib/dpkg/info"); err != nil {
-		t.Skip("needs a dpkg database (Debian-family host)")
-	}
+	sim.NeedDpkg(t)
 	// Plant a library in /usr/lib through an overlay in a private mount
 	// namespace: the loader sees it in /usr/lib, the host's /usr/lib is
 	// untouched.
-	upper := tempDirIn(t, "/tmp", "modhunt-ovl-usrlib-")
-	require.NoError(t, os.Chmod(upper, 0o755))
-	lib := sim.BuildLib(t, filepath.Join(upper, "libmodhunt-planted.so"))
-	require.NoError(t, os.Chmod(lib, 0o644))
-	planted := "/usr/lib/libmodhunt-planted.so"
-	_, err := os.Stat(planted)
-	require.ErrorIs(t, err, os.ErrNotExist)
-	loader := sim.BuildLoader(t)
-	argv := overlayNS(t, "/usr/lib", upper, loader, "dlopen", planted)
-	p := sim.Start(t, argv[0], argv[1:]...)
-	row := expectOnly(t, newTable(t, Config{}), p.PID, planted, "not_package_owned", "low", sha256File(t, lib))
-	assert.Equal(t, "0644", row[col["mode"]])
+	p, planted, lib := sim.StartPlantedLoader(t, "/usr/lib", "libmodhunt-planted.so")
+	row := expectOnly(t, newTable(t, Config{}), p.PID, planted, "not_package_owned", "low", sim.SHA256File(t, lib))
+	assert.Equal(t, "0644", row[col("mode")])
 }
 
 // TestLiveRemote puts the loader's module on a mount that the (injected)
@@ -341,7 +263,7 @@ func TestLiveRemote(t *testing.T) {
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	tb := newTable(t, Config{MountInfo: func(int) ([]mounts.Mount, error) { return mounts.Parse([]byte(fixture)) }})
 	row := expectOnly(t, tb, p.PID, lib, "outside_trusted_dirs,remote", "medium", "")
-	assert.Equal(t, "nfs4", row[col["fs_type"]])
+	assert.Equal(t, "nfs4", row[col("fs_type")])
 }
 
 func TestLivePolicyAllowlists(t *testing.T) {
@@ -351,11 +273,11 @@ func TestLivePolicyAllowlists(t *testing.T) {
 	lib := sim.BuildLib(t, filepath.Join(dir, "libvendor.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	row, _ := waitRow(t, newTable(t, Config{}), p.PID, lib)
-	require.Equal(t, "outside_trusted_dirs", row[col["reasons"]])
+	require.Equal(t, "outside_trusted_dirs", row[col("reasons")])
 
 	policies := map[string]string{
 		"by path glob":    "allow_modules:\n  - path: " + dir + "/*.so\n",
-		"by sha256":       "allow_modules:\n  - sha256: " + sha256File(t, lib) + "\n",
+		"by sha256":       "allow_modules:\n  - sha256: " + sim.SHA256File(t, lib) + "\n",
 		"by process path": "allow_processes:\n  - path: " + filepath.Dir(p.Cmd.Path) + "/*\n",
 		"by process name": "allow_processes:\n  - name: loader\n",
 		"by trusted dir":  "trusted_dirs: [" + dir + "]\n",
@@ -382,7 +304,7 @@ func TestNewRefusesAMalformedPolicy(t *testing.T) {
 func TestPidPushdown(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libpush.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-untrusted-"), "libpush.so"))
 	a := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	b := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	var walked []int
@@ -396,7 +318,7 @@ func TestPidPushdown(t *testing.T) {
 	assert.ElementsMatch(t, []int{a.PID, b.PID}, walked, "only the pinned processes are read")
 	var pids []string
 	for _, r := range rows {
-		pids = append(pids, r[col["pid"]])
+		pids = append(pids, r[col("pid")])
 	}
 	assert.ElementsMatch(t, []string{strconv.Itoa(a.PID), strconv.Itoa(b.PID)}, pids)
 
@@ -411,7 +333,7 @@ func TestPidPushdown(t *testing.T) {
 func TestReasonsColumnNamesTheVocabulary(t *testing.T) {
 	t.Parallel()
 	for _, w := range trust.Vocabulary {
-		assert.Contains(t, columns[col["reasons"]].Description, string(w))
+		assert.Contains(t, columns[col("reasons")].Description, string(w))
 	}
 }
 
@@ -424,7 +346,7 @@ func countingSource(t *testing.T, walked *[]int) Source {
 func TestLiveExecFromMountThatShouldBeNoexec(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/dev/shm", "modhunt-untrusted-"), "libnoexec.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/dev/shm", "modhunt-untrusted-"), "libnoexec.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	file := filepath.Join(t.TempDir(), "policy.yaml")
 	require.NoError(t, os.WriteFile(file, []byte("noexec_mounts: [/dev/shm]\n"), 0o600))
@@ -442,18 +364,18 @@ func TestLiveExecFromMountThatShouldBeNoexec(t *testing.T) {
 func TestLiveContainerRoot(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	canOverlay(t)
+	sim.NeedOverlay(t)
 	sim.NeedTool(t, "pivot_root", "util-linux")
 	sim.NeedTool(t, "chroot", "coreutils")
 	loader := sim.BuildLoader(t)
-	upper := tempDirIn(t, "/tmp", "modhunt-ct-usr-")
+	upper := sim.ExecDirIn(t, "/tmp", "modhunt-ct-usr-")
 	require.NoError(t, os.Chmod(upper, 0o755))
 	require.NoError(t, os.Mkdir(filepath.Join(upper, "lib"), 0o755))
 	sim.BuildLib(t, filepath.Join(upper, "lib", "libmodhunt-container.so"))
-	pre := tempDirIn(t, "/tmp", "modhunt-ct-tmp-")
+	pre := sim.ExecDirIn(t, "/tmp", "modhunt-ct-tmp-")
 	sim.BuildLib(t, filepath.Join(pre, "libctpre.so"))
-	newRoot := tempDirIn(t, "/tmp", "modhunt-ct-root-")
-	work := tempDirIn(t, "/tmp", "modhunt-ct-work-")
+	newRoot := sim.ExecDirIn(t, "/tmp", "modhunt-ct-root-")
+	work := sim.ExecDirIn(t, "/tmp", "modhunt-ct-work-")
 	script := fmt.Sprintf(`set -e
 R=%[1]s
 mount -t tmpfs -o mode=0755 tmpfs "$R"
@@ -486,10 +408,10 @@ exec /usr/sbin/chroot . /usr/bin/env LD_PRELOAD=/tmp/libctpre.so /sim/%[6]s dlop
 func TestConcurrentScans(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	lib := sim.BuildLib(t, filepath.Join(tempDirIn(t, "/tmp", "modhunt-untrusted-"), "libconc.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-untrusted-"), "libconc.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 	tb := newTable(t, Config{})
-	want := sha256File(t, lib)
+	want := sim.SHA256File(t, lib)
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
@@ -497,7 +419,7 @@ func TestConcurrentScans(t *testing.T) {
 			if err == nil {
 				err = fmt.Errorf("no row for %s", lib)
 				for _, r := range rows {
-					if r[col["pid"]] == strconv.Itoa(p.PID) && r[col["path"]] == lib && r[col["sha256"]] == want {
+					if r[col("pid")] == strconv.Itoa(p.PID) && r[col("path")] == lib && r[col("sha256")] == want {
 						err = nil
 					}
 				}
