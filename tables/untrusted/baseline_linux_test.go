@@ -3,8 +3,6 @@ package untrusted
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,16 +18,6 @@ import (
 // baseDirs hold the Debian base system's executables.
 var baseDirs = []string{"/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/"}
 
-// startedByTests reports whether exe belongs to a Go toolchain or test
-// process: those run from outside the trusted directories by design
-// (/usr/local/go, go-build temp dirs, *.test binaries), and what they start
-// — this suite's planted loaders, other packages' simulations running at
-// the same time — is planted on purpose.
-func startedByTests(exe, self string) bool {
-	return exe == self || strings.HasSuffix(exe, ".test") || strings.Contains(exe, "/go-build") ||
-		strings.HasPrefix(exe, "/usr/local/go/") || strings.HasPrefix(exe, filepath.Join(os.Getenv("HOME"), "go")+"/")
-}
-
 // TestCleanBaseline scans this machine with nothing planted, prints every
 // row with its reasons, and fails if a process of the Debian base system
 // (an executable in /usr/bin, /usr/sbin, /bin or /sbin that a dpkg package
@@ -42,47 +30,14 @@ func TestCleanBaseline(t *testing.T) {
 	if _, err := os.Stat("/var/lib/dpkg/info"); err != nil {
 		t.Skip("the baseline is defined for a Debian-family host (needs /var/lib/dpkg)")
 	}
-	// Base-system programs that load many packaged modules, started here so
-	// the check has more than this host's few daemons to judge: Debian's
-	// python3 with C extensions (lib-dynload, libssl, libsqlite3, libffi)
-	// and perl with XS modules. They count as base system, not as test
-	// processes.
-	started := map[int]bool{}
-	if py, err := exec.LookPath("/usr/bin/python3"); err == nil {
-		p := sim.Start(t, py, "-c", "import ssl, sqlite3, ctypes, hashlib, decimal, json, socket, select, zlib, time\n"+
-			"print('ready', flush=True)\ntime.sleep(3600)")
-		started[p.PID] = true
-	}
-	if perl, err := exec.LookPath("/usr/bin/perl"); err == nil {
-		p := sim.Start(t, perl, "-MPOSIX", "-MSocket", "-MFcntl", "-MList::Util", "-e", "$| = 1; print \"ready\\n\"; sleep 3600")
-		started[p.PID] = true
-	}
+	// Base-system programs that load many packaged modules: they count as
+	// base system, not as test processes.
+	started := sim.StartBaseInterpreters(t)
 
 	ctx := context.Background()
 	procs, err := inventory.New(inventory.Config{}).Processes(ctx, nil)
 	require.NoError(t, err)
-	byPID := map[int]inventory.Process{}
-	for _, p := range procs {
-		byPID[p.PID] = p
-	}
-	self, err := os.Executable()
-	require.NoError(t, err)
-	fromTests := func(pid int) bool {
-		if started[pid] {
-			return false
-		}
-		for hops := 0; pid > 0 && hops < 64; hops++ {
-			p, ok := byPID[pid]
-			if !ok {
-				return false
-			}
-			if startedByTests(p.Path, self) {
-				return true
-			}
-			pid = p.PPID
-		}
-		return false
-	}
+	byPID, fromTests := sim.FromTests(t, started, procs, func(p inventory.Process) (int, int, string) { return p.PID, p.PPID, p.Path })
 	pkgs := pkgindex.Open("/")
 	require.NoError(t, pkgs.Refresh())
 	base := func(pid int) bool {
