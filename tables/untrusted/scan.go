@@ -78,6 +78,13 @@ type scan struct {
 	knownHost bool
 }
 
+// maxEnviron bounds the environment read per process. It must cover all
+// of it: the loader honours LD_PRELOAD wherever it sits, so a process that
+// pads its environment past a smaller bound would hide its preload. execve
+// caps argv and envp together at 3/4 of _STK_LIM (6 MiB) whatever the stack
+// rlimit (fs/exec.c), and only CAP_SYS_RESOURCE can point environ at more.
+const maxEnviron = 6<<20 + 4096
+
 type fileKey struct {
 	major, minor uint32
 	inode        uint64
@@ -147,7 +154,10 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 
 	var list preloadList
 	var libPath []string
-	if env, _, err := sc.src.Environ(p.PID, inventory.DefaultEnvironMax); err == nil {
+	if env, truncated, err := sc.src.Environ(p.PID, maxEnviron); err == nil {
+		if truncated {
+			sc.log.DebugContext(ctx, "environ cut short", "pid", p.PID, "limit", maxEnviron)
+		}
 		if e, ok := inventory.LookupEnv(env, "LD_PRELOAD"); ok {
 			list.add(e, sepPreloadEnv)
 		}
