@@ -395,6 +395,7 @@ func (db *DB) Owner(file string) (pkg string, known bool) {
 type resolver struct {
 	root  string
 	cache map[string]string
+	size  int // bytes of the cache's keys and values
 }
 
 func newResolver(root string) *resolver {
@@ -406,6 +407,12 @@ const maxLinks = 40
 // maxResolverCache bounds the directory cache: a Debian desktop's lists
 // hold about 15,000 distinct directories.
 const maxResolverCache = 1 << 16
+
+// maxResolverBytes bounds the same cache by size: the directories come from
+// paths processes map, and one ancestor entry per component of a path near
+// PATH_MAX would otherwise let 1<<16 entries hold hundreds of MiB. Those
+// lists' directories take about 1.5 MiB.
+const maxResolverBytes = 8 << 20
 
 func (r *resolver) canonical(p string) string {
 	p = path.Clean(p)
@@ -434,10 +441,11 @@ func (r *resolver) dirHops(d string, hops *int) string {
 	if c, ok := r.cache[d]; ok {
 		return c
 	}
-	if len(r.cache) >= maxResolverCache {
+	if len(r.cache) >= maxResolverCache || r.size >= maxResolverBytes {
 		// Lookups come from whatever directories processes map files from;
 		// a host full of them must not grow this without bound.
 		clear(r.cache)
+		r.size = 0
 	}
 	parent, base := path.Split(d)
 	parent = path.Clean(parent)
@@ -462,6 +470,9 @@ func (r *resolver) dirHops(d string, hops *int) string {
 			cur = path.Join(r.dirHops(dp, hops), path.Base(cur))
 		}
 	}
-	r.cache[d] = cur
+	// d is a slice of the caller's path: a copy keeps the cache from
+	// holding whole lines or list files alive, and its size honest.
+	r.cache[strings.Clone(d)] = cur
+	r.size += len(d) + len(cur)
 	return cur
 }

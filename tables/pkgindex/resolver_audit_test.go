@@ -3,6 +3,8 @@ package pkgindex
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,5 +27,24 @@ func TestResolverSelfReferentialLinkEnds(t *testing.T) {
 		got := r.canonical(p)
 		assert.NotEmpty(t, got, p)
 		assert.Equal(t, "x.so", filepath.Base(got), p)
+	}
+}
+
+// The directory cache is keyed by the directories of mapped files, which
+// any user chooses: deep paths near PATH_MAX put one entry per ancestor in
+// it, so its bound must be in bytes as well as entries.
+func TestResolverCacheBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	r := newResolver(t.TempDir())
+	comp := strings.Repeat("d", 200)
+	for i := range 500 {
+		// 19 components of 200 bytes under a unique first one.
+		p := "/u" + strconv.Itoa(i) + strings.Repeat("/"+comp, 19) + "/x.so"
+		require.Equal(t, p, r.canonical(p))
+		size := 0
+		for k, v := range r.cache {
+			size += len(k) + len(v)
+		}
+		require.LessOrEqual(t, size, maxResolverBytes+2*len(p)*20, "after %d paths", i+1)
 	}
 }
