@@ -47,6 +47,12 @@ const smallMax = SniffSize
 // internMax bounds the path intern table; it is cleared when full.
 const internMax = 16384
 
+// internMaxBytes bounds the same table by size: it outlives the walk in the
+// scratch pool, and 16384 paths near PATH_MAX, which any process can map,
+// would keep 64 MiB alive per pooled scratch. A host's distinct module paths
+// and names take a few hundred KiB.
+const internMaxBytes = 1 << 20
+
 type fileKey struct {
 	major, minor uint32
 	inode        uint64
@@ -64,7 +70,9 @@ type scratch struct {
 	lines  int              // maps lines of the current process
 	index  map[fileKey]int
 	intern map[string]string
-	gen    uint64
+	// internSize is the bytes of the intern table's strings.
+	internSize int
+	gen        uint64
 }
 
 func newScratch(cfg Config) *scratch {
@@ -84,11 +92,13 @@ func (s *scratch) str(b []byte) string {
 	if v, ok := s.intern[string(b)]; ok {
 		return v
 	}
-	if len(s.intern) >= internMax {
+	if len(s.intern) >= internMax || s.internSize >= internMaxBytes {
 		clear(s.intern)
+		s.internSize = 0
 	}
 	v := string(b)
 	s.intern[v] = v
+	s.internSize += len(v)
 	return v
 }
 
