@@ -595,15 +595,26 @@ func fileTypeByPath(s *scratch, d pdir, m *Module) FileType {
 		return FileUnknown
 	}
 	defer closeFD(root)
-	fd, err := openInRoot(root, m.Path, unix.O_RDONLY)
+	// The name is checked through an O_PATH handle before anything is
+	// opened for reading: a process can unmap the file and put a device or
+	// a FIFO under its name, and opening those as root acts on them (a
+	// watchdog starts, a tape rewinds, a FIFO's writer is let through).
+	pfd, err := openInRoot(root, m.Path, unix.O_PATH)
+	if err != nil {
+		return FileUnknown
+	}
+	defer closeFD(pfd)
+	var st unix.Stat_t
+	if unix.Fstat(pfd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != m.Inode {
+		return FileUnknown
+	}
+	// Reopening the handle reaches the very inode just checked, whatever
+	// the name points at by now.
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return FileUnknown
 	}
 	defer closeFD(fd)
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != m.Inode {
-		return FileUnknown
-	}
 	return sniffFD(fd, s.small)
 }
 
