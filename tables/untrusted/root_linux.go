@@ -92,19 +92,29 @@ func (r *procRoot) stat(p string) (inventory.FileInfo, error) {
 // readFile reads a regular file of at most limit bytes; anything else
 // (a FIFO, a device) is refused after a non-blocking open.
 func (r *procRoot) readFile(p string, limit int64) ([]byte, error) {
-	fd, err := r.open(p, unix.O_RDONLY, 0)
+	// The root is the process's, and so may be its owner's to fill: the
+	// name is checked through an O_PATH handle first, since opening a
+	// device for reading as root acts on it even with O_NONBLOCK (a
+	// watchdog starts counting down, a tape rewinds).
+	pfd, err := r.open(p, unix.O_PATH, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = unix.Close(pfd) }()
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	// Reopening the handle reaches the very inode just checked.
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", p)
-	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
