@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func wchan(pid int) string {
+func auditWchan(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/wchan")
 	return strings.TrimSpace(string(b))
 }
@@ -55,9 +55,9 @@ func TestFileTypeByPathNeverOpensANonRegularFile(t *testing.T) {
 	})
 	pid := writer.Process.Pid
 	deadline := time.Now().Add(10 * time.Second)
-	for wchan(pid) != "wait_for_partner" {
+	for auditWchan(pid) != "wait_for_partner" {
 		if time.Now().After(deadline) {
-			t.Skipf("the FIFO writer never showed as waiting (wchan %q): this kernel does not report it", wchan(pid))
+			t.Skipf("the FIFO writer never showed as waiting (wchan %q): this kernel does not report it", auditWchan(pid))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -68,5 +68,5 @@ func TestFileTypeByPathNeverOpensANonRegularFile(t *testing.T) {
 	require.Len(t, procs, 1)
 	require.Len(t, procs[0].Modules, 1)
 	assert.Equal(t, FileUnknown, procs[0].Modules[0].FileType)
-	assert.Equal(t, "wait_for_partner", wchan(pid), "the inventory opened the FIFO for reading")
+	assert.Equal(t, "wait_for_partner", auditWchan(pid), "the inventory opened the FIFO for reading")
 }
