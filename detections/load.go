@@ -152,7 +152,9 @@ func readBounded(p string) ([]byte, error) {
 	// The walk saw a regular file, but a folder someone else can write may
 	// hold a FIFO under that name by now: opening it blocking would wait for
 	// a writer, and the extension would never finish starting.
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// O_NOFOLLOW for the same reason: a symlink swapped in could lead to a
+	// device, and opening one as root acts on it even without blocking.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|oNoFollow, 0)
 	if err != nil {
 		return nil, err
 	}

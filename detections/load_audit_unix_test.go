@@ -40,3 +40,17 @@ func TestReadBoundedFIFORefused(t *testing.T) {
 		t.Fatalf("readBounded(%s) blocked on a FIFO", fifo)
 	}
 }
+
+// A rule file replaced by a symlink after the walk saw it is not followed:
+// the link could lead to a device.
+func TestReadBoundedSymlinkRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.txt")
+	require.NoError(t, os.WriteFile(target, []byte("title: x\n"), 0o644))
+	link := filepath.Join(dir, "swapped.yml")
+	require.NoError(t, os.Symlink(target, link))
+	_, err := readBounded(link)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, syscall.ELOOP)
+}
