@@ -1,6 +1,7 @@
 package untrusted
 
 import (
+	"bytes"
 	"path"
 	"strings"
 )
@@ -82,4 +83,34 @@ func libraryPath(v string) []string {
 		}
 	}
 	return out
+}
+
+// ldSoPreloadText is the part of /etc/ld.so.preload the loader acts on
+// (glibc elf/rtld.c): first every '#' to the end of its line is blanked out,
+// NULs inside included, then the list is split with strsep, which stops at
+// the first NUL left. Read naively, "/tmp/x.so#" hides a preload that is
+// loaded, and "# /tmp/x.so" reports one that is not.
+func ldSoPreloadText(data []byte) string {
+	var b strings.Builder
+	b.Grow(len(data))
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '#')
+		if i < 0 {
+			b.Write(data)
+			break
+		}
+		b.Write(data[:i])
+		data = data[i:]
+		j := bytes.IndexByte(data, '\n')
+		if j < 0 {
+			break
+		}
+		b.WriteByte(' ')
+		data = data[j:]
+	}
+	text := b.String()
+	if i := strings.IndexByte(text, 0); i >= 0 {
+		text = text[:i]
+	}
+	return text
 }

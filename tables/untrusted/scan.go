@@ -203,7 +203,7 @@ func (sc *scan) view(ctx context.Context, root *procRoot, pid int) *view {
 		if err != nil && !isNotExist(err) {
 			sc.log.DebugContext(ctx, "ld.so.preload unreadable", "pid", pid, "err", err)
 		}
-		v.preload.add(string(data), sepPreloadFile)
+		v.preload.add(ldSoPreloadText(data), sepPreloadFile)
 	}
 	ms, err := sc.mountInfo(pid)
 	if err != nil {
