@@ -1,7 +1,10 @@
 package untrusted
 
 import (
-	"bytes"
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
 	"path"
 	"strings"
 )
@@ -85,32 +88,68 @@ func libraryPath(v string) []string {
 	return out
 }
 
-// ldSoPreloadText is the part of /etc/ld.so.preload the loader acts on
-// (glibc elf/rtld.c): first every '#' to the end of its line is blanked out,
-// NULs inside included, then the list is split with strsep, which stops at
-// the first NUL left. Read naively, "/tmp/x.so#" hides a preload that is
-// loaded, and "# /tmp/x.so" reports one that is not.
-func ldSoPreloadText(data []byte) string {
-	var b strings.Builder
-	b.Grow(len(data))
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '#')
-		if i < 0 {
-			b.Write(data)
-			break
+// Bounds on reading /etc/ld.so.preload. The loader acts on all of it, so a
+// bound on bytes is padding a process could hide a preload behind: the
+// file is streamed, and the bound is set where the padding would cost the
+// padder more than it hides (the loader writes its private copy of the file
+// through, every page of it, in every process started). Entries are kept up
+// to a count: each one the loader cannot open prints an error in every
+// process started, so a list long enough to push a preload past it is
+// anything but quiet.
+const (
+	maxPreloadBytes   = 64 << 20
+	maxPreloadEntries = 4096
+	maxPreloadEntry   = 4096 // PATH_MAX: the loader cannot open a longer name
+)
+
+// readPreloadFile adds the entries of /etc/ld.so.preload to l, reading it as
+// glibc's loader does (elf/rtld.c): every '#' is blanked to the end of its
+// line (NULs in it too), then the list is split, and the split stops at the
+// first NUL left. Read naively, "/tmp/x.so#" hides a preload that is loaded,
+// and "# /tmp/x.so" reports one that is not.
+func readPreloadFile(r io.Reader, l *preloadList) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var tok []byte
+	long, comment := false, false
+	read, entries := 0, 0
+	flush := func() {
+		if len(tok) > 0 && !long && entries < maxPreloadEntries {
+			l.add(string(tok), sepPreloadFile)
+			entries++
 		}
-		b.Write(data[:i])
-		data = data[i:]
-		j := bytes.IndexByte(data, '\n')
-		if j < 0 {
-			break
+		tok, long = tok[:0], false
+	}
+	for {
+		c, err := br.ReadByte()
+		if errors.Is(err, io.EOF) {
+			flush()
+			return nil
 		}
-		b.WriteByte(' ')
-		data = data[j:]
+		if err != nil {
+			flush()
+			return err
+		}
+		if read++; read > maxPreloadBytes {
+			flush()
+			return fmt.Errorf("larger than %d bytes, read the first %d", maxPreloadBytes, maxPreloadBytes)
+		}
+		switch {
+		case c == '\n':
+			comment = false
+			flush()
+		case comment:
+		case c == '#':
+			comment = true
+			flush()
+		case c == 0:
+			flush()
+			return nil
+		case strings.IndexByte(sepPreloadFile, c) >= 0:
+			flush()
+		case len(tok) >= maxPreloadEntry:
+			long = true
+		default:
+			tok = append(tok, c)
+		}
 	}
-	text := b.String()
-	if i := strings.IndexByte(text, 0); i >= 0 {
-		text = text[:i]
-	}
-	return text
 }

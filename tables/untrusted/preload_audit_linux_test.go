@@ -2,6 +2,7 @@ package untrusted
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,15 +37,46 @@ func TestLdSoPreloadText(t *testing.T) {
 	}
 	for _, c := range cases {
 		var l preloadList
-		l.add(ldSoPreloadText([]byte(c.in)), sepPreloadFile)
+		require.NoError(t, readPreloadFile(strings.NewReader(c.in), &l))
 		assert.Equal(t, c.names, l.paths, "%q", c.in)
 	}
 }
 
-// A live process whose /etc/ld.so.preload (in its own mount namespace)
-// names a library followed by a comment: the loader loads it, so the row
-// must say preloaded.
-func TestPreloadFileWithComment(t *testing.T) {
+// The loader reads all of ld.so.preload: padding (blanks, a long comment)
+// must not push an entry out of sight. The read is still bounded: an
+// endless file ends in an error, with the entries before the bound kept.
+func TestPreloadFilePaddingAndBound(t *testing.T) {
+	t.Parallel()
+	for name, pad := range map[string]string{
+		"blanks":  strings.Repeat(" \n\t:", 256<<10),
+		"comment": "#" + strings.Repeat("x", 1<<20) + "\n",
+	} {
+		var l preloadList
+		require.NoError(t, readPreloadFile(strings.NewReader(pad+"/tmp/evil.so\n"), &l), name)
+		assert.Equal(t, []string{"/tmp/evil.so"}, l.paths, name)
+	}
+
+	var l preloadList
+	endless := io.MultiReader(strings.NewReader("/tmp/first.so "), endlessBlanks{})
+	err := readPreloadFile(endless, &l)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "larger than")
+	assert.Equal(t, []string{"/tmp/first.so"}, l.paths)
+}
+
+type endlessBlanks struct{}
+
+func (endlessBlanks) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
+}
+
+// Live processes whose /etc/ld.so.preload (in their own mount namespace)
+// name a library followed by a comment, or behind 1 MiB of blanks: the
+// loader loads it either way, so the row must say preloaded.
+func TestPreloadFileLive(t *testing.T) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		t.Skip("preload test needs gcc: apt-get install gcc")
@@ -63,10 +95,27 @@ func TestPreloadFileWithComment(t *testing.T) {
 	out, err := exec.Command(gcc, "-shared", "-fPIC", "-o", lib, src).CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	// A tmpfs over /etc in a private mount namespace: the host's /etc is
-	// never touched, and the loader finds libc in its default directories.
-	script := "mount -t tmpfs none /etc && printf '%s#not part of the name\\n' \"$1\" > /etc/ld.so.preload && exec sleep 60"
-	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script, "sh", lib)
+	tbl, err := New(Config{})
+	require.NoError(t, err)
+	for name, content := range map[string]string{
+		"comment": lib + "#not part of the name\n",
+		"padding": strings.Repeat(" ", 1<<20) + lib + "\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			preload := filepath.Join(dir, name+".preload")
+			require.NoError(t, os.WriteFile(preload, []byte(content), 0o644))
+			assert.Contains(t, livePreloadReasons(t, tbl, unshare, preload, lib), "preloaded")
+		})
+	}
+}
+
+// livePreloadReasons starts a process whose /etc/ld.so.preload is the file
+// preload and returns the reasons of lib's row. A tmpfs over /etc in a
+// private mount namespace: the host's /etc is never touched, and the loader
+// finds libc in its default directories.
+func livePreloadReasons(t *testing.T, tbl *table.Table, unshare, preload, lib string) []string {
+	script := `mount -t tmpfs none /etc && cp "$1" /etc/ld.so.preload && exec sleep 60`
+	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script, "sh", preload)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -79,20 +128,17 @@ func TestPreloadFileWithComment(t *testing.T) {
 		return err == nil && strings.Contains(string(b), lib)
 	}, 10*time.Second, 10*time.Millisecond, "the loader never mapped %s", lib)
 
-	tbl, err := New(Config{})
-	require.NoError(t, err)
 	q := table.Query{Constraints: map[string][]table.Constraint{
 		"pid": {{Op: table.OpEquals, Expr: strconv.Itoa(pid)}},
 	}}
 	rows, err := tbl.Generate(context.Background(), q)
 	require.NoError(t, err)
 	colPath, colReasons := tbl.ColumnIndex("path"), tbl.ColumnIndex("reasons")
-	var reasons []string
 	for _, r := range rows {
 		if r[colPath] == lib {
-			reasons = strings.Split(r[colReasons], ",")
+			return strings.Split(r[colReasons], ",")
 		}
 	}
-	require.NotNil(t, reasons, "no row for %s in %v", lib, rows)
-	assert.Contains(t, reasons, "preloaded")
+	t.Fatalf("no row for %s in %v", lib, rows)
+	return nil
 }

@@ -2,7 +2,6 @@ package untrusted
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"time"
@@ -89,9 +88,9 @@ func (r *procRoot) stat(p string) (inventory.FileInfo, error) {
 	return r.statWith(p, 0, 0)
 }
 
-// readFile reads a regular file of at most limit bytes; anything else
-// (a FIFO, a device) is refused after a non-blocking open.
-func (r *procRoot) readFile(p string, limit int64) ([]byte, error) {
+// openFile opens a regular file for reading; anything else (a FIFO, a
+// device) is refused without ever being opened for reading.
+func (r *procRoot) openFile(p string) (*os.File, error) {
 	// The root is the process's, and so may be its owner's to fill: the
 	// name is checked through an O_PATH handle first, since opening a
 	// device for reading as root acts on it even with O_NONBLOCK (a
@@ -113,14 +112,5 @@ func (r *procRoot) readFile(p string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), p)
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return data[:limit], fmt.Errorf("%s: larger than %d bytes, read the first %d", p, limit, limit)
-	}
-	return data, nil
+	return os.NewFile(uintptr(fd), p), nil
 }

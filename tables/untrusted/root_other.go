@@ -3,6 +3,8 @@
 package untrusted
 
 import (
+	"os"
+
 	"github.com/modhunt/modhunt/tables/inventory"
 )
 
@@ -22,4 +24,4 @@ func (r *procRoot) stat(string) (inventory.FileInfo, error) {
 	return inventory.FileInfo{}, inventory.ErrUnsupported
 }
 
-func (r *procRoot) readFile(string, int64) ([]byte, error) { return nil, inventory.ErrUnsupported }
+func (r *procRoot) openFile(string) (*os.File, error) { return nil, inventory.ErrUnsupported }

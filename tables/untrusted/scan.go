@@ -18,9 +18,6 @@ import (
 	"github.com/modhunt/modhunt/tables/trust"
 )
 
-// maxPreloadFile bounds /etc/ld.so.preload: a list of a few paths.
-const maxPreloadFile = 64 << 10
-
 // Mode bits (Linux's st_mode values; this code only runs on Linux).
 const (
 	modeType   = 0o170000
@@ -199,11 +196,14 @@ func (sc *scan) view(ctx context.Context, root *procRoot, pid int) *view {
 		sc.views[root.key] = v
 		// Read relative to the process's root: a private mount namespace
 		// may bind its own /etc/ld.so.preload over the host's.
-		data, err := root.readFile("/etc/ld.so.preload", maxPreloadFile)
+		f, err := root.openFile("/etc/ld.so.preload")
+		if err == nil {
+			err = readPreloadFile(f, &v.preload)
+			_ = f.Close() // read only: nothing to lose
+		}
 		if err != nil && !isNotExist(err) {
 			sc.log.DebugContext(ctx, "ld.so.preload unreadable", "pid", pid, "err", err)
 		}
-		v.preload.add(ldSoPreloadText(data), sepPreloadFile)
 	}
 	ms, err := sc.mountInfo(pid)
 	if err != nil {
