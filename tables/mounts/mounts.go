@@ -82,7 +82,11 @@ func IsNetworkFS(fsType string) bool {
 func Parse(data []byte) ([]Mount, error) {
 	var out []Mount
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	// A line may be as long as the data: the caller has bounded that, and
+	// a cap per line would drop every mount after one long line (overlayfs
+	// prints all its layers on one, up to 500 of them, and a user namespace
+	// may mount one).
+	sc.Buffer(make([]byte, 0, 4096), max(len(data)+1, 4096))
 	n := 0
 	for sc.Scan() {
 		n++
