@@ -1,6 +1,7 @@
 package untrusted
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -44,10 +45,17 @@ func newHasher(max int64) *hasher {
 	return &hasher{max: max, cache: map[fileID]string{}}
 }
 
-// sum returns the sha256 of the file open() yields, or "" and why not. The
-// size from stat decides the cap before any byte is read; the read is
-// bounded too, since a memfd can grow between stat and read.
+// sum is sumContext without a deadline.
 func (h *hasher) sum(id fileID, open func() (*os.File, error)) (sum, skipped string) {
+	return h.sumContext(context.Background(), id, open)
+}
+
+// sumContext returns the sha256 of the file open() yields, or "" and why
+// not. The size from stat decides the cap before any byte is read; the read
+// is bounded too, since a memfd can grow between stat and read. It stops
+// when ctx is done: a process can map thousands of files just under the
+// cap, and a scan past its deadline must not go on hashing them.
+func (h *hasher) sumContext(ctx context.Context, id fileID, open func() (*os.File, error)) (sum, skipped string) {
 	if id.size > h.max {
 		return "", skipOverCap
 	}
@@ -63,7 +71,7 @@ func (h *hasher) sum(id fileID, open func() (*os.File, error)) (sum, skipped str
 	}
 	defer f.Close()
 	d := sha256.New()
-	n, err := io.Copy(d, io.LimitReader(f, h.max+1))
+	n, err := io.Copy(d, io.LimitReader(ctxReader{ctx, f}, h.max+1))
 	if err != nil {
 		return "", skipUnreadable
 	}
@@ -78,4 +86,17 @@ func (h *hasher) sum(id fileID, open func() (*os.File, error)) (sum, skipped str
 	h.cache[id] = s
 	h.mu.Unlock()
 	return s, ""
+}
+
+// ctxReader fails its next read once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

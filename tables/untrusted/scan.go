@@ -176,7 +176,10 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 	foreign := root != nil && sc.knownHost && (root.key.dev != sc.host.dev || root.key.ino != sc.host.ino)
 	var rows []table.Row
 	for _, m := range mods {
-		if row, ok := sc.module(p, m, root, v, &list, libPath, foreign); ok {
+		if ctx.Err() != nil {
+			break // the walk reports it; hashing on past the deadline helps no one
+		}
+		if row, ok := sc.module(ctx, p, m, root, v, &list, libPath, foreign); ok {
 			rows = append(rows, row)
 		}
 	}
@@ -226,7 +229,7 @@ func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bo
 	return r.fi, r.ok
 }
 
-func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath []string, foreign bool) (table.Row, bool) {
+func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath []string, foreign bool) (table.Row, bool) {
 	fi, statOK := sc.statModule(p.PID, m)
 	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
 	facts.Preloaded = sc.preloaded(root, v, list, libPath, m)
@@ -256,7 +259,7 @@ func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot
 	sum, skipped := "", skipUnreadable
 	if statOK {
 		id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
-		sum, skipped = sc.hash.sum(id, func() (*os.File, error) { return sc.src.OpenModule(p.PID, m) })
+		sum, skipped = sc.hash.sumContext(ctx, id, func() (*os.File, error) { return sc.src.OpenModule(p.PID, m) })
 	}
 	if sum != "" && sc.policy.AllowsModule("", sum, "") {
 		return nil, false
