@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"path"
 	"strings"
 )
@@ -18,6 +19,14 @@ type preloadList struct {
 	paths []string
 	globs []string
 	names []string
+	// seen holds the entries added, at most maxPreloadEntries of them;
+	// cut says that more were left out.
+	seen map[string]bool
+	cut  bool
+	// exact is paths and names as a set, built by matchName; files is the
+	// paths' files, built by the scan (see preloaded).
+	exact map[string]bool
+	files map[fileKey]bool
 }
 
 // Separators the dynamic loader splits on (glibc elf/rtld.c and
@@ -31,12 +40,27 @@ const (
 	sepLibraryPath = ":;"
 )
 
-func splitAny(s, seps string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(seps, r) })
+// splitAny yields the fields of s between any of seps, without building a
+// slice of them: an environment variable can hold a million.
+func splitAny(s, seps string) iter.Seq[string] {
+	return strings.FieldsFuncSeq(s, func(r rune) bool { return strings.ContainsRune(seps, r) })
 }
 
+// add adds the entries of list, each once and at most maxPreloadEntries in
+// all: a preload list is data a process chooses, and memory for it is ours.
 func (l *preloadList) add(list, seps string) {
-	for _, e := range splitAny(list, seps) {
+	for e := range splitAny(list, seps) {
+		if l.seen[e] {
+			continue
+		}
+		if len(l.seen) >= maxPreloadEntries {
+			l.cut = true
+			return
+		}
+		if l.seen == nil {
+			l.seen = map[string]bool{}
+		}
+		l.seen[e] = true
 		switch {
 		case !strings.Contains(e, "/"):
 			l.names = append(l.names, e)
@@ -54,21 +78,24 @@ func (l *preloadList) add(list, seps string) {
 
 // matchName reports whether the module at p is named by the list without
 // looking at the file system: an exact path, a token glob, or a bare name
-// the loader would have searched for.
+// the loader would have searched for. Paths and names are looked up in
+// sets built on first use, so a list of thousands costs each module two
+// lookups; add nothing after the first call.
 func (l *preloadList) matchName(p string) bool {
-	for _, e := range l.paths {
-		if e == p {
-			return true
+	if l.exact == nil {
+		l.exact = make(map[string]bool, len(l.paths)+len(l.names))
+		for _, e := range l.paths {
+			l.exact[e] = true
 		}
+		for _, n := range l.names {
+			l.exact[n] = true // a name has no slash, a path has one: no clash
+		}
+	}
+	if l.exact[p] || l.exact[path.Base(p)] {
+		return true
 	}
 	for _, g := range l.globs {
 		if ok, _ := path.Match(g, p); ok {
-			return true
-		}
-	}
-	base := path.Base(p)
-	for _, n := range l.names {
-		if n == base {
 			return true
 		}
 	}
@@ -80,25 +107,35 @@ func (l *preloadList) matchName(p string) bool {
 // /proc no longer tells.
 func libraryPath(v string) []string {
 	var out []string
-	for _, e := range splitAny(v, sepLibraryPath) {
-		if path.IsAbs(e) {
-			out = append(out, path.Clean(e))
+	seen := map[string]bool{}
+	for e := range splitAny(v, sepLibraryPath) {
+		if !path.IsAbs(e) || seen[e] {
+			continue
 		}
+		if len(seen) >= maxPreloadEntries {
+			break // as for preloadList.add
+		}
+		seen[e] = true
+		out = append(out, path.Clean(e))
 	}
 	return out
 }
 
-// Bounds on reading /etc/ld.so.preload. The loader acts on all of it, so a
-// bound on bytes is padding a process could hide a preload behind: the
+// Bounds on preload lists. The loader acts on all of /etc/ld.so.preload,
+// so a bound on bytes is padding a process could hide a preload behind: the
 // file is streamed, and the bound is set where the padding would cost the
 // padder more than it hides (the loader writes its private copy of the file
-// through, every page of it, in every process started). Entries are kept up
-// to a count: each one the loader cannot open prints an error in every
-// process started, so a list long enough to push a preload past it is
-// anything but quiet.
+// through, every page of it, in every process started). Distinct entries
+// are kept up to a count, in the file and in the environment alike, high
+// enough that the environment cannot reach it: execve caps one variable at
+// 128 KiB (MAX_ARG_STRLEN), which holds 32768 entries of 3 bytes and a
+// separator (and a few hundred shorter ones), and LD_PRELOAD and LD_AUDIT
+// share one list. In
+// the file, each entry the loader cannot open prints an error in every
+// process started, so a list long enough to reach the count is no quiet one.
 const (
 	maxPreloadBytes   = 64 << 20
-	maxPreloadEntries = 4096
+	maxPreloadEntries = 1<<16 + 1024
 	maxPreloadEntry   = 4096 // PATH_MAX: the loader cannot open a longer name
 )
 
@@ -111,11 +148,10 @@ func readPreloadFile(r io.Reader, l *preloadList) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var tok []byte
 	long, comment := false, false
-	read, entries := 0, 0
+	read := 0
 	flush := func() {
-		if len(tok) > 0 && !long && entries < maxPreloadEntries {
+		if len(tok) > 0 && !long {
 			l.add(string(tok), sepPreloadFile)
-			entries++
 		}
 		tok, long = tok[:0], false
 	}

@@ -150,7 +150,7 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 	v := sc.view(ctx, root, p.PID)
 
 	var list preloadList
-	var libPath []string
+	var libPath libDirs
 	if env, truncated, err := sc.src.Environ(p.PID, maxEnviron); err == nil {
 		if truncated {
 			sc.log.DebugContext(ctx, "environ cut short", "pid", p.PID, "limit", maxEnviron)
@@ -162,10 +162,13 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 			list.add(e, sepAuditEnv)
 		}
 		if e, ok := inventory.LookupEnv(env, "LD_LIBRARY_PATH"); ok {
-			libPath = libraryPath(e)
+			libPath.dirs = libraryPath(e)
 		}
 	} else {
 		sc.log.DebugContext(ctx, "environ unreadable", "pid", p.PID, "err", err)
+	}
+	if list.cut || v.preload.cut {
+		sc.log.DebugContext(ctx, "preload list cut short", "pid", p.PID, "entries", maxPreloadEntries)
 	}
 	list.paths = append(list.paths, v.preload.paths...)
 	list.globs = append(list.globs, v.preload.globs...)
@@ -179,7 +182,7 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 		if ctx.Err() != nil {
 			break // the walk reports it; hashing on past the deadline helps no one
 		}
-		if row, ok := sc.module(ctx, p, m, root, v, &list, libPath, foreign); ok {
+		if row, ok := sc.module(ctx, p, m, root, v, &list, &libPath, foreign); ok {
 			rows = append(rows, row)
 		}
 	}
@@ -229,7 +232,7 @@ func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bo
 	return r.fi, r.ok
 }
 
-func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath []string, foreign bool) (table.Row, bool) {
+func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath *libDirs, foreign bool) (table.Row, bool) {
 	fi, statOK := sc.statModule(p.PID, m)
 	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
 	facts.Preloaded = sc.preloaded(root, v, list, libPath, m)
@@ -284,32 +287,53 @@ func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.M
 // token glob, by bare name, or by resolving inside the process's root to
 // the very file mapped), or it came from an LD_LIBRARY_PATH directory that
 // the policy does not trust.
-func (sc *scan) preloaded(root *procRoot, v *view, list *preloadList, libPath []string, m *inventory.Module) bool {
+func (sc *scan) preloaded(root *procRoot, v *view, list *preloadList, libPath *libDirs, m *inventory.Module) bool {
 	if list.matchName(m.Path) {
 		return true
 	}
 	if root == nil {
 		return false
 	}
-	for _, e := range list.paths {
-		if r := v.stat(root, e); r.ok && sameFile(r.fi, m) {
-			return true
+	// Each entry is statted once per process, not once per module: a list
+	// can hold thousands.
+	if list.files == nil {
+		list.files = make(map[fileKey]bool, len(list.paths))
+		for _, e := range list.paths {
+			if r := v.stat(root, e); r.ok {
+				list.files[fileKey{devMajor(r.fi.Dev), devMinor(r.fi.Dev), r.fi.Ino}] = true
+			}
 		}
 	}
-	if len(libPath) == 0 || m.Memfd || sc.policy.Trusted(m.Path) {
+	if list.files[fileKey{m.Major, m.Minor, m.Inode}] {
+		return true
+	}
+	if len(libPath.dirs) == 0 || m.Memfd || sc.policy.Trusted(m.Path) {
 		return false
 	}
-	dir := path.Dir(m.Path)
-	for _, d := range libPath {
-		if d == dir {
-			return true
-		}
-		a, b := v.stat(root, d), v.stat(root, dir)
-		if a.ok && b.ok && a.fi.Dev == b.fi.Dev && a.fi.Ino == b.fi.Ino {
-			return true
+	if libPath.ids == nil {
+		libPath.names = make(map[string]bool, len(libPath.dirs))
+		libPath.ids = make(map[[2]uint64]bool, len(libPath.dirs))
+		for _, d := range libPath.dirs {
+			libPath.names[d] = true
+			if r := v.stat(root, d); r.ok {
+				libPath.ids[[2]uint64{r.fi.Dev, r.fi.Ino}] = true
+			}
 		}
 	}
-	return false
+	dir := path.Dir(m.Path)
+	if libPath.names[dir] {
+		return true
+	}
+	r := v.stat(root, dir)
+	return r.ok && libPath.ids[[2]uint64{r.fi.Dev, r.fi.Ino}]
+}
+
+// libDirs is a process's LD_LIBRARY_PATH, with the sets preloaded builds
+// from it on first use.
+type libDirs struct {
+	dirs  []string
+	names map[string]bool
+	ids   map[[2]uint64]bool // device and inode of each directory
 }
 
 func (v *view) stat(root *procRoot, p string) statResult {
@@ -320,11 +344,6 @@ func (v *view) stat(root *procRoot, p string) statResult {
 	r := statResult{fi: fi, ok: err == nil}
 	v.stats[p] = r
 	return r
-}
-
-// sameFile compares a stat with the device and inode maps showed.
-func sameFile(fi inventory.FileInfo, m *inventory.Module) bool {
-	return fi.Ino == m.Inode && devMajor(fi.Dev) == m.Major && devMinor(fi.Dev) == m.Minor
 }
 
 // Linux's dev_t encoding (glibc's gnu_dev_major/minor).
