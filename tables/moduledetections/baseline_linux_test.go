@@ -26,7 +26,7 @@ func TestCleanBaseline(t *testing.T) {
 	rows, err := tb.Generate(ctx, table.Query{})
 	require.NoError(t, err)
 	// The ancestry is read after the scan, so that every process a row
-	// names is in it (one that exited since counts as not from the tests).
+	// names is in it (one that exited since cannot be judged and is left out).
 	procs, err := inventory.New(inventory.Config{}).Processes(ctx, nil)
 	require.NoError(t, err)
 	byPID, fromTests := sim.FromTests(t, started, procs, func(p inventory.Process) (int, int, string) { return p.PID, p.PPID, p.Path })

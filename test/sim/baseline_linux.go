@@ -44,9 +44,13 @@ func GoTooling(exe, self string) bool {
 // and executable) and returns that index with a function that says whether
 // a process is, or descends from, a Go toolchain or test binary
 // (GoTooling, with this test binary as self), so that a baseline can leave
-// out what tests planted. A process missing from procs (one that exited
-// since) and its descendants count as not from the tests, and so do the
-// pids in started (StartBaseInterpreters').
+// out what tests planted. The pids in started (StartBaseInterpreters')
+// count as not from the tests. A process that is itself missing from procs
+// exited between the scan and the snapshot: its ancestry cannot be known,
+// and a test's planted loader killed by its cleanup at that moment is the
+// usual case, so it counts as from the tests (a base-system daemon does not
+// vanish mid-baseline). A process whose parent is missing is judged from
+// what the snapshot knows: not from the tests.
 func FromTests[P any](tb testing.TB, started map[int]bool, procs []P, id func(P) (pid, ppid int, exe string)) (byPID map[int]P, fromTests func(pid int) bool) {
 	tb.Helper()
 	self, err := os.Executable()
@@ -61,6 +65,9 @@ func FromTests[P any](tb testing.TB, started map[int]bool, procs []P, id func(P)
 	return byPID, func(pid int) bool {
 		if started[pid] {
 			return false
+		}
+		if _, ok := byPID[pid]; !ok {
+			return true
 		}
 		for hops := 0; pid > 0 && hops < 64; hops++ {
 			p, ok := byPID[pid]
