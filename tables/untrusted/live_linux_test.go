@@ -15,6 +15,7 @@ import (
 
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
+	"github.com/modhunt/modhunt/tables/pkgindex"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/trust"
 	"github.com/modhunt/modhunt/test/sim"
@@ -243,6 +244,36 @@ func TestLiveUnpackagedInSystemDir(t *testing.T) {
 	p, planted, lib := sim.StartPlantedLoader(t, "/usr/lib", "libmodhunt-planted.so")
 	row := expectOnly(t, newTable(t, Config{}), p.PID, planted, "not_package_owned", "low", sim.SHA256File(t, lib))
 	assert.Equal(t, "0644", row[col("mode")])
+}
+
+// TestLiveShadowedPackagedLibrary lays a library over a packaged one in a
+// private mount namespace. The name is a package's, the file is not: the
+// package database must not vouch for it (nor an allow_modules package
+// entry hide it).
+func TestLiveShadowedPackagedLibrary(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	sim.NeedDpkg(t)
+	const dir = "/usr/lib/x86_64-linux-gnu"
+	matches, _ := filepath.Glob(dir + "/libz.so.1.*")
+	if len(matches) == 0 {
+		t.Skipf("needs a packaged %s/libz.so.1.* to shadow: apt-get install zlib1g", dir)
+	}
+	victim := matches[0]
+	db := pkgindex.Open("/")
+	require.NoError(t, db.Refresh())
+	pkg, known := db.Owner(victim)
+	require.True(t, known)
+	require.NotEmpty(t, pkg, "%s is packaged", victim)
+
+	p, shadowed, lib := sim.StartShadowingLoader(t, dir, filepath.Base(victim))
+	row := expectOnly(t, newTable(t, Config{}), p.PID, shadowed, "not_package_owned", "low", sim.SHA256File(t, lib))
+	assert.Empty(t, row[col("package")], "the package owns the name, not this file")
+
+	// The host's process loading the real file is not flagged.
+	policy := filepath.Join(t.TempDir(), "policy.yml")
+	require.NoError(t, os.WriteFile(policy, []byte("allow_modules:\n  - package: "+pkg+"\n"), 0o600))
+	expectOnly(t, newTable(t, Config{PolicyFile: policy}), p.PID, shadowed, "not_package_owned", "low", sim.SHA256File(t, lib))
 }
 
 // TestLiveRemote puts the loader's module on a mount that the (injected)

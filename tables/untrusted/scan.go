@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
@@ -69,6 +70,8 @@ type scan struct {
 	*scanner
 	views map[rootKey]*view
 	files map[fileKey]statResult
+	// hostFiles caches, per path, the identity of the host's file there.
+	hostFiles map[string]hostID
 	// host is our own root directory; a process whose root is another
 	// directory (a container) sees other files under the same names.
 	host      rootKey
@@ -81,6 +84,13 @@ type scan struct {
 // caps argv and envp together at 3/4 of _STK_LIM (6 MiB) whatever the stack
 // rlimit (fs/exec.c), and only CAP_SYS_RESOURCE can point environ at more.
 const maxEnviron = 6<<20 + 4096
+
+type hostID struct {
+	dev, ino uint64
+	size     int64
+	mtime    time.Time
+	ok       bool
+}
 
 type fileKey struct {
 	major, minor uint32
@@ -103,7 +113,7 @@ func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, err
 	if err := s.pkgs.Refresh(); err != nil {
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
 	}
-	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}}
+	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}, hostFiles: map[string]hostID{}}
 	if self, err := openRoot(s.cfg.ProcFS, os.Getpid()); err == nil {
 		sc.host, sc.knownHost = self.key, true
 		self.close()
@@ -219,6 +229,29 @@ func (sc *scan) view(ctx context.Context, root *procRoot, pid int) *view {
 	return v
 }
 
+// isHostFile reports whether the mapped file is the very file the host's
+// view has at its path, the one the package database speaks for. Through
+// an overlay (a container's root, or a namespace's overlay over a system
+// directory) a lower layer's file keeps its inode, size and times but shows
+// the overlay's device, while a file laid over it in the upper layer is
+// another inode. A mapped file that cannot be statted is given the benefit
+// of the doubt (its other reasons still stand); a path the host does not
+// have is not its file.
+func (sc *scan) isHostFile(m *inventory.Module, mapped inventory.FileInfo, statOK bool) bool {
+	if !statOK {
+		return true
+	}
+	id, seen := sc.hostFiles[m.Path]
+	if !seen {
+		id, id.ok = hostFile(sc.cfg.HostRoot, m.Path)
+		sc.hostFiles[m.Path] = id
+	}
+	if !id.ok || id.ino != mapped.Ino {
+		return false
+	}
+	return id.dev == mapped.Dev || (id.size == mapped.Size && id.mtime.Equal(mapped.ModTime))
+}
+
 func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bool) {
 	k := fileKey{m.Major, m.Minor, m.Inode}
 	if r, ok := sc.files[k]; ok && !m.Memfd {
@@ -252,6 +285,11 @@ func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.M
 		}
 		if !foreign {
 			pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
+			if pkg != "" && !m.Deleted && !sc.isHostFile(m, fi, statOK) {
+				// A package owns the name, not this file: a private mount
+				// namespace can lay its own library over a packaged one.
+				pkg = ""
+			}
 			facts.Package = pkg
 		}
 	}

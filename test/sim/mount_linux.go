@@ -71,11 +71,30 @@ func overlayMount(lower, upper, work, mnt string) string {
 // fails if the host already has dir/name.
 func StartPlantedLoader(tb testing.TB, dir, name string) (p *Proc, planted, lib string) {
 	tb.Helper()
-	NeedOverlay(tb)
 	planted = filepath.Join(dir, name)
 	if _, err := os.Stat(planted); !errors.Is(err, os.ErrNotExist) {
 		tb.Fatalf("%s must not exist on the host to be planted: %v", planted, err)
 	}
+	return startOverlayLoader(tb, dir, name)
+}
+
+// StartShadowingLoader is StartPlantedLoader over a file the host has:
+// inside the namespace the test library takes the place of dir/name, the
+// way an attacker with a private mount namespace would swap a packaged
+// library for their own under its packaged name.
+func StartShadowingLoader(tb testing.TB, dir, name string) (p *Proc, shadowed, lib string) {
+	tb.Helper()
+	shadowed = filepath.Join(dir, name)
+	if fi, err := os.Lstat(shadowed); err != nil || !fi.Mode().IsRegular() {
+		tb.Fatalf("%s must be a regular file on the host to be shadowed: %v", shadowed, err)
+	}
+	return startOverlayLoader(tb, dir, name)
+}
+
+func startOverlayLoader(tb testing.TB, dir, name string) (p *Proc, planted, lib string) {
+	tb.Helper()
+	NeedOverlay(tb)
+	planted = filepath.Join(dir, name)
 	upper := TempDirIn(tb, "/tmp", "modhunt-ovl-upper-")
 	if err := os.Chmod(upper, 0o755); err != nil {
 		tb.Fatal(err)
