@@ -94,6 +94,9 @@ func runExtension(args []string, e env) int {
 		log.Warn("timeout is not positive, using the default", "timeout", *timeout, "default", defaultTimeout)
 		*timeout = defaultTimeout
 	}
+	// Seconds past a day are a typo, and past ~292 years they overflow a Duration.
+	const maxSeconds = 24 * 60 * 60
+	*timeout, *interval = min(*timeout, maxSeconds), min(*interval, maxSeconds)
 	if *interval <= 0 {
 		log.Warn("interval is not positive, using the default", "interval", *interval, "default", defaultInterval)
 		*interval = defaultInterval

@@ -787,8 +787,10 @@ func (inv *Inventory) Environ(pid int, limit int) (env []string, truncated bool,
 // or "cgroup"; truncated reports that there was more. name must stay inside
 // the pid's directory.
 func (inv *Inventory) ReadFile(pid int, name string, limit int) (data []byte, truncated bool, err error) {
-	if name == "" || strings.HasPrefix(name, "/") || slices.Contains(strings.Split(name, "/"), "..") {
-		return nil, false, fmt.Errorf("proc file name %q: must be relative and stay in the pid directory", name)
+	// One plain entry of the pid directory: "root/etc/x" or "cwd/x" would
+	// cross a magic link into whatever the process points it at.
+	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+		return nil, false, fmt.Errorf("proc file name %q: must be one entry of the pid directory", name)
 	}
 	if limit <= 0 {
 		return nil, false, fmt.Errorf("proc file %s: limit %d must be positive", name, limit)
