@@ -7,10 +7,11 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/modhunt/modhunt/test/sim"
 )
 
 // The walk of a rule folder keeps only regular files, but the name it found
@@ -19,26 +20,10 @@ import (
 func TestReadBoundedFIFORefused(t *testing.T) {
 	t.Parallel()
 	fifo := filepath.Join(t.TempDir(), "swapped.yml")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	t.Cleanup(func() {
-		// Releases a reader still blocked in open when the check fails.
-		if f, err := os.OpenFile(fifo, os.O_RDWR|syscall.O_NONBLOCK, 0); err == nil {
-			_ = f.Close()
-		}
-	})
-
-	done := make(chan error, 1)
-	go func() {
-		_, err := readBounded(fifo)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "not a regular file")
-	case <-time.After(10 * time.Second):
-		t.Fatalf("readBounded(%s) blocked on a FIFO", fifo)
-	}
+	sim.FIFO(t, fifo)
+	err := sim.Prompt(t, "readBounded on a FIFO", func() error { _, err := readBounded(fifo); return err })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a regular file")
 }
 
 // A rule file replaced by a symlink after the walk saw it is not followed:

@@ -5,12 +5,12 @@ package trust
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/modhunt/modhunt/test/sim"
 )
 
 // A policy file that is a FIFO is refused at once with its name: the
@@ -18,26 +18,10 @@ import (
 func TestPolicyFIFORefused(t *testing.T) {
 	t.Parallel()
 	fifo := filepath.Join(t.TempDir(), "policy.yaml")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	t.Cleanup(func() {
-		// Releases a reader still blocked in open when the check fails.
-		if f, err := os.OpenFile(fifo, os.O_RDWR|syscall.O_NONBLOCK, 0); err == nil {
-			_ = f.Close()
-		}
-	})
-
-	done := make(chan error, 1)
-	go func() {
-		p := &Policy{}
-		done <- p.LoadFile(Host{}, fifo)
-	}()
-	select {
-	case err := <-done:
-		require.Error(t, err)
-		assert.Equal(t, "policy "+fifo+": not a regular file", err.Error())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("LoadFile(%s) blocked on a FIFO", fifo)
-	}
+	sim.FIFO(t, fifo)
+	err := sim.Prompt(t, "LoadFile on a FIFO", func() error { return (&Policy{}).LoadFile(Host{}, fifo) })
+	require.Error(t, err)
+	assert.Equal(t, "policy "+fifo+": not a regular file", err.Error())
 }
 
 // A policy over the bound is refused by name, not read into memory.
