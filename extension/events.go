@@ -73,7 +73,7 @@ func runEvents(args []string, e env) int {
 
 	w := bufio.NewWriter(e.stdout)
 	n := 0
-	err = b.Scan(ctx, pids, func(_ *inventory.Process, ev *detections.Event) error {
+	err = scanGuarded(ctx, b, pids, func(_ *inventory.Process, ev *detections.Event) error {
 		line, err := moduleevents.MarshalFields(ev)
 		if err != nil {
 			return err
@@ -91,4 +91,15 @@ func runEvents(args []string, e env) int {
 		return 1
 	}
 	return 0
+}
+
+// scanGuarded is b.Scan with the guard's panic promise: a bug in the scan
+// is an error naming it, not a stack trace in place of the events.
+func scanGuarded(ctx context.Context, b *moduleevents.Builder, pids []int, fn func(*inventory.Process, *detections.Event) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error while scanning: %v", p)
+		}
+	}()
+	return b.Scan(ctx, pids, fn)
 }
