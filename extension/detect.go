@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/modhunt/modhunt/detections"
 )
@@ -61,12 +60,7 @@ func runDetect(args []string, e env) int {
 		return 2
 	}
 
-	var dirs []string
-	for _, d := range strings.Split(*rules, ",") {
-		if d = strings.TrimSpace(d); d != "" {
-			dirs = append(dirs, d)
-		}
-	}
+	dirs := splitList(*rules)
 	engine, rep, err := detections.Load(len(dirs) == 0 || *builtin, dirs)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "modhunt.ext detect: %v\n", err)

@@ -171,13 +171,19 @@ func (c *common) guard(log *slog.Logger) *table.Guard {
 }
 
 func (c *common) tables(log *slog.Logger) ([]*table.Table, error) {
-	var dirs []string
-	for d := range strings.SplitSeq(c.rules, ",") {
-		if d = strings.TrimSpace(d); d != "" {
-			dirs = append(dirs, d)
+	return tables.All(tables.Config{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules)})
+}
+
+// splitList reads a comma-separated flag value, blanks trimmed and empty
+// items dropped.
+func splitList(s string) []string {
+	var items []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
 		}
 	}
-	return tables.All(tables.Config{Log: log, Policy: c.policy, RuleDirs: dirs})
+	return items
 }
 
 // parseTolerant parses args into fs, dropping flags fs does not define
