@@ -124,12 +124,14 @@ func readFlagfile(path string) ([]string, error) {
 		return nil, fmt.Errorf("flagfile: %w", err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil {
+	st, err := f.Stat()
+	if err != nil {
 		return nil, fmt.Errorf("flagfile %s: %w", path, err)
-	} else if !st.Mode().IsRegular() {
+	}
+	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("flagfile %s: not a regular file", path)
 	}
-	if err := checkSafe(f); err != nil {
+	if err := checkSafe(st); err != nil {
 		return nil, fmt.Errorf("flagfile %s: %w", path, err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFlagfile+1))

@@ -12,11 +12,7 @@ const defaultFlagfile = "/etc/modhunt/modhunt.flags"
 
 // checkSafe applies osquery's own rule for extension binaries to the flag
 // file: owned by root or by us, and not writable by everyone.
-func checkSafe(f *os.File) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
+func checkSafe(fi os.FileInfo) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return errors.New("cannot read ownership")

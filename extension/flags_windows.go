@@ -6,4 +6,4 @@ const defaultFlagfile = `C:\Program Files\modhunt\modhunt.flags`
 
 // checkSafe trusts the directory ACLs on Windows: osqueryd's own install
 // directory rules (Administrators-only write) are what protect this file.
-func checkSafe(*os.File) error { return nil }
+func checkSafe(os.FileInfo) error { return nil }
