@@ -10,7 +10,6 @@ package loadedmodules
 import (
 	"context"
 	"log/slog"
-	"math"
 	"strconv"
 
 	"github.com/modhunt/modhunt/tables/inventory"
@@ -98,17 +97,9 @@ func NewWith(inv *inventory.Inventory, log *slog.Logger) *table.Table {
 }
 
 func generate(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, q table.Query) ([]table.Row, error) {
-	var pids []int
-	if vals, pinned := q.IntEquals("pid"); pinned {
-		pids = make([]int, 0, len(vals))
-		for _, v := range vals {
-			if v > 0 && v <= math.MaxInt32 {
-				pids = append(pids, int(v))
-			}
-		}
-		if len(pids) == 0 {
-			return nil, nil
-		}
+	pids := q.PIDs()
+	if pids != nil && len(pids) == 0 {
+		return nil, nil
 	}
 	var rows []table.Row
 	err := inv.Walk(ctx, pids, func(p *inventory.Process) error {

@@ -128,7 +128,7 @@ func loadRules(log *slog.Logger, dirs []string) (*detections.Engine, error) {
 func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Builder, q table.Query) ([]table.Row, error) {
 	var rows []table.Row
 	var matches []detections.Match
-	err := b.Scan(ctx, moduleevents.PIDs(q), func(p *inventory.Process, ev *detections.Event) error {
+	err := b.Scan(ctx, q.PIDs(), func(p *inventory.Process, ev *detections.Event) error {
 		matches = engine.MatchAppend(matches[:0], ev)
 		if len(matches) == 0 {
 			return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/modhunt/modhunt/detections"
 	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
 	"github.com/modhunt/modhunt/test/sim"
 )
@@ -56,7 +57,7 @@ func TestVerdictsAreUntrustedModuleLoads(t *testing.T) {
 
 	ut, err := untrusted.New(untrusted.Config{})
 	require.NoError(t, err)
-	rows, err := ut.Generate(context.Background(), PIDQuery(pids))
+	rows, err := ut.Generate(context.Background(), table.PIDQuery(pids))
 	require.NoError(t, err)
 	want := map[string]string{}
 	for _, r := range rows {

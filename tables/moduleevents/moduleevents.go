@@ -45,7 +45,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
 
@@ -150,34 +149,6 @@ type verdictKey struct {
 	path string
 }
 
-// PIDQuery is the query that pins column pid to pids (nil: no constraint).
-func PIDQuery(pids []int) table.Query {
-	if pids == nil {
-		return table.Query{}
-	}
-	cs := make([]table.Constraint, len(pids))
-	for i, p := range pids {
-		cs[i] = table.Constraint{Op: table.OpEquals, Expr: strconv.Itoa(p)}
-	}
-	return table.Query{Constraints: map[string][]table.Constraint{"pid": cs}}
-}
-
-// PIDs returns the pids a query pins column pid to: nil when it does not
-// pin it, an empty slice when it pins it to nothing a process can have.
-func PIDs(q table.Query) []int {
-	vals, pinned := q.IntEquals("pid")
-	if !pinned {
-		return nil
-	}
-	pids := make([]int, 0, len(vals))
-	for _, v := range vals {
-		if v > 0 && v <= math.MaxInt32 {
-			pids = append(pids, int(v))
-		}
-	}
-	return pids
-}
-
 // Scan builds the events of the processes pids (nil: every process; empty:
 // none) and calls fn for each with the process it belongs to. The Event is
 // reused after fn returns; its ProcessModules slice is shared by the
@@ -188,7 +159,7 @@ func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*inventory.Proce
 		return nil
 	}
 	col := &collector{}
-	rows, scanErr := b.untrusted.Generate(context.WithValue(ctx, collectorKey{}, col), PIDQuery(pids))
+	rows, scanErr := b.untrusted.Generate(context.WithValue(ctx, collectorKey{}, col), table.PIDQuery(pids))
 	if scanErr != nil {
 		b.log.DebugContext(ctx, "module scan stopped", "err", scanErr, "processes", len(col.procs))
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/modhunt/modhunt/detections"
 	"github.com/modhunt/modhunt/tables/inventory"
-	"github.com/modhunt/modhunt/tables/table"
 )
 
 func TestParsePasswd(t *testing.T) {
@@ -70,22 +69,6 @@ func TestUserDBRefusesAFIFO(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("reading a FIFO as the user database blocked")
 	}
-}
-
-func TestPIDs(t *testing.T) {
-	t.Parallel()
-	assert.Nil(t, PIDs(table.Query{}), "no constraint: every process")
-	assert.Equal(t, []int{5, 7}, PIDs(PIDQuery([]int{5, 7})))
-	q := table.Query{Constraints: map[string][]table.Constraint{"pid": {
-		{Op: table.OpEquals, Expr: "0"}, {Op: table.OpEquals, Expr: "-4"},
-		{Op: table.OpEquals, Expr: "x"}, {Op: table.OpEquals, Expr: "99999999999"},
-	}}}
-	got := PIDs(q)
-	assert.NotNil(t, got, "pinned to values no process has: none, not all")
-	assert.Empty(t, got)
-	q = table.Query{Constraints: map[string][]table.Constraint{"pid": {{Op: table.OpGreaterThan, Expr: "5"}}}}
-	assert.Nil(t, PIDs(q), "a range is the SQL engine's to filter")
-	assert.Equal(t, table.Query{}, PIDQuery(nil))
 }
 
 func TestTakeVerdict(t *testing.T) {

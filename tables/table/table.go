@@ -8,6 +8,7 @@ package table
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -97,6 +98,36 @@ func (q Query) IntEquals(column string) (vals []int64, pinned bool) {
 		}
 	}
 	return vals, true
+}
+
+// PIDs returns the process ids a query pins column pid to: nil when it
+// does not pin it, an empty non-nil slice when it pins it only to values
+// no process can have (not a positive 32-bit integer), which means no rows.
+func (q Query) PIDs() []int {
+	vals, pinned := q.IntEquals("pid")
+	if !pinned {
+		return nil
+	}
+	pids := make([]int, 0, len(vals))
+	for _, v := range vals {
+		if v > 0 && v <= math.MaxInt32 {
+			pids = append(pids, int(v))
+		}
+	}
+	return pids
+}
+
+// PIDQuery is the query that pins column pid to pids (nil: no constraint),
+// the inverse of Query.PIDs.
+func PIDQuery(pids []int) Query {
+	if pids == nil {
+		return Query{}
+	}
+	cs := make([]Constraint, len(pids))
+	for i, p := range pids {
+		cs[i] = Constraint{Op: OpEquals, Expr: strconv.Itoa(p)}
+	}
+	return Query{Constraints: map[string][]Constraint{"pid": cs}}
 }
 
 // Row holds one row's values in the table's column order. An empty string

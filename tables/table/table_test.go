@@ -46,3 +46,19 @@ func TestValidate(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.want, name)
 	}
 }
+
+func TestPIDs(t *testing.T) {
+	t.Parallel()
+	assert.Nil(t, Query{}.PIDs(), "no constraint: every process")
+	assert.Equal(t, []int{5, 7}, PIDQuery([]int{5, 7}).PIDs())
+	q := Query{Constraints: map[string][]Constraint{"pid": {
+		{Op: OpEquals, Expr: "0"}, {Op: OpEquals, Expr: "-4"},
+		{Op: OpEquals, Expr: "x"}, {Op: OpEquals, Expr: "99999999999"},
+	}}}
+	got := q.PIDs()
+	assert.NotNil(t, got, "pinned to values no process has: none, not all")
+	assert.Empty(t, got)
+	q = Query{Constraints: map[string][]Constraint{"pid": {{Op: OpGreaterThan, Expr: "5"}}}}
+	assert.Nil(t, q.PIDs(), "a range is the SQL engine's to filter")
+	assert.Equal(t, Query{}, PIDQuery(nil))
+}

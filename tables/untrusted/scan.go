@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path"
 	"strings"
@@ -98,17 +97,9 @@ type fileKey struct {
 }
 
 func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, error) {
-	var pids []int
-	if vals, pinned := q.IntEquals("pid"); pinned {
-		pids = []int{}
-		for _, v := range vals {
-			if v > 0 && v <= math.MaxInt32 {
-				pids = append(pids, int(v))
-			}
-		}
-		if len(pids) == 0 {
-			return nil, nil
-		}
+	pids := q.PIDs()
+	if pids != nil && len(pids) == 0 {
+		return nil, nil
 	}
 	if err := s.pkgs.Refresh(); err != nil {
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
