@@ -27,7 +27,6 @@ type common struct {
 	verbose      bool
 	tableTimeout time.Duration
 	concurrency  int
-	flagfile     string
 	policy       string
 	rules        string
 	memoryMiB    int
@@ -43,7 +42,9 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.verbose, "verbose", false, "log at debug level (osqueryd passes this when it is verbose itself)")
 	fs.DurationVar(&c.tableTimeout, "table_timeout", table.DefaultTimeout, "deadline for one table scan")
 	fs.IntVar(&c.concurrency, "table_concurrency", table.DefaultConcurrency, "table scans that may run at once")
-	fs.StringVar(&c.flagfile, "flagfile", defaultFlagfile, "file of extra flags, one per line (osqueryd cannot pass flags to an extension)")
+	// Known to the FlagSet for --help and the tolerant parse; parse reads it
+	// from args itself, before the FlagSet runs.
+	fs.String("flagfile", defaultFlagfile, "file of extra flags, one per line (osqueryd cannot pass flags to an extension)")
 	fs.StringVar(&c.policy, "policy", "", "trust policy file (YAML) for untrusted_module_loads")
 	fs.StringVar(&c.rules, "rules", "", "extra Sigma rule folders for module_detections, comma-separated")
 	fs.IntVar(&c.memoryMiB, "memory_limit", defaultMemoryMiB, "soft limit of the Go heap in MiB (0: none; GOMEMLIMIT in the environment wins)")
@@ -67,18 +68,16 @@ func (c *common) parse(fs *flag.FlagSet, args []string, tolerant bool) ([]string
 	if path == "" {
 		path = defaultFlagfile
 	}
-	if path != "" {
-		lines, err := readFlagfile(path)
-		switch {
-		case errors.Is(err, iofs.ErrNotExist) && !explicit:
-		case err != nil:
-			return nil, err
-		default:
-			if _, dropped, err := parseTolerant(fs, lines); err != nil {
-				return nil, fmt.Errorf("flagfile %s: %w", path, err)
-			} else if len(dropped) > 0 {
-				return nil, fmt.Errorf("flagfile %s: unknown flags %s", path, strings.Join(dropped, " "))
-			}
+	lines, err := readFlagfile(path)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist) && !explicit:
+	case err != nil:
+		return nil, err
+	default:
+		if _, dropped, err := parseTolerant(fs, lines); err != nil {
+			return nil, fmt.Errorf("flagfile %s: %w", path, err)
+		} else if len(dropped) > 0 {
+			return nil, fmt.Errorf("flagfile %s: unknown flags %s", path, strings.Join(dropped, " "))
 		}
 	}
 	defer c.applyMemoryLimit()
