@@ -215,20 +215,13 @@ func writeHuntJSON(w io.Writer, results []packs.Result) {
 		b.WriteString("],\"platform\":")
 		jsonString(&b, h.Platform)
 		b.WriteString(",\"rows\":[")
+		keys := jsonKeys(r.Columns)
 		for j, row := range r.Rows {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("\n    {")
-			for k, col := range r.Columns {
-				if k > 0 {
-					b.WriteByte(',')
-				}
-				jsonString(&b, col)
-				b.WriteByte(':')
-				jsonValue(&b, row[k])
-			}
-			b.WriteByte('}')
+			b.WriteString("\n    ")
+			jsonRow(&b, keys, row)
 		}
 		if len(r.Rows) > 0 {
 			b.WriteString("\n  ")

@@ -240,30 +240,42 @@ func writeJSON(w *strings.Builder, cols []string, rows [][]any) {
 		w.WriteString("[]\n")
 		return
 	}
-	keys := make([]string, len(cols))
-	for i, c := range cols {
-		var b strings.Builder
-		jsonString(&b, c)
-		keys[i] = b.String()
-	}
+	keys := jsonKeys(cols)
 	w.WriteString("[\n")
 	for r, row := range rows {
-		w.WriteString("  {")
-		for i, k := range keys {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			w.WriteString(k)
-			w.WriteByte(':')
-			jsonValue(w, row[i])
-		}
-		w.WriteByte('}')
+		w.WriteString("  ")
+		jsonRow(w, keys, row)
 		if r < len(rows)-1 {
 			w.WriteByte(',')
 		}
 		w.WriteByte('\n')
 	}
 	w.WriteString("]\n")
+}
+
+// jsonKeys encodes column names once, for jsonRow.
+func jsonKeys(cols []string) []string {
+	keys := make([]string, len(cols))
+	for i, c := range cols {
+		var b strings.Builder
+		jsonString(&b, c)
+		keys[i] = b.String()
+	}
+	return keys
+}
+
+// jsonRow writes row as one JSON object keyed by keys (from jsonKeys).
+func jsonRow(b *strings.Builder, keys []string, row []any) {
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k)
+		b.WriteByte(':')
+		jsonValue(b, row[i])
+	}
+	b.WriteByte('}')
 }
 
 func jsonValue(b *strings.Builder, v any) {
