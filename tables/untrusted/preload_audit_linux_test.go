@@ -1,20 +1,17 @@
 package untrusted
 
 import (
-	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/test/sim"
 )
 
 // What glibc's loader (elf/rtld.c) acts on in /etc/ld.so.preload: '#'
@@ -77,26 +74,12 @@ func (endlessBlanks) Read(p []byte) (int, error) {
 // name a library followed by a comment, or behind 1 MiB of blanks: the
 // loader loads it either way, so the row must say preloaded.
 func TestPreloadFileLive(t *testing.T) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("preload test needs gcc: apt-get install gcc")
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("preload test needs unshare: apt-get install util-linux")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("preload test needs root to mount in a private mount namespace")
-	}
+	sim.NeedRoot(t)
+	unshare := sim.NeedTool(t, "unshare", "util-linux")
 	dir := t.TempDir()
-	src := filepath.Join(dir, "c.c")
-	lib := filepath.Join(dir, "libcommented.so")
-	require.NoError(t, os.WriteFile(src, []byte("int commented_marker(void) { return 7; }\n"), 0o644))
-	out, err := exec.Command(gcc, "-shared", "-fPIC", "-o", lib, src).CombinedOutput()
-	require.NoError(t, err, string(out))
+	lib := sim.BuildLib(t, filepath.Join(dir, "libcommented.so"))
 
-	tbl, err := New(Config{})
-	require.NoError(t, err)
+	tbl := newTable(t, Config{})
 	for name, content := range map[string]string{
 		"comment": lib + "#not part of the name\n",
 		"padding": strings.Repeat(" ", 1<<20) + lib + "\n",
@@ -115,30 +98,7 @@ func TestPreloadFileLive(t *testing.T) {
 // finds libc in its default directories.
 func livePreloadReasons(t *testing.T, tbl *table.Table, unshare, preload, lib string) []string {
 	script := `mount -t tmpfs none /etc && cp "$1" /etc/ld.so.preload && exec sleep 60`
-	cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", script, "sh", preload)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	pid := cmd.Process.Pid
-	mapsFile := "/proc/" + strconv.Itoa(pid) + "/maps"
-	require.Eventually(t, func() bool {
-		b, err := os.ReadFile(mapsFile)
-		return err == nil && strings.Contains(string(b), lib)
-	}, 10*time.Second, 10*time.Millisecond, "the loader never mapped %s", lib)
-
-	q := table.Query{Constraints: map[string][]table.Constraint{
-		"pid": {{Op: table.OpEquals, Expr: strconv.Itoa(pid)}},
-	}}
-	rows, err := tbl.Generate(context.Background(), q)
-	require.NoError(t, err)
-	colPath, colReasons := tbl.ColumnIndex("path"), tbl.ColumnIndex("reasons")
-	for _, r := range rows {
-		if r[colPath] == lib {
-			return strings.Split(r[colReasons], ",")
-		}
-	}
-	t.Fatalf("no row for %s in %v", lib, rows)
-	return nil
+	p := sim.StartNoWait(t, unshare, "-m", "--propagation", "private", "sh", "-c", script, "sh", preload)
+	row, _ := waitRow(t, tbl, p.PID, lib)
+	return strings.Split(row[col("reasons")], ",")
 }
