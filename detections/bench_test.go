@@ -60,17 +60,13 @@ func BenchmarkMatch(b *testing.B) {
 	})
 
 	b.Run("sigma-go", func(b *testing.B) {
-		cfg := sigma.Config{FieldMappings: map[string]sigma.FieldMapping{
-			"ProcessModules":   {TargetNames: []string{"ProcessModules"}},
-			"UntrustedReasons": {TargetNames: []string{"UntrustedReasons"}},
-		}}
 		var evals []*evaluator.RuleEvaluator
 		for _, c := range e.byPlatform[PlatformWindows] {
 			data, err := builtinRules.ReadFile(strings.TrimPrefix(c.rule.Source, "builtin:"))
 			require.NoError(b, err)
 			r, err := sigma.ParseRule(data)
 			require.NoError(b, err)
-			evals = append(evals, evaluator.ForRule(r, evaluator.WithConfig(cfg)))
+			evals = append(evals, evaluator.ForRule(r, evaluator.WithConfig(sigmaGoConfig)))
 		}
 		maps := make([]map[string]any, len(events))
 		for i := range events {

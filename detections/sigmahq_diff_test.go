@@ -19,13 +19,10 @@ import (
 // values use wildcards or escapes, and rules sigma-go cannot evaluate (null),
 // are counted and left out: there the two differ by design (README.md).
 func TestSigmaHQAgreesWithSigmaGo(t *testing.T) {
-	root := os.Getenv("MODHUNT_SIGMA_RULES")
-	if root == "" {
-		t.Skip("set MODHUNT_SIGMA_RULES=/path/to/sigma (a SigmaHQ/sigma checkout) to compare with sigma-go")
-	}
+	_, dirs := sigmaHQ(t, "compare with sigma-go")
 	var files []string
-	for _, sub := range []string{"rules/windows/image_load", "rules-threat-hunting/windows/image_load"} {
-		m, _ := filepath.Glob(filepath.Join(root, sub, "*.yml"))
+	for _, dir := range dirs {
+		m, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
 		files = append(files, m...)
 	}
 	require.NotEmpty(t, files)
@@ -35,10 +32,6 @@ func TestSigmaHQAgreesWithSigmaGo(t *testing.T) {
 		theirs *evaluator.RuleEvaluator
 		title  string
 	}
-	cfg := sigma.Config{FieldMappings: map[string]sigma.FieldMapping{
-		"ProcessModules":   {TargetNames: []string{"ProcessModules"}},
-		"UntrustedReasons": {TargetNames: []string{"UntrustedReasons"}},
-	}}
 	var pairs []pair
 	var events []Event
 	special := 0
@@ -55,7 +48,7 @@ func TestSigmaHQAgreesWithSigmaGo(t *testing.T) {
 			continue
 		}
 		e := &Engine{byPlatform: map[string][]*compiled{PlatformWindows: {c}}}
-		pairs = append(pairs, pair{e, evaluator.ForRule(r, evaluator.WithConfig(cfg)), r.Title})
+		pairs = append(pairs, pair{e, evaluator.ForRule(r, evaluator.WithConfig(sigmaGoConfig)), r.Title})
 	}
 	ctx := context.Background()
 	compared, agreed, positives, nullRules := 0, 0, 0, map[string]bool{}

@@ -6,25 +6,41 @@ import (
 	"strings"
 	"testing"
 
+	sigma "github.com/bradleyjkemp/sigma-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 )
 
-// TestSigmaHQ loads SigmaHQ's image_load rules from a checkout and replays
-// SigmaHQ's regression events against them. Point MODHUNT_SIGMA_RULES at the
-// root of a SigmaHQ/sigma checkout (or at any folder of rules).
-func TestSigmaHQ(t *testing.T) {
-	root := os.Getenv("MODHUNT_SIGMA_RULES")
+// sigmaHQ returns the SigmaHQ/sigma checkout MODHUNT_SIGMA_RULES points at
+// and those of its image_load rule folders that exist, or skips the test
+// (saying it would do what) when the variable is unset.
+func sigmaHQ(t *testing.T, what string) (root string, dirs []string) {
+	t.Helper()
+	root = os.Getenv("MODHUNT_SIGMA_RULES")
 	if root == "" {
-		t.Skip("set MODHUNT_SIGMA_RULES=/path/to/sigma (a SigmaHQ/sigma checkout) to run the community rules")
+		t.Skip("set MODHUNT_SIGMA_RULES=/path/to/sigma (a SigmaHQ/sigma checkout) to " + what)
 	}
-	var dirs []string
 	for _, sub := range []string{"rules/windows/image_load", "rules-threat-hunting/windows/image_load"} {
 		if st, err := os.Stat(filepath.Join(root, sub)); err == nil && st.IsDir() {
 			dirs = append(dirs, filepath.Join(root, sub))
 		}
 	}
+	return root, dirs
+}
+
+// sigmaGoConfig is what sigma-go's evaluator needs to compare a list field
+// element by element: a field mapping naming the field itself.
+var sigmaGoConfig = sigma.Config{FieldMappings: map[string]sigma.FieldMapping{
+	"ProcessModules":   {TargetNames: []string{"ProcessModules"}},
+	"UntrustedReasons": {TargetNames: []string{"UntrustedReasons"}},
+}}
+
+// TestSigmaHQ loads SigmaHQ's image_load rules from a checkout and replays
+// SigmaHQ's regression events against them. Point MODHUNT_SIGMA_RULES at the
+// root of a SigmaHQ/sigma checkout (or at any folder of rules).
+func TestSigmaHQ(t *testing.T) {
+	root, dirs := sigmaHQ(t, "run the community rules")
 	if len(dirs) == 0 {
 		dirs = []string{root}
 	}
