@@ -21,12 +21,7 @@ func mustCompile(t *testing.T, src string) *Engine {
 	c, err := parseRule([]byte(src), "test")
 	require.NoError(t, err)
 	e := &Engine{byPlatform: map[string][]*compiled{}}
-	e.rules = []*compiled{c}
-	for _, p := range []string{PlatformWindows, PlatformLinux, PlatformMacOS} {
-		if c.rule.Product == "" || c.rule.Product == p {
-			e.byPlatform[p] = append(e.byPlatform[p], c)
-		}
-	}
+	e.keep(c)
 	return e
 }
 

@@ -195,13 +195,19 @@ func (e *Engine) add(data []byte, source string, ids map[string]string, rep *Loa
 		return
 	}
 	ids[c.rule.ID] = source
+	e.keep(c)
+	rep.Loaded++
+}
+
+// keep adds a compiled rule to the engine, under every platform its
+// logsource product selects.
+func (e *Engine) keep(c *compiled) {
 	e.rules = append(e.rules, c)
 	for _, p := range []string{PlatformWindows, PlatformLinux, PlatformMacOS} {
 		if c.rule.Product == "" || c.rule.Product == p {
 			e.byPlatform[p] = append(e.byPlatform[p], c)
 		}
 	}
-	rep.Loaded++
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)

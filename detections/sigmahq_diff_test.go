@@ -47,7 +47,8 @@ func TestSigmaHQAgreesWithSigmaGo(t *testing.T) {
 			special++
 			continue
 		}
-		e := &Engine{byPlatform: map[string][]*compiled{PlatformWindows: {c}}}
+		e := &Engine{byPlatform: map[string][]*compiled{}}
+		e.keep(c)
 		pairs = append(pairs, pair{e, evaluator.ForRule(r, evaluator.WithConfig(sigmaGoConfig)), r.Title})
 	}
 	ctx := context.Background()
