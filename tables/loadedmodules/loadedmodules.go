@@ -66,18 +66,6 @@ var Examples = []string{
 // Description is the table's one-paragraph summary.
 const Description = "Files mapped into running processes, one row per process and distinct file (device, inode, path): shared objects, the main executable, memfd and deleted images. Paths are the process's own view, byte for byte; deletion and file type are read from the mapped file itself."
 
-// Definition returns the table without a Generate, for hosts and docs that
-// need only the schema.
-func Definition() table.Table {
-	return table.Table{
-		Name:        Name,
-		Description: Description,
-		Platforms:   []string{table.Linux},
-		Columns:     Columns,
-		Examples:    Examples,
-	}
-}
-
 // New returns the table reading this host's processes.
 func New(log *slog.Logger) *table.Table {
 	return NewWith(inventory.New(inventory.Config{Log: log, ModulesOnly: true}), log)
@@ -89,11 +77,16 @@ func NewWith(inv *inventory.Inventory, log *slog.Logger) *table.Table {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := Definition()
-	t.Generate = func(ctx context.Context, q table.Query) ([]table.Row, error) {
-		return generate(ctx, inv, log, q)
+	return &table.Table{
+		Name:        Name,
+		Description: Description,
+		Platforms:   []string{table.Linux},
+		Columns:     Columns,
+		Examples:    Examples,
+		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
+			return generate(ctx, inv, log, q)
+		},
 	}
-	return &t
 }
 
 func generate(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, q table.Query) ([]table.Row, error) {

@@ -73,18 +73,6 @@ type Config struct {
 	Untrusted *table.Table
 }
 
-// Definition returns the table without a Generate, for hosts and docs that
-// need only the schema.
-func Definition() table.Table {
-	return table.Table{
-		Name:        Name,
-		Description: Description,
-		Platforms:   []string{table.Linux},
-		Columns:     Columns,
-		Examples:    Examples,
-	}
-}
-
 // New returns the table. Rules load here, once: every rule that cannot be
 // used (a broken extra rule, an unreadable folder) is logged with its file,
 // line and reason and skipped, and the others still run. The error is for
@@ -103,11 +91,16 @@ func New(cfg Config) (*table.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	t := Definition()
-	t.Generate = func(ctx context.Context, q table.Query) ([]table.Row, error) {
-		return generate(ctx, engine, builder, q)
-	}
-	return &t, nil
+	return &table.Table{
+		Name:        Name,
+		Description: Description,
+		Platforms:   []string{table.Linux},
+		Columns:     Columns,
+		Examples:    Examples,
+		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
+			return generate(ctx, engine, builder, q)
+		},
+	}, nil
 }
 
 func loadRules(log *slog.Logger, dirs []string) (*detections.Engine, error) {
