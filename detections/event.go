@@ -76,8 +76,7 @@ type fieldDef struct {
 	text func(*Event) string
 	num  func(*Event) int64
 	flag func(*Event) bool
-	list func(*Event) []string
-	lptr func(*Event) *[]string
+	list func(*Event) *[]string
 	set  func(*Event, string) bool // from a recorded event's text value
 }
 
@@ -115,8 +114,7 @@ func boolField(name string, get func(*Event) *bool) fieldDef {
 
 func listField(name string, get func(*Event) *[]string) fieldDef {
 	return fieldDef{name: name, kind: kindList,
-		list: func(e *Event) []string { return *get(e) },
-		lptr: get,
+		list: get,
 		set: func(e *Event, v string) bool {
 			// A recorded list may arrive flattened: "a.dll,b.dll".
 			*get(e) = splitList(v)
@@ -192,15 +190,6 @@ func lookupField(name string) (int, bool) {
 	return -1, false
 }
 
-// FieldNames returns the names of the known event fields, in a fixed order.
-func FieldNames() []string {
-	out := make([]string, len(fields))
-	for i, f := range fields {
-		out[i] = f.name
-	}
-	return out
-}
-
 // Set assigns a field from its text form, as a recorded event carries it.
 // Unknown names go to Extra. It reports false when the value does not parse
 // for the field's type (a number or a boolean).
@@ -231,7 +220,7 @@ func (e *Event) Fields() map[string]any {
 		case kindBool:
 			m[f.name] = f.flag(e)
 		case kindList:
-			if v := f.list(e); len(v) > 0 {
+			if v := *f.list(e); len(v) > 0 {
 				m[f.name] = v
 			}
 		}

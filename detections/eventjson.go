@@ -256,7 +256,7 @@ func setJSON(ev *Event, k string, v any) error {
 				}
 				out = append(out, s)
 			}
-			*fields[i].lptr(ev) = out
+			*fields[i].list(ev) = out
 			return nil
 		}
 		return fmt.Errorf("field %s: a list where %s takes one value", k, k)

@@ -85,7 +85,7 @@ func (s *state) values(f fieldRef) (raw, lower []string) {
 	}
 	def := &fields[f.idx]
 	if def.kind == kindList {
-		l := def.list(s.ev)
+		l := *def.list(s.ev)
 		if len(l) == 0 {
 			s.listRaw[f.idx], s.listLower[f.idx], s.listSet[f.idx] = s.listRaw[f.idx][:0], s.listLower[f.idx][:0], nil
 			return nil, nil
@@ -157,7 +157,7 @@ func (s *state) empty(f fieldRef) bool {
 	case kindText:
 		return fields[f.idx].text(s.ev) == ""
 	case kindList:
-		return len(fields[f.idx].list(s.ev)) == 0
+		return len(*fields[f.idx].list(s.ev)) == 0
 	}
 	return false
 }

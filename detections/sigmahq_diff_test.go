@@ -164,7 +164,7 @@ func sigmaGoEvent(ev *Event) map[string]any {
 		case kindBool:
 			m[f.name] = f.flag(ev)
 		case kindList:
-			m[f.name] = f.list(ev)
+			m[f.name] = *f.list(ev)
 		}
 	}
 	for k, v := range ev.Extra {
