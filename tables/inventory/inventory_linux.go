@@ -695,18 +695,12 @@ func (inv *Inventory) cacheLen() int {
 // a device or FIFO that could block). Read it through a bound
 // (io.LimitReader): modules can be large.
 func (inv *Inventory) OpenModule(pid int, m *Module) (*os.File, error) {
-	dir, err := inv.pidDir(pid)
+	var st unix.Stat_t
+	dir, name, err := inv.statMapFile(pid, m, &st)
 	if err != nil {
 		return nil, err
 	}
 	defer closeFD(dir)
-	var s scratch
-	s.link = make([]byte, 0, 48)
-	name := mapFilesName(&s, m)
-	var st unix.Stat_t
-	if err := unix.Fstatat(dir, name, &st, 0); err != nil {
-		return nil, fmt.Errorf("stat %s of pid %d: %w", name, pid, err)
-	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("%s of pid %d is not a regular file", name, pid)
 	}
@@ -724,19 +718,28 @@ func (inv *Inventory) OpenModule(pid int, m *Module) (*os.File, error) {
 // StatModule stats the file mapped as m in process pid, through map_files:
 // owner, mode, size, link count of the very file that is mapped.
 func (inv *Inventory) StatModule(pid int, m *Module) (FileInfo, error) {
-	dir, err := inv.pidDir(pid)
+	var st unix.Stat_t
+	dir, _, err := inv.statMapFile(pid, m, &st)
 	if err != nil {
 		return FileInfo{}, err
 	}
-	defer closeFD(dir)
-	var s scratch
-	s.link = make([]byte, 0, 48)
-	name := mapFilesName(&s, m)
-	var st unix.Stat_t
-	if err := unix.Fstatat(dir, name, &st, 0); err != nil {
-		return FileInfo{}, fmt.Errorf("stat %s of pid %d: %w", name, pid, err)
-	}
+	closeFD(dir)
 	return fileInfo(&st), nil
+}
+
+// statMapFile stats m's map_files entry of process pid into st. It returns
+// pid's directory, open for the caller to close, and the entry's name in it.
+func (inv *Inventory) statMapFile(pid int, m *Module, st *unix.Stat_t) (dir int, name string, err error) {
+	if dir, err = inv.pidDir(pid); err != nil {
+		return -1, "", err
+	}
+	s := scratch{link: make([]byte, 0, 48)}
+	name = mapFilesName(&s, m)
+	if err := unix.Fstatat(dir, name, st, 0); err != nil {
+		closeFD(dir)
+		return -1, "", fmt.Errorf("stat %s of pid %d: %w", name, pid, err)
+	}
+	return dir, name, nil
 }
 
 // StatPath stats path as process pid sees it: resolved inside its root
