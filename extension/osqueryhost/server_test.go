@@ -33,13 +33,7 @@ type served struct {
 
 // shortDir returns a temp dir short enough for unix socket paths (~104
 // bytes, and osquery-go allows 97 for the manager's).
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "mh")
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, os.RemoveAll(dir)) })
-	return dir
-}
+func shortDir(t testing.TB) string { return sim.TempDirIn(t, "/tmp", "mh") }
 
 func startServe(t *testing.T, tables ...*table.Table) *served {
 	t.Helper()

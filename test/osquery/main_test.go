@@ -54,13 +54,7 @@ func TestMain(m *testing.M) {
 // shortDir is a temp dir short enough for unix socket paths: osquery-go
 // refuses a manager socket over 97 characters, and t.TempDir under a long
 // test name gets close.
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "mh")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
+func shortDir(t testing.TB) string { return sim.TempDirIn(t, "/tmp", "mh") }
 
 // startManager starts an extension-manager double, as osqueryd's
 // --extensions_socket.

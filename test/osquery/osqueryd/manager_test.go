@@ -14,16 +14,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/modhunt/modhunt/test/sim"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func listen(t *testing.T) *Manager {
 	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "mh")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	m, err := Listen(filepath.Join(dir, "osquery.em"), time.Second)
+	// A short path: osquery-go refuses a manager socket over 97 bytes.
+	m, err := Listen(filepath.Join(sim.TempDirIn(t, "/tmp", "mh"), "osquery.em"), time.Second)
 	require.NoError(t, err)
 	t.Cleanup(m.Close)
 	return m
