@@ -62,7 +62,6 @@ func BenchmarkGenerateOverThrift(b *testing.B) {
 			require.NoError(b, err)
 			qc := osqueryd.QueryContext{Columns: cols}
 
-			b.ResetTimer()
 			for b.Loop() {
 				resp, err := mgr.Generate(ctx, ext.UUID, tbl.Name, qc)
 				if err != nil || resp.Status.Code != 0 || len(resp.Response) != len(rows) {

@@ -1,7 +1,0 @@
-//go:build unix
-
-package moduleevents
-
-import "golang.org/x/sys/unix"
-
-func mkfifo(p string) error { return unix.Mkfifo(p, 0o600) }
