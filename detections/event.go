@@ -197,11 +197,15 @@ func (e *Event) Set(name, value string) bool {
 	if i, ok := lookupField(name); ok {
 		return fields[i].set(e, value)
 	}
+	e.setExtra(name, value)
+	return true
+}
+
+func (e *Event) setExtra(name, value string) {
 	if e.Extra == nil {
 		e.Extra = map[string]string{}
 	}
 	e.Extra[name] = value
-	return true
 }
 
 // Fields returns the event as a flat map of Sigma field names to values

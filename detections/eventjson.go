@@ -246,8 +246,11 @@ func jsonScalar(v any) (string, bool) {
 }
 
 func setJSON(ev *Event, k string, v any) error {
+	// One lookup per key: an evtx record carries many fields Event does not
+	// know, and each miss is a case-insensitive scan of every field.
+	i, known := lookupField(k)
 	if list, isList := v.([]any); isList {
-		if i, known := lookupField(k); known && fields[i].kind == kindList {
+		if known && fields[i].kind == kindList {
 			var out []string
 			for _, e := range list {
 				s, ok := jsonScalar(e)
@@ -263,7 +266,7 @@ func setJSON(ev *Event, k string, v any) error {
 	}
 	s, ok := jsonScalar(v)
 	if !ok {
-		if _, known := lookupField(k); known {
+		if known {
 			return fmt.Errorf("field %s: %T is not a scalar value", k, v)
 		}
 		// Unknown nested data (evtx "#attributes" and the like) is kept as
@@ -271,20 +274,21 @@ func setJSON(ev *Event, k string, v any) error {
 		b, _ := json.Marshal(v)
 		s = string(b)
 	}
-	if v == nil {
-		if _, known := lookupField(k); known {
-			return nil
-		}
+	if !known {
+		ev.setExtra(k, s)
+		return nil
 	}
-	if !ev.Set(k, s) {
-		return fmt.Errorf("field %s: %q is not a valid %s", k, s, kindName(k))
+	if v == nil {
+		return nil
+	}
+	if !fields[i].set(ev, s) {
+		return fmt.Errorf("field %s: %q is not a valid %s", k, s, kindName(fields[i].kind))
 	}
 	return nil
 }
 
-func kindName(k string) string {
-	i, _ := lookupField(k)
-	switch fields[i].kind {
+func kindName(k fieldKind) string {
+	switch k {
 	case kindInt:
 		return "number"
 	case kindBool:
