@@ -55,22 +55,6 @@ func TestUserDBRereadsOnlyWhenTheFileChanges(t *testing.T) {
 	assert.Equal(t, map[int64]string{0: "root", 1000: "alice"}, db.snapshot(ctx, log))
 }
 
-func TestUserDBRefusesAFIFO(t *testing.T) {
-	t.Parallel()
-	p := filepath.Join(t.TempDir(), "passwd")
-	if err := mkfifo(p); err != nil {
-		t.Skipf("cannot make a FIFO here: %v", err)
-	}
-	done := make(chan map[int64]string, 1)
-	go func() { done <- newUserDB(p).snapshot(context.Background(), slog.New(slog.DiscardHandler)) }()
-	select {
-	case names := <-done:
-		assert.Empty(t, names)
-	case <-time.After(10 * time.Second):
-		t.Fatal("reading a FIFO as the user database blocked")
-	}
-}
-
 func TestTakeVerdict(t *testing.T) {
 	t.Parallel()
 	old := &verdict{path: "/usr/lib/libx.so", reasons: []string{"deleted"}}
