@@ -240,24 +240,6 @@ func (m *Manager) WaitListening(ctx context.Context, uuid int64) error {
 	}
 }
 
-// WaitDeregistered waits until no registration has uuid.
-func (m *Manager) WaitDeregistered(ctx context.Context, uuid int64) error {
-	for {
-		m.mu.Lock()
-		_, ok := m.exts[uuid]
-		changed := m.changed
-		m.mu.Unlock()
-		if !ok {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("extension %d did not deregister: %w", uuid, ctx.Err())
-		}
-	}
-}
-
 // notify wakes waiters; m.mu must be held.
 func (m *Manager) notify(event string) {
 	m.events = append(m.events, event)
