@@ -214,6 +214,7 @@ func TestSkippedRulesAreReported(t *testing.T) {
 	write("product.yml", ruleYAML("zos", ok))
 	write("correlation.yml", "title: c\nid: 4\ncorrelation:\n  type: event_count\n  rules: [a]\n")
 	write("aggregation.yml", strings.Replace(ruleYAML("windows", ok), "condition: sel", "condition: sel | count() by Image > 5", 1))
+	write("timeframe.yml", strings.Replace(ruleYAML("windows", ok), "condition: sel", "condition: sel\n  timeframe: 5m", 1))
 	write("keywords.yml", ruleYAML("windows", "  kw:\n    - evil\n  condition: kw\n"))
 	write("undefined.yml", ruleYAML("windows", "  sel:\n    Image: x\n  condition: sel and other\n"))
 	write("zz_dup.yml", strings.Replace(ruleYAML("windows", ok), "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222", 1))
@@ -235,6 +236,7 @@ func TestSkippedRulesAreReported(t *testing.T) {
 		"product.yml":     `logsource product "zos"`,
 		"correlation.yml": "correlation rules are not supported",
 		"aggregation.yml": "aggregation",
+		"timeframe.yml":   "timeframe (a temporal condition) is not supported",
 		"keywords.yml":    "keywords",
 		"undefined.yml":   `no search named "other"`,
 		"zz_dup.yml":      "duplicate rule id",

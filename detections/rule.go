@@ -156,9 +156,6 @@ func compileRule(r sigma.Rule, source string) (*compiled, error) {
 	if !supportedProducts[r.Logsource.Product] {
 		return nil, skipf(0, "logsource product %q is not windows, linux or macos", r.Logsource.Product)
 	}
-	if r.Detection.Timeframe != 0 {
-		return nil, skipf(0, "timeframe (correlation) is not supported")
-	}
 	if len(r.Detection.Conditions) == 0 {
 		return nil, skipf(0, "detection has no condition")
 	}
