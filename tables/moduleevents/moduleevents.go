@@ -214,16 +214,6 @@ func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*inventory.Proce
 	return scanErr
 }
 
-// moduleLoad says whether m is a module load of p, as untrusted_module_loads
-// decides what it judges: mapped executable, other than the process's own
-// executable unless that is a memfd.
-func moduleLoad(p *inventory.Process, m *inventory.Module) bool {
-	if !m.Executable || !strings.HasPrefix(m.Path, "/") {
-		return false
-	}
-	return m.Memfd || m.Path != p.Path || m.Deleted != p.PathDeleted
-}
-
 func (b *Builder) process(p, parent *inventory.Process, users map[int64]string, verdicts map[verdictKey][]*verdict,
 	ev *detections.Event, fn func(*inventory.Process, *detections.Event) error) error {
 	var names []string
@@ -233,7 +223,7 @@ func (b *Builder) process(p, parent *inventory.Process, users map[int64]string, 
 		if m.Executable && strings.HasPrefix(m.Path, "/") {
 			names = append(names, m.Name)
 		}
-		if moduleLoad(p, m) {
+		if untrusted.Judged(p, m) {
 			loads++
 		}
 	}
@@ -261,7 +251,7 @@ func (b *Builder) process(p, parent *inventory.Process, users map[int64]string, 
 	}
 	for i := range p.Modules {
 		m := &p.Modules[i]
-		if !moduleLoad(p, m) {
+		if !untrusted.Judged(p, m) {
 			continue
 		}
 		ev.ImageLoaded = m.Path

@@ -78,27 +78,6 @@ func TestTakeVerdict(t *testing.T) {
 	assert.Same(t, old, gone)
 }
 
-func TestModuleLoad(t *testing.T) {
-	t.Parallel()
-	p := &inventory.Process{Path: "/usr/bin/sleep"}
-	for _, c := range []struct {
-		m    inventory.Module
-		want bool
-	}{
-		{inventory.Module{Path: "/usr/lib/x86_64-linux-gnu/libc.so.6", Executable: true}, true},
-		{inventory.Module{Path: "/usr/lib/locale/locale-archive"}, false},
-		{inventory.Module{Path: "/usr/bin/sleep", Executable: true}, false},
-		{inventory.Module{Path: "/usr/bin/sleep", Executable: true, Deleted: true}, true},
-		{inventory.Module{Path: "/memfd:x", Executable: true, Memfd: true}, true},
-		{inventory.Module{Path: "anon_inode:x", Executable: true}, false},
-	} {
-		assert.Equal(t, c.want, moduleLoad(p, &c.m), "%+v", c.m)
-	}
-	self := &inventory.Process{Path: "/memfd:x", PathDeleted: true}
-	assert.True(t, moduleLoad(self, &inventory.Module{Path: "/memfd:x", Executable: true, Memfd: true, Deleted: true}),
-		"a process running from a memfd is a fileless load")
-}
-
 // TestMarshalFieldsIsWhatDetectReads: the JSON line decodes back to the
 // same event, so a recording replays exactly.
 func TestMarshalFieldsIsWhatDetectReads(t *testing.T) {

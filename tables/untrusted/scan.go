@@ -117,11 +117,12 @@ func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, err
 	return rows, err
 }
 
-// candidate reports whether m is a module load this table judges: a file
+// Judged reports whether m is a module load this table judges: a file
 // mapped executable (data files such as locale archives are not loads),
 // other than the process's own executable — unless that is a memfd, since
-// fileless execution is worth a row all the same.
-func candidate(p *inventory.Process, m *inventory.Module) bool {
+// fileless execution is worth a row all the same. Package moduleevents
+// makes its events from the same loads.
+func Judged(p *inventory.Process, m *inventory.Module) bool {
 	if !m.Executable || !strings.HasPrefix(m.Path, "/") {
 		return false
 	}
@@ -134,7 +135,7 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 	}
 	var mods []*inventory.Module
 	for i := range p.Modules {
-		if candidate(p, &p.Modules[i]) {
+		if Judged(p, &p.Modules[i]) {
 			mods = append(mods, &p.Modules[i])
 		}
 	}
