@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/modhunt/modhunt/test/osquery/osqueryd"
+	"github.com/modhunt/modhunt/test/sim"
 )
 
 // loadedModules is the table the row tests read.
@@ -92,7 +93,7 @@ func TestUnknownFlagsAreIgnored(t *testing.T) {
 func TestLiveProcessRows(t *testing.T) {
 	t.Parallel()
 	specOf(t, loadedModules)
-	pid := sleeper(t)
+	pid := sim.StartSleepers(t, 1)[0]
 	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
 	require.NoError(t, err)
 
@@ -143,7 +144,8 @@ func pidsOf(rows []map[string]string) []string {
 func TestPidPushdown(t *testing.T) {
 	t.Parallel()
 	specOf(t, loadedModules)
-	a, b, c := sleeper(t), sleeper(t), sleeper(t)
+	pids := sim.StartSleepers(t, 3)
+	a, b, c := pids[0], pids[1], pids[2]
 
 	mgr := startManager(t)
 	_, reg := running(t, mgr)

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -195,21 +194,4 @@ func specOf(t *testing.T, name string) spec {
 // the route's ("BIGINT", "UNSIGNED BIGINT").
 func osqueryType(specType string) string {
 	return strings.ToUpper(strings.ReplaceAll(specType, "_", " "))
-}
-
-// sleeper starts a process that stays put until the test ends.
-func sleeper(t *testing.T) int {
-	t.Helper()
-	path, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("needs sleep(1): apt-get install coreutils")
-	}
-	cmd := exec.Command(path, "300")
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	sim.WaitExec(t, cmd.Process.Pid, path)
-	return cmd.Process.Pid
 }
