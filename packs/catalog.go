@@ -150,11 +150,11 @@ func TablePlatforms(name string) ([]string, error) {
 	if t, ok := defs[name]; ok {
 		return t.Platforms, nil
 	}
-	schemas, err := Schemas()
+	all, err := schemas()
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range schemas {
+	for _, s := range all {
 		if s.Name == name {
 			return expandPlatform(s.Platform), nil
 		}

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -34,6 +35,13 @@ var createRE = regexp.MustCompile(`(?is)^CREATE TABLE\s+([a-z_][a-z0-9_]*)\s*\(`
 
 // Schemas returns every declared table, osquery's first.
 func Schemas() ([]Schema, error) {
+	all, err := schemas()
+	return slices.Clone(all), err
+}
+
+// schemas parses the embedded declarations once: Load looks a table up for
+// every table every hunt reads, and the files never change in a process.
+var schemas = sync.OnceValues(func() ([]Schema, error) {
 	core, err := parseSchemas("schema/osquery.sql", osquerySchemaSQL, OriginOsquery)
 	if err != nil {
 		return nil, err
@@ -43,7 +51,7 @@ func Schemas() ([]Schema, error) {
 		return nil, err
 	}
 	return append(core, own...), nil
-}
+})
 
 // parseSchemas reads a schema file: CREATE TABLE statements, each preceded
 // by a `-- platform:` comment. Comments may hold semicolons; statements end
@@ -89,17 +97,16 @@ func parseSchemas(file, src, origin string) ([]Schema, error) {
 }
 
 // coreTables is the set of table names in schema/osquery.sql. The package
-// tests parse the embedded files, so the error branch never reaches a
-// release; if it did, every table would count as modhunt's, which makes
-// discovery stricter, not looser.
+// tests parse the embedded files, so a parse error never reaches a release;
+// if it did, every table would count as modhunt's, which makes discovery
+// stricter, not looser.
 var coreTables = sync.OnceValue(func() map[string]bool {
 	set := map[string]bool{}
-	core, err := parseSchemas("schema/osquery.sql", osquerySchemaSQL, OriginOsquery)
-	if err != nil {
-		return set
-	}
-	for _, s := range core {
-		set[s.Name] = true
+	all, _ := schemas()
+	for _, s := range all {
+		if s.Origin == OriginOsquery {
+			set[s.Name] = true
+		}
 	}
 	return set
 })
@@ -135,11 +142,11 @@ func (s Schema) Columns() (names, types []string) {
 
 // Declared returns the declaration of a table in schema/*.sql.
 func Declared(name string) (Schema, bool) {
-	schemas, err := Schemas()
+	all, err := schemas()
 	if err != nil {
 		return Schema{}, false
 	}
-	for _, s := range schemas {
+	for _, s := range all {
 		if s.Name == name {
 			return s, true
 		}
