@@ -29,13 +29,13 @@ func StartBaseInterpreters(tb testing.TB) map[int]bool {
 	return started
 }
 
-// GoTooling reports whether exe is a Go toolchain or test binary (self is
+// goTooling reports whether exe is a Go toolchain or test binary (self is
 // this test binary). Those run from outside the trusted directories by
 // design (/usr/local/go, ~/go, go-build temp dirs, *.test binaries), and
 // what they start is planted on purpose: a suite's simulations and those of
 // other packages' tests running on the same machine at the same time
 // (loaders dlopen()ing from /tmp, LD_PRELOAD'ed sleeps, memfd loads).
-func GoTooling(exe, self string) bool {
+func goTooling(exe, self string) bool {
 	return exe == self || strings.HasSuffix(exe, ".test") || strings.Contains(exe, "/go-build") ||
 		strings.HasPrefix(exe, "/usr/local/go/") || strings.HasPrefix(exe, filepath.Join(os.Getenv("HOME"), "go")+"/")
 }
@@ -43,7 +43,7 @@ func GoTooling(exe, self string) bool {
 // FromTests indexes procs by pid (id gives a process's pid, parent pid
 // and executable) and returns that index with a function that says whether
 // a process is, or descends from, a Go toolchain or test binary
-// (GoTooling, with this test binary as self), so that a baseline can leave
+// (goTooling, with this test binary as self), so that a baseline can leave
 // out what tests planted. The pids in started (StartBaseInterpreters')
 // count as not from the tests. A process that is itself missing from procs
 // exited between the scan and the snapshot: its ancestry cannot be known,
@@ -75,7 +75,7 @@ func FromTests[P any](tb testing.TB, started map[int]bool, procs []P, id func(P)
 				return false
 			}
 			_, ppid, exe := id(p)
-			if GoTooling(exe, self) {
+			if goTooling(exe, self) {
 				return true
 			}
 			pid = ppid

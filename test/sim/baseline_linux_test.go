@@ -42,9 +42,9 @@ func TestFromTests(t *testing.T) {
 
 func TestGoTooling(t *testing.T) {
 	t.Parallel()
-	assert.True(t, GoTooling("/root/go/pkg/x.test", "/other"))
-	assert.True(t, GoTooling(os.Getenv("HOME")+"/go/bin/gopls", "/other"))
-	assert.True(t, GoTooling("/self", "/self"))
-	assert.False(t, GoTooling("/usr/bin/python3", "/self"))
-	assert.False(t, GoTooling("/usr/lib/gopher", "/self"))
+	assert.True(t, goTooling("/root/go/pkg/x.test", "/other"))
+	assert.True(t, goTooling(os.Getenv("HOME")+"/go/bin/gopls", "/other"))
+	assert.True(t, goTooling("/self", "/self"))
+	assert.False(t, goTooling("/usr/bin/python3", "/self"))
+	assert.False(t, goTooling("/usr/lib/gopher", "/self"))
 }

@@ -57,12 +57,12 @@ func NeedDpkg(tb testing.TB) {
 	}
 }
 
-// LibSource is the tiny module BuildLib compiles. Its exported symbol lets a
+// libSource is the tiny module BuildLib compiles. Its exported symbol lets a
 // loader prove the module really is linked in.
-const LibSource = `int modhunt_probe(void) { return 42; }
+const libSource = `int modhunt_probe(void) { return 42; }
 `
 
-// LoaderSource is the C loader BuildLoader compiles. Usage:
+// loaderSource is the C loader BuildLoader compiles. Usage:
 //
 //	loader dlopen PATH [unlink]   dlopen PATH, optionally unlink it after
 //	loader memfd SRC NAME         copy SRC into memfd_create(NAME) and
@@ -70,7 +70,7 @@ const LibSource = `int modhunt_probe(void) { return 42; }
 //
 // It prints "ready" once the module is loaded and the probe returned 42,
 // then sleeps until killed.
-const LoaderSource = `#define _GNU_SOURCE
+const loaderSource = `#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -144,13 +144,13 @@ func SHA256File(tb testing.TB, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// BuildLib compiles LibSource into a shared object at exactly path (which
+// BuildLib compiles libSource into a shared object at exactly path (which
 // may hold spaces, " (deleted)" or bytes that are not UTF-8) and returns it.
 func BuildLib(tb testing.TB, path string) string {
 	tb.Helper()
 	cc := NeedGCC(tb)
 	src := filepath.Join(tb.TempDir(), "lib.c")
-	if err := os.WriteFile(src, []byte(LibSource), 0o644); err != nil {
+	if err := os.WriteFile(src, []byte(libSource), 0o644); err != nil {
 		tb.Fatalf("write C source: %v", err)
 	}
 	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O0", "-o", path, src).CombinedOutput(); err != nil {
@@ -159,14 +159,14 @@ func BuildLib(tb testing.TB, path string) string {
 	return path
 }
 
-// BuildLoader compiles LoaderSource into the test's temporary directory
+// BuildLoader compiles loaderSource into the test's temporary directory
 // and returns its path.
 func BuildLoader(tb testing.TB) string {
 	tb.Helper()
 	cc := NeedGCC(tb)
 	dir := tb.TempDir()
 	src := filepath.Join(dir, "loader.c")
-	if err := os.WriteFile(src, []byte(LoaderSource), 0o644); err != nil {
+	if err := os.WriteFile(src, []byte(loaderSource), 0o644); err != nil {
 		tb.Fatalf("write loader source: %v", err)
 	}
 	out := filepath.Join(dir, "loader")
@@ -331,9 +331,9 @@ func StartLoader(tb testing.TB, opts LoaderOpts) *Proc {
 	return Start(tb, argv[0], argv[1:]...)
 }
 
-// PythonCtypesSource loads argv[1] with ctypes, checks the probe, and says
+// pythonCtypesSource loads argv[1] with ctypes, checks the probe, and says
 // ready.
-const PythonCtypesSource = `import ctypes, sys, time
+const pythonCtypesSource = `import ctypes, sys, time
 lib = ctypes.CDLL(sys.argv[1])
 assert lib.modhunt_probe() == 42
 print("ready", flush=True)
@@ -344,7 +344,7 @@ time.sleep(3600)
 func StartPythonCtypes(tb testing.TB, lib string) *Proc {
 	tb.Helper()
 	py := NeedPython(tb)
-	return Start(tb, py, "-c", PythonCtypesSource, lib)
+	return Start(tb, py, "-c", pythonCtypesSource, lib)
 }
 
 // StartPreloaded starts "sleep 3600" with LD_PRELOAD=lib, through env (so
