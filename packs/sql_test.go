@@ -12,39 +12,15 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver the parse check uses
 
-	"github.com/modhunt/modhunt/tables"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
-// catalogTables are modhunt's table definitions, every platform's: the
-// definitions are portable, so hunts for Windows are checked on Linux too.
-func catalogTables() map[string]*table.Table {
-	out := map[string]*table.Table{}
-	all, err := tables.Catalog(tables.Config{})
-	if err != nil {
-		panic(err) // the built-in configuration cannot fail; if it does, every test here is moot
-	}
-	for _, t := range all {
-		out[t.Name] = t
-	}
-	return out
-}
-
-func platformCovers(declared, platform string) bool {
-	switch declared {
-	case PlatformAll:
-		return true
-	case PlatformPosix:
-		return platform == PlatformLinux || platform == PlatformDarwin
-	}
-	return declared == platform
-}
-
 // ddlFor builds the CREATE TABLE a hunt on platform is parsed against: the
-// real definition for a modhunt table in tables.Catalog, else the
-// declaration in schema/*.sql.
-func ddlFor(name, platform string, catalog map[string]*table.Table, schemas []Schema) (string, error) {
-	if t, ok := catalog[name]; ok {
+// real definition for a modhunt table in tables.Catalog (every platform's
+// definitions are portable, so hunts for Windows are checked on Linux too),
+// else the declaration in schema/*.sql.
+func ddlFor(name, platform string, defs map[string]*table.Table, schemas []Schema) (string, error) {
+	if t, ok := defs[name]; ok {
 		if !slices.Contains(t.Platforms, platform) {
 			return "", fmt.Errorf("table %s is served on %s only, not on %s", name, strings.Join(t.Platforms, ", "), platform)
 		}
@@ -58,7 +34,7 @@ func ddlFor(name, platform string, catalog map[string]*table.Table, schemas []Sc
 		if s.Name != name {
 			continue
 		}
-		if !platformCovers(s.Platform, platform) {
+		if !slices.Contains(expandPlatform(s.Platform), platform) {
 			return "", fmt.Errorf("table %s exists on %s only, not on %s", name, s.Platform, platform)
 		}
 		return s.DDL, nil
@@ -74,7 +50,8 @@ func parseDB(t *testing.T, hunts []*Hunt, platform string) *sql.DB {
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1) // one connection: :memory: is per connection
 	t.Cleanup(func() { _ = db.Close() })
-	catalog := catalogTables()
+	defs, err := catalog()
+	require.NoError(t, err)
 	schemas := mustSchemas(t)
 	created := map[string]bool{}
 	need := []string{"osquery_registry"}
@@ -85,7 +62,7 @@ func parseDB(t *testing.T, hunts []*Hunt, platform string) *sql.DB {
 		if created[name] {
 			continue
 		}
-		ddl, err := ddlFor(name, platform, catalog, schemas)
+		ddl, err := ddlFor(name, platform, defs, schemas)
 		if err != nil {
 			t.Errorf("%s: %v", platform, err)
 			continue
@@ -146,7 +123,8 @@ func TestParseCheckCatchesMisspeltColumn(t *testing.T) {
 // declaration must agree with it (or be deleted).
 func TestModhuntSchemaMatchesCatalog(t *testing.T) {
 	t.Parallel()
-	served := catalogTables()
+	served, err := catalog()
+	require.NoError(t, err)
 	db, err := sql.Open("sqlite", ":memory:")
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1)
