@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -14,9 +13,8 @@ import (
 
 func runDetectIn(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	code = run(append([]string{"detect"}, args...), env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb})
-	return code, out.String(), errb.String()
+	r := runIn(t, stdin, append([]string{"detect"}, args...)...)
+	return r.code, r.stdout, r.stderr
 }
 
 func writeDetectFile(t *testing.T, dir, name, body string) string {

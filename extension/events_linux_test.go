@@ -56,12 +56,11 @@ func TestEventsRoundTrip(t *testing.T) {
 	}
 
 	// modhunt.ext detect --events host.jsonl --json
-	var detOut, detErr strings.Builder
-	code := run([]string{"detect", "--events", recording, "--json"}, env{stdin: strings.NewReader(""), stdout: &detOut, stderr: &detErr})
-	require.Equal(t, 0, code, detErr.String())
-	assert.Contains(t, detErr.String(), fmt.Sprintf("events: %d read", len(lines)))
+	det := runIn(t, "", "detect", "--events", recording, "--json")
+	require.Equal(t, 0, det.code, det.stderr)
+	assert.Contains(t, det.stderr, fmt.Sprintf("events: %d read", len(lines)))
 	fromDetect := map[string]map[string]any{}
-	for _, l := range strings.Split(strings.TrimSpace(detOut.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(det.stdout), "\n") {
 		var m struct {
 			RuleID string         `json:"rule_id"`
 			Event  map[string]any `json:"event"`
@@ -72,17 +71,15 @@ func TestEventsRoundTrip(t *testing.T) {
 	}
 
 	// modhunt.ext query "SELECT * FROM module_detections WHERE pid IN (...)"
-	var qOut, qErr strings.Builder
-	code = run([]string{"query", "--json", "SELECT * FROM module_detections WHERE pid IN (" + strings.Join(pidStrs, ", ") + ")"},
-		env{stdin: strings.NewReader(""), stdout: &qOut, stderr: &qErr})
-	require.Equal(t, 0, code, qErr.String())
+	q := runIn(t, "", "query", "--json", "SELECT * FROM module_detections WHERE pid IN ("+strings.Join(pidStrs, ", ")+")")
+	require.Equal(t, 0, q.code, q.stderr)
 	var rows []struct {
 		RuleID string `json:"rule_id"`
 		PID    int    `json:"pid"`
 		Path   string `json:"path"`
 		Fields string `json:"fields"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(qOut.String()), &rows), qOut.String())
+	require.NoError(t, json.Unmarshal([]byte(q.stdout), &rows), q.stdout)
 	fromTable := map[string]map[string]any{}
 	for _, r := range rows {
 		var ev map[string]any

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,9 +8,7 @@ import (
 
 func runEventsIn(t *testing.T, args ...string) result {
 	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(append([]string{"events"}, args...), env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
-	return result{code, out.String(), errb.String()}
+	return runIn(t, "", append([]string{"events"}, args...)...)
 }
 
 func TestEventsUsageErrors(t *testing.T) {

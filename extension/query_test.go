@@ -68,6 +68,15 @@ type result struct {
 	stdout, stderr string
 }
 
+// runIn runs the CLI in-process, as main does, on stdin, capturing its
+// output.
+func runIn(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb})
+	return result{code, out.String(), errb.String()}
+}
+
 func runWith(t *testing.T, src tableSource, cmd func([]string, env, tableSource) int, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -249,11 +258,10 @@ func TestShellEOFRunsLastStatementAndExitsZero(t *testing.T) {
 // this platform has: .tables must name exactly those.
 func TestShellListsThePlatformTables(t *testing.T) {
 	t.Parallel()
-	var out, errb bytes.Buffer
-	code := run([]string{"shell"}, env{stdin: strings.NewReader(".tables\n"), stdout: &out, stderr: &errb})
-	require.Equal(t, 0, code, errb.String())
+	r := runIn(t, ".tables\n", "shell")
+	require.Equal(t, 0, r.code, r.stderr)
 	var listed []string
-	for line := range strings.Lines(out.String()) {
+	for line := range strings.Lines(r.stdout) {
 		name, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "  => ")
 		require.True(t, ok, "unexpected line %q", line)
 		listed = append(listed, name)
@@ -270,11 +278,9 @@ func TestShellListsThePlatformTables(t *testing.T) {
 
 func TestQueryThroughRun(t *testing.T) {
 	t.Parallel()
-	var out, errb bytes.Buffer
-	code := run([]string{"query", "--json", "SELECT 40 + 2 AS answer, typeof(1.5) AS t"},
-		env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
-	require.Equal(t, 0, code, errb.String())
-	assert.Equal(t, "[\n  {\"answer\":42,\"t\":\"real\"}\n]\n", out.String())
+	r := runIn(t, "", "query", "--json", "SELECT 40 + 2 AS answer, typeof(1.5) AS t")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "[\n  {\"answer\":42,\"t\":\"real\"}\n]\n", r.stdout)
 }
 
 func TestSQLiteRealFormat(t *testing.T) {
@@ -307,22 +313,20 @@ func TestQueryLoadedModulesOfAChild(t *testing.T) {
 	require.NoError(t, err)
 	pids := sim.StartSleepers(t, 2)
 
-	var out, errb bytes.Buffer
-	code := run([]string{"query", "--json", fmt.Sprintf(
-		"SELECT pid, path FROM process_loaded_modules WHERE pid IN (%d, %d)", pids[0], pids[1])},
-		env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
-	require.Equal(t, 0, code, errb.String())
+	r := runIn(t, "", "query", "--json", fmt.Sprintf(
+		"SELECT pid, path FROM process_loaded_modules WHERE pid IN (%d, %d)", pids[0], pids[1]))
+	require.Equal(t, 0, r.code, r.stderr)
 	var rows []struct {
 		PID  int    `json:"pid"`
 		Path string `json:"path"`
 	}
-	require.NoError(t, json.Unmarshal(out.Bytes(), &rows), out.String())
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rows), r.stdout)
 	paths := map[int][]string{}
 	for _, r := range rows {
 		paths[r.PID] = append(paths[r.PID], r.Path)
 	}
 	// Both children, nothing else, and each maps its executable.
-	require.Len(t, paths, 2, out.String())
+	require.Len(t, paths, 2, r.stdout)
 	for _, pid := range pids {
 		assert.Contains(t, paths[pid], exe, "pid %d", pid)
 	}
