@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,7 +32,7 @@ func TestCatalogSharesTrustVerdicts(t *testing.T) {
 	for _, tbl := range all {
 		byName[tbl.Name] = tbl
 	}
-	q := table.Query{Constraints: map[string][]table.Constraint{"pid": {{Op: table.OpEquals, Expr: strconv.Itoa(p.PID)}}}}
+	q := table.PIDQuery([]int{p.PID})
 	cell := func(tbl *table.Table, row table.Row, col string) string { return row[tbl.ColumnIndex(col)] }
 
 	ut := byName["untrusted_module_loads"]

@@ -21,13 +21,7 @@ import (
 )
 
 // pidQuery is `WHERE pid IN (pids...)` as a host pushes it down.
-func pidQuery(pids ...int) table.Query {
-	cs := make([]table.Constraint, 0, len(pids))
-	for _, p := range pids {
-		cs = append(cs, table.Constraint{Op: table.OpEquals, Expr: strconv.Itoa(p)})
-	}
-	return table.Query{Constraints: map[string][]table.Constraint{"pid": cs}}
-}
+func pidQuery(pids ...int) table.Query { return table.PIDQuery(pids) }
 
 // rowsOf runs the table for one pid and returns its rows as column maps.
 func rowsOf(t *testing.T, tbl *table.Table, pid int) []map[string]string {

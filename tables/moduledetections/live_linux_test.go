@@ -43,13 +43,7 @@ func shared(t *testing.T) *table.Table {
 	return sharedTable
 }
 
-func pidQuery(pids ...int) table.Query {
-	cs := make([]table.Constraint, len(pids))
-	for i, p := range pids {
-		cs[i] = table.Constraint{Op: table.OpEquals, Expr: strconv.Itoa(p)}
-	}
-	return table.Query{Constraints: map[string][]table.Constraint{"pid": cs}}
-}
+func pidQuery(pids ...int) table.Query { return table.PIDQuery(pids) }
 
 // ruleName is the rule file's stem: builtin:rules/linux/so_from_temp_dir.yml
 // gives so_from_temp_dir.

@@ -33,11 +33,7 @@ func newTable(t *testing.T, cfg Config) *table.Table {
 	return tb
 }
 
-func pidQuery(pid int) table.Query {
-	return table.Query{Constraints: map[string][]table.Constraint{
-		"pid": {{Op: table.OpEquals, Expr: strconv.Itoa(pid)}},
-	}}
-}
+func pidQuery(pids ...int) table.Query { return table.PIDQuery(pids) }
 
 // rowsOf scans one process through pid pushdown.
 func rowsOf(t *testing.T, tb *table.Table, pid int) []table.Row {
@@ -341,10 +337,7 @@ func TestPidPushdown(t *testing.T) {
 	var walked []int
 	inv := countingSource(t, &walked)
 	tb := newTable(t, Config{Inventory: inv})
-	q := table.Query{Constraints: map[string][]table.Constraint{"pid": {
-		{Op: table.OpEquals, Expr: strconv.Itoa(a.PID)}, {Op: table.OpEquals, Expr: strconv.Itoa(b.PID)},
-	}}}
-	rows, err := tb.Generate(context.Background(), q)
+	rows, err := tb.Generate(context.Background(), pidQuery(a.PID, b.PID))
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []int{a.PID, b.PID}, walked, "only the pinned processes are read")
 	var pids []string
