@@ -341,12 +341,8 @@ func Index(hunts []*Hunt) []byte {
 	b.WriteString("where and how often it runs, why it exists, and what its false positives look like.\n\n")
 	b.WriteString("| hunt | ATT&CK | runs on | interval | logging | tables | Fleet policy |\n|---|---|---|---|---|---|---|\n")
 	for _, h := range hunts {
-		policy := ""
-		if h.Policy != "" {
-			policy = h.Policy
-		}
 		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %d s | %s | %s | %s |\n", h.Name, h.Name, strings.Join(h.Techniques, ", "),
-			FleetPlatform(h), h.Interval, h.Logging, strings.Join(h.Tables, ", "), policy)
+			FleetPlatform(h), h.Interval, h.Logging, strings.Join(h.Tables, ", "), h.Policy)
 	}
 	for _, h := range hunts {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", h.Name, h.Description)
