@@ -10,17 +10,12 @@ import (
 	sigma "github.com/bradleyjkemp/sigma-go"
 )
 
-// Rule is a loaded Sigma rule's metadata.
+// Rule is what a match reports of a loaded Sigma rule.
 type Rule struct {
-	ID             string
-	Title          string
-	Description    string
-	Status         string
-	Level          string
-	Author         string
-	Tags           []string
-	References     []string
-	FalsePositives []string
+	ID    string
+	Title string
+	Level string
+	Tags  []string
 	// SiemRules are the MaxPatrol SIEM (PT-CR-...) rules this one mirrors,
 	// from the rule's custom top-level key `siem_rule` (a string or a list).
 	SiemRules []string
@@ -270,14 +265,11 @@ func mustYAML(c sigma.Condition) string {
 }
 
 func ruleMeta(r sigma.Rule, source string) *Rule {
-	m := &Rule{
-		ID: r.ID, Title: r.Title, Description: r.Description, Status: r.Status,
-		Level: r.Level, Author: r.Author, Tags: r.Tags, References: r.References,
-		Product: r.Logsource.Product, Source: source,
+	return &Rule{
+		ID: r.ID, Title: r.Title, Level: r.Level, Tags: r.Tags,
+		SiemRules: stringList(r.AdditionalFields[SiemRuleKey]),
+		Product:   r.Logsource.Product, Source: source,
 	}
-	m.FalsePositives = stringList(r.AdditionalFields["falsepositives"])
-	m.SiemRules = stringList(r.AdditionalFields[SiemRuleKey])
-	return m
 }
 
 func stringList(v any) []string {
