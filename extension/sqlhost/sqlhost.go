@@ -22,8 +22,7 @@
 //
 // Within one Query, a table is generated at most once per distinct set of
 // pushed-down constraints: a nested-loop join that rescans a table reuses
-// the rows of the first scan instead of re-reading every process. A
-// Snapshot extends that to a series of queries (a hunt). Every
+// the rows of the first scan instead of re-reading every process. Every
 // Generate runs under the table.Guard; rows that come with an error are
 // served, and a call that fails with no rows fails the statement with an
 // error that names the table.
@@ -136,24 +135,6 @@ func (db *DB) Query(ctx context.Context, query string) (columns []string, rows [
 	return db.query(ctx, query, newScanCache())
 }
 
-// Snapshot is a series of queries that share their scans: each table is
-// generated once per distinct set of pushed-down constraints for the life
-// of the Snapshot, so many queries over the same tables (a hunt) read the
-// host once and all see the same moment. The rows stay in memory until the
-// Snapshot is dropped. It is safe for concurrent use.
-type Snapshot struct {
-	db    *DB
-	cache *scanCache
-}
-
-// Snapshot starts a series of queries that share their scans.
-func (db *DB) Snapshot() *Snapshot { return &Snapshot{db: db, cache: newScanCache()} }
-
-// Query is DB.Query, reusing the scans of the Snapshot's earlier queries.
-func (s *Snapshot) Query(ctx context.Context, query string) (columns []string, rows [][]any, err error) {
-	return s.db.query(ctx, query, s.cache)
-}
-
 func (db *DB) query(ctx context.Context, query string, cache *scanCache) (columns []string, rows [][]any, err error) {
 	stmts := SplitStatements(query)
 	switch len(stmts) {
@@ -231,7 +212,7 @@ func cleanError(err error) error {
 	return errors.New(msg)
 }
 
-// scanCache holds the rows of the scans a query (or a Snapshot) has made,
+// scanCache holds the rows of the scans a query has made,
 // keyed by table and pushed-down constraints.
 type scanCache struct {
 	mu sync.Mutex

@@ -287,26 +287,6 @@ func TestScanReusedWithinOneQuery(t *testing.T) {
 	assert.Len(t, rec.all(), 2)
 }
 
-func TestSnapshotSharesScans(t *testing.T) {
-	t.Parallel()
-	rec := &recorder{}
-	db := openDB(t, 0, procsTable(rec))
-	snap := db.Snapshot()
-	for range 3 {
-		_, rows, err := snap.Query(context.Background(), "SELECT count(*) FROM procs")
-		require.NoError(t, err)
-		assert.Equal(t, [][]any{{int64(4)}}, rows)
-	}
-	_, _, err := snap.Query(context.Background(), "SELECT name FROM procs WHERE pid = 5")
-	require.NoError(t, err)
-	// One full scan for the three counts, one probe for pid 5.
-	assert.Equal(t, []string{"[5]", "[]"}, rec.pinnedPIDs())
-
-	// Outside the snapshot, each query scans afresh.
-	query(t, db, "SELECT count(*) FROM procs")
-	assert.Len(t, rec.all(), 3)
-}
-
 func TestPanickingTableIsAnSQLError(t *testing.T) {
 	t.Parallel()
 	db := openDB(t, 0, procsTable(&recorder{}), fakeTable("boom", func(context.Context, table.Query) ([]table.Row, error) {
