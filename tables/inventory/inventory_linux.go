@@ -518,7 +518,7 @@ func statInRoot(root int, path string, st *unix.Stat_t) error {
 	if root < 0 {
 		return unix.EBADF
 	}
-	fd, err := openInRoot(root, path, unix.O_PATH)
+	fd, err := OpenInRoot(root, path, unix.O_PATH, 0)
 	if err != nil {
 		return err
 	}
@@ -526,15 +526,22 @@ func statInRoot(root int, path string, st *unix.Stat_t) error {
 	return unix.Fstat(fd, st)
 }
 
-func openInRoot(root int, path string, flags uint64) (int, error) {
+// OpenInRoot opens path as the process whose root directory is the open
+// handle root sees it: openat2 with RESOLVE_IN_ROOT, so an absolute symlink
+// inside a container resolves inside that container and nothing ever
+// escapes to the host, and without magic links; resolve adds RESOLVE_*
+// flags. A real (not O_PATH) open is non-blocking and never takes a tty.
+func OpenInRoot(root int, path string, flags, resolve uint64) (int, error) {
 	flags |= unix.O_CLOEXEC
 	if flags&unix.O_PATH == 0 {
-		flags |= unix.O_NOCTTY | unix.O_NONBLOCK // openat2 refuses these with O_PATH
+		// openat2 refuses these with O_PATH (EINVAL); a real open needs
+		// them so a FIFO or a tty can neither block nor become ours.
+		flags |= unix.O_NOCTTY | unix.O_NONBLOCK
 	}
 	for {
 		fd, err := unix.Openat2(root, path, &unix.OpenHow{
 			Flags:   flags,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | resolve,
 		})
 		if err == unix.EAGAIN || err == unix.EINTR {
 			continue // RESOLVE_IN_ROOT asks for a retry when a rename raced
@@ -599,7 +606,7 @@ func fileTypeByPath(s *scratch, d pdir, m *Module) FileType {
 	// opened for reading: a process can unmap the file and put a device or
 	// a FIFO under its name, and opening those as root acts on them (a
 	// watchdog starts, a tape rewinds, a FIFO's writer is let through).
-	pfd, err := openInRoot(root, m.Path, unix.O_PATH)
+	pfd, err := OpenInRoot(root, m.Path, unix.O_PATH, 0)
 	if err != nil {
 		return FileUnknown
 	}
@@ -724,7 +731,7 @@ func (inv *Inventory) StatModule(pid int, m *Module) (FileInfo, error) {
 		return FileInfo{}, err
 	}
 	closeFD(dir)
-	return fileInfo(&st), nil
+	return FileInfoOf(&st), nil
 }
 
 // statMapFile stats m's map_files entry of process pid into st. It returns
@@ -742,28 +749,9 @@ func (inv *Inventory) statMapFile(pid int, m *Module, st *unix.Stat_t) (dir int,
 	return dir, name, nil
 }
 
-// StatPath stats path as process pid sees it: resolved inside its root
-// (mount namespace, chroot), following symlinks but never out of that root.
-// Use it for the directories a module was loaded from.
-func (inv *Inventory) StatPath(pid int, path string) (FileInfo, error) {
-	dir, err := inv.pidDir(pid)
-	if err != nil {
-		return FileInfo{}, err
-	}
-	defer closeFD(dir)
-	root, err := unix.Openat(dir, "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return FileInfo{}, fmt.Errorf("open root of pid %d: %w", pid, err)
-	}
-	defer closeFD(root)
-	var st unix.Stat_t
-	if err := statInRoot(root, path, &st); err != nil {
-		return FileInfo{}, fmt.Errorf("stat %q in root of pid %d: %w", path, pid, err)
-	}
-	return fileInfo(&st), nil
-}
-
-func fileInfo(st *unix.Stat_t) FileInfo {
+// FileInfoOf converts a stat result into the FileInfo the inventory
+// reports, for callers that stat files themselves (through OpenInRoot).
+func FileInfoOf(st *unix.Stat_t) FileInfo {
 	return FileInfo{
 		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size,
 		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Nlink: uint64(st.Nlink), //nolint:unconvert // uint32 on some architectures

@@ -29,9 +29,6 @@ func (inv *Inventory) OpenModule(int, *Module) (*os.File, error) { return nil, E
 // StatModule returns ErrUnsupported.
 func (inv *Inventory) StatModule(int, *Module) (FileInfo, error) { return FileInfo{}, ErrUnsupported }
 
-// StatPath returns ErrUnsupported.
-func (inv *Inventory) StatPath(int, string) (FileInfo, error) { return FileInfo{}, ErrUnsupported }
-
 // Environ returns ErrUnsupported.
 func (inv *Inventory) Environ(int, int) ([]string, bool, error) { return nil, false, ErrUnsupported }
 

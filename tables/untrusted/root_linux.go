@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -40,23 +39,8 @@ func openRoot(procFS string, pid int) (*procRoot, error) {
 
 func (r *procRoot) close() { _ = unix.Close(r.fd) }
 
-func (r *procRoot) open(p string, flags uint64, resolve uint64) (int, error) {
-	flags |= unix.O_CLOEXEC
-	if flags&unix.O_PATH == 0 {
-		// openat2 refuses these with O_PATH (EINVAL); a real open needs
-		// them so a FIFO or a tty can neither block nor become ours.
-		flags |= unix.O_NOCTTY | unix.O_NONBLOCK
-	}
-	for {
-		fd, err := unix.Openat2(r.fd, p, &unix.OpenHow{
-			Flags:   flags,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | resolve,
-		})
-		if err == unix.EAGAIN || err == unix.EINTR {
-			continue // RESOLVE_IN_ROOT asks for a retry when a rename raced
-		}
-		return fd, err
-	}
+func (r *procRoot) open(p string, flags, resolve uint64) (int, error) {
+	return inventory.OpenInRoot(r.fd, p, flags, resolve)
 }
 
 func (r *procRoot) statWith(p string, flags, resolve uint64) (inventory.FileInfo, error) {
@@ -69,11 +53,7 @@ func (r *procRoot) statWith(p string, flags, resolve uint64) (inventory.FileInfo
 	if err := unix.Fstat(fd, &st); err != nil {
 		return inventory.FileInfo{}, err
 	}
-	return inventory.FileInfo{
-		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size, Dev: st.Dev, Ino: st.Ino,
-		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
-		Nlink:   uint64(st.Nlink), //nolint:unconvert // uint32 on arm64
-	}, nil
+	return inventory.FileInfoOf(&st), nil
 }
 
 // lstat stats p without following any symlink at all: a link anywhere on
