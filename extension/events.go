@@ -68,7 +68,7 @@ func runEvents(args []string, e env) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, c.tableTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.guard(log).Timeout())
 	defer cancel()
 
 	w := bufio.NewWriter(e.stdout)

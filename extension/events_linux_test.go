@@ -183,3 +183,15 @@ func withSortedModules(f map[string]any, want ...string) map[string]any {
 	}
 	return f
 }
+
+// A zero or negative --table_timeout means the default deadline, for
+// events as for every table, not a deadline already past.
+func TestEventsNonPositiveTimeoutTakesTheDefault(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	lib := sim.BuildLib(t, filepath.Join(sim.TempDirIn(t, "/tmp", "modhunt-events-timeout-"), "libtimeout.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+	r := runIn(t, "", "events", "--table_timeout=0", "--pid", strconv.Itoa(p.PID))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"ImageLoaded":"`+lib+`"`)
+}

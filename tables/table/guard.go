@@ -47,6 +47,10 @@ func NewGuard(timeout time.Duration, concurrency int, log *slog.Logger) *Guard {
 	return &Guard{timeout: timeout, slots: make(chan struct{}, concurrency), log: log}
 }
 
+// Timeout is the deadline the guard gives each call, defaults applied: a
+// command that scans outside a table (events) keeps the same promise.
+func (g *Guard) Timeout() time.Duration { return g.timeout }
+
 type result struct {
 	rows []Row
 	err  error
