@@ -70,10 +70,10 @@ var (
 )
 
 var (
+	// nameRE is snake_case, for hunt names and the table names they read.
 	nameRE      = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	techniqueRE = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
 	fieldRE     = regexp.MustCompile(`^--\s?([a-z_]+):\s*(.*)$`)
-	tableNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
 // ParseError names the file, line and header field a problem was found at.
@@ -195,7 +195,7 @@ func Parse(file string, src []byte) (*Hunt, error) {
 		h.Kind = k
 	}
 	for _, t := range splitList(fields["tables"]) {
-		if !tableNameRE.MatchString(t) {
+		if !nameRE.MatchString(t) {
 			return nil, perr("tables", "%q is not a table name", t)
 		}
 		if slices.Contains(h.Tables, t) {
