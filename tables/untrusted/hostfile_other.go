@@ -3,4 +3,4 @@
 package untrusted
 
 // hostFile is unsupported where the table does not run.
-func hostFile(string, string) (hostID, bool) { return hostID{}, false }
+func hostFile(string, string) hostID { return hostID{} }

@@ -235,7 +235,7 @@ func (sc *scan) isHostFile(m *inventory.Module, mapped inventory.FileInfo, statO
 	}
 	id, seen := sc.hostFiles[m.Path]
 	if !seen {
-		id, id.ok = hostFile(sc.cfg.HostRoot, m.Path)
+		id = hostFile(sc.cfg.HostRoot, m.Path)
 		sc.hostFiles[m.Path] = id
 	}
 	if !id.ok || id.ino != mapped.Ino {
