@@ -23,6 +23,9 @@ const (
 	PlatformAll     = "all"
 )
 
+// headerPlatforms are the values a hunt's or a schema's `-- platform:` may take.
+var headerPlatforms = []string{PlatformLinux, PlatformWindows, PlatformDarwin, PlatformPosix, PlatformAll}
+
 // Logging modes, in Fleet's vocabulary; osquery's snapshot/removed options
 // follow from them (Fleet server/fleet/queries.go GetSnapshot/GetRemoved).
 const (
@@ -171,10 +174,8 @@ func Parse(file string, src []byte) (*Hunt, error) {
 		h.Techniques = append(h.Techniques, t)
 	}
 	h.Platform = fields["platform"]
-	switch h.Platform {
-	case PlatformLinux, PlatformWindows, PlatformDarwin, PlatformPosix, PlatformAll:
-	default:
-		return nil, perr("platform", "%q is not one of linux, windows, darwin, posix, all", h.Platform)
+	if !slices.Contains(headerPlatforms, h.Platform) {
+		return nil, perr("platform", "%q is not one of %s", h.Platform, strings.Join(headerPlatforms, ", "))
 	}
 	iv, err := strconv.Atoi(fields["interval"])
 	if err != nil || iv < 1 || iv > MaxInterval {

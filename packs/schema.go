@@ -82,9 +82,7 @@ func parseSchemas(file, src, origin string) ([]Schema, error) {
 		if m == nil {
 			return nil, fmt.Errorf("%s:%d: statement is not CREATE TABLE name (...)", file, start)
 		}
-		switch platform {
-		case PlatformAll, PlatformPosix, PlatformLinux, PlatformWindows, PlatformDarwin:
-		default:
+		if !slices.Contains(headerPlatforms, platform) {
 			return nil, fmt.Errorf("%s:%d: table %s: missing or bad `-- platform:` line (%q)", file, start, m[1], platform)
 		}
 		out = append(out, Schema{Name: strings.ToLower(m[1]), Platform: platform, Origin: origin, DDL: text})
