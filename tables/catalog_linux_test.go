@@ -2,7 +2,6 @@ package tables_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -20,10 +19,7 @@ import (
 // must agree on the reasons for the same load.
 func TestCatalogSharesTrustVerdicts(t *testing.T) {
 	sim.NeedRoot(t)
-	dir, err := os.MkdirTemp("/tmp", "modhunt-catalog")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	lib := sim.BuildLib(t, filepath.Join(dir, "libcatalog.so"))
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-catalog"), "libcatalog.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 
 	all, err := tables.All(tables.Config{})
