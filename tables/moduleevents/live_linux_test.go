@@ -45,9 +45,7 @@ func eventsOf(t *testing.T, b *Builder, pids ...int) []detections.Event {
 func TestVerdictsAreUntrustedModuleLoads(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
-	dir, err := os.MkdirTemp("/tmp", "modhunt-events-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	dir := sim.ExecDirIn(t, "/tmp", "modhunt-events-")
 	lib := sim.BuildLib(t, filepath.Join(dir, "libverdict.so"))
 	gone := sim.BuildLib(t, filepath.Join(dir, "libverdictgone.so"))
 	a := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
