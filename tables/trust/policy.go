@@ -17,8 +17,8 @@ type Dir struct {
 }
 
 // Policy is the trust policy: the built-in defaults plus whatever a policy
-// file adds. Build one with Linux (or NewPolicy for tests) and extend it
-// with Apply.
+// file adds. Build one with Linux (tests may start from a zero Policy) and
+// extend it with Apply or LoadFile.
 type Policy struct {
 	// Source names where the policy came from, for logs and errors.
 	Source string
@@ -126,12 +126,6 @@ func (p *Policy) AllowsModule(file, sha256, pkg string) bool {
 		}
 	}
 	return false
-}
-
-// NeedsHashForAllow reports whether some allow rule matches by sha256, so
-// the caller knows the hash matters even when the table would not show it.
-func (p *Policy) NeedsHashForAllow() bool {
-	return slices.ContainsFunc(p.AllowModules, func(r ModuleRule) bool { return r.SHA256 != "" })
 }
 
 // compileGlob turns a path glob into a regexp: "*" and "?" stay inside one

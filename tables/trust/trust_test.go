@@ -251,7 +251,6 @@ func TestPolicyFileApplies(t *testing.T) {
 	assert.True(t, p.AllowsModule("/tmp/x.so", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", ""))
 	assert.True(t, p.AllowsModule("/tmp/x.so", "", "google-chrome-stable"))
 	assert.False(t, p.AllowsModule("/tmp/x.so", "", ""))
-	assert.True(t, p.NeedsHashForAllow())
 	assert.True(t, p.AllowsProcess("/usr/lib/jvm/java-17/bin/java", "java"))
 	assert.True(t, p.AllowsProcess("/opt/cs/falcon-sensor", "falcon-sensor"))
 	assert.False(t, p.AllowsProcess("/usr/bin/bash", "bash"))
