@@ -162,6 +162,12 @@ func TestConstructs(t *testing.T) {
 			nomatch:   []Event{win(Event{Image: `C:\b.exe`})},
 		},
 		{
+			name:      "field names ignore case",
+			detection: "  sel:\n    processid: 7\n    IMAGELOADED|endswith: 'x.dll'\n  condition: sel\n",
+			match:     []Event{win(Event{ProcessId: 7, ImageLoaded: `C:\x.dll`})},
+			nomatch:   []Event{win(Event{ProcessId: 8, ImageLoaded: `C:\x.dll`}), win(Event{ProcessId: 7, Extra: map[string]string{"IMAGELOADED": `C:\x.dll`}})},
+		},
+		{
 			name:      "fieldref",
 			detection: "  sel:\n    Image|fieldref: ParentImage\n  condition: sel\n",
 			match:     []Event{win(Event{Image: `C:\a.exe`, ParentImage: `c:\A.exe`})},
@@ -215,6 +221,7 @@ func TestSkippedRulesAreReported(t *testing.T) {
 	write("correlation.yml", "title: c\nid: 4\ncorrelation:\n  type: event_count\n  rules: [a]\n")
 	write("aggregation.yml", strings.Replace(ruleYAML("windows", ok), "condition: sel", "condition: sel | count() by Image > 5", 1))
 	write("timeframe.yml", strings.Replace(ruleYAML("windows", ok), "condition: sel", "condition: sel\n  timeframe: 5m", 1))
+	write("huge.yml", ruleYAML("windows", ok)+"# "+strings.Repeat("x", maxRuleFile)+"\n")
 	write("keywords.yml", ruleYAML("windows", "  kw:\n    - evil\n  condition: kw\n"))
 	write("undefined.yml", ruleYAML("windows", "  sel:\n    Image: x\n  condition: sel and other\n"))
 	write("zz_dup.yml", strings.Replace(ruleYAML("windows", ok), "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222", 1))
@@ -237,6 +244,7 @@ func TestSkippedRulesAreReported(t *testing.T) {
 		"correlation.yml": "correlation rules are not supported",
 		"aggregation.yml": "aggregation",
 		"timeframe.yml":   "timeframe (a temporal condition) is not supported",
+		"huge.yml":        "rule file larger than 1048576 bytes",
 		"keywords.yml":    "keywords",
 		"undefined.yml":   `no search named "other"`,
 		"zz_dup.yml":      "duplicate rule id",

@@ -27,3 +27,21 @@ func TestReadEventsOverlongRecord(t *testing.T) {
 	assert.Equal(t, []int{1}, lines)
 	assert.Equal(t, 1, st.Events)
 }
+
+// A recorded event may spell a known field in any case: it lands in the
+// field, not in Extra.
+func TestReadEventsFieldNamesIgnoreCase(t *testing.T) {
+	t.Parallel()
+	in := `{"imageloaded": "C:\\x.dll", "PROCESSID": 7, "processmodules": ["a.dll"]}`
+	var got []Event
+	_, err := ReadEvents(strings.NewReader(in), "events.jsonl", PlatformWindows, func(_ int, ev *Event) error {
+		got = append(got, *ev)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, `C:\x.dll`, got[0].ImageLoaded)
+	assert.Equal(t, int64(7), got[0].ProcessId)
+	assert.Equal(t, []string{"a.dll"}, got[0].ProcessModules)
+	assert.Empty(t, got[0].Extra)
+}
