@@ -95,6 +95,22 @@ func TestConstructs(t *testing.T) {
 			nomatch:   []Event{win(Event{CommandLine: `hello`})},
 		},
 		{
+			name:      "utf16 encodings",
+			detection: "  a:\n    CommandLine|wide|base64offset|contains: 'ping'\n  b:\n    ParentCommandLine|utf16be|base64: 'hi'\n  c:\n    Description|utf16|base64: 'hi'\n  condition: a or b or c\n",
+			match: []Event{
+				win(Event{CommandLine: "powershell -enc cABpAG4AZwAgADEALgAxAC4AMQAuADEA"}), // "ping 1.1.1.1", UTF-16LE
+				win(Event{CommandLine: "powershell -enc eAB5ACAAcABpAG4AZwA="}),             // "xy ping"
+				win(Event{CommandLine: "powershell -enc eAAgAHAAaQBuAGcA"}),                 // "x ping"
+				win(Event{ParentCommandLine: "AGgAaQ=="}),                                   // "hi", UTF-16BE
+				win(Event{Description: "//5oAGkA"}),                                         // "hi", UTF-16LE with its BOM
+			},
+			nomatch: []Event{
+				win(Event{CommandLine: "ping 1.1.1.1"}),
+				win(Event{ParentCommandLine: "aABpAA=="}), // "hi", UTF-16LE where BE is asked for
+				win(Event{Description: "aABpAA=="}),       // no BOM
+			},
+		},
+		{
 			name:      "cidr and numbers",
 			detection: "  sel:\n    Extra1|cidr: '10.0.0.0/8'\n    ProcessId|gte: 100\n  condition: sel\n",
 			match:     []Event{win(Event{Extra: map[string]string{"Extra1": "10.1.2.3"}, ProcessId: 100})},
