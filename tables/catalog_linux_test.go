@@ -14,9 +14,10 @@ import (
 )
 
 // TestCatalogSharesTrustVerdicts plants a library in a temp directory and
-// reads it through the tables as a host serves them: module_detections
-// takes its verdicts from the registered untrusted_module_loads, and both
-// must agree on the reasons for the same load.
+// reads it through the tables as a host serves them: both must give the
+// same reasons for the same load. (That module_detections consults the
+// registered table itself is not visible here; moduleevents'
+// TestSharedUntrustedTableIsTheOneConsulted proves the mechanism.)
 func TestCatalogSharesTrustVerdicts(t *testing.T) {
 	sim.NeedRoot(t)
 	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-catalog"), "libcatalog.so"))
@@ -47,7 +48,7 @@ func TestCatalogSharesTrustVerdicts(t *testing.T) {
 	for _, r := range rows {
 		if cell(md, r, "path") == lib {
 			fired = append(fired, cell(md, r, "rule_title"))
-			assert.Equal(t, "outside_trusted_dirs,temp_dir", cell(md, r, "untrusted_reasons"), "verdicts come from the shared table")
+			assert.Equal(t, "outside_trusted_dirs,temp_dir", cell(md, r, "untrusted_reasons"), "both tables give the same verdict")
 		}
 	}
 	assert.NotEmpty(t, fired, "no rule fired on %s", lib)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,6 +76,38 @@ func TestVerdictsAreUntrustedModuleLoads(t *testing.T) {
 		got[k] = strings.Join(ev.UntrustedReasons, ",") + " " + strings.TrimPrefix(ev.Hashes, "SHA256=")
 	}
 	assert.Equal(t, want, got)
+}
+
+// TestSharedUntrustedTableIsTheOneConsulted: a builder given an
+// untrusted_module_loads table (Config.Untrusted, as tables.Catalog wires
+// the registered one) takes its verdicts from that table, so the host keeps
+// one package index and one hash cache.
+func TestSharedUntrustedTableIsTheOneConsulted(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-events-shared-"), "libshared.so"))
+	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
+
+	inv := inventory.New(inventory.Config{ModulesOnly: true})
+	shared, err := untrusted.New(untrusted.Config{Inventory: Tee(inv)})
+	require.NoError(t, err)
+	var calls atomic.Int32
+	gen := shared.Generate
+	shared.Generate = func(ctx context.Context, q table.Query) ([]table.Row, error) {
+		calls.Add(1)
+		return gen(ctx, q)
+	}
+	b, err := New(Config{Inventory: inv, Untrusted: shared})
+	require.NoError(t, err)
+
+	var reasons []string
+	for _, ev := range eventsOf(t, b, p.PID) {
+		if ev.ImageLoaded == lib {
+			reasons = ev.UntrustedReasons
+		}
+	}
+	assert.Equal(t, int32(1), calls.Load(), "one scan of the shared table per Scan")
+	assert.Equal(t, []string{"outside_trusted_dirs", "temp_dir"}, reasons)
 }
 
 // TestCloneOfParent: a process that forks without exec runs the same
