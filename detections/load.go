@@ -13,10 +13,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	sigma "github.com/bradleyjkemp/sigma-go"
 	"gopkg.in/yaml.v3"
+
+	"github.com/modhunt/modhunt/internal/safefile"
 )
 
 //go:embed rules
@@ -150,26 +151,10 @@ func skipEntry(d fs.DirEntry) error {
 
 func readBounded(p string) ([]byte, error) {
 	// The walk saw a regular file, but a folder someone else can write may
-	// hold a FIFO under that name by now: opening it blocking would wait for
-	// a writer, and the extension would never finish starting.
-	// O_NOFOLLOW for the same reason: a symlink swapped in could lead to a
-	// device, and opening one as root acts on it even without blocking.
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|oNoFollow, 0)
+	// hold a FIFO or a symlink to a device under that name by now.
+	data, err := safefile.Read(p, maxRuleFile, true)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxRuleFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxRuleFile {
-		return nil, fmt.Errorf("rule file larger than %d bytes", maxRuleFile)
+		return nil, fmt.Errorf("rule file %w", err)
 	}
 	return data, nil
 }

@@ -12,11 +12,12 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/modhunt/modhunt/tables"
 	"github.com/modhunt/modhunt/tables/table"
+
+	"github.com/modhunt/modhunt/internal/safefile"
 )
 
 // maxFlagfile bounds the flag file: it holds a handful of flags.
@@ -116,29 +117,18 @@ func flagfileIn(args []string) (path string, explicit bool) {
 // could have written: the extension runs as root and these flags choose
 // which policy and rules it trusts.
 func readFlagfile(path string) ([]string, error) {
-	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
-	// writer, and the extension would hang at start-up before it logs a word.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("flagfile: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	// A FIFO would hang start-up before the extension logs a word.
+	f, st, err := safefile.Open(path, false)
 	if err != nil {
 		return nil, fmt.Errorf("flagfile %s: %w", path, err)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("flagfile %s: not a regular file", path)
-	}
+	defer f.Close()
 	if err := checkSafe(st); err != nil {
 		return nil, fmt.Errorf("flagfile %s: %w", path, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFlagfile+1))
+	data, err := safefile.ReadAll(f, maxFlagfile)
 	if err != nil {
 		return nil, fmt.Errorf("flagfile %s: %w", path, err)
-	}
-	if len(data) > maxFlagfile {
-		return nil, fmt.Errorf("flagfile %s: larger than %d bytes", path, maxFlagfile)
 	}
 	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(data))

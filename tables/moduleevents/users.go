@@ -4,16 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/modhunt/modhunt/internal/safefile"
 )
 
 // maxPasswd bounds the user database read: a directory-backed host keeps
@@ -63,25 +62,10 @@ func (u *userDB) snapshot(ctx context.Context, log *slog.Logger) map[int64]strin
 // readPasswd reads name:password:uid:... lines; the first name of a uid
 // wins, as getpwuid returns it.
 func readPasswd(path string) (map[int64]string, error) {
-	// O_NONBLOCK: a FIFO put in its place must not hang the scan.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// A FIFO put in its place must not hang the scan.
+	data, err := safefile.Read(path, maxPasswd, false)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPasswd+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxPasswd {
-		return nil, errors.New(path + " is larger than 4 MiB")
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return parsePasswd(data), nil
 }

@@ -10,10 +10,8 @@
 package pkgindex
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -23,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/modhunt/modhunt/internal/safefile"
 )
 
 // Bounds on what one database file may hold. The biggest .list on a
@@ -296,24 +296,9 @@ func compareDirPrefix(q, p string) int {
 // readBounded reads a regular file of at most limit bytes without ever
 // opening something that could block (a FIFO).
 func readBounded(file string, limit int64) ([]byte, error) {
-	st, err := os.Lstat(file)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", file)
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(bufio.NewReader(f), limit+1))
+	data, err := safefile.Read(file, limit, true)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", file, limit)
 	}
 	return data, nil
 }

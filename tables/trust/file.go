@@ -3,15 +3,14 @@ package trust
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/modhunt/modhunt/internal/safefile"
 )
 
 // maxPolicyBytes bounds a policy file: it is a hand-written list.
@@ -64,27 +63,10 @@ func (p *Policy) LoadFile(host Host, file string) error {
 func readPolicy(file string) ([]byte, error) {
 	// Opened by its own name, not through os.DirFS(path.Dir(file)): on
 	// Windows path.Dir does not split C:\dir\policy.yaml and DirFS refuses
-	// the whole name, so no policy could ever load there. O_NONBLOCK and the
-	// check on the open file: a FIFO swapped in after a stat must not hang
-	// start-up.
-	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// the whole name, so no policy could ever load there.
+	data, err := safefile.Read(file, maxPolicyBytes, false)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", file, err)
-	}
-	defer func() { _ = f.Close() }()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("policy %s: %w", file, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("policy %s: not a regular file", file)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPolicyBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("policy %s: %w", file, err)
-	}
-	if len(data) > maxPolicyBytes {
-		return nil, fmt.Errorf("policy %s: larger than %d bytes", file, maxPolicyBytes)
 	}
 	return data, nil
 }

@@ -1,8 +1,7 @@
 //go:build !windows
 
-package detections
+package safefile
 
 import "syscall"
 
-// oNoFollow makes opening a rule file fail on a symlink.
 const oNoFollow = syscall.O_NOFOLLOW
