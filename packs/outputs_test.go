@@ -202,3 +202,22 @@ func mustSchemas(t *testing.T) []Schema {
 	require.NoError(t, err)
 	return s
 }
+
+// The version the checker reads Fleet's rules for is the one the READMEs
+// tell users to run, and the generated files claim no other.
+func TestDocsNameTheCheckedFleetVersion(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"README.md", filepath.Join("..", "README.md")} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.Contains(t, string(b), "Fleet "+fleetcheck.MinFleetVersion, f)
+		assert.NotContains(t, string(b), "Fleet 4.82+", "%s: name the checked version exactly", f)
+	}
+	hunts, err := Load()
+	require.NoError(t, err)
+	out, err := Generate(hunts)
+	require.NoError(t, err)
+	for _, f := range []string{FleetReportsFile, FleetPoliciesFile, FleetLabelsFile} {
+		assert.Contains(t, string(out[f]), "(Fleet "+fleetcheck.MinFleetVersion+"+)", f)
+	}
+}
