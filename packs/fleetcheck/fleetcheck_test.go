@@ -76,8 +76,8 @@ func TestEachRuleRejects(t *testing.T) {
 		// Keys (validateYAMLKeys against spec.Query / spec.Policy / spec.Label).
 		{name: "unknown report key", reports: strings.Replace(goodReports, "  discard_data: false\n", "  snapshot: true\n", 1),
 			file: "r.yml", line: 12, want: `unknown key "snapshot"`},
-		{name: "misspelt policy key", policies: strings.Replace(goodPolicies, "resolution:", "resolutoin:", 1),
-			file: "p.yml", line: 3, want: `unknown key "resolutoin"`},
+		{name: "misspelt policy key", policies: strings.Replace(goodPolicies, "resolution:", "resolve:", 1),
+			file: "p.yml", line: 3, want: `unknown key "resolve"`},
 		{name: "report key added after 4.82", reports: strings.Replace(goodReports, "  discard_data: false\n", "  labels_include_all: [x]\n", 1),
 			file: "r.yml", line: 12, want: `unknown key "labels_include_all"`},
 		{name: "team in a lib file", reports: strings.Replace(goodReports, "  discard_data: false\n", "  team: Servers\n", 1),
