@@ -167,3 +167,51 @@ func TestBuiltinRuleFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestSIEMRulesFireOnTheirEvidence replays, for each of the eleven PT-CR
+// rules, canonical module-load events of the behaviour it names:
+// testdata/_siem/<PT-CR id>/direct.jsonl holds the plainest evidence (what
+// every snapshot of the attack shows), subtle.jsonl the variants and
+// evasions, benign.jsonl the look-alikes of healthy hosts. Every direct and
+// subtle event must be matched by at least one built-in rule that mirrors
+// that PT-CR id, and no benign event by any of them. Unlike the per-rule
+// fixtures, this does not depend on which rule file covers an event, so a
+// behaviour no rule catches fails here.
+func TestSIEMRulesFireOnTheirEvidence(t *testing.T) {
+	t.Parallel()
+	e, _, err := Load(true, nil)
+	require.NoError(t, err)
+	for _, pt := range ptRules {
+		t.Run(pt, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join("testdata", "_siem", pt)
+			for _, kind := range []string{"direct", "subtle", "benign"} {
+				file := filepath.Join(dir, kind+".jsonl")
+				fh, err := os.Open(file)
+				if kind == "subtle" && os.IsNotExist(err) {
+					continue
+				}
+				require.NoError(t, err, "%s needs %s", pt, file)
+				st, err := ReadEvents(fh, file, "", func(line int, ev *Event) error {
+					var by []string
+					for _, m := range e.Match(ev) {
+						for _, s := range m.Rule.SiemRules {
+							if s == pt {
+								by = append(by, m.Rule.Title)
+							}
+						}
+					}
+					if kind == "benign" {
+						assert.Empty(t, by, "%s:%d: a benign look-alike fires %s rules", file, line, pt)
+					} else {
+						assert.NotEmpty(t, by, "%s:%d: no %s rule fires on this %s evidence", file, line, pt, kind)
+					}
+					return nil
+				})
+				_ = fh.Close()
+				require.NoError(t, err)
+				assert.Positive(t, st.Events, "%s has no events", file)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/modhunt/modhunt/packs/fleetcheck"
 )
 
 // MinOsqueryVersion goes into every pack and report as the oldest osquery
@@ -21,13 +23,36 @@ const MinOsqueryVersion = "5.0.0"
 // to hosts that have it.
 func ExtensionLabel(platform string) string { return "modhunt extension loaded (" + platform + ")" }
 
-// Outputs and the platform each osquery pack is for, keyed by path relative
-// to packs/. macOS's file is named for the OS, its platform for osquery.
-var packFiles = []struct{ file, platform string }{
-	{"modhunt-linux.conf", PlatformLinux},
-	{"modhunt-windows.conf", PlatformWindows},
-	{"modhunt-macos.conf", PlatformDarwin},
+// packFile is one osquery pack output: the platform it is for, and whether
+// it holds the core-only hunts (no discovery) or the hunts that read
+// modhunt's tables (discovery on those tables).
+type packFile struct {
+	file     string // relative to packs/
+	platform string
+	core     bool
 }
+
+// Outputs and the platform each osquery pack is for. macOS's files are
+// named for the OS, their platform for osquery. Each platform gets two
+// packs because osquery ANDs a pack's discovery queries over the whole
+// pack: a hunt that reads only osquery's own tables must not sit behind the
+// extension's discovery, or it never runs where the extension is missing,
+// which is where it is most useful.
+var packFiles = []packFile{
+	{"modhunt-linux.conf", PlatformLinux, false},
+	{"modhunt-linux-core.conf", PlatformLinux, true},
+	{"modhunt-windows.conf", PlatformWindows, false},
+	{"modhunt-windows-core.conf", PlatformWindows, true},
+	{"modhunt-macos.conf", PlatformDarwin, false},
+	{"modhunt-macos-core.conf", PlatformDarwin, true},
+}
+
+// platformMask is the bit osquery_info.platform_mask has set on each
+// platform (osquery's PlatformType, osquery/utils/info/platform_type.h:
+// TYPE_WINDOWS 0x02, TYPE_LINUX 0x08, TYPE_OSX 0x10). The Fleet labels test
+// it in their query instead of carrying a label platform, which Fleet before
+// 4.91 compares with the host's distribution (see fleetcheck).
+var platformMask = map[string]int{PlatformWindows: 0x02, PlatformLinux: 0x08, PlatformDarwin: 0x10}
 
 // Paths of the Fleet GitOps outputs, relative to packs/.
 const (
@@ -43,7 +68,7 @@ const (
 func Generate(hunts []*Hunt) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, pf := range packFiles {
-		b, err := OsqueryPack(hunts, pf.platform)
+		b, err := OsqueryPack(hunts, pf.platform, pf.core)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", pf.file, err)
 		}
@@ -122,10 +147,23 @@ func discoveryQuery(table string) string {
 	return fmt.Sprintf("SELECT 1 FROM osquery_registry WHERE registry = 'table' AND name = '%s' AND active = 1", table)
 }
 
-// OsqueryPack renders the osquery pack for one platform as plain JSON (no
-// comments: osquery's parser takes none).
-func OsqueryPack(hunts []*Hunt, platform string) ([]byte, error) {
-	mine := ForPlatform(hunts, platform)
+// CorePack returns the hunts of one platform that go into its core pack
+// (core true: they read osquery's tables only) or its extension pack.
+func CorePack(hunts []*Hunt, platform string, core bool) []*Hunt {
+	var out []*Hunt
+	for _, h := range ForPlatform(hunts, platform) {
+		if h.CoreOnly() == core {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// OsqueryPack renders one osquery pack as plain JSON (no comments: osquery's
+// parser takes none): the platform's core-only hunts without discovery, or
+// its other hunts behind one discovery query per modhunt table they read.
+func OsqueryPack(hunts []*Hunt, platform string, core bool) ([]byte, error) {
+	mine := CorePack(hunts, platform, core)
 	p := osqueryPack{
 		Platform:  platform,
 		Version:   MinOsqueryVersion,
@@ -176,8 +214,9 @@ func fleetDescription(h *Hunt) string {
 		h.Description, strings.Join(h.Techniques, ", "), h.Why, h.FalsePositives)
 }
 
-// fleetReport and fleetPolicy use Fleet 4.82+ GitOps keys (reports: items
-// and policies: items); field order is the order they are written in.
+// fleetReport and fleetPolicy use the GitOps keys of reports: and policies:
+// items from fleetcheck.MinFleetVersion on (fleetcheck lists them with their
+// Fleet sources); field order is the order they are written in.
 type fleetReport struct {
 	Name               string   `yaml:"name"`
 	Description        string   `yaml:"description"`
@@ -188,6 +227,7 @@ type fleetReport struct {
 	MinOsqueryVersion  string   `yaml:"min_osquery_version"`
 	ObserverCanRun     bool     `yaml:"observer_can_run"`
 	AutomationsEnabled bool     `yaml:"automations_enabled"`
+	DiscardData        bool     `yaml:"discard_data"`
 	LabelsIncludeAny   []string `yaml:"labels_include_any,omitempty"`
 }
 
@@ -201,11 +241,13 @@ type fleetPolicy struct {
 	LabelsIncludeAny []string `yaml:"labels_include_any,omitempty"`
 }
 
+// fleetLabel has no platform: before Fleet 4.91 a label's platform must be
+// a host's exact os_version platform (a distribution on Linux), so the
+// query says which OS it is for (platformMask).
 type fleetLabel struct {
 	Name                string `yaml:"name"`
 	Description         string `yaml:"description"`
 	Query               string `yaml:"query"`
-	Platform            string `yaml:"platform"`
 	LabelMembershipType string `yaml:"label_membership_type"`
 }
 
@@ -227,10 +269,19 @@ func renderYAML(comment string, v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// KeepsReportRows reports whether Fleet keeps a hunt's rows on its report
+// page: Fleet stores results of snapshot reports only
+// (saveResultLogsToQueryReports in fleetdm/fleet server/service/osquery.go);
+// any other logging sends rows to the log destination alone.
+func KeepsReportRows(h *Hunt) bool { return h.Logging == LoggingSnapshot }
+
 // FleetReports renders the reports file: every hunt, scheduled. Reports
 // send their rows to the log destination (automations_enabled) because the
-// SIEM is where a fleet's findings are triaged and stacked; observers may not
-// run them live because module rows carry command lines.
+// SIEM is where a fleet's findings are triaged and stacked; a snapshot
+// report also keeps its latest rows per host on its Fleet page, and any
+// other report says discard_data so its page is not mistaken for "nothing
+// found". Observers may not run them live because module rows carry
+// command lines.
 func FleetReports(hunts []*Hunt) ([]byte, error) {
 	items := make([]fleetReport, 0, len(hunts))
 	for _, h := range hunts {
@@ -244,10 +295,11 @@ func FleetReports(hunts []*Hunt) ([]byte, error) {
 			MinOsqueryVersion:  MinOsqueryVersion,
 			ObserverCanRun:     false,
 			AutomationsEnabled: true,
+			DiscardData:        !KeepsReportRows(h),
 			LabelsIncludeAny:   labelsFor(h),
 		})
 	}
-	return renderYAML("# Fleet GitOps reports (Fleet 4.82+): include with `reports: [{path: ...}]`, see packs/README.md.\n", items)
+	return renderYAML(fmt.Sprintf("# Fleet GitOps reports (Fleet %s+): include with `reports: [{path: ...}]`, see packs/README.md.\n", fleetcheck.MinFleetVersion), items)
 }
 
 // PolicyQuery turns a detection into Fleet's yes/no form: a Fleet policy
@@ -275,37 +327,50 @@ func FleetPolicies(hunts []*Hunt) ([]byte, error) {
 			LabelsIncludeAny: labelsFor(h),
 		})
 	}
-	return renderYAML("# Fleet GitOps policies (Fleet 4.82+): include with `policies: [{path: ...}]`, see packs/README.md.\n", items)
+	return renderYAML(fmt.Sprintf("# Fleet GitOps policies (Fleet %s+): include with `policies: [{path: ...}]`, see packs/README.md.\n"+
+		"# Fleet runs policies on its own policy interval (osquery.policy_update_interval, 1h by default), not on the hunt's interval.\n", fleetcheck.MinFleetVersion), items)
 }
 
 // FleetLabels renders one label per platform that scopes the reports and
 // policies to hosts running the extension with every table that platform's
 // hunts read: Fleet's counterpart of a pack's discovery queries. Labels are
-// global in Fleet, so this file is included from default.yml.
+// global in Fleet, so this file is included from default.yml. The label
+// carries no platform (Fleet before 4.91 matches a label platform against
+// the host's distribution, so `linux` reaches no host); its query checks the
+// OS through osquery_info.platform_mask instead.
 func FleetLabels(hunts []*Hunt) ([]byte, error) {
 	var items []fleetLabel
 	for _, pf := range packFiles {
+		if pf.core {
+			continue
+		}
 		tables := modhuntTables(ForPlatform(hunts, pf.platform))
 		if len(tables) == 0 {
 			continue
 		}
-		quoted := make([]string, len(tables))
-		for i, t := range tables {
-			quoted[i] = "'" + t + "'"
-		}
 		items = append(items, fleetLabel{
 			Name: ExtensionLabel(pf.platform),
-			Description: "Hosts whose osqueryd has the modhunt extension loaded with every table the " +
+			Description: "Hosts on " + pf.platform + " whose osqueryd has the modhunt extension loaded with every table the " +
 				pf.platform + " reports and policies read: " + strings.Join(tables, ", ") + ".",
-			// A scalar subquery instead of HAVING without GROUP BY, which
-			// older SQLite releases reject.
-			Query: fmt.Sprintf("SELECT 1 WHERE (SELECT COUNT(DISTINCT name) FROM osquery_registry WHERE registry = 'table' AND active = 1 AND name IN (%s)) = %d",
-				strings.Join(quoted, ", "), len(tables)),
-			Platform:            pf.platform,
+			Query:               LabelQuery(pf.platform, tables),
 			LabelMembershipType: "dynamic",
 		})
 	}
-	return renderYAML("# Fleet GitOps labels: include from default.yml with `labels: [{path: ...}]`, see packs/README.md.\n", items)
+	return renderYAML(fmt.Sprintf("# Fleet GitOps labels (Fleet %s+): include from default.yml with `labels: [{path: ...}]`, see packs/README.md\n"+
+		"# (a labels: key makes GitOps manage every label, and Fleet 4.84+ refuses it unless the labels exception is off).\n", fleetcheck.MinFleetVersion), items)
+}
+
+// LabelQuery is the query of a platform's extension label: one row when the
+// host runs that OS and osqueryd has every table active.
+func LabelQuery(platform string, tables []string) string {
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		quoted[i] = "'" + t + "'"
+	}
+	// A scalar subquery instead of HAVING without GROUP BY, which older
+	// SQLite releases reject.
+	return fmt.Sprintf("SELECT 1 FROM osquery_info WHERE (platform_mask & %d) != 0 AND (SELECT COUNT(DISTINCT name) FROM osquery_registry WHERE registry = 'table' AND active = 1 AND name IN (%s)) = %d",
+		platformMask[platform], strings.Join(quoted, ", "), len(tables))
 }
 
 func modhuntTables(hunts []*Hunt) []string {
@@ -321,11 +386,12 @@ func modhuntTables(hunts []*Hunt) []string {
 	return tables
 }
 
-// labelsFor returns the extension labels of the platforms a hunt runs on.
+// labelsFor returns the extension labels of the platforms a hunt runs on;
+// a core-only hunt needs none, like its osquery pack needs no discovery.
 func labelsFor(h *Hunt) []string {
 	var out []string
 	for _, pf := range packFiles {
-		if h.RunsOn(pf.platform) && len(h.ModhuntTables()) > 0 {
+		if !pf.core && h.RunsOn(pf.platform) && !h.CoreOnly() {
 			out = append(out, ExtensionLabel(pf.platform))
 		}
 	}
@@ -339,10 +405,23 @@ func Index(hunts []*Hunt) []byte {
 	b.WriteString("# modhunt hunts\n\n")
 	b.WriteString("Generated by `make packs` from `packs/hunts/`; do not edit. One section per hunt: what a row means,\n")
 	b.WriteString("where and how often it runs, why it exists, and what its false positives look like.\n\n")
-	b.WriteString("| hunt | ATT&CK | runs on | interval | logging | tables | Fleet policy |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("- **pack**: `core` hunts read osquery's own tables only and go into `modhunt-<os>-core.conf`, which has no\n")
+	b.WriteString("  discovery query, so they run where the extension is missing; `extension` hunts go into `modhunt-<os>.conf`\n")
+	b.WriteString("  behind its discovery queries (and, in Fleet, its label).\n")
+	b.WriteString("- **Fleet report page**: Fleet keeps rows on a report's page for `snapshot` logging only; other hunts send\n")
+	b.WriteString("  rows to the log destination alone and say `discard_data: true`.\n")
+	b.WriteString("- **Fleet policy**: runs on Fleet's policy interval (1 h by default), not on the hunt's interval.\n\n")
+	b.WriteString("| hunt | ATT&CK | runs on | pack | interval | logging | Fleet report page | tables | Fleet policy |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, h := range hunts {
-		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %d s | %s | %s | %s |\n", h.Name, h.Name, strings.Join(h.Techniques, ", "),
-			FleetPlatform(h), h.Interval, h.Logging, strings.Join(h.Tables, ", "), h.Policy)
+		pack, page := "extension", "log only"
+		if h.CoreOnly() {
+			pack = "core"
+		}
+		if KeepsReportRows(h) {
+			page = "latest rows per host"
+		}
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %s | %d s | %s | %s | %s | %s |\n", h.Name, h.Name, strings.Join(h.Techniques, ", "),
+			FleetPlatform(h), pack, h.Interval, h.Logging, page, strings.Join(h.Tables, ", "), h.Policy)
 	}
 	for _, h := range hunts {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", h.Name, h.Description)

@@ -225,9 +225,18 @@ func Parse(file string, src []byte) (*Hunt, error) {
 	if strings.Contains(h.SQL, ";") {
 		return nil, &ParseError{file, n, "", "one statement per hunt: the SQL may end with a semicolon but contain no other"}
 	}
-	for _, t := range referencedTables(h.SQL) {
+	read := referencedTables(h.SQL)
+	for _, t := range read {
 		if !slices.Contains(h.Tables, t) {
 			return nil, perr("tables", "the query reads %s, which the header does not list", t)
+		}
+	}
+	// The list decides the pack a hunt goes into and what its discovery
+	// waits for, so a table the query does not read would gate the hunt
+	// behind an extension it does not need.
+	for _, t := range h.Tables {
+		if !slices.Contains(read, t) {
+			return nil, perr("tables", "the header lists %s, which the query does not read", t)
 		}
 	}
 	return h, nil

@@ -64,6 +64,7 @@ func TestParseErrorsNameFileLineField(t *testing.T) {
 		{"duplicate field", repl("-- false_positives: installers.", "-- false_positives: installers.\n-- interval: 5"), 11, "interval", "given twice"},
 		{"missing required", repl("-- false_positives: installers.\n", ""), 1, "false_positives", "required"},
 		{"table not in header", repl("-- tables: untrusted_module_loads", "-- tables: processes"), 7, "tables", "reads untrusted_module_loads"},
+		{"header table not read", repl("-- tables: untrusted_module_loads", "-- tables: untrusted_module_loads, processes"), 7, "tables", "lists processes, which the query does not read"},
 		{"policy without resolution", repl("-- resolution: kill it.\n", ""), 11, "policy", "needs a `-- resolution:`"},
 		{"stray comment in header", repl("-- why:", "-- just a note\n-- why:"), 8, "", "neither"},
 	}
@@ -167,7 +168,8 @@ func TestPlatformsNarrowToTheTables(t *testing.T) {
 	_, err = LoadFS(fstest.MapFS{"windows/temp_loads.sql": {Data: []byte(win)}})
 	require.ErrorContains(t, err, "can run nowhere: its header says windows, and process_envs exists on darwin, linux only")
 
-	unknown := strings.Replace(goodHunt, "-- tables: untrusted_module_loads", "-- tables: untrusted_module_loads, no_such_table", 1)
+	unknown := strings.NewReplacer("-- tables: untrusted_module_loads", "-- tables: untrusted_module_loads, no_such_table",
+		"FROM untrusted_module_loads", "FROM untrusted_module_loads JOIN no_such_table USING (pid)").Replace(goodHunt)
 	_, err = LoadFS(fstest.MapFS{"linux/temp_loads.sql": {Data: []byte(unknown)}})
 	require.ErrorContains(t, err, "no_such_table is neither defined in tables.Catalog nor declared")
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/modhunt/modhunt/packs/fleetcheck"
 )
 
 // The committed outputs are what users download; they must be exactly what
@@ -62,12 +64,8 @@ func TestOsqueryPacksAreValidForOsquery(t *testing.T) {
 	for _, pf := range packFiles {
 		t.Run(pf.file, func(t *testing.T) {
 			t.Parallel()
-			mine := ForPlatform(hunts, pf.platform)
-			needsExtension := false
-			for _, h := range mine {
-				needsExtension = needsExtension || len(h.ModhuntTables()) > 0
-			}
-			checkOsqueryPack(t, out[pf.file], pf.platform, len(mine), needsExtension)
+			mine := CorePack(hunts, pf.platform, pf.core)
+			checkOsqueryPack(t, out[pf.file], pf.platform, len(mine), !pf.core && len(modhuntTables(mine)) > 0)
 		})
 	}
 }
@@ -129,61 +127,53 @@ func checkOsqueryPack(t *testing.T, b []byte, platform string, nHunts int, needs
 	}
 }
 
-// Keys Fleet's GitOps parser knows, for the three kinds of item written
-// here. Sources: Fleet 4.82+ GitOps reference as summarised in
-// shared/research/osquery.md §3.2 (server/fleet/queries.go, pkg/spec/gitops.go
-// with its renameto tags; fleetdm/fleet-gitops 91a5b08 "Update for Fleet
-// 4.82.0"). Fleet rejects unknown keys in GitOps files ("unknown key").
-var (
-	fleetReportKeys = []string{"name", "description", "query", "interval", "platform", "logging",
-		"min_osquery_version", "observer_can_run", "automations_enabled", "discard_data", "labels_include_any"}
-	fleetPolicyKeys = []string{"name", "description", "resolution", "query", "platform", "critical",
-		"calendar_events_enabled", "labels_include_any", "labels_exclude_any", "run_script", "install_software"}
-	fleetLabelKeys      = []string{"name", "description", "query", "platform", "label_membership_type", "hosts"}
-	fleetLoggingValues  = []string{LoggingSnapshot, LoggingDifferential, LoggingDifferentialIgnoreRemovals}
-	fleetPlatformValues = []string{"darwin", "linux", "windows", "chrome"}
-)
-
-func TestFleetYAMLHasOnlyKeysFleetKnows(t *testing.T) {
+// The generated Fleet files must pass the checker of Fleet's GitOps parser
+// and server rules for the minimum Fleet version the README names
+// (fleetcheck): a label platform before 4.91, a key Fleet does not know, a
+// report whose page stays empty or that never runs all fail here.
+func TestFleetFilesPassFleetCheck(t *testing.T) {
 	t.Parallel()
 	hunts, err := Load()
 	require.NoError(t, err)
 	out, err := Generate(hunts)
 	require.NoError(t, err)
+	probs := fleetcheck.Check(fleetcheck.Files{
+		Reports:  fleetcheck.File{Name: FleetReportsFile, Data: out[FleetReportsFile]},
+		Policies: fleetcheck.File{Name: FleetPoliciesFile, Data: out[FleetPoliciesFile]},
+		Labels:   fleetcheck.File{Name: FleetLabelsFile, Data: out[FleetLabelsFile]},
+	})
+	for _, p := range probs {
+		t.Error(p.Error())
+	}
 
 	reports := decodeYAMLList(t, out[FleetReportsFile])
 	require.Len(t, reports, len(hunts), "one report per hunt")
-	labels := decodeYAMLList(t, out[FleetLabelsFile])
-	var labelNames []string
-	for _, l := range labels {
-		checkKeys(t, FleetLabelsFile, l, fleetLabelKeys)
-		assert.Equal(t, "dynamic", l["label_membership_type"])
-		labelNames = append(labelNames, l["name"].(string))
+	byName := map[string]*Hunt{}
+	for _, h := range hunts {
+		byName[FleetName(h)] = h
 	}
 	for _, r := range reports {
-		checkKeys(t, FleetReportsFile, r, fleetReportKeys)
-		assert.Contains(t, fleetLoggingValues, r["logging"])
-		iv, ok := r["interval"].(int)
-		require.True(t, ok, "interval must be an integer: %v", r["interval"])
-		assert.True(t, iv > 0 && iv <= MaxInterval)
-		checkFleetPlatform(t, r["platform"].(string))
-		checkLabelsDefined(t, r, labelNames)
+		h := byName[r["name"].(string)]
+		require.NotNil(t, h, r["name"])
+		// Fleet keeps rows on the page of snapshot reports only; every
+		// other report says so with discard_data.
+		assert.Equal(t, h.Logging != LoggingSnapshot, r["discard_data"], "%s: discard_data", h.Name)
+		assert.Equal(t, true, r["automations_enabled"], "%s: rows go to the log destination", h.Name)
 	}
-	policies := decodeYAMLList(t, out[FleetPoliciesFile])
 	var withPolicy int
 	for _, h := range hunts {
 		if h.Policy != "" {
 			withPolicy++
 		}
 	}
+	policies := decodeYAMLList(t, out[FleetPoliciesFile])
 	require.Len(t, policies, withPolicy)
 	require.NotZero(t, withPolicy, "the issue asks for yes/no policies")
 	for _, p := range policies {
-		checkKeys(t, FleetPoliciesFile, p, fleetPolicyKeys)
 		assert.True(t, strings.HasPrefix(p["query"].(string), "SELECT 1 WHERE NOT EXISTS ("), "a Fleet policy passes when its query returns a row")
-		assert.NotEmpty(t, p["resolution"])
-		checkFleetPlatform(t, p["platform"].(string))
-		checkLabelsDefined(t, p, labelNames)
+	}
+	for _, l := range decodeYAMLList(t, out[FleetLabelsFile]) {
+		assert.NotContains(t, l, "platform", "%v: the query decides the platform", l["name"])
 	}
 }
 
@@ -192,31 +182,6 @@ func decodeYAMLList(t *testing.T, b []byte) []map[string]any {
 	var items []map[string]any
 	require.NoError(t, yaml.Unmarshal(b, &items))
 	return items
-}
-
-func checkKeys(t *testing.T, file string, item map[string]any, allowed []string) {
-	t.Helper()
-	for k := range item {
-		assert.Contains(t, allowed, k, "%s: %v: key %q is not a Fleet GitOps key", file, item["name"], k)
-	}
-	for _, req := range []string{"name", "query"} {
-		assert.NotEmpty(t, item[req], "%s: %s is required", file, req)
-	}
-}
-
-func checkFleetPlatform(t *testing.T, p string) {
-	t.Helper()
-	for part := range strings.SplitSeq(p, ",") {
-		assert.Contains(t, fleetPlatformValues, part, "Fleet platform %q", p)
-	}
-}
-
-func checkLabelsDefined(t *testing.T, item map[string]any, labels []string) {
-	t.Helper()
-	ls, _ := item["labels_include_any"].([]any)
-	for _, l := range ls {
-		assert.Contains(t, labels, l, "%v names a label the labels file does not define", item["name"])
-	}
 }
 
 func TestSnapshotRemovedFollowsFleet(t *testing.T) {
@@ -236,4 +201,23 @@ func mustSchemas(t *testing.T) []Schema {
 	s, err := Schemas()
 	require.NoError(t, err)
 	return s
+}
+
+// The version the checker reads Fleet's rules for is the one the READMEs
+// tell users to run, and the generated files claim no other.
+func TestDocsNameTheCheckedFleetVersion(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"README.md", filepath.Join("..", "README.md")} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.Contains(t, string(b), "Fleet "+fleetcheck.MinFleetVersion, f)
+		assert.NotContains(t, string(b), "Fleet 4.82+", "%s: name the checked version exactly", f)
+	}
+	hunts, err := Load()
+	require.NoError(t, err)
+	out, err := Generate(hunts)
+	require.NoError(t, err)
+	for _, f := range []string{FleetReportsFile, FleetPoliciesFile, FleetLabelsFile} {
+		assert.Contains(t, string(out[f]), "(Fleet "+fleetcheck.MinFleetVersion+"+)", f)
+	}
 }

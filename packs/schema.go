@@ -124,6 +124,10 @@ func (h *Hunt) ModhuntTables() []string {
 	return out
 }
 
+// CoreOnly reports whether the hunt reads osquery's core tables only, so it
+// runs without the extension and goes into the platform's core pack.
+func (h *Hunt) CoreOnly() bool { return len(h.ModhuntTables()) == 0 }
+
 // Columns returns the declared column names and types, in order.
 func (s Schema) Columns() (names, types []string) {
 	body := s.DDL[strings.IndexByte(s.DDL, '(')+1 : strings.LastIndexByte(s.DDL, ')')]

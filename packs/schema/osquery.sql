@@ -85,6 +85,14 @@ CREATE TABLE signature (
 -- platform: all
 CREATE TABLE osquery_registry (registry TEXT, name TEXT, owner_uuid INTEGER, internal INTEGER, active INTEGER);
 
+-- specs/utility/osquery_info.table (the Fleet labels test platform_mask)
+-- platform: all
+CREATE TABLE osquery_info (
+  pid INTEGER, uuid TEXT, instance_id TEXT, version TEXT, config_hash TEXT, config_valid INTEGER,
+  extensions TEXT, build_platform TEXT, build_distro TEXT, start_time INTEGER, watcher INTEGER,
+  platform_mask INTEGER
+);
+
 -- specs/utility/osquery_extensions.table
 -- platform: all
 CREATE TABLE osquery_extensions (uuid BIGINT, name TEXT, version TEXT, sdk_version TEXT, path TEXT, type TEXT);

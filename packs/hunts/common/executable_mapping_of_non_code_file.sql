@@ -3,7 +3,7 @@
 -- technique: T1620, T1129
 -- platform: all
 -- interval: 900
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: process_loaded_modules
 -- why: loaders that carry their own mapping code (reflective loaders, shellcode runners) map a payload file
 --   with execute permission without it being an ELF, PE or Mach-O image, so the system loader never sees it

@@ -3,7 +3,7 @@
 -- technique: T1129, T1574.001, T1574.002
 -- platform: all
 -- interval: 900
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: module_detections
 -- why: module_detections evaluates the community's image_load rules (Sysmon Event ID 7 field names) over
 --   every loaded module; the high and critical ones name known-bad loads (hijack-prone DLLs outside their

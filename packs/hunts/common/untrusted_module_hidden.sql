@@ -3,7 +3,7 @@
 -- technique: T1129, T1564.001
 -- platform: posix
 -- interval: 3600
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: untrusted_module_loads
 -- why: malware hides its library in dot-directories (~/.cache/.x, /var/tmp/.ICE-unix/.lib) that ls and file
 --   managers do not show; legitimate libraries live in visible, installed locations.

@@ -3,7 +3,7 @@
 -- technique: T1129, T1021.002
 -- platform: all
 -- interval: 3600
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: untrusted_module_loads
 -- why: loading a library straight from a share runs code the host never stored and no local scanner saw;
 --   attackers use it for lateral movement (\\host\share\payload.dll, WebDAV) and to keep the payload off disk.

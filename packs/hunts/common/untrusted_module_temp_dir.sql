@@ -3,7 +3,7 @@
 -- technique: T1129, T1574
 -- platform: all
 -- interval: 900
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: untrusted_module_loads
 -- why: droppers write their payload library to a world-writable temporary directory and load it from there
 --   (dlopen, LoadLibrary, LD_PRELOAD); legitimate software loads from installed locations. A module in a temp

@@ -3,7 +3,7 @@
 -- technique: T1574.006
 -- platform: darwin
 -- interval: 3600
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: process_envs, processes
 -- why: DYLD_INSERT_LIBRARIES is macOS's LD_PRELOAD: dyld loads the named dylibs into the process before its
 --   own code runs. Hardened-runtime binaries ignore it, so it survives in the environment of exactly the

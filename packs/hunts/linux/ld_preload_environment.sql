@@ -3,7 +3,7 @@
 -- technique: T1574.006
 -- platform: linux
 -- interval: 3600
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: process_envs, processes
 -- why: osqueryd without the extension can still see the injection request itself: LD_PRELOAD and LD_AUDIT
 --   in a process's environment. This is the core-table companion of untrusted_module_preloaded; it also

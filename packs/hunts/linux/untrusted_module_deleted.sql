@@ -3,7 +3,7 @@
 -- technique: T1129, T1070.004
 -- platform: linux
 -- interval: 3600
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: untrusted_module_loads
 -- why: loading a library and then deleting it hides the file from disk scanners while the code keeps
 --   running. Package upgrades also leave deleted libraries mapped in long-running processes, but those paths

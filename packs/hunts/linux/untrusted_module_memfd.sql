@@ -3,7 +3,7 @@
 -- technique: T1129, T1620, T1055.009
 -- platform: linux
 -- interval: 900
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: untrusted_module_loads
 -- why: memfd_create plus dlopen("/proc/self/fd/N") loads a shared object that exists only in memory; it is
 --   the standard fileless loader on Linux (ezuri, Sliver, Metasploit's in-memory stagers) and leaves nothing

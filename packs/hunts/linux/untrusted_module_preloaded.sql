@@ -3,7 +3,7 @@
 -- technique: T1574.006, T1129
 -- platform: linux
 -- interval: 900
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: untrusted_module_loads
 -- why: the dynamic linker's preload list puts a library into every process (ld.so.preload) or into every
 --   child of a shell (LD_PRELOAD); userland rootkits (Azazel, Jynx2, libprocesshider) and credential sniffers

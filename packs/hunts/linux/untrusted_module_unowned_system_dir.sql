@@ -3,7 +3,7 @@
 -- technique: T1129, T1574.006
 -- platform: linux
 -- interval: 3600
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: untrusted_module_loads
 -- why: a library planted next to the real ones (a hijacked libc name, an extra NSS or PAM module) inherits
 --   the trust of its directory; the package database is how to tell it apart. Everything the distribution

@@ -3,7 +3,7 @@
 -- technique: T1574.010, T1129
 -- platform: linux
 -- interval: 3600
--- logging: differential_ignore_removals
+-- logging: snapshot
 -- tables: untrusted_module_loads
 -- why: a library a user can replace is a privilege escalation waiting for the next restart of the root
 --   process that loads it (T1574 hijack by weak permissions), and a sign it may already have been replaced.
