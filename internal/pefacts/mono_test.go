@@ -221,11 +221,11 @@ func monoAssemblies(t testing.TB) map[string]builtAssembly {
 	pub := readFile(t, filepath.Join(dir, "pub.bin"))
 	tok := tokenOf(pub)
 	out = map[string]builtAssembly{
-		"signed":    {filepath.Join(dir, "Signed.Lib.dll"), "Signed.Lib", "1.2.3.4", "", tok},
-		"unsigned":  {filepath.Join(dir, "Plain.dll"), "Plain", "2.0.0.0", "", ""},
-		"culture":   {filepath.Join(dir, "Localized.resources.dll"), "Localized.resources", "1.0.0.0", "de-DE", tok},
-		"renamed":   {filepath.Join(dir, "notes.txt"), "Signed.Lib", "1.2.3.4", "", tok},
-		"wide-idx":  {filepath.Join(dir, "Kitchen.dll"), "Kitchen", "3.1.4.1", "", ""},
+		"signed":   {filepath.Join(dir, "Signed.Lib.dll"), "Signed.Lib", "1.2.3.4", "", tok},
+		"unsigned": {filepath.Join(dir, "Plain.dll"), "Plain", "2.0.0.0", "", ""},
+		"culture":  {filepath.Join(dir, "Localized.resources.dll"), "Localized.resources", "1.0.0.0", "de-DE", tok},
+		"renamed":  {filepath.Join(dir, "notes.txt"), "Signed.Lib", "1.2.3.4", "", tok},
+		"wide-idx": {filepath.Join(dir, "Kitchen.dll"), "Kitchen", "3.1.4.1", "", ""},
 	}
 	return out
 }
