@@ -150,7 +150,7 @@ func (sc *scanner) chunk(b []byte, base, start int64) error {
 		}
 		p := i + j
 		i = p + 1
-		if sc.seenMD[base+int64(p)] {
+		if sc.seenMD[base+int64(p)] || !plausibleRoot(b[p:]) {
 			continue
 		}
 		if err := sc.candidateRoot(base + int64(p)); err != nil {
@@ -158,6 +158,18 @@ func (sc *scanner) chunk(b []byte, base, start int64) error {
 		}
 	}
 	return nil
+}
+
+// plausibleRoot rejects, without charging a candidate, a "BSJB" whose next
+// twelve bytes no runtime writes: version 1.1, a zero reserved word, a
+// version string length that is a multiple of 4 up to 256. Sprayed
+// signatures thus cannot use up MaxCandidates.
+func plausibleRoot(b []byte) bool {
+	if len(b) < 16 {
+		return true // the rest lies in the next chunk: let the parse decide
+	}
+	n := le32(b[12:])
+	return le16(b[4:]) == 1 && le16(b[6:]) == 1 && le32(b[8:]) == 0 && n > 0 && n <= maxVersionLen && n%4 == 0
 }
 
 func (sc *scanner) charge() error {
@@ -217,6 +229,10 @@ func (sc *scanner) tryPE(off int64, layout Layout) (f Found, ok bool) {
 	size := int64(img.sizeOfImage)
 	if layout == LayoutFile {
 		size = img.fileExtent()
+	}
+	if off+size > img.s.size {
+		// Not all of it is here: report only its metadata, as a bare root.
+		return f, false
 	}
 	return Found{Offset: off, MetadataOffset: mdOff, Size: size, HasPE: true, Layout: layout, Assembly: *a}, true
 }
