@@ -349,36 +349,36 @@ func (md *metadata) readRows(z *sizer, start int64) (*Assembly, error) {
 
 	mod, err := md.row(z, tModule, offs[tModule])
 	if err != nil {
-		return nil, fmt.Errorf("Module row: %w", err)
+		return nil, fmt.Errorf("module row: %w", err)
 	}
 	if a.ModuleName, err = md.str(mod[1]); err != nil {
-		return nil, fmt.Errorf("Module name: %w", err)
+		return nil, fmt.Errorf("module name: %w", err)
 	}
 	if a.MVID, err = md.guid(mod[2]); err != nil {
-		return nil, fmt.Errorf("Module MVID: %w", err)
+		return nil, fmt.Errorf("module MVID: %w", err)
 	}
 	if md.strict && (a.MVID == "" || a.ModuleName == "") {
-		return nil, errors.New("Module row without name or MVID")
+		return nil, errors.New("module row without name or MVID")
 	}
 
 	asm, err := md.row(z, tAssembly, offs[tAssembly])
 	if err != nil {
-		return nil, fmt.Errorf("Assembly row: %w", err)
+		return nil, fmt.Errorf("assembly row: %w", err)
 	}
 	a.HashAlgID = asm[0]
 	a.Version = fmt.Sprintf("%d.%d.%d.%d", asm[1], asm[2], asm[3], asm[4])
 	a.Flags = asm[5]
 	if a.PublicKey, err = md.blob(asm[6], maxPublicKeyLen); err != nil {
-		return nil, fmt.Errorf("Assembly public key: %w", err)
+		return nil, fmt.Errorf("assembly public key: %w", err)
 	}
 	if a.Name, err = md.str(asm[7]); err != nil {
-		return nil, fmt.Errorf("Assembly name: %w", err)
+		return nil, fmt.Errorf("assembly name: %w", err)
 	}
 	if a.Culture, err = md.str(asm[8]); err != nil {
-		return nil, fmt.Errorf("Assembly culture: %w", err)
+		return nil, fmt.Errorf("assembly culture: %w", err)
 	}
 	if a.Name == "" {
-		return nil, errors.New("Assembly row with an empty name")
+		return nil, errors.New("assembly row with an empty name")
 	}
 	if len(a.PublicKey) > 0 {
 		a.PublicKeyToken = publicKeyToken(a.PublicKey)

@@ -244,15 +244,6 @@ func (img *image) at(rva, n uint32) ([]byte, error) {
 	}
 }
 
-// u32At reads a little-endian uint32 at rva.
-func (img *image) u32At(rva uint32) (uint32, error) {
-	b, err := img.at(rva, 4)
-	if err != nil {
-		return 0, err
-	}
-	return le32(b), nil
-}
-
 // cstringAt reads a NUL-terminated string of at most max bytes at rva,
 // within its region. ok is false when no NUL ends it within max.
 func (img *image) cstringAt(rva, max uint32) (str []byte, ok bool, err error) {

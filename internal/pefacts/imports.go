@@ -96,10 +96,7 @@ func (img *image) imports(rva uint32) ([]importedDLL, error) {
 	total := 0
 	errCount := 0
 	at := int64(rva)
-	for {
-		if at > 0xffffffff-20 {
-			break
-		}
+	for at <= 0xffffffff-20 {
 		desc, err := img.at(uint32(at), 20)
 		if err != nil {
 			// pefile stops here with a warning; what was read stays.

@@ -130,22 +130,6 @@ func (s *source) page(idx int64) ([]byte, error) {
 	return p, nil
 }
 
-func (s *source) u16(off int64) (uint16, error) {
-	b, err := s.slice(off, 2)
-	if err != nil {
-		return 0, err
-	}
-	return le16(b), nil
-}
-
-func (s *source) u32(off int64) (uint32, error) {
-	b, err := s.slice(off, 4)
-	if err != nil {
-		return 0, err
-	}
-	return le32(b), nil
-}
-
 // cstring reads a NUL-terminated byte string of at most max bytes at off,
 // stopping at the end of the input. ok is false when no NUL was found
 // within max bytes.
