@@ -225,6 +225,40 @@ func TestHostileStructures(t *testing.T) {
 			},
 		},
 		{
+			// The loader sees no directory past NumberOfRvaAndSizes, whatever
+			// the bytes in its slot say.
+			name: "clr-directory-past-NumberOfRvaAndSizes",
+			build: func() []byte {
+				body := make([]byte, 0x200)
+				put32(body, 8, 0x1100)
+				put32(body, 12, 0x100)
+				b := synthPE(body, map[int][2]uint32{dirCLR: {0x1000, 72}})
+				put32(b, 0x98+108, dirCLR) // directories 0..13 only
+				return b
+			},
+			check: func(t *testing.T, f *Facts, data []byte) {
+				if f.IsDotNet || f.Assembly != nil || f.AssemblyErr != nil {
+					t.Errorf("IsDotNet %v assembly %v err %v", f.IsDotNet, f.Assembly, f.AssemblyErr)
+				}
+			},
+		},
+		{
+			// Windows refuses an ImageBase that is not 64 KiB aligned, Mono
+			// loads the assembly anyway: its identity must still be read.
+			name: "unaligned-image-base",
+			build: func() []byte {
+				b := readFile(t, "testdata/assembly.dll")
+				lfanew := int(le32(b[0x3c:]))
+				put32(b, lfanew+24+28, 0x00401000) // PE32 ImageBase
+				return b
+			},
+			check: func(t *testing.T, f *Facts, data []byte) {
+				if f.Assembly == nil || f.Assembly.Name != "Fixture" {
+					t.Errorf("assembly %v err %v", f.Assembly, f.AssemblyErr)
+				}
+			},
+		},
+		{
 			name: "e_lfanew-beyond-the-file",
 			build: func() []byte {
 				b := synthPE(make([]byte, 0x200), nil)

@@ -60,7 +60,8 @@ func monoIdentities(t testing.TB, paths ...string) map[string]monoIdent {
 		}
 		return filepath.Join(dir, "ident.exe"), command(dir, mc, "-nologo", "-out:ident.exe", "ident.cs")
 	})
-	out := run(t, "", "mono", append([]string{exe}, paths...)...)
+	// In a scratch directory: a crashing Mono leaves a dump file behind.
+	out := run(t, t.TempDir(), "mono", append([]string{exe}, paths...)...)
 	got := map[string]monoIdent{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Split(line, "\t")
