@@ -386,3 +386,45 @@ func readPreloadFile(r io.Reader, size int64, l *preloadList) error {
 
 // entries is every entry added, in order, as the loader spelt it.
 func (l *preloadList) entries() []string { return l.all }
+
+// rtldArgs is what ld.so run as a command ("ld.so [OPTION]... PROGRAM
+// [ARG]...") takes from its own arguments (glibc 2.36 elf/rtld.c dl_main):
+// --preload LIST (the last one counts, read as LD_PRELOAD is, and loaded
+// besides LD_PRELOAD), --audit LIST (each one counts, as LD_AUDIT), and
+// --library-path PATH (the last one, replacing LD_LIBRARY_PATH). Options
+// end at the first argument that is none.
+type rtldArgs struct {
+	preload, libraryPath       string
+	hasPreload, hasLibraryPath bool
+	audit                      []string
+}
+
+func parseRtldArgs(argv []string) rtldArgs {
+	var a rtldArgs
+	withValue := map[string]bool{"--library-path": true, "--inhibit-rpath": true, "--audit": true,
+		"--preload": true, "--argv0": true, "--glibc-hwcaps-prepend": true, "--glibc-hwcaps-mask": true}
+	for i := 1; i < len(argv); i++ {
+		opt := argv[i]
+		if !strings.HasPrefix(opt, "--") {
+			break // the program
+		}
+		if !withValue[opt] {
+			continue // --list, --verify, --inhibit-cache, --help, ...
+		}
+		if i+1 >= len(argv) {
+			break // "_dl_argc > 2" fails: not an option with a value
+		}
+		i++
+		switch opt {
+		case "--preload":
+			a.preload, a.hasPreload = argv[i], true
+		case "--audit":
+			if argv[i] != "" {
+				a.audit = append(a.audit, argv[i])
+			}
+		case "--library-path":
+			a.libraryPath, a.hasLibraryPath = argv[i], true
+		}
+	}
+	return a
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modhunt/modhunt/tables/elfdyn"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
 )
@@ -259,4 +260,52 @@ func TestLiveSecureExecIgnoresPreloadPaths(t *testing.T) {
 	p := sim.Start(t, setpriv, append(nobody, launch, "LD_PRELOAD="+lib, "--", loader, lib)...)
 	assert.False(t, sim.MappedFiles(t, truth.PID)[lib], "ld.so preloaded a path into a setuid program")
 	assert.NotContains(t, reasonsOf(t, newTable(t, Config{}), p.PID, lib), "preloaded")
+}
+
+// ld.so run as a command reads its own options (elf/rtld.c dl_main's
+// argument loop): --preload's value replaces an earlier one, every --audit
+// counts, options end at the program.
+func TestParseRtldArgs(t *testing.T) {
+	t.Parallel()
+	a := parseRtldArgs([]string{"/lib64/ld-linux-x86-64.so.2", "--inhibit-cache", "--preload", "/a.so",
+		"--audit", "/x.so", "--library-path", "/l", "--preload", "/b.so /c.so", "--audit", "/y.so",
+		"--argv0", "--preload", "/bin/prog", "--preload", "/not-an-option.so"})
+	assert.Equal(t, "/b.so /c.so", a.preload)
+	assert.Equal(t, []string{"/x.so", "/y.so"}, a.audit)
+	assert.Equal(t, "/l", a.libraryPath)
+	assert.False(t, parseRtldArgs([]string{"ld.so", "/bin/prog", "--preload", "/x.so"}).hasPreload)
+}
+
+// "ld.so --preload LIB PROGRAM" preloads with no variable in the
+// environment at all: the arguments name it, and the last --preload is the
+// one loaded.
+func TestLiveRtldCommandPreload(t *testing.T) {
+	t.Parallel()
+	sim.NeedRoot(t)
+	dir := sim.ExecDirIn(t, "/tmp", "modhunt-rtld-")
+	first := sim.BuildLib(t, filepath.Join(dir, "libfirstarg.so"))
+	last := sim.BuildLib(t, filepath.Join(dir, "liblastarg.so"))
+	audit := sim.BuildLibFrom(t, filepath.Join(dir, "libauditarg.so"), sim.AuditLibSource)
+	loader := sim.BuildMultiLoader(t, dir)
+	interp := interpreterOf(t, loader)
+
+	p := sim.Start(t, interp, "--preload", first, "--audit", audit, "--preload", last, loader, first)
+	tb := newTable(t, Config{})
+	assert.Contains(t, reasonsOf(t, tb, p.PID, last), "preloaded")
+	assert.Contains(t, reasonsOf(t, tb, p.PID, audit), "preloaded")
+	assert.NotContains(t, reasonsOf(t, tb, p.PID, first), "preloaded", "an earlier --preload is not the one ld.so read")
+}
+
+// interpreterOf is a program's PT_INTERP.
+func interpreterOf(t *testing.T, prog string) string {
+	t.Helper()
+	f, err := os.Open(prog)
+	require.NoError(t, err)
+	defer f.Close()
+	st, err := f.Stat()
+	require.NoError(t, err)
+	info, err := elfdyn.Parse(f, st.Size(), 4096)
+	require.NoError(t, err)
+	require.NotEmpty(t, info.Interp)
+	return info.Interp
 }

@@ -42,6 +42,7 @@ type scanner struct {
 	policy    *trust.Policy
 	pkgs      *pkgindex.DB
 	hash      *hasher
+	elf       *elfCache
 	log       *slog.Logger
 	mountInfo func(pid int) ([]mounts.Mount, error)
 }
@@ -76,6 +77,9 @@ type scan struct {
 	// directory (a container) sees other files under the same names.
 	host      rootKey
 	knownHost bool
+	// boot is the host's boot time (/proc/stat btime), read once.
+	boot     time.Time
+	bootRead bool
 }
 
 // maxEnviron bounds the environment read per process. It must cover all
@@ -152,7 +156,11 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 	}
 	v := sc.view(ctx, root, p.PID)
 
-	list, libPath := sc.loaderLists(ctx, p, v)
+	list, libPath, vars := sc.loaderLists(ctx, p, v)
+	var startup map[fileKey]bool
+	if !sc.cfg.noStartupEvidence {
+		startup = sc.startupOnly(ctx, p, root, vars)
+	}
 
 	// The host's package databases say nothing about a container's files:
 	// in a foreign root, package ownership is unknown, never "unowned".
@@ -162,7 +170,7 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 		if ctx.Err() != nil {
 			break // the walk reports it; hashing on past the deadline helps no one
 		}
-		if row, ok := sc.module(ctx, p, m, root, v, list, libPath, foreign); ok {
+		if row, ok := sc.module(ctx, p, m, root, v, list, libPath, startup, foreign); ok {
 			rows = append(rows, row)
 		}
 	}
@@ -238,10 +246,11 @@ func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bo
 	return r.fi, r.ok
 }
 
-func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath *libDirs, foreign bool) (table.Row, bool) {
+func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath *libDirs, startup map[fileKey]bool, foreign bool) (table.Row, bool) {
 	fi, statOK := sc.statModule(p.PID, m)
 	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
-	facts.Preloaded = sc.preloaded(root, v, list, libPath, m, statOK && fi.Mode&modeSetuid != 0)
+	facts.Preloaded = sc.preloaded(root, v, list, libPath, m, statOK && fi.Mode&modeSetuid != 0) ||
+		startup[fileKey{m.Major, m.Minor, m.Inode}]
 	pkg := ""
 	fsType := ""
 	if !m.Memfd {

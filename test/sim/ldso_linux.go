@@ -159,3 +159,33 @@ func WaitSleeping(tb testing.TB, pid int, exe string) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// RenamingPreloadSource is a preload that renames LD_PRELOAD in the memory
+// of the environment the process started with (to XD_PRELOAD), keeping
+// its value: /proc/PID/environ then names no preload at all.
+const RenamingPreloadSource = `#include <string.h>
+
+int modhunt_probe(void) { return 42; }
+
+__attribute__((constructor)) static void rename_it(int argc, char **argv, char **envp) {
+	(void)argc; (void)argv;
+	for (char **e = envp; *e; e++)
+		if (strncmp(*e, "LD_PRELOAD=", 11) == 0) (*e)[0] = 'X';
+}
+`
+
+// Environ is the process's environment as /proc/PID/environ shows it.
+func Environ(tb testing.TB, pid int) []string {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		tb.Fatalf("read environ of %d: %v", pid, err)
+	}
+	var out []string
+	for _, e := range bytes.Split(data, []byte{0}) {
+		if len(e) > 0 {
+			out = append(out, string(e))
+		}
+	}
+	return out
+}
