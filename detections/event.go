@@ -210,7 +210,9 @@ func (e *Event) setExtra(name, value string) {
 
 // Fields returns the event as a flat map of Sigma field names to values
 // (strings, numbers, booleans, string lists), omitting empty text fields and
-// empty lists: the JSON shape `detect` reads and `events` writes.
+// empty lists: the JSON shape `detect` reads and `events` writes. A value
+// that is not valid UTF-8 is escaped and named in EscapedFields (see
+// escapeInvalid), so JSON carries its bytes instead of U+FFFD.
 func (e *Event) Fields() map[string]any {
 	m := make(map[string]any, len(fields)+len(e.Extra))
 	for _, f := range fields {
@@ -234,6 +236,7 @@ func (e *Event) Fields() map[string]any {
 			m[k] = v
 		}
 	}
+	escapeInvalid(m)
 	return m
 }
 

@@ -7,8 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/modhunt/modhunt/internal/textesc"
 )
 
 // ReadStats counts what ReadEvents saw.
@@ -156,7 +160,17 @@ func DecodeEvent(obj map[string]any, defaultPlatform string) (ev Event, ok bool,
 			defaultPlatform = PlatformWindows
 		}
 	}
+	escaped, err := escapedFields(src)
+	if err != nil {
+		return ev, false, err
+	}
 	for k, v := range src {
+		if k == EscapedFieldsKey {
+			continue
+		}
+		if escaped[k] {
+			v = unescapeJSON(v)
+		}
 		if err := setJSON(&ev, k, v); err != nil {
 			return ev, false, err
 		}
@@ -295,4 +309,83 @@ func kindName(k fieldKind) string {
 		return "boolean"
 	}
 	return "value"
+}
+
+// EscapedFieldsKey is the field of a written event that lists the fields
+// whose text was not valid UTF-8 (a Linux path or command line is any
+// bytes): their values are written in textesc's reversible escape (\xNN for
+// a byte, \\ for a backslash that would read as an escape) and read back to
+// the exact bytes. Every other value is plain JSON text, as Sysmon exports
+// have it, so those are never unescaped.
+const EscapedFieldsKey = "EscapedFields"
+
+// escapeInvalid escapes, in a field map about to be written as JSON, every
+// text value and every list holding an element that is not valid UTF-8 (a
+// whole list, so its elements read back alike), and names them under
+// EscapedFieldsKey. JSON cannot carry such bytes: encoding/json would write
+// U+FFFD and lose them.
+func escapeInvalid(m map[string]any) {
+	var names []string
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			if !utf8.ValidString(x) {
+				m[k] = textesc.Escape(x, textesc.Invalid)
+				names = append(names, k)
+			}
+		case []string:
+			if slices.ContainsFunc(x, func(s string) bool { return !utf8.ValidString(s) }) {
+				esc := make([]string, len(x))
+				for i, s := range x {
+					esc[i] = textesc.Escape(s, textesc.Invalid)
+				}
+				m[k] = esc
+				names = append(names, k)
+			}
+		}
+	}
+	if len(names) > 0 {
+		slices.Sort(names)
+		m[EscapedFieldsKey] = names
+	}
+}
+
+// escapedFields reads EscapedFieldsKey from a decoded record.
+func escapedFields(src map[string]any) (map[string]bool, error) {
+	v, found := src[EscapedFieldsKey]
+	if !found {
+		return nil, nil
+	}
+	list, isList := v.([]any)
+	if !isList {
+		return nil, fmt.Errorf("field %s: %T is not a list of field names", EscapedFieldsKey, v)
+	}
+	out := make(map[string]bool, len(list))
+	for _, e := range list {
+		name, isStr := e.(string)
+		if !isStr {
+			return nil, fmt.Errorf("field %s: %v is not a field name", EscapedFieldsKey, e)
+		}
+		out[name] = true
+	}
+	return out, nil
+}
+
+// unescapeJSON undoes escapeInvalid on one decoded value.
+func unescapeJSON(v any) any {
+	switch x := v.(type) {
+	case string:
+		return textesc.Unescape(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			if s, isStr := e.(string); isStr {
+				out[i] = textesc.Unescape(s)
+			} else {
+				out[i] = e
+			}
+		}
+		return out
+	}
+	return v
 }

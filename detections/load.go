@@ -104,26 +104,49 @@ func isRuleFile(p string) bool {
 }
 
 func (e *Engine) loadDir(dir string, ids map[string]string, rep *LoadReport) {
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		reason := "not a folder"
-		if err != nil {
-			reason = err.Error()
-		}
-		rep.FolderErrors = append(rep.FolderErrors, Skipped{File: dir, Reason: "cannot read rule folder: " + reason})
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		rep.FolderErrors = append(rep.FolderErrors, Skipped{File: dir, Reason: "cannot read rule folder: " + err.Error()})
+		return
+	case !st.IsDir():
+		rep.FolderErrors = append(rep.FolderErrors, Skipped{File: dir, Reason: "cannot read rule folder: not a folder"})
 		return
 	}
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			// An unreadable sub-folder or file is reported and the walk
 			// goes on with the rest of the folder.
 			rep.Skipped = append(rep.Skipped, Skipped{File: p, Reason: err.Error()})
 			return skipEntry(d)
 		}
-		// Symlinks are not followed: a rule folder is data, not a tree to
-		// escape through.
-		if d.Type().IsRegular() && isRuleFile(p) {
+		if d.IsDir() {
+			// Rules decide what a root process reports: a folder someone
+			// else could write into is refused with everything in it.
+			if reason := untrustedFolder(d); reason != "" {
+				if p == dir {
+					rep.FolderErrors = append(rep.FolderErrors, Skipped{File: p, Reason: "rule folder " + reason})
+				} else {
+					rep.Skipped = append(rep.Skipped, Skipped{File: p, Reason: "rule folder " + reason})
+				}
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !isRuleFile(p) {
+			return nil
+		}
+		// Symlinks are not followed (a rule folder is data, not a tree to
+		// escape through) and only regular files are read; either way the
+		// skip is reported.
+		switch t := d.Type(); {
+		case t.IsRegular():
 			files = append(files, p)
+		case t&fs.ModeSymlink != 0:
+			rep.Skipped = append(rep.Skipped, Skipped{File: p, Reason: "rule file is a symlink: not followed"})
+		default:
+			rep.Skipped = append(rep.Skipped, Skipped{File: p, Reason: "rule file is not a regular file (" + fileKind(t) + ")"})
 		}
 		return nil
 	})
@@ -141,6 +164,32 @@ func (e *Engine) loadDir(dir string, ids map[string]string, rep *LoadReport) {
 	}
 }
 
+// untrustedFolder says why a folder of the walk is not to be trusted, or
+// "" when it is.
+func untrustedFolder(d fs.DirEntry) string {
+	fi, err := d.Info()
+	if err != nil {
+		return err.Error()
+	}
+	if err := safefile.CheckTrusted(fi); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// fileKind names a non-regular file type for a skip reason.
+func fileKind(t fs.FileMode) string {
+	switch {
+	case t&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + t.String()
+}
+
 // skipEntry tells WalkDir to leave out an entry it could not read.
 func skipEntry(d fs.DirEntry) error {
 	if d != nil && d.IsDir() {
@@ -152,7 +201,8 @@ func skipEntry(d fs.DirEntry) error {
 func readBounded(p string) ([]byte, error) {
 	// The walk saw a regular file, but a folder someone else can write may
 	// hold a FIFO or a symlink to a device under that name by now.
-	data, err := safefile.Read(p, maxRuleFile, true)
+	// A rule someone else could have written is refused like the flag file.
+	data, err := safefile.ReadTrusted(p, maxRuleFile, true)
 	if err != nil {
 		return nil, fmt.Errorf("rule file %w", err)
 	}

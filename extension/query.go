@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/modhunt/modhunt/extension/sqlhost"
+	"github.com/modhunt/modhunt/internal/textesc"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -230,11 +231,13 @@ func writeLines(w *strings.Builder, cols []string, rows [][]any) {
 //
 // Text that is not valid UTF-8 (a file name is any bytes on Linux, and a
 // strange one is worth seeing) cannot go into JSON as is, and \uFFFD would
-// erase exactly the bytes a hunter wants. Each byte of an invalid sequence
-// becomes the four characters \xNN instead, as osquery's own logger escapes
-// non-printable bytes, so `jq -r .path` prints "/tmp/\xFF.so": valid JSON,
-// greppable, and the bytes can be recovered. Valid UTF-8, control characters
-// included, uses ordinary JSON escapes and round-trips exactly.
+// erase exactly the bytes a hunter wants. Text is written through
+// package textesc first: each byte of an invalid sequence becomes the four
+// characters \xNN, and a backslash that would read as the start of such an
+// escape (before '\\', 'x' or an escaped byte) is doubled, so `jq -r .path`
+// prints "/tmp/\xFF.so" for the byte 0xff and "/tmp/\\xFF.so" for a name
+// that really holds a backslash and "xFF", and textesc.Unescape gives the
+// bytes back. Control characters use ordinary JSON escapes.
 func writeJSON(w *strings.Builder, cols []string, rows [][]any) {
 	if len(rows) == 0 {
 		w.WriteString("[]\n")
@@ -304,17 +307,12 @@ func jsonValue(b *strings.Builder, v any) {
 	}
 }
 
-const hexDigits = "0123456789ABCDEF"
-
 func jsonString(b *strings.Builder, s string) {
+	s = textesc.Escape(s, textesc.Invalid)
 	b.WriteByte('"')
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && size == 1:
-			b.WriteString(`\\x`)
-			b.WriteByte(hexDigits[s[i]>>4])
-			b.WriteByte(hexDigits[s[i]&0xF])
 		case r == '"':
 			b.WriteString(`\"`)
 		case r == '\\':
@@ -337,10 +335,11 @@ func jsonString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 }
 
+const hexDigits = "0123456789ABCDEF"
+
 // displayValue renders a value for the text modes: numbers as SQLite
-// prints them, NULL empty, text with control characters and invalid UTF-8
-// escaped as \xNN so a hostile file name cannot break the table or the
-// terminal.
+// prints them, NULL empty, text through escapeText so a hostile file name
+// cannot break the table or the terminal.
 func displayValue(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -380,33 +379,11 @@ func sqliteReal(f float64) string {
 	return mant
 }
 
-func escapeText(s string) string {
-	clean := true
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || r < 0x20 || r == 0x7F {
-			clean = false
-			break
-		}
-		i += size
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || r < 0x20 || r == 0x7F {
-			b.WriteString(`\x`)
-			b.WriteByte(hexDigits[s[i]>>4])
-			b.WriteByte(hexDigits[s[i]&0xF])
-		} else {
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
+// escapeText makes text safe and unambiguous on a terminal: control
+// characters, DEL and bytes of invalid UTF-8 become \xNN, and a backslash
+// that would read as an escape is doubled (package textesc), so two
+// different names never print the same.
+func escapeText(s string) string { return textesc.Escape(s, textesc.Controls) }
 
 // runShell is an osqueryi-style prompt: statements end with ';' and may
 // span lines; lines starting with '.' are meta-commands. It reads any

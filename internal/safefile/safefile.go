@@ -3,7 +3,11 @@
 // without letting whoever can write them stall or steer it: the open never
 // blocks (a FIFO would wait for a writer), only a regular file is read, the
 // check is made on the open file (a name swapped after a stat changes
-// nothing), and the read is bounded.
+// nothing), and the read is bounded. The files that decide what a root
+// process trusts are read through OpenTrusted/ReadTrusted, which also refuse
+// a file someone other than root or the running user may have written
+// (CheckTrusted): the flag file, the policy, rule folders and files,
+// ld.so.conf and the package databases.
 //
 // Errors carry no path; callers say which file they were reading.
 package safefile
@@ -58,6 +62,30 @@ func ReadAll(f *os.File, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("larger than %d bytes", limit)
 	}
 	return data, nil
+}
+
+// OpenTrusted is Open followed by CheckTrusted on the opened file: for
+// the files that decide what a root process trusts.
+func OpenTrusted(path string, noFollow bool) (*os.File, fs.FileInfo, error) {
+	f, st, err := Open(path, noFollow)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := CheckTrusted(st); err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
+}
+
+// ReadTrusted is OpenTrusted and ReadAll.
+func ReadTrusted(path string, limit int64, noFollow bool) ([]byte, error) {
+	f, _, err := OpenTrusted(path, noFollow)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadAll(f, limit)
 }
 
 // Read is Open and ReadAll.

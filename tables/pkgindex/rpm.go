@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" driver: rpm >= 4.16 keeps its database in SQLite
+
+	"github.com/modhunt/modhunt/internal/safefile"
 )
 
 // RPMDatabases are where rpm keeps its SQLite database, relative to the
@@ -149,6 +151,14 @@ func findRPM(root string) string {
 // only: a live rpm transaction holds a write lock for moments, so a busy
 // database is waited on briefly and then reported, never blocked on.
 func readRPM(file string, add func(rpmPackage)) error {
+	// SQLite opens the file by name, so the owner is checked on the name
+	// first: the database decides which files are package-owned, and one
+	// someone else could have written is refused like a dpkg list.
+	if st, err := os.Stat(file); err != nil {
+		return fmt.Errorf("rpm database %s: %w", file, err)
+	} else if err := safefile.CheckTrusted(st); err != nil {
+		return fmt.Errorf("rpm database %s: %w", file, err)
+	}
 	u := url.URL{Scheme: "file", Path: file, RawQuery: "mode=ro&_pragma=busy_timeout(2000)&_pragma=query_only(1)"}
 	db, err := sql.Open("sqlite", u.String())
 	if err != nil {

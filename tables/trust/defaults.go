@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/modhunt/modhunt/internal/safefile"
 )
 
 // Host is what the defaults read from the machine: its root file system and
@@ -179,6 +181,14 @@ func readBounded(root fs.FS, name string, limit int64) ([]byte, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("/%s: not a regular file", name)
+	}
+	// ld.so.conf decides which directories are trusted: a file a user
+	// could have written is refused (its directories stay untrusted). An
+	// in-memory test file system has no owners to check.
+	if st.Sys() != nil {
+		if err := safefile.CheckTrusted(st); err != nil {
+			return nil, fmt.Errorf("/%s: %w", name, err)
+		}
 	}
 	f, err := root.Open(name)
 	if err != nil {

@@ -64,7 +64,9 @@ func readPolicy(file string) ([]byte, error) {
 	// Opened by its own name, not through os.DirFS(path.Dir(file)): on
 	// Windows path.Dir does not split C:\dir\policy.yaml and DirFS refuses
 	// the whole name, so no policy could ever load there.
-	data, err := safefile.Read(file, maxPolicyBytes, false)
+	// The policy decides what a root process trusts: a file someone else
+	// could have written is refused like the flag file that names it.
+	data, err := safefile.ReadTrusted(file, maxPolicyBytes, false)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", file, err)
 	}

@@ -14,28 +14,58 @@ import (
 	"github.com/modhunt/modhunt/test/sim"
 )
 
-// What glibc's loader (elf/rtld.c) acts on in /etc/ld.so.preload: '#'
-// comments are blanked to the end of their line (NULs in them too), and
-// the list ends at the first NUL left. Each case was checked against
-// Debian 12's glibc 2.36 by loading a library with a constructor.
+// What glibc 2.36's ld.so (elf/rtld.c dl_main) acts on in
+// /etc/ld.so.preload. Every case follows from its code, cited per case;
+// TestLiveLdSoPreloadAgreesWithLdSo runs them through the real loader.
 func TestLdSoPreloadText(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		in    string
-		names []string // what the list holds once split
+		names []string // the entries ld.so tries to load, in order
 	}{
-		{"/tmp/x.so#comment\n", []string{"/tmp/x.so"}},       // loaded
-		{"# /tmp/x.so\n/lib/y.so\n", []string{"/lib/y.so"}},  // x is not loaded
-		{"/a.so\x00/tmp/x.so\n", []string{"/a.so"}},          // x is not loaded
-		{"#\x00\n/tmp/x.so\n", []string{"/tmp/x.so"}},        // loaded: the NUL was in a comment
-		{"/tmp/x.so", []string{"/tmp/x.so"}},                 // no final newline
-		{"/a.so # c1\n/b.so#c2", []string{"/a.so", "/b.so"}}, // comment at the end of the file
-		{"/a.so:/b.so\t/c.so\r\n", []string{"/a.so", "/b.so", "/c.so"}},
+		// A comment runs from '#' to the end of its line, NULs included
+		// ("do *comment = ' '; while (--rest > 0 && *++comment != '\n')").
+		{"/tmp/x.so#comment\n", []string{"/tmp/x.so"}},
+		{"# /tmp/x.so\n/lib/y.so\n", []string{"/lib/y.so"}},
+		{"#\x00\n/tmp/x.so\n", []string{"/tmp/x.so"}},
+		// The comment loop searches memchr (runp, '#', rest) with runp
+		// never moved off the file's start, while rest shrinks by each
+		// comment's offset and length: a '#' at an offset >= rest is a
+		// byte of a name. Here rest is 20-10 = 10 after the first comment,
+		// and the second '#' sits at 16.
+		{"/a.so # c1\n/b.so#c2", []string{"/a.so", "/b.so#c2"}},
+		{"/a.so #x\n#/b.so\n", []string{"/a.so", "#/b.so"}},
+		// An early comment leaves rest large enough for the next.
+		{"#c\n/a.so #c2\n/b.so\n", []string{"/a.so", "/b.so"}},
+		// rest runs out inside a comment: the rest of its line is names.
+		// Size 14; the first comment (at 3) leaves rest = 14-5 = 9, the
+		// second '#' (at 7) leaves 9-7 = 2: "#c" is blanked, "defgh" stays.
+		{"/a #1\nb#cdefgh", []string{"/a", "b", "defgh"}},
+		// strsep (&runp, ": \t\n"): only these four split; '\r', '\v'
+		// and every other byte stay in the name.
+		{"/a.so:/b.so\t/c.so \n", []string{"/a.so", "/b.so", "/c.so"}},
+		{"/x.so\r\n", []string{"/x.so\r"}},
+		{"/a.so\v/b.so\n", []string{"/a.so\v/b.so"}},
+		{"/x\xff.so\n", []string{"/x\xff.so"}},
+		// The list is a C string: the first NUL ends it ...
+		{"/a.so\x00/tmp/x.so\n", []string{"/a.so"}},
+		{"/a.so\x00 /tmp/x.so\n", []string{"/a.so"}},
+		// ... except that a file not ending in ' ', '\t', '\n' or ':' has
+		// its last field cut off ("the problematic case") and loaded on its
+		// own, up to its first NUL (strndupa), whatever came before.
+		{"/a.so\x00 /tmp/x.so", []string{"/a.so", "/tmp/x.so"}},
+		{"/a.so\n/b.so\x00/c.so", []string{"/a.so", "/b.so"}},
+		{"/a.so\x00/tmp/x.so", []string{"/a.so"}}, // no separator: all one field
+		{"/tmp/x.so", []string{"/tmp/x.so"}},
+		{"/a.so # c1\n/b.so", []string{"/a.so", "/b.so"}},
+		// Empty fields load nothing ("if (p[0] != '\0')").
+		{"::\n\t \n", nil},
+		{"", nil},
 	}
 	for _, c := range cases {
 		var l preloadList
-		require.NoError(t, readPreloadFile(strings.NewReader(c.in), &l))
-		assert.Equal(t, c.names, l.paths, "%q", c.in)
+		require.NoError(t, readPreloadFile(strings.NewReader(c.in), int64(len(c.in)), &l))
+		assert.Equal(t, c.names, l.entries(), "%q", c.in)
 	}
 }
 
@@ -49,13 +79,14 @@ func TestPreloadFilePaddingAndBound(t *testing.T) {
 		"comment": "#" + strings.Repeat("x", 1<<20) + "\n",
 	} {
 		var l preloadList
-		require.NoError(t, readPreloadFile(strings.NewReader(pad+"/tmp/evil.so\n"), &l), name)
+		in := pad + "/tmp/evil.so\n"
+		require.NoError(t, readPreloadFile(strings.NewReader(in), int64(len(in)), &l), name)
 		assert.Equal(t, []string{"/tmp/evil.so"}, l.paths, name)
 	}
 
 	var l preloadList
 	endless := io.MultiReader(strings.NewReader("/tmp/first.so "), endlessBlanks{})
-	err := readPreloadFile(endless, &l)
+	err := readPreloadFile(endless, 1<<40, &l)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "larger than")
 	assert.Equal(t, []string{"/tmp/first.so"}, l.paths)

@@ -26,19 +26,19 @@ func TestPreloadListEntriesAndBound(t *testing.T) {
 	assert.LessOrEqual(t, junk.Len(), 128<<10, "the junk fits one variable")
 
 	var l preloadList
-	l.add(junk.String()+strings.Repeat("/tmp/x.so:", 1000)+"/tmp/evil.so", sepPreloadEnv)
-	l.add(junk.String()+"libaudit.so", sepAuditEnv)
+	l.addPreloadEnv(junk.String() + strings.Repeat("/tmp/x.so:", 1000) + "/tmp/evil.so")
+	l.addAuditEnv(junk.String() + "libaudit.so")
 	assert.False(t, l.cut)
-	assert.True(t, l.matchName("/tmp/evil.so"))
-	assert.True(t, l.matchName("/usr/lib/libaudit.so"))
-	assert.False(t, l.matchName("/tmp/other.so"))
+	assert.True(t, l.matchName("/tmp/evil.so", false))
+	assert.True(t, l.matchName("/usr/lib/libaudit.so", false))
+	assert.False(t, l.matchName("/tmp/other.so", false))
 
 	var big preloadList
 	var more strings.Builder
 	for i := range maxPreloadEntries + 10 {
 		fmt.Fprintf(&more, "/j%d ", i)
 	}
-	big.add(more.String(), sepPreloadEnv)
+	big.addPreloadEnv(more.String())
 	assert.True(t, big.cut)
 	assert.Len(t, big.seen, maxPreloadEntries)
 }

@@ -23,6 +23,7 @@ const (
 	modeType   = 0o170000
 	modeDir    = 0o040000
 	modeSticky = 0o001000
+	modeSetuid = 0o004000
 	// writableByOthers: group or other may write.
 	writableByOthers = 0o022
 	worldWritable    = 0o002
@@ -41,6 +42,7 @@ type scanner struct {
 	policy    *trust.Policy
 	pkgs      *pkgindex.DB
 	hash      *hasher
+	elf       *elfCache
 	log       *slog.Logger
 	mountInfo func(pid int) ([]mounts.Mount, error)
 }
@@ -75,6 +77,9 @@ type scan struct {
 	// directory (a container) sees other files under the same names.
 	host      rootKey
 	knownHost bool
+	// boot is the host's boot time (/proc/stat btime), read once.
+	boot     time.Time
+	bootRead bool
 }
 
 // maxEnviron bounds the environment read per process. It must cover all
@@ -151,30 +156,11 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 	}
 	v := sc.view(ctx, root, p.PID)
 
-	var list preloadList
-	var libPath libDirs
-	if env, truncated, err := sc.src.Environ(p.PID, maxEnviron); err == nil {
-		if truncated {
-			sc.log.DebugContext(ctx, "environ cut short", "pid", p.PID, "limit", maxEnviron)
-		}
-		if e, ok := inventory.LookupEnv(env, "LD_PRELOAD"); ok {
-			list.add(e, sepPreloadEnv)
-		}
-		if e, ok := inventory.LookupEnv(env, "LD_AUDIT"); ok {
-			list.add(e, sepAuditEnv)
-		}
-		if e, ok := inventory.LookupEnv(env, "LD_LIBRARY_PATH"); ok {
-			libPath.dirs = libraryPath(e)
-		}
-	} else {
-		sc.log.DebugContext(ctx, "environ unreadable", "pid", p.PID, "err", err)
+	list, libPath, vars := sc.loaderLists(ctx, p, v)
+	var startup map[fileKey]bool
+	if !sc.cfg.noStartupEvidence {
+		startup = sc.startupOnly(ctx, p, root, vars)
 	}
-	if list.cut || v.preload.cut {
-		sc.log.DebugContext(ctx, "preload list cut short", "pid", p.PID, "entries", maxPreloadEntries)
-	}
-	list.paths = append(list.paths, v.preload.paths...)
-	list.globs = append(list.globs, v.preload.globs...)
-	list.names = append(list.names, v.preload.names...)
 
 	// The host's package databases say nothing about a container's files:
 	// in a foreign root, package ownership is unknown, never "unowned".
@@ -184,7 +170,7 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 		if ctx.Err() != nil {
 			break // the walk reports it; hashing on past the deadline helps no one
 		}
-		if row, ok := sc.module(ctx, p, m, root, v, &list, &libPath, foreign); ok {
+		if row, ok := sc.module(ctx, p, m, root, v, list, libPath, startup, foreign); ok {
 			rows = append(rows, row)
 		}
 	}
@@ -206,7 +192,10 @@ func (sc *scan) view(ctx context.Context, root *procRoot, pid int) *view {
 		// may bind its own /etc/ld.so.preload over the host's.
 		f, err := root.openFile("/etc/ld.so.preload")
 		if err == nil {
-			err = readPreloadFile(f, &v.preload)
+			var fi os.FileInfo
+			if fi, err = f.Stat(); err == nil {
+				err = readPreloadFile(f, fi.Size(), &v.preload)
+			}
 			_ = f.Close() // read only: nothing to lose
 		}
 		if err != nil && !isNotExist(err) {
@@ -257,10 +246,11 @@ func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bo
 	return r.fi, r.ok
 }
 
-func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath *libDirs, foreign bool) (table.Row, bool) {
+func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath *libDirs, startup map[fileKey]bool, foreign bool) (table.Row, bool) {
 	fi, statOK := sc.statModule(p.PID, m)
 	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
-	facts.Preloaded = sc.preloaded(root, v, list, libPath, m)
+	facts.Preloaded = sc.preloaded(root, v, list, libPath, m, statOK && fi.Mode&modeSetuid != 0) ||
+		startup[fileKey{m.Major, m.Minor, m.Inode}]
 	pkg := ""
 	fsType := ""
 	if !m.Memfd {
@@ -317,8 +307,8 @@ func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.M
 // token glob, by bare name, or by resolving inside the process's root to
 // the very file mapped), or it came from an LD_LIBRARY_PATH directory that
 // the policy does not trust.
-func (sc *scan) preloaded(root *procRoot, v *view, list *preloadList, libPath *libDirs, m *inventory.Module) bool {
-	if list.matchName(m.Path) {
+func (sc *scan) preloaded(root *procRoot, v *view, list *preloadList, libPath *libDirs, m *inventory.Module, setuid bool) bool {
+	if list.matchName(m.Path, setuid) {
 		return true
 	}
 	if root == nil {

@@ -54,6 +54,10 @@ type Config struct {
 	// /proc/PID/mountinfo through the inventory. Tests inject fixtures
 	// (a network file system cannot be mounted without a network).
 	MountInfo func(pid int) ([]mounts.Mount, error)
+
+	// noStartupEvidence turns off the start-up layout evidence of preloads
+	// (benchmarks weigh its cost against a scan without it).
+	noStartupEvidence bool
 }
 
 // Columns, in row order.
@@ -135,6 +139,7 @@ func newScanner(cfg Config) (*scanner, error) {
 		policy: policy,
 		pkgs:   pkgindex.Open(cfg.HostRoot),
 		hash:   newHasher(cfg.HashMax),
+		elf:    &elfCache{},
 		log:    cfg.Log,
 	}
 	if s.mountInfo = cfg.MountInfo; s.mountInfo == nil {
