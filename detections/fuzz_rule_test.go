@@ -282,7 +282,7 @@ func FuzzGlob(f *testing.F) {
 		re.WriteString(")$")
 		want := regexp.MustCompile(re.String()).MatchString(subject)
 		for _, cmp := range []string{"", "contains", "startswith", "endswith"} {
-			tst := compileText(cmp, v, true)
+			tst := compileText(v.withComparator(cmp), true)
 			got := tst.matches(subject, subject, true)
 			w := want
 			switch cmp {

@@ -327,7 +327,11 @@ func compileFieldMatcher(fd fieldDoc) (fieldMatcher, error) {
 		ref = fieldRef{idx: i}
 	}
 	m := fieldMatcher{field: ref}
-	var trans []string
+	// steps are the value modifiers in the order written ("the value
+	// modifiers are applied in the given order to the value"): transforms,
+	// and contains/startswith/endswith, which add wildcards. SigmaHQ writes
+	// both `contains|windash` and `windash|contains`.
+	var steps, trans []string
 	cmp, flags := "", ""
 	for _, mod := range fd.mods {
 		switch {
@@ -338,9 +342,10 @@ func compileFieldMatcher(fd fieldDoc) (fieldMatcher, error) {
 		case mod == "neq":
 			m.neg = true
 		case transforms[mod] != nil:
-			if cmp != "" {
+			if otherComparators[cmp] {
 				return m, skipf(line, "field %q: modifier %q after comparator %q", fd.field, mod, cmp)
 			}
+			steps = append(steps, mod)
 			trans = append(trans, mod)
 		case cmp == "re" && reFlags[mod] != "":
 			if !strings.Contains(flags, reFlags[mod]) {
@@ -351,6 +356,9 @@ func compileFieldMatcher(fd fieldDoc) (fieldMatcher, error) {
 				return m, skipf(line, "field %q: two comparators %q and %q", fd.field, cmp, mod)
 			}
 			cmp = mod
+			if textComparators[mod] {
+				steps = append(steps, mod)
+			}
 		default:
 			return m, skipf(line, "field %q: unsupported modifier %q", fd.field, mod)
 		}
@@ -380,9 +388,13 @@ func compileFieldMatcher(fd fieldDoc) (fieldMatcher, error) {
 			continue
 		}
 		vars := []sigmaValue{parseSigmaValue(v.text())}
-		for _, name := range trans {
+		for _, name := range steps {
 			var next []sigmaValue
 			for _, x := range vars {
+				if textComparators[name] {
+					next = append(next, x.withComparator(name))
+					continue
+				}
 				out, err := transforms[name](x)
 				if err != nil {
 					return m, skipf(v.line, "field %q: %s: %v", fd.field, name, err)
@@ -392,7 +404,7 @@ func compileFieldMatcher(fd fieldDoc) (fieldMatcher, error) {
 			vars = next
 		}
 		for _, x := range vars {
-			m.tests = append(m.tests, compileText(cmp, x, m.cased))
+			m.tests = append(m.tests, compileText(x, m.cased))
 		}
 		m.groupEnd = append(m.groupEnd, len(m.tests))
 	}

@@ -180,12 +180,38 @@ func TestWindashEveryFlag(t *testing.T) {
 			nomatch:   []string{`{"CommandLine": "svchost.exe k netsvc"}`},
 		},
 		{
+			// SigmaHQ writes the comparator first as often as last.
+			name:      "contains then windash",
+			detection: "  sel:\n    CommandLine|contains|windash: ' -foo '\n  condition: sel\n",
+			match:     []string{`{"CommandLine": "x /foo y"}`, `{"CommandLine": " \u2013foo "}`},
+			nomatch:   []string{`{"CommandLine": "x foo y"}`},
+		},
+		{
+			name:      "endswith then windash",
+			detection: "  sel:\n    CommandLine|endswith|windash: ' -s'\n  condition: sel\n",
+			match:     []string{`{"CommandLine": "x /s"}`},
+			nomatch:   []string{`{"CommandLine": "x /s y"}`},
+		},
+		{
 			name:      "windash then wide",
 			detection: "  sel:\n    CommandLine|windash|wide|contains: ' -e '\n  condition: sel\n",
 			match:     []string{`{"CommandLine": "` + jsonBytes(encodeUTF16("x /e y", false)) + `"}`},
 			nomatch:   []string{`{"CommandLine": "` + jsonBytes(encodeUTF16("x +e y", false)) + `"}`},
 		},
 	})
+	// base64 mixes neighbouring bytes, so a class cannot stay in place:
+	// the flags are expanded before encoding, up to 1024 variants.
+	b64 := base64.StdEncoding.EncodeToString
+	runSpecCases(t, []specCase{{
+		name:      "windash then base64offset",
+		detection: "  sel:\n    CommandLine|windash|base64offset|contains: ' -e '\n  condition: sel\n",
+		match:     []string{`{"CommandLine": "` + b64([]byte("powershell /e x")) + `"}`, `{"CommandLine": "` + b64([]byte("p \u2013e x")) + `"}`},
+		nomatch:   []string{`{"CommandLine": "` + b64([]byte("powershell +e x")) + `"}`},
+	}})
+	_, err := parseRule([]byte(ruleYAML("windows", "  sel:\n    CommandLine|windash|base64: ' -a -b -c -d -e'\n  condition: sel\n")), "t")
+	if assert.Error(t, err) {
+		assert.Contains(t, err.Error(), "more than 1024 variants")
+	}
 	// Forty flags load as one pattern, not 5^40 strings.
 	c, err := parseRule([]byte(ruleYAML("windows", "  sel:\n    CommandLine|windash|contains: '"+strings.Repeat(" -x", 40)+"'\n  condition: sel\n")), "t")
 	require.NoError(t, err)
@@ -227,10 +253,14 @@ func TestEncodingKeepsEscapes(t *testing.T) {
 			nomatch:   []string{`{"CommandLine": "` + jsonBytes(encodeUTF16("aZZc", false)) + `"}`},
 		},
 	})
-	// base64 of a wildcard is not defined (pySigma refuses it too).
-	_, err := parseRule([]byte(ruleYAML("windows", "  sel:\n    CommandLine|base64: 'a*'\n  condition: sel\n")), "t")
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "wildcards")
+	// base64 of a wildcard is not defined (pySigma refuses it too), also
+	// of the wildcards contains puts around a value before it.
+	for _, mods := range []string{"base64: 'a*'", "contains|base64offset: 'a'"} {
+		_, err := parseRule([]byte(ruleYAML("windows", "  sel:\n    CommandLine|"+mods+"\n  condition: sel\n")), "t")
+		if assert.Error(t, err, mods) {
+			assert.Contains(t, err.Error(), "wildcards", mods)
+		}
+	}
 }
 
 // Item: missing is not zero, empty is not missing (README.md, "Missing,

@@ -106,18 +106,6 @@ func parseSigmaValue(s string) sigmaValue {
 	return out
 }
 
-// plain returns the value's text when it is all literal.
-func (v sigmaValue) plain() (string, bool) {
-	var b strings.Builder
-	for _, s := range v {
-		if s.kind != segLit {
-			return "", false
-		}
-		b.WriteString(s.lit)
-	}
-	return b.String(), true
-}
-
 // expand lists every literal string a value without wildcards stands for,
 // one per choice of each class: an encoding that mixes neighbouring bytes
 // (base64) cannot keep a class in place. It refuses more than limit.
@@ -215,7 +203,7 @@ var transforms = map[string]transform{
 		return literals(vars), nil
 	},
 	"base64offset": func(v sigmaValue) ([]sigmaValue, error) {
-		vars, err := v.expand(maxVariants / 3)
+		vars, err := v.expand(maxVariants)
 		if err != nil {
 			return nil, err
 		}
@@ -352,29 +340,58 @@ func lowerText(s string) string {
 	return b.String()
 }
 
-// compileText builds the test for one Sigma string value under a comparator
-// modifier ("" is plain equality).
-func compileText(cmp string, v sigmaValue, cased bool) valueTest {
+// withComparator puts the wildcards of contains, startswith or endswith
+// around a value, as pySigma does: "*" where the value does not already
+// have one.
+func (v sigmaValue) withComparator(cmp string) sigmaValue {
+	star := seg{kind: segStar}
+	out := v
+	if (cmp == "contains" || cmp == "endswith") && (len(out) == 0 || out[0].kind != segStar) {
+		out = append(sigmaValue{star}, out...)
+	}
+	if (cmp == "contains" || cmp == "startswith") && (len(out) == 0 || out[len(out)-1].kind != segStar) {
+		out = append(out[:len(out):len(out)], star)
+	}
+	return out
+}
+
+// compileText builds the test for one Sigma string value that must match
+// a whole event value. The common shapes (text, text*, *text, *text*) get
+// the literal tests, which the value index can look up; the rest is a
+// pattern.
+func compileText(v sigmaValue, cased bool) valueTest {
 	if !cased {
 		v = v.mapText(lowerText)
 	}
-	if lit, ok := v.plain(); ok {
-		op := map[string]testOp{"": opEqual, "contains": opContains, "startswith": opPrefix, "endswith": opSuffix}[cmp]
-		return valueTest{op: op, lit: lit}
-	}
-	g := make([]seg, 0, len(v)+2)
-	if cmp == "contains" || cmp == "endswith" {
-		g = append(g, seg{kind: segStar})
-	}
+	g := make([]seg, 0, len(v))
 	for _, s := range v {
-		if n := len(g); s.kind == segLit && n > 0 && g[n-1].kind == segLit {
+		n := len(g)
+		switch {
+		case s.kind == segLit && s.lit == "":
+			continue
+		case s.kind == segLit && n > 0 && g[n-1].kind == segLit:
 			g[n-1].lit += s.lit
+			continue
+		case s.kind == segStar && n > 0 && g[n-1].kind == segStar:
 			continue
 		}
 		g = append(g, s)
 	}
-	if cmp == "contains" || cmp == "startswith" {
-		g = append(g, seg{kind: segStar})
+	star := func(i int) bool { return i >= 0 && i < len(g) && g[i].kind == segStar }
+	lit := func(i int) bool { return i >= 0 && i < len(g) && g[i].kind == segLit }
+	switch {
+	case len(g) == 0:
+		return valueTest{op: opEqual}
+	case len(g) == 1 && lit(0):
+		return valueTest{op: opEqual, lit: g[0].lit}
+	case len(g) == 1 && star(0):
+		return valueTest{op: opContains}
+	case len(g) == 2 && lit(0) && star(1):
+		return valueTest{op: opPrefix, lit: g[0].lit}
+	case len(g) == 2 && star(0) && lit(1):
+		return valueTest{op: opSuffix, lit: g[1].lit}
+	case len(g) == 3 && star(0) && lit(1) && star(2):
+		return valueTest{op: opContains, lit: g[1].lit}
 	}
 	return valueTest{op: opGlob, glob: g}
 }
