@@ -118,7 +118,7 @@ func TestConstructs(t *testing.T) {
 		},
 		{
 			// sigma-go v0.6.6 fails these with "expected scalar field matching value got: <nil>".
-			name:      "null means absent or empty",
+			name:      "null means absent (an empty text field of a Go event is absent)",
 			detection: "  sel:\n    ImageLoaded|endswith: '.dll'\n  filter_null:\n    OriginalFileName: null\n  condition: sel and filter_null\n",
 			match:     []Event{win(Event{ImageLoaded: `a.dll`}), win(Event{ImageLoaded: `a.dll`, OriginalFileName: ""})},
 			nomatch:   []Event{win(Event{ImageLoaded: `a.dll`, OriginalFileName: "a.dll"}), win(Event{ImageLoaded: `a.dll`, OriginalFileName: "null"})},

@@ -15,8 +15,11 @@ const (
 // Event is one loaded module in one process: Sysmon Event ID 7's fields,
 // the process context Sysmon puts in Event ID 1, and modhunt's own facts.
 // Field names are the Sigma field names (see README.md for who fills what).
-// Text fields that are unknown stay empty; Sigma's `field: null` matches
-// an empty field as well as an absent one.
+//
+// A field is present, absent or null, and Sigma tells them apart (README.md,
+// "Missing, null and empty"). By default an empty text field or list is
+// absent and a number or boolean is present; Set, Unset and the recorded
+// event reader record the other cases.
 type Event struct {
 	Platform string // windows, linux or macos
 
@@ -57,6 +60,12 @@ type Event struct {
 	// Extra holds any other field (RuleName, ProcessGuid, ... from a
 	// recorded Sysmon event), so community rules that use them still work.
 	Extra map[string]string
+
+	// Presence that the values alone cannot say, one bit per known field
+	// (fields[i] is bit i): absent numbers and booleans, present empty text
+	// and lists, and fields carried as null.
+	absent, emptySet, null uint64
+	nullExtra              []string // Extra names carried as null
 }
 
 // fieldKind says how a field's value is read for matching.
@@ -71,24 +80,27 @@ const (
 
 // fieldDef is one known event field.
 type fieldDef struct {
-	name string
-	kind fieldKind
-	text func(*Event) string
-	num  func(*Event) int64
-	flag func(*Event) bool
-	list func(*Event) *[]string
-	set  func(*Event, string) bool // from a recorded event's text value
+	name  string
+	kind  fieldKind
+	text  func(*Event) string
+	num   func(*Event) int64
+	flag  func(*Event) bool
+	list  func(*Event) *[]string
+	set   func(*Event, string) bool // from a recorded event's text value
+	clear func(*Event)              // sets the zero value
 }
 
 func textField(name string, get func(*Event) *string) fieldDef {
 	return fieldDef{name: name, kind: kindText,
-		text: func(e *Event) string { return *get(e) },
-		set:  func(e *Event, v string) bool { *get(e) = v; return true }}
+		text:  func(e *Event) string { return *get(e) },
+		set:   func(e *Event, v string) bool { *get(e) = v; return true },
+		clear: func(e *Event) { *get(e) = "" }}
 }
 
 func intField(name string, get func(*Event) *int64) fieldDef {
 	return fieldDef{name: name, kind: kindInt,
-		num: func(e *Event) int64 { return *get(e) },
+		num:   func(e *Event) int64 { return *get(e) },
+		clear: func(e *Event) { *get(e) = 0 },
 		set: func(e *Event, v string) bool {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 0, 64)
 			if err != nil {
@@ -101,7 +113,8 @@ func intField(name string, get func(*Event) *int64) fieldDef {
 
 func boolField(name string, get func(*Event) *bool) fieldDef {
 	return fieldDef{name: name, kind: kindBool,
-		flag: func(e *Event) bool { return *get(e) },
+		flag:  func(e *Event) bool { return *get(e) },
+		clear: func(e *Event) { *get(e) = false },
 		set: func(e *Event, v string) bool {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
@@ -114,7 +127,8 @@ func boolField(name string, get func(*Event) *bool) fieldDef {
 
 func listField(name string, get func(*Event) *[]string) fieldDef {
 	return fieldDef{name: name, kind: kindList,
-		list: get,
+		list:  get,
+		clear: func(e *Event) { *get(e) = nil },
 		set: func(e *Event, v string) bool {
 			// A recorded list may arrive flattened: "a.dll,b.dll".
 			*get(e) = splitList(v)
@@ -190,50 +204,193 @@ func lookupField(name string) (int, bool) {
 	return -1, false
 }
 
-// Set assigns a field from its text form, as a recorded event carries it.
-// Unknown names go to Extra. It reports false when the value does not parse
-// for the field's type (a number or a boolean).
+// Set assigns a field from its text form, as a recorded event carries it,
+// and marks it present, also when the text is empty. Unknown names go to
+// Extra. It reports false when the value does not parse for the field's type
+// (a number or a boolean).
 func (e *Event) Set(name, value string) bool {
 	if i, ok := lookupField(name); ok {
-		return fields[i].set(e, value)
+		if !fields[i].set(e, value) {
+			return false
+		}
+		e.markPresent(i)
+		return true
 	}
 	e.setExtra(name, value)
 	return true
+}
+
+// markPresent records that the event carries known field i, also when its
+// value is empty.
+func (e *Event) markPresent(i int) {
+	bit := uint64(1) << i
+	e.absent &^= bit
+	e.null &^= bit
+	// Only an empty value needs the bit: a non-empty one says it is there.
+	// Leaving it off keeps a decoded event equal to the one that was written.
+	f := &fields[i]
+	if f.kind == kindText && f.text(e) == "" || f.kind == kindList && len(*f.list(e)) == 0 {
+		e.emptySet |= bit
+	}
+}
+
+// numericFields has the bit of every number and boolean field.
+var numericFields = func() uint64 {
+	var m uint64
+	for i, f := range fields {
+		if f.kind == kindInt || f.kind == kindBool {
+			m |= 1 << i
+		}
+	}
+	return m
+}()
+
+// Unset marks a field absent: the event's source does not carry it. A
+// number or boolean is otherwise present with its zero value, so a builder
+// whose source lacks one (Sysmon Event ID 7 has no ParentProcessId) calls
+// Unset for it. Set makes the field present again.
+func (e *Event) Unset(name string) {
+	i, ok := lookupField(name)
+	if !ok {
+		delete(e.Extra, name)
+		e.dropNullExtra(name)
+		return
+	}
+	fields[i].clear(e)
+	bit := uint64(1) << i
+	e.absent |= bit
+	e.null &^= bit
+	e.emptySet &^= bit
+}
+
+// setNull records a field carried with a null value: Sigma's `field: null`
+// matches it, and `|exists: true` holds, since the field is there.
+func (e *Event) setNull(name string) {
+	i, ok := lookupField(name)
+	if !ok {
+		delete(e.Extra, name)
+		e.dropNullExtra(name)
+		e.nullExtra = append(e.nullExtra, name)
+		return
+	}
+	fields[i].clear(e)
+	bit := uint64(1) << i
+	e.null |= bit
+	e.absent &^= bit
+	e.emptySet &^= bit
+}
+
+func (e *Event) dropNullExtra(name string) {
+	for j, n := range e.nullExtra {
+		if n == name {
+			e.nullExtra = append(e.nullExtra[:j:j], e.nullExtra[j+1:]...)
+			return
+		}
+	}
+}
+
+// Has reports whether the event carries the field, with a value, empty or
+// null: what Sigma's `|exists` asks.
+func (e *Event) Has(name string) bool {
+	if i, ok := lookupField(name); ok {
+		return e.presence(i) != fieldAbsent
+	}
+	return e.extraPresence(name) != fieldAbsent
+}
+
+// presence is what Sigma can tell of a field besides its value.
+type presence uint8
+
+const (
+	fieldAbsent presence = iota
+	fieldNull
+	fieldPresent
+)
+
+func (e *Event) presence(i int) presence {
+	bit := uint64(1) << i
+	f := &fields[i]
+	switch f.kind {
+	case kindText, kindList:
+		nonEmpty := f.kind == kindText && f.text(e) != "" || f.kind == kindList && len(*f.list(e)) > 0
+		switch {
+		case nonEmpty:
+			return fieldPresent
+		case e.null&bit != 0:
+			return fieldNull
+		case e.emptySet&bit != 0:
+			return fieldPresent
+		}
+		return fieldAbsent
+	}
+	switch {
+	case e.null&bit != 0:
+		return fieldNull
+	case e.absent&bit != 0:
+		return fieldAbsent
+	}
+	return fieldPresent
+}
+
+func (e *Event) extraPresence(name string) presence {
+	if _, ok := e.Extra[name]; ok {
+		return fieldPresent
+	}
+	for _, n := range e.nullExtra {
+		if n == name {
+			return fieldNull
+		}
+	}
+	return fieldAbsent
 }
 
 func (e *Event) setExtra(name, value string) {
 	if e.Extra == nil {
 		e.Extra = map[string]string{}
 	}
+	e.dropNullExtra(name)
 	e.Extra[name] = value
 }
 
 // Fields returns the event as a flat map of Sigma field names to values
-// (strings, numbers, booleans, string lists), omitting empty text fields and
-// empty lists: the JSON shape `detect` reads and `events` writes. A value
-// that is not valid UTF-8 is escaped and named in EscapedFields (see
-// escapeInvalid), so JSON carries its bytes instead of U+FFFD.
+// (strings, numbers, booleans, string lists): the JSON shape `detect` reads
+// and `events` writes. An absent field is left out and a null one is nil, so
+// the map reads back as the same event. A value that is not valid UTF-8 is
+// escaped and named in EscapedFields (see escapeInvalid), so JSON carries its
+// bytes instead of U+FFFD.
 func (e *Event) Fields() map[string]any {
-	m := make(map[string]any, len(fields)+len(e.Extra))
-	for _, f := range fields {
+	m := make(map[string]any, len(fields)+len(e.Extra)+len(e.nullExtra))
+	for i, f := range fields {
+		switch e.presence(i) {
+		case fieldAbsent:
+			continue
+		case fieldNull:
+			m[f.name] = nil
+			continue
+		}
 		switch f.kind {
 		case kindText:
-			if v := f.text(e); v != "" {
-				m[f.name] = v
-			}
+			m[f.name] = f.text(e)
 		case kindInt:
 			m[f.name] = f.num(e)
 		case kindBool:
 			m[f.name] = f.flag(e)
 		case kindList:
-			if v := *f.list(e); len(v) > 0 {
-				m[f.name] = v
+			l := *f.list(e)
+			if l == nil {
+				l = []string{}
 			}
+			m[f.name] = l
 		}
 	}
 	for k, v := range e.Extra {
 		if _, known := m[k]; !known {
 			m[k] = v
+		}
+	}
+	for _, k := range e.nullExtra {
+		if _, known := m[k]; !known {
+			m[k] = nil
 		}
 	}
 	escapeInvalid(m)

@@ -164,6 +164,9 @@ func DecodeEvent(obj map[string]any, defaultPlatform string) (ev Event, ok bool,
 	if err != nil {
 		return ev, false, err
 	}
+	// A record carries what it carries: a number or boolean it lacks is
+	// absent, not zero (Sysmon Event ID 7 has no ParentProcessId).
+	ev.absent = numericFields
 	for k, v := range src {
 		if k == EscapedFieldsKey {
 			continue
@@ -274,9 +277,14 @@ func setJSON(ev *Event, k string, v any) error {
 				out = append(out, s)
 			}
 			*fields[i].list(ev) = out
+			ev.markPresent(i)
 			return nil
 		}
 		return fmt.Errorf("field %s: a list where %s takes one value", k, k)
+	}
+	if v == nil {
+		ev.setNull(k)
+		return nil
 	}
 	s, ok := jsonScalar(v)
 	if !ok {
@@ -292,12 +300,10 @@ func setJSON(ev *Event, k string, v any) error {
 		ev.setExtra(k, s)
 		return nil
 	}
-	if v == nil {
-		return nil
-	}
 	if !fields[i].set(ev, s) {
 		return fmt.Errorf("field %s: %q is not a valid %s", k, s, kindName(fields[i].kind))
 	}
+	ev.markPresent(i)
 	return nil
 }
 

@@ -39,6 +39,13 @@ func FuzzParseRule(f *testing.F) {
 		}
 		return nil
 	})
+	// Rules that once crashed the loader.
+	for _, det := range []string{
+		"  sel:\n    ImageLoaded|endswith: ['', '\\aaa.dll', '\\bbb.dll', '\\ccc.dll']\n  condition: sel\n",
+		"  sel:\n    CommandLine|base64offset|startswith: ['a', 'b']\n  condition: sel\n",
+	} {
+		f.Add([]byte(ruleYAML("windows", det)))
+	}
 	ev := Event{Platform: PlatformWindows, Image: `C:\x\rundll32.exe`, ImageLoaded: `C:\x\y.dll`,
 		ProcessModules: []string{"a.dll"}, Extra: map[string]string{"RuleName": "-"}}
 	f.Fuzz(func(t *testing.T, data []byte) {

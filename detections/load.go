@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	sigma "github.com/bradleyjkemp/sigma-go"
 	"gopkg.in/yaml.v3"
 
 	"github.com/modhunt/modhunt/internal/safefile"
@@ -248,8 +247,11 @@ func (e *Engine) keep(c *compiled) {
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // parseRule parses and compiles one rule file. On a skip after parsing it
-// also returns the partly built rule, for its id and title.
-func parseRule(data []byte, source string) (*compiled, error) {
+// also returns the partly built rule, for its id and title. A panic while
+// reading a rule is a bug, but it costs only that rule: it is reported as
+// the rule's skip reason.
+func parseRule(data []byte, source string) (c *compiled, err error) {
+	defer recoverRule(&c, &err)
 	var docs []yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
@@ -304,14 +306,10 @@ func parseRule(data []byte, source string) (*compiled, error) {
 			}
 		}
 	}
-	r, err := sigma.ParseRule(data)
-	if err != nil {
-		if strings.HasPrefix(err.Error(), "yaml: ") {
-			return nil, yamlErr(err)
-		}
-		return nil, skipf(keys["detection"].Line, "invalid detection: %v", err)
+	doc, err := parseDoc(top[0], source)
+	if err == nil {
+		c, err = compileRule(doc)
 	}
-	c, err := compileRule(r, source)
 	if err != nil {
 		var se *skipError
 		if errors.As(err, &se) && se.line == 0 {
@@ -319,7 +317,10 @@ func parseRule(data []byte, source string) (*compiled, error) {
 				se.line = k.Line
 			}
 		}
-		return &compiled{rule: ruleMeta(r, source)}, err
+		if doc != nil {
+			return &compiled{rule: doc.meta}, err
+		}
+		return nil, err
 	}
 	return c, nil
 }

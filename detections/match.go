@@ -15,10 +15,11 @@ type Match struct {
 // state is the per-event scratch of one Match call: field values rendered and
 // lower-cased once, shared by every rule.
 type state struct {
-	ev    *Event
-	have  []bool
-	raw   [][1]string
-	lower [][1]string
+	ev      *Event
+	have    []bool // raw, lower and missing hold the field's values
+	missing []bool // the field is absent or null
+	raw     [][1]string
+	lower   [][1]string
 	// Lists are lower-cased once per list content: events of one process
 	// carry the same ProcessModules, so the last list seen is kept. Strings
 	// are immutable, so equal data pointers and lengths mean equal lists.
@@ -31,7 +32,7 @@ type state struct {
 var statePool = sync.Pool{New: func() any {
 	n := len(fields)
 	return &state{
-		have: make([]bool, n), raw: make([][1]string, n), lower: make([][1]string, n),
+		have: make([]bool, n), missing: make([]bool, n), raw: make([][1]string, n), lower: make([][1]string, n),
 		listRaw: make([][]string, n), listLower: make([][]string, n), listSet: make([]map[string]bool, n),
 	}
 }}
@@ -50,7 +51,7 @@ func (s *state) toLower(v string) string {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c >= 0x80 {
-			return strings.ToLower(v)
+			return lowerText(v)
 		}
 		upper = upper || 'A' <= c && c <= 'Z'
 	}
@@ -74,14 +75,14 @@ func (s *state) toLower(v string) string {
 }
 
 // values returns the field's values, raw and lower-cased, without allocating
-// for text fields already lower-case.
+// for text fields already lower-case. An absent or null field has none.
 func (s *state) values(f fieldRef) (raw, lower []string) {
 	if f.idx < 0 {
 		v, ok := s.ev.Extra[f.extra]
 		if !ok {
 			return nil, nil
 		}
-		return []string{v}, []string{strings.ToLower(v)}
+		return []string{v}, []string{lowerText(v)}
 	}
 	def := &fields[f.idx]
 	if def.kind == kindList {
@@ -93,7 +94,7 @@ func (s *state) values(f fieldRef) (raw, lower []string) {
 		if !sameStrings(s.listRaw[f.idx], l) {
 			low, kept := s.listLower[f.idx][:0], s.listRaw[f.idx][:0]
 			for _, x := range l {
-				low = append(low, strings.ToLower(x))
+				low = append(low, lowerText(x))
 				kept = append(kept, x)
 			}
 			s.listLower[f.idx], s.listRaw[f.idx] = low, kept
@@ -102,6 +103,11 @@ func (s *state) values(f fieldRef) (raw, lower []string) {
 		return l, s.listLower[f.idx]
 	}
 	if !s.have[f.idx] {
+		s.have[f.idx] = true
+		s.missing[f.idx] = s.ev.presence(f.idx) != fieldPresent
+		if s.missing[f.idx] {
+			return nil, nil
+		}
 		var v string
 		switch def.kind {
 		case kindText:
@@ -112,7 +118,9 @@ func (s *state) values(f fieldRef) (raw, lower []string) {
 			v = strconv.FormatBool(def.flag(s.ev))
 		}
 		s.raw[f.idx][0], s.lower[f.idx][0] = v, s.toLower(v)
-		s.have[f.idx] = true
+	}
+	if s.missing[f.idx] {
+		return nil, nil
 	}
 	return s.raw[f.idx][:], s.lower[f.idx][:]
 }
@@ -147,19 +155,12 @@ func sameStrings(a, b []string) bool {
 	return true
 }
 
-// empty says whether Sigma's null matches the field: absent, empty text, or
-// an empty list. Numbers and booleans always have a value.
-func (s *state) empty(f fieldRef) bool {
+// presence says whether the event carries the field, and with what.
+func (s *state) presence(f fieldRef) presence {
 	if f.idx < 0 {
-		return s.ev.Extra[f.extra] == ""
+		return s.ev.extraPresence(f.extra)
 	}
-	switch fields[f.idx].kind {
-	case kindText:
-		return fields[f.idx].text(s.ev) == ""
-	case kindList:
-		return len(*fields[f.idx].list(s.ev)) == 0
-	}
-	return false
+	return s.ev.presence(f.idx)
 }
 
 // matchIndexed is match for an "any of" matcher with an index.
@@ -207,9 +208,9 @@ func (m *fieldMatcher) matchIndexed(s *state) bool {
 func (m *fieldMatcher) matchOne(t *valueTest, s *state, raw, lower []string) bool {
 	switch t.op {
 	case opNull:
-		return s.empty(m.field)
+		return s.presence(m.field) != fieldPresent
 	case opExists:
-		return !s.empty(m.field) == t.exists
+		return (s.presence(m.field) != fieldAbsent) == t.exists
 	case opFieldRef:
 		refRaw, _ := s.values(t.ref)
 		for _, v := range raw {
@@ -234,20 +235,51 @@ func (m *fieldMatcher) matchOne(t *valueTest, s *state, raw, lower []string) boo
 }
 
 func (m *fieldMatcher) match(s *state) bool {
+	if !m.neg {
+		return m.matchValues(s)
+	}
+	// neq: "The field is different from the specified values." A field
+	// the event does not carry, or carries as null, is different from
+	// nothing, as a comparison with SQL's NULL is never true; so is one
+	// compared with a field (fieldref) that is not there.
+	if s.presence(m.field) != fieldPresent {
+		return false
+	}
+	for i := range m.tests {
+		if t := &m.tests[i]; t.op == opFieldRef && s.presence(t.ref) != fieldPresent {
+			return false
+		}
+	}
+	return !m.matchValues(s)
+}
+
+// matchValues is the matcher without neq: any value matches, or with |all
+// every value does, where a value matches when any of its variants does.
+func (m *fieldMatcher) matchValues(s *state) bool {
 	if m.idx != nil {
 		return m.matchIndexed(s)
 	}
 	raw, lower := s.values(m.field)
-	for i := range m.tests {
-		ok := m.matchOne(&m.tests[i], s, raw, lower)
-		if ok && !m.all {
-			return true
+	if !m.all {
+		for i := range m.tests {
+			if m.matchOne(&m.tests[i], s, raw, lower) {
+				return true
+			}
 		}
-		if !ok && m.all {
+		return false
+	}
+	start := 0
+	for _, end := range m.groupEnd {
+		hit := false
+		for i := start; i < end && !hit; i++ {
+			hit = m.matchOne(&m.tests[i], s, raw, lower)
+		}
+		if !hit {
 			return false
 		}
+		start = end
 	}
-	return m.all && len(m.tests) > 0
+	return len(m.groupEnd) > 0
 }
 
 func (c *compiled) searchMatches(i int, s *state) bool {

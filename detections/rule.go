@@ -1,13 +1,9 @@
 package detections
 
 import (
-	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
-
-	sigma "github.com/bradleyjkemp/sigma-go"
 )
 
 // Rule is what a match reports of a loaded Sigma rule.
@@ -49,7 +45,14 @@ type fieldMatcher struct {
 	field fieldRef
 	all   bool
 	cased bool
+	// neg is the neq modifier: the field is there and none of the values
+	// (with |all: not every value) matches it.
+	neg   bool
 	tests []valueTest
+	// groupEnd splits tests by the value they came from: a value's
+	// variants (windash, base64offset, ...) are alternatives, and |all
+	// needs one of each value's variants, tests[groupEnd[g-1]:groupEnd[g]].
+	groupEnd []int
 	// Long value lists (a rule naming 20 host images) are looked up by
 	// their last or first few bytes instead of compared one by one.
 	idx *testIndex
@@ -69,21 +72,27 @@ type testIndex struct {
 // indexMin is the list length from which a matcher gets an index.
 const indexMin = 4
 
+// maxIndexKey bounds the bytes an index key takes from a literal.
+const maxIndexKey = 8
+
 func (m *fieldMatcher) buildIndex() {
 	if m.all || len(m.tests) < indexMin {
 		return
 	}
 	ix := &testIndex{}
-	minLen := func(op testOp) int {
-		k := 0
+	// The key length is the shortest non-empty literal of its kind: an
+	// empty suffix or prefix (it matches any value) has no key and is
+	// tested as it is, with the tests the index does not cover.
+	keyLen := func(op testOp) int {
+		k := maxIndexKey
 		for _, t := range m.tests {
-			if t.op == op && (k == 0 || len(t.lit) < k) {
-				k = len(t.lit)
+			if t.op == op && t.lit != "" {
+				k = min(k, len(t.lit))
 			}
 		}
-		return min(k, 8)
+		return k
 	}
-	ix.suffixK, ix.prefixK = minLen(opSuffix), minLen(opPrefix)
+	ix.suffixK, ix.prefixK = keyLen(opSuffix), keyLen(opPrefix)
 	for i, t := range m.tests {
 		switch {
 		case t.op == opEqual:
@@ -91,13 +100,13 @@ func (m *fieldMatcher) buildIndex() {
 				ix.equal = map[string]bool{}
 			}
 			ix.equal[t.lit] = true
-		case t.op == opSuffix && ix.suffixK > 0:
+		case t.op == opSuffix && t.lit != "":
 			if ix.suffix == nil {
 				ix.suffix = map[string][]int{}
 			}
 			k := t.lit[len(t.lit)-ix.suffixK:]
 			ix.suffix[k] = append(ix.suffix[k], i)
-		case t.op == opPrefix && ix.prefixK > 0:
+		case t.op == opPrefix && t.lit != "":
 			if ix.prefix == nil {
 				ix.prefix = map[string][]int{}
 			}
@@ -141,46 +150,53 @@ func skipf(line int, format string, args ...any) error {
 	return &skipError{line: line, reason: fmt.Sprintf(format, args...)}
 }
 
+// recoverRule, deferred by the rule reader, turns a panic into the rule's
+// skip reason: a bug in reading one rule must not take down the loader,
+// the table or the agent. The causes are fixed where they are found; this
+// is the belt.
+func recoverRule(c **compiled, err *error) {
+	if p := recover(); p != nil {
+		*c, *err = nil, skipf(0, "internal error reading the rule (please report it): %v", p)
+	}
+}
+
 var supportedProducts = map[string]bool{"": true, PlatformWindows: true, PlatformLinux: true, PlatformMacOS: true}
 
 // compileRule turns a parsed Sigma rule into an evaluator, or says why not.
-func compileRule(r sigma.Rule, source string) (*compiled, error) {
-	if r.Logsource.Category != "image_load" {
-		return nil, skipf(0, "logsource category %q is not image_load", r.Logsource.Category)
+func compileRule(doc *ruleDoc) (*compiled, error) {
+	if doc.category != "image_load" {
+		return nil, skipf(0, "logsource category %q is not image_load", doc.category)
 	}
-	if !supportedProducts[r.Logsource.Product] {
-		return nil, skipf(0, "logsource product %q is not windows, linux or macos", r.Logsource.Product)
+	if !supportedProducts[doc.meta.Product] {
+		return nil, skipf(0, "logsource product %q is not windows, linux or macos", doc.meta.Product)
 	}
-	if len(r.Detection.Conditions) == 0 {
+	if len(doc.conds) == 0 {
 		return nil, skipf(0, "detection has no condition")
 	}
-	c := &compiled{rule: ruleMeta(r, source)}
+	c := &compiled{rule: doc.meta}
 	if c.rule.ID == "" {
 		return nil, skipf(0, "rule has no id")
 	}
 	index := map[string]int{}
-	names := make([]string, 0, len(r.Detection.Searches))
-	for name := range r.Detection.Searches {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		s, err := compileSearch(name, r.Detection.Searches[name])
+	for _, sd := range doc.searches {
+		if _, dup := index[sd.name]; dup {
+			return nil, skipf(sd.line, "search %q is defined twice", sd.name)
+		}
+		s, err := compileSearch(sd)
 		if err != nil {
 			return nil, err
 		}
-		index[name] = len(c.searches)
+		index[sd.name] = len(c.searches)
 		c.searches = append(c.searches, s)
 	}
 	var conds []*node
-	for _, cond := range r.Detection.Conditions {
-		line, _ := cond.Position()
-		if cond.Aggregation != nil {
-			return nil, skipf(line+1, "aggregation %q is not supported", mustYAML(cond))
-		}
-		n, err := compileCond(cond.Search, index, names)
+	for _, cd := range doc.conds {
+		n, err := compileCondition(cd.text, index)
 		if err != nil {
-			return nil, skipf(line+1, "condition: %v", err)
+			if strings.HasPrefix(err.Error(), "aggregation") {
+				return nil, skipf(cd.line, "%v", err)
+			}
+			return nil, skipf(cd.line, "condition: %v", err)
 		}
 		conds = append(conds, n)
 	}
@@ -199,7 +215,7 @@ func compileRule(r sigma.Rule, source string) (*compiled, error) {
 func (m *fieldMatcher) cost() int {
 	per := 1
 	for _, t := range m.tests {
-		if t.op == opRegexp || t.op == opCIDR {
+		if t.op == opRegexp || t.op == opCIDR || t.op == opGlob {
 			per = 5
 		}
 	}
@@ -258,20 +274,6 @@ func (c *compiled) order(n *node) {
 	walk(n)
 }
 
-func mustYAML(c sigma.Condition) string {
-	v, _ := c.MarshalYAML()
-	s, _ := v.(string)
-	return s
-}
-
-func ruleMeta(r sigma.Rule, source string) *Rule {
-	return &Rule{
-		ID: r.ID, Title: r.Title, Level: r.Level, Tags: r.Tags,
-		SiemRules: stringList(r.AdditionalFields[SiemRuleKey]),
-		Product:   r.Logsource.Product, Source: source,
-	}
-}
-
 func stringList(v any) []string {
 	switch x := v.(type) {
 	case string:
@@ -291,184 +293,124 @@ func stringList(v any) []string {
 	return nil
 }
 
-func compileSearch(name string, s sigma.Search) (search, error) {
-	out := search{name: name}
-	if len(s.Keywords) > 0 {
-		line, _ := s.Position()
-		return out, skipf(line+1, "search %q uses keywords (full-text search), which module events do not carry", name)
-	}
-	for _, em := range s.EventMatchers {
-		// A value list holding null next to other values is an OR inside
-		// one AND: expand such matchers into one conjunction per branch.
-		branches := [][]fieldMatcher{nil}
-		for _, fm := range em {
-			alts, err := compileFieldMatcher(fm)
+func compileSearch(sd searchDoc) (search, error) {
+	out := search{name: sd.name}
+	for _, fds := range sd.matchers {
+		and := make([]fieldMatcher, 0, len(fds))
+		for _, fd := range fds {
+			m, err := compileFieldMatcher(fd)
 			if err != nil {
 				return out, err
 			}
-			next := make([][]fieldMatcher, 0, len(branches)*len(alts))
-			for _, b := range branches {
-				for _, a := range alts {
-					nb := append(append([]fieldMatcher(nil), b...), a)
-					next = append(next, nb)
-				}
-			}
-			branches = next
+			and = append(and, m)
 		}
-		out.matchers = append(out.matchers, branches...)
+		out.matchers = append(out.matchers, and)
 	}
 	return out, nil
 }
 
-// compileFieldMatcher returns the alternatives (ORed) one line compiles to:
-// one, or two when a plain value list mixes null with other values.
-func compileFieldMatcher(fm sigma.FieldMatcher) ([]fieldMatcher, error) {
-	line, _ := fm.Position()
-	line++
-	ref := fieldRef{idx: -1, extra: fm.Field}
-	if i, ok := lookupField(fm.Field); ok {
+// Modifiers by kind. A transform maps each value to its variants; a
+// comparator says how a value is compared; the rest change how the values
+// combine (all, neq) or compare (cased, the re flags).
+var (
+	textComparators  = map[string]bool{"contains": true, "startswith": true, "endswith": true}
+	otherComparators = map[string]bool{"re": true, "cidr": true, "gt": true, "gte": true, "lt": true, "lte": true,
+		"exists": true, "fieldref": true}
+	reFlags = map[string]string{"i": "i", "ignorecase": "i", "m": "m", "multiline": "m", "s": "s", "dotall": "s"}
+)
+
+// compileFieldMatcher compiles one "Field|modifiers: values" line.
+func compileFieldMatcher(fd fieldDoc) (fieldMatcher, error) {
+	line := fd.line
+	ref := fieldRef{idx: -1, extra: fd.field}
+	if i, ok := lookupField(fd.field); ok {
 		ref = fieldRef{idx: i}
 	}
 	m := fieldMatcher{field: ref}
-	var trans []transform
-	cmp, reFlags := "", ""
-	for _, mod := range fm.Modifiers {
+	// steps are the value modifiers in the order written ("the value
+	// modifiers are applied in the given order to the value"): transforms,
+	// and contains/startswith/endswith, which add wildcards. SigmaHQ writes
+	// both `contains|windash` and `windash|contains`.
+	var steps, trans []string
+	cmp, flags := "", ""
+	for _, mod := range fd.mods {
 		switch {
 		case mod == "all":
 			m.all = true
 		case mod == "cased":
 			m.cased = true
+		case mod == "neq":
+			m.neg = true
 		case transforms[mod] != nil:
-			if cmp != "" {
-				return nil, skipf(line, "field %q: modifier %q after comparator %q", fm.Field, mod, cmp)
+			if otherComparators[cmp] {
+				return m, skipf(line, "field %q: modifier %q after comparator %q", fd.field, mod, cmp)
 			}
-			trans = append(trans, transforms[mod])
-		case cmp == "re" && (mod == "i" || mod == "m" || mod == "s"):
-			reFlags += mod
-		case mod == "contains" || mod == "startswith" || mod == "endswith" || mod == "re" ||
-			mod == "cidr" || mod == "gt" || mod == "gte" || mod == "lt" || mod == "lte" ||
-			mod == "exists" || mod == "fieldref":
+			steps = append(steps, mod)
+			trans = append(trans, mod)
+		case cmp == "re" && reFlags[mod] != "":
+			if !strings.Contains(flags, reFlags[mod]) {
+				flags += reFlags[mod]
+			}
+		case textComparators[mod] || otherComparators[mod]:
 			if cmp != "" {
-				return nil, skipf(line, "field %q: two comparators %q and %q", fm.Field, cmp, mod)
+				return m, skipf(line, "field %q: two comparators %q and %q", fd.field, cmp, mod)
 			}
 			cmp = mod
+			if textComparators[mod] {
+				steps = append(steps, mod)
+			}
 		default:
-			return nil, skipf(line, "field %q: unsupported modifier %q", fm.Field, mod)
+			return m, skipf(line, "field %q: unsupported modifier %q", fd.field, mod)
 		}
 	}
-	if cmp == "fieldref" && len(trans) > 0 {
-		return nil, skipf(line, "field %q: fieldref with value modifiers is not supported", fm.Field)
+	if otherComparators[cmp] && len(trans) > 0 {
+		return m, skipf(line, "field %q: %s does not take value modifiers (%s)", fd.field, cmp, strings.Join(trans, "|"))
 	}
-	hasNull := false
-	for _, v := range fm.Values {
-		if v == nil {
-			hasNull = true
+	if cmp == "exists" && (m.neg || len(fd.values) != 1) {
+		return m, skipf(line, "field %q: exists takes one true or false, without neq", fd.field)
+	}
+	for _, v := range fd.values {
+		if v.v == nil {
+			if cmp != "" || len(trans) > 0 {
+				return m, skipf(v.line, "field %q: null with the %s modifier is not defined", fd.field, strings.Join(append(trans, cmp), "|"))
+			}
+			m.tests = append(m.tests, valueTest{op: opNull})
+			m.groupEnd = append(m.groupEnd, len(m.tests))
 			continue
 		}
-		s, err := scalarString(v)
-		if err != nil {
-			return nil, skipf(line, "field %q: %v", fm.Field, err)
-		}
-		vals := []string{s}
-		for _, t := range trans {
-			var next []string
-			for _, x := range vals {
-				next = append(next, t(x)...)
-			}
-			vals = next
-		}
-		for _, x := range vals {
-			t, err := compileTest(cmp, x, m.cased, reFlags)
+		if otherComparators[cmp] {
+			t, err := compileTest(cmp, v.text(), flags)
 			if err != nil {
-				return nil, skipf(line, "field %q: %v", fm.Field, err)
+				return m, skipf(v.line, "field %q: %v", fd.field, err)
 			}
 			m.tests = append(m.tests, t)
+			m.groupEnd = append(m.groupEnd, len(m.tests))
+			continue
 		}
-	}
-	if len(fm.Values) == 0 {
-		return nil, skipf(line, "field %q has no value", fm.Field)
-	}
-	if !hasNull {
-		m.buildIndex()
-		return []fieldMatcher{m}, nil
-	}
-	if cmp != "" || len(trans) > 0 {
-		return nil, skipf(line, "field %q: null with modifiers is not supported", fm.Field)
-	}
-	null := fieldMatcher{field: ref, tests: []valueTest{{op: opNull}}}
-	if m.all {
-		// null AND every other value: keep them in one matcher.
-		m.tests = append(m.tests, null.tests...)
-		return []fieldMatcher{m}, nil
+		vars := []sigmaValue{parseSigmaValue(v.text())}
+		for _, name := range steps {
+			var next []sigmaValue
+			for _, x := range vars {
+				if textComparators[name] {
+					next = append(next, x.withComparator(name))
+					continue
+				}
+				out, err := transforms[name](x)
+				if err != nil {
+					return m, skipf(v.line, "field %q: %s: %v", fd.field, name, err)
+				}
+				next = append(next, out...)
+			}
+			vars = next
+		}
+		for _, x := range vars {
+			m.tests = append(m.tests, compileText(x, m.cased))
+		}
+		m.groupEnd = append(m.groupEnd, len(m.tests))
 	}
 	if len(m.tests) == 0 {
-		return []fieldMatcher{null}, nil
+		return m, skipf(line, "field %q has no value", fd.field)
 	}
 	m.buildIndex()
-	return []fieldMatcher{null, m}, nil
-}
-
-var errNoSearch = errors.New("no search")
-
-func compileCond(e sigma.SearchExpr, index map[string]int, names []string) (*node, error) {
-	switch x := e.(type) {
-	case sigma.SearchIdentifier:
-		i, ok := index[x.Name]
-		if !ok {
-			return nil, fmt.Errorf("%w named %q", errNoSearch, x.Name)
-		}
-		return &node{op: nodeSearch, search: i}, nil
-	case sigma.And, sigma.Or:
-		var kids []sigma.SearchExpr
-		op := nodeAnd
-		if a, ok := x.(sigma.And); ok {
-			kids = a
-		} else {
-			kids, op = x.(sigma.Or), nodeOr
-		}
-		n := &node{op: op}
-		for _, k := range kids {
-			c, err := compileCond(k, index, names)
-			if err != nil {
-				return nil, err
-			}
-			n.kids = append(n.kids, c)
-		}
-		return n, nil
-	case sigma.Not:
-		c, err := compileCond(x.Expr, index, names)
-		if err != nil {
-			return nil, err
-		}
-		return &node{op: nodeNot, kids: []*node{c}}, nil
-	case sigma.OneOfIdentifier:
-		return compileCond(x.Ident, index, names)
-	case sigma.AllOfIdentifier:
-		return compileCond(x.Ident, index, names)
-	case sigma.OneOfThem, sigma.AllOfThem, sigma.OneOfPattern, sigma.AllOfPattern:
-		pattern, op := "*", nodeAnyOf
-		switch y := x.(type) {
-		case sigma.AllOfThem:
-			op = nodeAllOf
-		case sigma.OneOfPattern:
-			pattern = y.Pattern
-		case sigma.AllOfPattern:
-			pattern, op = y.Pattern, nodeAllOf
-		}
-		n := &node{op: op}
-		for _, name := range names {
-			// "them" leaves out searches whose names start with "_".
-			if pattern == "*" && strings.HasPrefix(name, "_") {
-				continue
-			}
-			if ok, _ := path.Match(pattern, name); ok {
-				n.set = append(n.set, index[name])
-			}
-		}
-		if len(n.set) == 0 {
-			return nil, fmt.Errorf("%w matches %q", errNoSearch, pattern)
-		}
-		return n, nil
-	}
-	return nil, fmt.Errorf("unsupported condition element %T", e)
+	return m, nil
 }
