@@ -10,6 +10,7 @@ require (
 	github.com/alecthomas/participle v0.7.1 // indirect
 	github.com/apache/thrift v0.23.0 // indirect
 	github.com/bradleyjkemp/sigma-go v0.6.6 // indirect
+	github.com/cilium/ebpf v0.22.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/ebitengine/purego v0.11.2 // indirect
 	github.com/go-logr/logr v1.2.4 // indirect
