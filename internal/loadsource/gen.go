@@ -9,4 +9,4 @@ package loadsource
 //
 // One little-endian object serves amd64 and arm64 (and every other bpfel
 // architecture): the program uses no architecture-specific register layout.
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -mcpu=v3 -Wall -Werror -Wno-unused-function" -tags linux -target bpfel -go-package loadsource loadsource bpf/loadsource.bpf.c
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -mcpu=v3 -Wall -Werror -Wno-unused-function" -tags linux -target bpfel -go-package loadsource -output-dir=$BPF2GO_OUTPUT_DIR loadsource bpf/loadsource.bpf.c
