@@ -83,6 +83,7 @@ const (
 	loadsourceProgExitMmap         = "exit_mmap"
 	loadsourceProgExitMprotect     = "exit_mprotect"
 	loadsourceProgSchedExec        = "sched_exec"
+	loadsourceVarWakeupBytes       = "wakeup_bytes"
 )
 
 // loadLoadsource returns the embedded CollectionSpec for loadsource.
@@ -151,6 +152,7 @@ type loadsourceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type loadsourceVariableSpecs struct {
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // loadsourceObjects contains all objects after they have been loaded into the kernel.
@@ -194,6 +196,7 @@ func (m *loadsourceMaps) Close() error {
 //
 // It can be passed to loadLoadsourceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type loadsourceVariables struct {
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // loadsourcePrograms contains all programs after they have been loaded into the kernel.

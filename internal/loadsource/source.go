@@ -12,6 +12,7 @@ package loadsource
 import (
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // State is a source's condition.
@@ -32,6 +33,9 @@ const (
 	DefaultRingBytes = 4 << 20
 	// DefaultQueue is how many decoded events wait for the consumer.
 	DefaultQueue = 4096
+	// DefaultPoll is how often the ring is read when no burst woke the
+	// reader: the most an event waits before it is delivered.
+	DefaultPoll = 50 * time.Millisecond
 )
 
 // Config configures a Source.
@@ -44,6 +48,11 @@ type Config struct {
 	// events are dropped and counted (Stats.QueueDrops) rather than
 	// holding up the kernel ring. Zero means DefaultQueue.
 	Queue int
+	// Poll is how often the ring is read. The kernel side wakes the reader
+	// early only when a quarter of the ring is full: a wakeup per event
+	// would cost every loading process a cross-CPU interrupt. Zero means
+	// DefaultPoll.
+	Poll time.Duration
 
 	// forceIoctl attaches through the perf ioctl even where BPF links
 	// work: the path kernels before 5.15 take. Tests set it.
@@ -113,5 +122,8 @@ func (c *Config) defaults() {
 	}
 	if c.Queue <= 0 {
 		c.Queue = DefaultQueue
+	}
+	if c.Poll <= 0 {
+		c.Poll = DefaultPoll
 	}
 }

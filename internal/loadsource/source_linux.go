@@ -148,6 +148,9 @@ func (s *Source) start() *UnavailableError {
 		return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
 	}
 	spec.Maps["events"].MaxEntries = uint32(s.cfg.RingBytes)
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(s.cfg.RingBytes / 4)); err != nil {
+		return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
+	}
 
 	var maps map[string]*ebpf.Map
 	for _, g := range groups {
@@ -252,8 +255,14 @@ func (s *Source) read(clock *wallClock) {
 	defer close(s.readerDone)
 	defer close(s.events)
 	var rec ringbuf.Record
+	s.rd.SetDeadline(time.Now().Add(s.cfg.Poll))
 	for {
 		if err := s.rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The ring is drained; sleep until the next poll or a wakeup.
+				s.rd.SetDeadline(time.Now().Add(s.cfg.Poll))
+				continue
+			}
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}

@@ -62,6 +62,10 @@ func privateTracefsIDs(names []string) (map[string]uint64, error) {
 				return nil, fmt.Errorf("making the private mount namespace private: %w", err)
 			}
 			const at = "/sys/kernel/tracing"
+			// Whatever is mounted there in this namespace goes first (a
+			// tracefs there makes a second mount EBUSY); only this thread
+			// sees the difference.
+			_ = unix.Unmount(at, unix.MNT_DETACH)
 			if err := unix.Mount("tracefs", at, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 				return nil, fmt.Errorf("no tracefs mounted, and mounting one privately on %s: %w", at, err)
 			}

@@ -129,6 +129,21 @@ enum counter {
 	CNT_MAX = 3,
 };
 
+/* bpf_ringbuf_output flags and query (uapi/linux/bpf.h). */
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
+
+/*
+ * Waking the reader for every event costs the loading process a cross-CPU
+ * wakeup per load (an IPI, dear under virtualization): most of what
+ * tracing would add to a dlopen. Events are written without a wakeup; the
+ * reader polls at a short interval, and is woken at once only when this
+ * many bytes wait, so a burst cannot fill the ring between two polls.
+ * User space sets it before loading.
+ */
+const volatile u64 wakeup_bytes = 1 << 20;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20); /* user space sets the real size before loading */
@@ -366,7 +381,10 @@ static __always_inline void submit(struct scratch *s)
 	barrier_var(size);
 	if (size > sizeof(struct scratch))
 		size = sizeof(struct scratch);
-	if (bpf_ringbuf_output(&events, s, size, 0) < 0)
+	u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, size, flags) < 0)
 		count(CNT_RING_FULL);
 	else
 		count(CNT_EMITTED);
