@@ -65,6 +65,10 @@ type loadsourceWalkbuf struct {
 	Flags uint32
 	MntNs uint32
 	Off   uint32
+	Pad   uint32
+	Head  [16]uint64
+	Mhead [8]uint64
+	Dhead [8]uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -64,6 +64,7 @@ type Source struct {
 	counters *ebpf.Map
 	atts     []*attachment
 	rd       *ringbuf.Reader
+	ids      map[string]uint64
 	final    *Stats // counters read at Close, after which the maps are gone
 
 	readerDone chan struct{}
@@ -171,6 +172,7 @@ func (s *Source) start() *UnavailableError {
 		return unavailable(fmt.Sprintf("opening the ring buffer: %v", rerr))
 	}
 	s.rd = rd
+	s.ids = ids
 	return s.attach(ids)
 }
 
@@ -227,6 +229,9 @@ func (s *Source) program(name string) *ebpf.Program {
 }
 
 func (s *Source) attach(ids map[string]uint64) *UnavailableError {
+	for i := range s.hooks {
+		s.hooks[i].Attached = false
+	}
 	for i, h := range hookSpecs {
 		prog := s.program(h.program)
 		if prog == nil {
@@ -317,6 +322,27 @@ func (s *Source) Close() error {
 		s.mu.Unlock()
 	})
 	return err
+}
+
+// setAttached detaches or reattaches the programs of a running source,
+// keeping everything loaded: benchmarks compare loads with and without the
+// programs in quick alternation, so drift in the host's load cancels out.
+func (s *Source) setAttached(on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != StateRunning {
+		return errors.New("not running")
+	}
+	if !on {
+		return s.detach()
+	}
+	if len(s.atts) > 0 {
+		return nil
+	}
+	if err := s.attach(s.ids); err != nil {
+		return err
+	}
+	return nil
 }
 
 func (s *Source) detach() error {

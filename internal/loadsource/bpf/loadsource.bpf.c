@@ -108,6 +108,11 @@ struct walkbuf {
 	u32 flags;
 	u32 mnt_ns;
 	u32 off;
+	u32 pad;
+	/* Object heads (see HEAD_FIELD): too big for the 512-byte stack. */
+	u64 head[16];	/* a file, an inode, a superblock */
+	u64 mhead[8];	/* a mount */
+	u64 dhead[8];	/* a dentry */
 };
 
 /* What sys_enter saw, for sys_exit to finish once the call succeeded. */
@@ -186,6 +191,28 @@ static __always_inline void count(u32 which)
 		*n += 1;
 }
 
+/*
+ * Several fields of one kernel object for one helper call: the head of the
+ * object is copied once and each field picked out at its CO-RE-relocated
+ * offset. Helper calls are most of what a load costs the loading process,
+ * and the fields a walk needs sit together at the start of each struct. A
+ * field that a kernel places beyond the copied head is read on its own: the
+ * test is on load-time constants, so the verifier keeps one path only.
+ * Heads are smaller than their objects, so the copy never reads past one;
+ * they live in struct walkbuf, as the stack is too small for them.
+ */
+#define READ_HEAD(h, src) bpf_probe_read_kernel(&(h), sizeof(h), (const void *)(src))
+#define HEAD_FIELD(h, src, ctype, type, field)                                                               \
+	({                                                                                                   \
+		ctype __v;                                                                                   \
+		u32 __off = bpf_core_field_offset(type, field);                                              \
+		if (__off + sizeof(__v) <= sizeof(h))                                                        \
+			__v = *(ctype *)((char *)&(h) + __off);                                              \
+		else                                                                                         \
+			bpf_core_read(&__v, sizeof(__v), &((type *)(src))->field);                           \
+		__v;                                                                                         \
+	})
+
 static __always_inline struct mount *real_mount(struct vfsmount *mnt)
 {
 	return (struct mount *)((void *)mnt - bpf_core_field_offset(struct mount, mnt));
@@ -223,8 +250,9 @@ static __noinline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struc
 	u32 off = PATH_BYTES;
 	u32 flags = EV_PATH_TRUNCATED; /* until the walk reaches a root */
 	struct mount *mnt = real_mount(vfsmnt);
-	struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	READ_HEAD(w->mhead, mnt);
+	struct mount *mnt_parent = HEAD_FIELD(w->mhead, mnt, struct mount *, struct mount, mnt_parent);
+	struct dentry *mnt_root = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
 
 	for (int i = 0; i < WALK_STEPS; i++) {
 		if (dentry == mnt_root) {
@@ -232,17 +260,19 @@ static __noinline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struc
 				flags = 0;
 				break;
 			}
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			dentry = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt_mountpoint);
 			mnt = mnt_parent;
-			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-			mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+			READ_HEAD(w->mhead, mnt);
+			mnt_parent = HEAD_FIELD(w->mhead, mnt, struct mount *, struct mount, mnt_parent);
+			mnt_root = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
 			continue;
 		}
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		READ_HEAD(w->dhead, dentry);
+		struct dentry *parent = HEAD_FIELD(w->dhead, dentry, struct dentry *, struct dentry, d_parent);
+		const unsigned char *name = HEAD_FIELD(w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
 		/* NAME_MAX is 255: VFS refuses longer names, and memfd's
 		 * "memfd:" + 249 bytes fits. The mask only keeps the verifier sure. */
-		u32 len = BPF_CORE_READ(dentry, d_name.len) & (NAME_BYTES - 1);
+		u32 len = HEAD_FIELD(w->dhead, dentry, u32, struct dentry, d_name.len) & (NAME_BYTES - 1);
 		if (len + 1 >= off)
 			break; /* "/" + name would not fit in PATH_BYTES-1 */
 		/* Through map memory, which the verifier does not track: it then
@@ -271,12 +301,11 @@ static __noinline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struc
 	return off;
 }
 
-/* copy_path walks f's path into s->data at data_off and returns its length;
- * the walk's flags and namespace are left in w. */
-static __always_inline u32 copy_path(struct file *f, struct scratch *s, struct walkbuf *w, u32 data_off)
+/* copy_path walks (dentry, vfsmnt) into s->data at data_off and returns
+ * the path's length; the walk's flags and namespace are left in w. */
+static __always_inline u32 copy_path(struct dentry *dentry, struct vfsmount *vfsmnt, struct scratch *s,
+				     struct walkbuf *w, u32 data_off)
 {
-	struct dentry *dentry = BPF_CORE_READ(f, f_path.dentry);
-	struct vfsmount *vfsmnt = BPF_CORE_READ(f, f_path.mnt);
 	w->flags = EV_NO_FILE;
 	if (!dentry || !vfsmnt)
 		return 0;
@@ -288,6 +317,10 @@ static __always_inline u32 copy_path(struct file *f, struct scratch *s, struct w
 	return len;
 }
 
+/* Where a file is: its dentry and mount, from its head. */
+#define FILE_DENTRY(h, f) HEAD_FIELD(h, f, struct dentry *, struct file, f_path.dentry)
+#define FILE_MNT(h, f) HEAD_FIELD(h, f, struct vfsmount *, struct file, f_path.mnt)
+
 /* describe fills the file fields of ev from f, path first in data. */
 static __always_inline void describe(struct file *f, struct scratch *s, struct walkbuf *w)
 {
@@ -296,21 +329,29 @@ static __always_inline void describe(struct file *f, struct scratch *s, struct w
 		ev->ev_flags |= EV_NO_FILE;
 		return;
 	}
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
-	ev->ino = BPF_CORE_READ(inode, i_ino);
-	ev->nlink = BPF_CORE_READ(inode, i_nlink);
-	ev->mode = BPF_CORE_READ(inode, i_mode);
-	ev->dev = BPF_CORE_READ(sb, s_dev);
-	ev->fs_magic = BPF_CORE_READ(sb, s_magic);
+	READ_HEAD(w->head, f);
+	struct inode *inode = HEAD_FIELD(w->head, f, struct inode *, struct file, f_inode);
+	struct dentry *dentry = FILE_DENTRY(w->head, f);
+	struct vfsmount *vfsmnt = FILE_MNT(w->head, f);
 
-	struct dentry *dentry = BPF_CORE_READ(f, f_path.dentry);
-	struct vfsmount *vfsmnt = BPF_CORE_READ(f, f_path.mnt);
+	READ_HEAD(w->head, inode);
+	struct super_block *sb = HEAD_FIELD(w->head, inode, struct super_block *, struct inode, i_sb);
+	ev->ino = HEAD_FIELD(w->head, inode, unsigned long, struct inode, i_ino);
+	ev->nlink = HEAD_FIELD(w->head, inode, unsigned int, struct inode, __i_nlink);
+	ev->mode = HEAD_FIELD(w->head, inode, umode_t, struct inode, i_mode);
+
+	READ_HEAD(w->head, sb);
+	ev->dev = HEAD_FIELD(w->head, sb, dev_t, struct super_block, s_dev);
+	ev->fs_magic = HEAD_FIELD(w->head, sb, unsigned long, struct super_block, s_magic);
+
 	/* d_unlinked: unhashed and not a root (a pseudo dentry is its own root) */
-	if (!BPF_CORE_READ(dentry, d_hash.pprev) && BPF_CORE_READ(dentry, d_parent) != dentry)
+	READ_HEAD(w->dhead, dentry);
+	const unsigned char *dname = HEAD_FIELD(w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
+	if (!HEAD_FIELD(w->dhead, dentry, void *, struct dentry, d_hash.pprev) &&
+	    HEAD_FIELD(w->dhead, dentry, struct dentry *, struct dentry, d_parent) != dentry)
 		ev->ev_flags |= EV_UNLINKED;
 
-	ev->path_len = copy_path(f, s, w, 0);
+	ev->path_len = copy_path(dentry, vfsmnt, s, w, 0);
 	ev->mnt_ns = w->mnt_ns;
 	ev->ev_flags |= w->flags;
 
@@ -322,8 +363,7 @@ static __always_inline void describe(struct file *f, struct scratch *s, struct w
 		ev->ev_flags |= EV_INTERNAL;
 		if (ev->fs_magic == TMPFS_MAGIC || ev->fs_magic == HUGETLBFS_MAGIC) {
 			char prefix[6] = {};
-			const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-			bpf_probe_read_kernel(prefix, sizeof(prefix), name);
+			bpf_probe_read_kernel(prefix, sizeof(prefix), dname);
 			if (prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
 			    prefix[4] == 'd' && prefix[5] == ':')
 				ev->ev_flags |= EV_MEMFD;
@@ -342,8 +382,13 @@ static __always_inline struct task_struct *process(struct event *ev, u8 kind)
 	ev->pid = id >> 32;
 	ev->tid = (u32)id;
 	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	ev->uid = BPF_CORE_READ(task, real_cred, uid.val);
-	ev->euid = BPF_CORE_READ(task, real_cred, euid.val);
+	const struct cred *cred = BPF_CORE_READ(task, real_cred);
+	struct {
+		u64 q[4];
+	} ch;
+	READ_HEAD(ch, cred);
+	ev->uid = HEAD_FIELD(ch, cred, u32, struct cred, uid.val);
+	ev->euid = HEAD_FIELD(ch, cred, u32, struct cred, euid.val);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	return task;
 }
@@ -370,7 +415,8 @@ static __always_inline void aux_exe(struct task_struct *task, struct scratch *s,
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 	if (!exe)
 		return;
-	s->ev.aux_len = copy_path(exe, s, w, s->ev.path_len);
+	READ_HEAD(w->head, exe);
+	s->ev.aux_len = copy_path(FILE_DENTRY(w->head, exe), FILE_MNT(w->head, exe), s, w, s->ev.path_len);
 	if (w->flags & EV_PATH_TRUNCATED)
 		s->ev.ev_flags |= EV_AUX_TRUNCATED;
 }
