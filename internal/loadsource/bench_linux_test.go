@@ -139,7 +139,11 @@ func BenchmarkDlopenTracepointFloor(b *testing.B) {
 	if err != nil {
 		mustRun(b, err.Error())
 	}
-	defer prog.Close()
+	b.Cleanup(func() {
+		if err := prog.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 	names := []string{"syscalls:sys_enter_mmap", "syscalls:sys_exit_mmap", "syscalls:sys_enter_mprotect", "syscalls:sys_exit_mprotect"}
 	ids, err := tracepointIDs(names, false)
 	if err != nil {
