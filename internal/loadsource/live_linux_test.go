@@ -175,8 +175,12 @@ func TestDeletedAtLoad(t *testing.T) {
 // executable mapping executable again is not, nor is anonymous memory.
 func TestMprotectAddingExec(t *testing.T) {
 	c := startSource(t, Config{}, false)
-	if !c.src.Stats().Hooks[4].Attached {
-		t.Skipf("mprotect hook not attached here: %s", c.src.Stats().Hooks[4].Err)
+	for _, h := range c.src.Stats().Hooks {
+		if h.Name == "syscalls:sys_enter_mprotect" && !h.Attached {
+			// Optional: bpf_find_vma is 5.17+. Where it is missing the
+			// source runs without it and says why.
+			t.Skipf("mprotect hook not attached here: %s", h.Err)
+		}
 	}
 	lib := copyLib(t, t.TempDir(), "libmh_mprotect.so")
 	pid, id := run(t, nil, "mprotect", lib)
