@@ -48,11 +48,23 @@ func privateTracefsIDs(names []string) (map[string]uint64, error) {
 		ids map[string]uint64
 		err error
 	}
-	ch := make(chan result, 1)
-	go func() {
+	var work func(out chan<- result)
+	work = func(out chan<- result) {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The main thread is never ended by the runtime, only wedged,
+			// and /proc/self shows its namespaces: it must not be the one
+			// unsharing. While this goroutine holds it locked (waiting),
+			// a new goroutine can only run on another thread.
+			inner := make(chan result, 1)
+			go work(inner)
+			r := <-inner
+			runtime.UnlockOSThread()
+			out <- r
+			return
+		}
 		// Never unlocked: this thread's mount namespace is not the
 		// process's, so the runtime must end the thread with the goroutine.
-		runtime.LockOSThread()
 		ids, err := func() (map[string]uint64, error) {
 			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 				return nil, fmt.Errorf("no tracefs mounted, and a private mount namespace to mount one in: %w", err)
@@ -71,8 +83,10 @@ func privateTracefsIDs(names []string) (map[string]uint64, error) {
 			}
 			return readIDs(at, names)
 		}()
-		ch <- result{ids, err}
-	}()
+		out <- result{ids, err}
+	}
+	ch := make(chan result, 1)
+	go work(ch)
 	r := <-ch
 	return r.ids, r.err
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // checkUnavailable asserts the whole contract of a source that cannot run:
@@ -102,7 +104,7 @@ func TestUnavailableWithoutCapabilities(t *testing.T) {
 // for perf events it attaches through the perf ioctl. Both paths deliver,
 // and the host's mount table is the same afterwards.
 func TestPrivateTracefsAndIoctlAttach(t *testing.T) {
-	before := tracefsMountsNow(t)
+	before, nsBefore := tracefsMountsNow(t), mountNS(t)
 	c := startSource(t, Config{forcePrivateTracefs: true, forceIoctl: true}, false)
 	for _, h := range c.src.Stats().Hooks {
 		if h.Required && !h.Attached {
@@ -116,6 +118,20 @@ func TestPrivateTracefsAndIoctlAttach(t *testing.T) {
 	if after := tracefsMountsNow(t); after != before {
 		t.Errorf("the host's tracefs mounts changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
+	// /proc/self is the main thread: it must still be in the process's
+	// namespace, whichever thread the private mount ran on.
+	if after := mountNS(t); after != nsBefore {
+		t.Errorf("the process's mount namespace (/proc/self/ns/mnt) went from %d to %d", nsBefore, after)
+	}
+}
+
+func mountNS(t *testing.T) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
 }
 
 // tracefsMountsNow lists the tracefs mounts this process's namespace sees
