@@ -7,7 +7,7 @@ FUZZTIME  ?= 20s
 BENCHTIME ?= 1s
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-all run test test-short bench fuzz lint vet fmt spec docs clean
+.PHONY: all build build-all run test test-short bench fuzz lint vet fmt spec docs clean bpf bpf-check
 
 all: build
 
@@ -28,7 +28,7 @@ build-all:
 run: build
 	@$(BIN) hunt; rc=$$?; [ $$rc -le 1 ] || exit $$rc
 
-test: lint
+test: lint bpf-check
 	$(GO) test -count=1 $(PKGS)
 
 test-short:
@@ -64,6 +64,30 @@ lint: vet $(LINT)
 	$(LINT) run $(PKGS)
 	# Fields and helpers only Linux code uses are not dead on Windows, so that pass skips `unused`.
 	GOOS=windows $(LINT) run --disable unused $(PKGS)
+
+# The eBPF object and its Go loader are generated and committed: go build
+# needs no clang. `make bpf` regenerates them (clang-14 and llvm-strip-14:
+# apt-get install clang-14 llvm-14); another clang emits another object.
+BPF_PKG := ./internal/loadsource
+BPF_GEN := internal/loadsource/loadsource_bpfel.go internal/loadsource/loadsource_bpfel.o
+
+bpf:
+	$(GO) generate $(BPF_PKG)
+
+# The committed object must be what its committed source compiles to:
+# compile into a temporary directory and compare byte for byte. Without
+# clang-14 this is skipped, except under CI, where it fails.
+bpf-check:
+	@if ! command -v clang-14 >/dev/null || ! command -v llvm-strip-14 >/dev/null; then \
+	  if [ -n "$$CI" ]; then echo "bpf-check: CI needs clang-14 and llvm-strip-14"; exit 1; fi; \
+	  echo "bpf-check: skipped: no clang-14/llvm-strip-14 (apt-get install clang-14 llvm-14)"; exit 0; \
+	fi; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	BPF2GO_OUTPUT_DIR=$$tmp $(GO) generate $(BPF_PKG) || exit 1; \
+	for f in $(BPF_GEN); do \
+	  cmp -s "$$f" "$$tmp/$$(basename $$f)" || { echo "bpf-check: $$f is stale: run make bpf and commit the result"; exit 1; }; \
+	done; \
+	echo "bpf-check: the committed BPF object matches its source"
 
 spec: build
 	$(BIN) --spec

@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * loadsource: every module load as it happens. A load is
+ *   - a successful mmap(2) with PROT_EXEC of a file descriptor,
+ *   - a successful mprotect(2) that adds PROT_EXEC to a file mapping,
+ *   - an exec (the main image), and
+ *   - a memfd_create(2) (the usual first step of fileless code).
+ * The file is resolved here, at the moment of the load, from the task's own
+ * file table, so a process that exits right after is still described
+ * exactly. Events leave through one bounded ring buffer; an event the ring
+ * has no room for is counted, never waited for.
+ *
+ * GPL because bpf_probe_read_kernel and friends are GPL-only helpers.
+ */
+#include "vmlinux.h"
+#include "include/bpf_helpers.h"
+#include "include/bpf_core_read.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define PROT_EXEC 0x4
+#define MAP_ANONYMOUS 0x20 /* the same on x86, arm64 and every asm-generic arch */
+#define VM_EXEC 0x4
+#define MAX_ERRNO 4095
+
+#define TMPFS_MAGIC 0x01021994
+#define HUGETLBFS_MAGIC 0x958458f6
+/* fs/mount.h: a kern_mount()ed filesystem's namespace, distinct from any real one. */
+#define MNT_NS_INTERNAL ((void *)-22L)
+
+/*
+ * Bounds. A path is at most PATH_BYTES-1 bytes (PATH_MAX, 4096, includes the
+ * NUL d_path would write); the walk takes at most WALK_STEPS steps, each one
+ * path component or one mount crossing; a component is at most NAME_BYTES-1
+ * bytes (NAME_MAX). Hitting any bound keeps the deepest part of the path
+ * and sets EV_PATH_TRUNCATED. An exec's argv is kept up to ARGS_BYTES.
+ */
+#define PATH_BYTES 4096
+#define WALK_STEPS 64
+#define NAME_BYTES 256
+#define ARGS_BYTES 1024
+
+enum kind {
+	KIND_MMAP = 1,
+	KIND_MPROTECT = 2,
+	KIND_EXEC = 3,
+	KIND_MEMFD_CREATE = 4,
+};
+
+enum ev_flags {
+	EV_PATH_TRUNCATED = 1 << 0,	/* the path lost leading components */
+	EV_MEMFD = 1 << 1,		/* memfd_create file: shmem/hugetlbfs internal mount, "memfd:" name */
+	EV_INTERNAL = 1 << 2,		/* file on a kernel-internal mount: no path names it */
+	EV_UNLINKED = 1 << 3,		/* its name was unlinked (what maps shows as " (deleted)") */
+	EV_NO_FILE = 1 << 4,		/* the fd or mapping had no file when read */
+	EV_AUX_TRUNCATED = 1 << 5,	/* the exe path or argv was cut */
+	EV_PSEUDO = 1 << 6,		/* a pseudo dentry (alloc_file_pseudo): named, never linked */
+};
+
+/*
+ * One event as it crosses the ring: this fixed header, then path_len bytes
+ * of path, then aux_len bytes of aux (the process's executable path for a
+ * load, argv NUL-separated for an exec). No NULs are added. Go decodes this
+ * layout in event.go; keep the two in step (TestHeaderLayout checks).
+ */
+struct event {
+	u64 boot_ns;	/* bpf_ktime_get_boot_ns at the load */
+	u64 cgroup_id;
+	u64 ino;
+	u64 fs_magic;
+	u64 prot;	/* mmap/mprotect prot */
+	u64 flags;	/* mmap flags; memfd_create flags */
+	u64 offset;	/* mmap file offset in bytes */
+	u64 len;
+	u64 addr;	/* the mapping's address (mmap's return, mprotect's start) */
+	u32 dev;	/* the superblock's kernel dev_t: major<<20 | minor */
+	u32 nlink;
+	u32 mode;
+	u32 pid;	/* tgid */
+	u32 tid;
+	u32 ppid;	/* real_parent's tgid */
+	u32 uid;
+	u32 euid;
+	u32 mnt_ns;	/* inode number of the mount namespace the path is rooted in; 0 internal */
+	u32 ev_flags;
+	s32 fd;
+	u16 path_len;
+	u16 aux_len;
+	u8 kind;
+	u8 pad[3];
+	char comm[16];
+};
+
+#define DATA_BYTES (2 * PATH_BYTES)
+
+struct scratch {
+	struct event ev;
+	char data[DATA_BYTES];
+};
+
+/* Components are written backwards from PATH_BYTES; the slack keeps every
+ * masked offset plus a NAME_BYTES read inside the buffer for the verifier.
+ * The walk's other results go here too, not on the stack: the verifier
+ * does not track map memory, so every way out of a walk looks the same to
+ * it and the code after a walk is verified once, not once per way out. */
+struct walkbuf {
+	char buf[PATH_BYTES + NAME_BYTES];
+	u32 flags;
+	u32 mnt_ns;
+	u32 off;
+	u32 pad;
+	/* Object heads (see HEAD_FIELD): too big for the 512-byte stack. */
+	u64 head[16];	/* a file, an inode, a superblock */
+	u64 mhead[8];	/* a mount */
+	u64 dhead[8];	/* a dentry */
+};
+
+/* What sys_enter saw, for sys_exit to finish once the call succeeded. */
+struct pending {
+	u64 file;	/* struct file *, resolved at entry */
+	u64 prot;
+	u64 flags;
+	u64 offset;
+	u64 len;
+	u64 addr;
+	s32 fd;
+	u32 kind;
+};
+
+enum counter {
+	CNT_RING_FULL = 0,	/* events the ring had no room for */
+	CNT_EMITTED = 1,	/* events written to the ring */
+	CNT_VMA_BUSY = 2,	/* mprotect checks skipped: the mm lock was contended */
+	CNT_MAX = 3,
+};
+
+/* bpf_ringbuf_output flags and query (uapi/linux/bpf.h). */
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
+
+/*
+ * Waking the reader for every event costs the loading process a cross-CPU
+ * wakeup per load (an IPI, dear under virtualization): most of what
+ * tracing would add to a dlopen. Events are written without a wakeup; the
+ * reader polls at a short interval, and is woken at once only when this
+ * many bytes wait, so a burst cannot fill the ring between two polls.
+ * User space sets it before loading.
+ */
+const volatile u64 wakeup_bytes = 1 << 20;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* user space sets the real size before loading */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, u32);
+	__type(value, u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct walkbuf);
+} walk_map SEC(".maps");
+
+/* Keyed by pid_tgid: at most one syscall in flight per thread. LRU so a
+ * record whose exit never came (the program attached mid-call) ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u64);
+	__type(value, struct pending);
+} pending_map SEC(".maps");
+
+static __always_inline void count(u32 which)
+{
+	u64 *n = bpf_map_lookup_elem(&counters, &which);
+	if (n)
+		*n += 1;
+}
+
+/*
+ * Several fields of one kernel object for one helper call: the head of the
+ * object is copied once and each field picked out at its CO-RE-relocated
+ * offset. Helper calls are most of what a load costs the loading process,
+ * and the fields a walk needs sit together at the start of each struct. A
+ * field that a kernel places beyond the copied head is read on its own: the
+ * test is on load-time constants, so the verifier keeps one path only.
+ * Heads are smaller than their objects, so the copy never reads past one;
+ * they live in struct walkbuf, as the stack is too small for them.
+ */
+#define READ_HEAD(h, src) bpf_probe_read_kernel(&(h), sizeof(h), (const void *)(src))
+#define HEAD_FIELD(h, src, ctype, type, field)                                                               \
+	({                                                                                                   \
+		ctype __v;                                                                                   \
+		u32 __off = bpf_core_field_offset(type, field);                                              \
+		if (__off + sizeof(__v) <= sizeof(h))                                                        \
+			__v = *(ctype *)((char *)&(h) + __off);                                              \
+		else                                                                                         \
+			bpf_core_read(&__v, sizeof(__v), &((type *)(src))->field);                           \
+		__v;                                                                                         \
+	})
+
+static __always_inline struct mount *real_mount(struct vfsmount *mnt)
+{
+	return (struct mount *)((void *)mnt - bpf_core_field_offset(struct mount, mnt));
+}
+
+/* fd -> struct file * through task->files->fdt, as fget would find it. */
+static __always_inline struct file *fd_file(struct task_struct *task, s32 fd)
+{
+	if (fd < 0)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return 0;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/*
+ * walk writes the path of (dentry, vfsmnt) into w->buf ending at PATH_BYTES,
+ * the way d_path names it for a reader in the initial mount namespace: up
+ * the dentries to the mount's root, across to the mount point in the parent
+ * mount, until a mount that is its own parent (its namespace's root, or a
+ * kernel-internal mount). A pseudo dentry (its own parent but not its mount's
+ * root: memfd, other alloc_file_pseudo files) ends the walk with its own name,
+ * as simple_dname does. Returns the offset where the path starts; w->flags
+ * gets EV_PATH_TRUNCATED or EV_PSEUDO, w->mnt_ns the namespace.
+ */
+static __noinline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w)
+{
+	u32 off = PATH_BYTES;
+	u32 flags = EV_PATH_TRUNCATED; /* until the walk reaches a root */
+	struct mount *mnt = real_mount(vfsmnt);
+	READ_HEAD(w->mhead, mnt);
+	struct mount *mnt_parent = HEAD_FIELD(w->mhead, mnt, struct mount *, struct mount, mnt_parent);
+	struct dentry *mnt_root = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
+
+	for (int i = 0; i < WALK_STEPS; i++) {
+		if (dentry == mnt_root) {
+			if (mnt == mnt_parent) {
+				flags = 0;
+				break;
+			}
+			dentry = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt_mountpoint);
+			mnt = mnt_parent;
+			READ_HEAD(w->mhead, mnt);
+			mnt_parent = HEAD_FIELD(w->mhead, mnt, struct mount *, struct mount, mnt_parent);
+			mnt_root = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
+			continue;
+		}
+		READ_HEAD(w->dhead, dentry);
+		struct dentry *parent = HEAD_FIELD(w->dhead, dentry, struct dentry *, struct dentry, d_parent);
+		const unsigned char *name = HEAD_FIELD(w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
+		/* NAME_MAX is 255: VFS refuses longer names, and memfd's
+		 * "memfd:" + 249 bytes fits. The mask only keeps the verifier sure. */
+		u32 len = HEAD_FIELD(w->dhead, dentry, u32, struct dentry, d_name.len) & (NAME_BYTES - 1);
+		if (len + 1 >= off)
+			break; /* "/" + name would not fit in PATH_BYTES-1 */
+		/* Through map memory, which the verifier does not track: it then
+		 * sees the same offset range after every component, so states of
+		 * one iteration converge instead of one per component count. */
+		*(volatile u32 *)&w->off = off - len - 1;
+		off = *(volatile u32 *)&w->off & (PATH_BYTES - 1);
+		w->buf[off] = '/';
+		bpf_probe_read_kernel(&w->buf[off + 1], len, name);
+		if (dentry == parent) {
+			flags = EV_PSEUDO; /* never in any tree: its name is all there is */
+			break;
+		}
+		dentry = parent;
+	}
+	if (off >= PATH_BYTES) {
+		/* the root itself */
+		off = PATH_BYTES - 1;
+		w->buf[off] = '/';
+	}
+	w->flags = flags;
+	w->mnt_ns = 0;
+	struct mnt_namespace *ns = BPF_CORE_READ(mnt, mnt_ns);
+	if (ns && ns != MNT_NS_INTERNAL)
+		w->mnt_ns = BPF_CORE_READ(ns, ns.inum);
+	return off;
+}
+
+/* copy_path walks (dentry, vfsmnt) into s->data at data_off and returns
+ * the path's length; the walk's flags and namespace are left in w. */
+static __always_inline u32 copy_path(struct dentry *dentry, struct vfsmount *vfsmnt, struct scratch *s,
+				     struct walkbuf *w, u32 data_off)
+{
+	w->flags = EV_NO_FILE;
+	if (!dentry || !vfsmnt)
+		return 0;
+	u32 off = walk(dentry, vfsmnt, w) & (PATH_BYTES - 1);
+	u32 len = (PATH_BYTES - off) & (PATH_BYTES - 1);
+	barrier_var(data_off);
+	data_off &= PATH_BYTES - 1;
+	bpf_probe_read_kernel(&s->data[data_off], len, &w->buf[off]);
+	return len;
+}
+
+/* Where a file is: its dentry and mount, from its head. */
+#define FILE_DENTRY(h, f) HEAD_FIELD(h, f, struct dentry *, struct file, f_path.dentry)
+#define FILE_MNT(h, f) HEAD_FIELD(h, f, struct vfsmount *, struct file, f_path.mnt)
+
+/* describe fills the file fields of ev from f, path first in data. */
+static __always_inline void describe(struct file *f, struct scratch *s, struct walkbuf *w)
+{
+	struct event *ev = &s->ev;
+	if (!f) {
+		ev->ev_flags |= EV_NO_FILE;
+		return;
+	}
+	READ_HEAD(w->head, f);
+	struct inode *inode = HEAD_FIELD(w->head, f, struct inode *, struct file, f_inode);
+	struct dentry *dentry = FILE_DENTRY(w->head, f);
+	struct vfsmount *vfsmnt = FILE_MNT(w->head, f);
+
+	READ_HEAD(w->head, inode);
+	struct super_block *sb = HEAD_FIELD(w->head, inode, struct super_block *, struct inode, i_sb);
+	ev->ino = HEAD_FIELD(w->head, inode, unsigned long, struct inode, i_ino);
+	ev->nlink = HEAD_FIELD(w->head, inode, unsigned int, struct inode, __i_nlink);
+	ev->mode = HEAD_FIELD(w->head, inode, umode_t, struct inode, i_mode);
+
+	READ_HEAD(w->head, sb);
+	ev->dev = HEAD_FIELD(w->head, sb, dev_t, struct super_block, s_dev);
+	ev->fs_magic = HEAD_FIELD(w->head, sb, unsigned long, struct super_block, s_magic);
+
+	/* d_unlinked: unhashed and not a root (a pseudo dentry is its own root) */
+	READ_HEAD(w->dhead, dentry);
+	const unsigned char *dname = HEAD_FIELD(w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
+	if (!HEAD_FIELD(w->dhead, dentry, void *, struct dentry, d_hash.pprev) &&
+	    HEAD_FIELD(w->dhead, dentry, struct dentry *, struct dentry, d_parent) != dentry)
+		ev->ev_flags |= EV_UNLINKED;
+
+	ev->path_len = copy_path(dentry, vfsmnt, s, w, 0);
+	ev->mnt_ns = w->mnt_ns;
+	ev->ev_flags |= w->flags;
+
+	/* Where the file lives decides memfd, not its name alone: a tmpfs file
+	 * anyone can create may be called "memfd:x", but only memfd_create puts
+	 * one on the kernel's internal shmem (or hugetlbfs) mount. */
+	struct mount *m = real_mount(vfsmnt);
+	if (BPF_CORE_READ(m, mnt_ns) == MNT_NS_INTERNAL) {
+		ev->ev_flags |= EV_INTERNAL;
+		if (ev->fs_magic == TMPFS_MAGIC || ev->fs_magic == HUGETLBFS_MAGIC) {
+			char prefix[6] = {};
+			bpf_probe_read_kernel(prefix, sizeof(prefix), dname);
+			if (prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
+			    prefix[4] == 'd' && prefix[5] == ':')
+				ev->ev_flags |= EV_MEMFD;
+		}
+	}
+}
+
+/* process fills the process context of the current task. */
+static __always_inline struct task_struct *process(struct event *ev, u8 kind)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	u64 id = bpf_get_current_pid_tgid();
+	ev->kind = kind;
+	ev->boot_ns = bpf_ktime_get_boot_ns();
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->pid = id >> 32;
+	ev->tid = (u32)id;
+	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	const struct cred *cred = BPF_CORE_READ(task, real_cred);
+	struct {
+		u64 q[4];
+	} ch;
+	READ_HEAD(ch, cred);
+	ev->uid = HEAD_FIELD(ch, cred, u32, struct cred, uid.val);
+	ev->euid = HEAD_FIELD(ch, cred, u32, struct cred, euid.val);
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	return task;
+}
+
+static __always_inline struct scratch *fresh(void)
+{
+	u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s)
+		return 0;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	return s;
+}
+
+static __always_inline struct walkbuf *walkbuf(void)
+{
+	u32 zero = 0;
+	return bpf_map_lookup_elem(&walk_map, &zero);
+}
+
+/* aux_exe appends the process's executable path after the module's path. */
+static __always_inline void aux_exe(struct task_struct *task, struct scratch *s, struct walkbuf *w)
+{
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	if (!exe)
+		return;
+	READ_HEAD(w->head, exe);
+	s->ev.aux_len = copy_path(FILE_DENTRY(w->head, exe), FILE_MNT(w->head, exe), s, w, s->ev.path_len);
+	if (w->flags & EV_PATH_TRUNCATED)
+		s->ev.ev_flags |= EV_AUX_TRUNCATED;
+}
+
+static __always_inline void submit(struct scratch *s)
+{
+	u64 size = sizeof(struct event) + (u64)s->ev.path_len + (u64)s->ev.aux_len;
+	barrier_var(size);
+	if (size > sizeof(struct scratch))
+		size = sizeof(struct scratch);
+	u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, size, flags) < 0)
+		count(CNT_RING_FULL);
+	else
+		count(CNT_EMITTED);
+}
+
+static __always_inline void emit(struct pending *p, s64 addr)
+{
+	struct scratch *s = fresh();
+	struct walkbuf *w = walkbuf();
+	if (!s || !w)
+		return;
+	struct task_struct *task = process(&s->ev, p->kind);
+	s->ev.prot = p->prot;
+	s->ev.flags = p->flags;
+	s->ev.offset = p->offset;
+	s->ev.len = p->len;
+	s->ev.addr = addr;
+	s->ev.fd = p->fd;
+	describe((struct file *)p->file, s, w);
+	aux_exe(task, s, w);
+	submit(s);
+}
+
+static __always_inline int failed(s64 ret)
+{
+	return ret < 0 && ret >= -MAX_ERRNO;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int enter_mmap(struct syscall_enter_ctx *ctx)
+{
+	u64 prot = ctx->args[2], flags = ctx->args[3];
+	if (!(prot & PROT_EXEC) || (flags & MAP_ANONYMOUS))
+		return 0;
+	s32 fd = (s32)ctx->args[4];
+	struct pending p = {
+		.file = (u64)fd_file((struct task_struct *)bpf_get_current_task(), fd),
+		.prot = prot,
+		.flags = flags,
+		.offset = ctx->args[5],
+		.len = ctx->args[1],
+		.fd = fd,
+		.kind = KIND_MMAP,
+	};
+	if (!p.file)
+		return 0; /* a bad fd: mmap fails with EBADF */
+	u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&pending_map, &id, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int exit_mmap(struct syscall_exit_ctx *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&pending_map, &id);
+	if (!p)
+		return 0;
+	/* mmap returns an address; only -1..-4095 are errors */
+	if (p->kind == KIND_MMAP && !failed(ctx->ret))
+		emit(p, ctx->ret);
+	bpf_map_delete_elem(&pending_map, &id);
+	return 0;
+}
+
+struct vma_ctx {
+	u64 file;
+	u64 vm_flags;
+};
+
+static long vma_cb(struct task_struct *task, struct vm_area_struct *vma, struct vma_ctx *c)
+{
+	c->file = (u64)BPF_CORE_READ(vma, vm_file);
+	c->vm_flags = BPF_CORE_READ(vma, vm_flags);
+	return 0;
+}
+
+/* mprotect adding PROT_EXEC to a file mapping that had none: the file becomes
+ * code without any mmap(PROT_EXEC). Only the mapping at start is checked. */
+SEC("tracepoint/syscalls/sys_enter_mprotect")
+int enter_mprotect(struct syscall_enter_ctx *ctx)
+{
+	u64 start = ctx->args[0], prot = ctx->args[2];
+	if (!(prot & PROT_EXEC))
+		return 0;
+	struct vma_ctx c = {};
+	long err = bpf_find_vma(bpf_get_current_task_btf(), start, vma_cb, &c, 0);
+	if (err == -16 /* EBUSY */) {
+		count(CNT_VMA_BUSY);
+		return 0;
+	}
+	if (err || !c.file || (c.vm_flags & VM_EXEC))
+		return 0;
+	struct pending p = {
+		.file = c.file,
+		.prot = prot,
+		.len = ctx->args[1],
+		.addr = start,
+		.fd = -1,
+		.kind = KIND_MPROTECT,
+	};
+	u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&pending_map, &id, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mprotect")
+int exit_mprotect(struct syscall_exit_ctx *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&pending_map, &id);
+	if (!p)
+		return 0;
+	if (p->kind == KIND_MPROTECT && ctx->ret == 0)
+		emit(p, p->addr);
+	bpf_map_delete_elem(&pending_map, &id);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_memfd_create")
+int enter_memfd_create(struct syscall_enter_ctx *ctx)
+{
+	struct pending p = {
+		.flags = ctx->args[1],
+		.fd = -1,
+		.kind = KIND_MEMFD_CREATE,
+	};
+	u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&pending_map, &id, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_memfd_create")
+int exit_memfd_create(struct syscall_exit_ctx *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&pending_map, &id);
+	if (!p)
+		return 0;
+	if (p->kind == KIND_MEMFD_CREATE && ctx->ret >= 0) {
+		s32 fd = (s32)ctx->ret;
+		p->fd = fd;
+		p->file = (u64)fd_file((struct task_struct *)bpf_get_current_task(), fd);
+		emit(p, 0);
+	}
+	bpf_map_delete_elem(&pending_map, &id);
+	return 0;
+}
+
+/* The main image: after a successful exec the task's mm is the new one, and
+ * mm->exe_file is the file the kernel mapped. aux carries argv. */
+SEC("tracepoint/sched/sched_process_exec")
+int sched_exec(struct sched_process_exec_ctx *ctx)
+{
+	struct scratch *s = fresh();
+	struct walkbuf *w = walkbuf();
+	if (!s || !w)
+		return 0;
+	struct task_struct *task = process(&s->ev, KIND_EXEC);
+	s->ev.fd = -1;
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	describe(exe, s, w);
+
+	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
+	u64 n = end > start ? end - start : 0;
+	if (n > ARGS_BYTES) {
+		n = ARGS_BYTES;
+		s->ev.ev_flags |= EV_AUX_TRUNCATED;
+	}
+	u32 at = s->ev.path_len;
+	barrier_var(at);
+	at &= PATH_BYTES - 1;
+	barrier_var(n);
+	n &= 2 * ARGS_BYTES - 1;
+	if (n && bpf_probe_read_user(&s->data[at], n, (void *)start) == 0)
+		s->ev.aux_len = n;
+	submit(s);
+	return 0;
+}

@@ -1,0 +1,242 @@
+package loadsource
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The C helpers, built once per test binary into a directory TestMain
+// removes.
+var (
+	buildOnce sync.Once
+	buildErr  error
+	buildDir  string
+	mhload    string // testdata/mhload.c
+	mhlib     string // testdata/mhlib.c as a shared object
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		if err := os.RemoveAll(buildDir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+	os.Exit(code)
+}
+
+func build(t testing.TB) {
+	t.Helper()
+	buildOnce.Do(func() {
+		if _, err := exec.LookPath("gcc"); err != nil {
+			buildErr = errors.New("gcc is not installed")
+			return
+		}
+		dir, err := os.MkdirTemp("", "modhunt-loadsource-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildDir = dir
+		mhload, mhlib = filepath.Join(dir, "mhload"), filepath.Join(dir, "libmh_probe.so")
+		for _, args := range [][]string{
+			{"-O2", "-Wall", "-o", mhload, "testdata/mhload.c", "-ldl"},
+			{"-O2", "-shared", "-fPIC", "-o", mhlib, "testdata/mhlib.c"},
+		} {
+			if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("gcc %v: %w\n%s", args, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the C helpers: %v", buildErr)
+	}
+}
+
+// mustRun is how a live test decides between running and skipping: it
+// skips (saying why) where eBPF cannot run, except under CI, where the
+// live tests are the proof and must run.
+func mustRun(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must run the live eBPF tests, but %s", why)
+	}
+	t.Skipf("skipping live eBPF test: %s", why)
+}
+
+// collector keeps the events a source delivers.
+type collector struct {
+	src *Source
+	mu  sync.Mutex
+	evs []Event
+	// paused holds delivery back: events wait in the source's queue.
+	paused chan struct{}
+	done   chan struct{}
+}
+
+// startSource starts a source for one test, or skips/fails as mustRun.
+// paused sources deliver nothing until resume: a test uses that to show
+// the event was still right after its process was gone.
+func startSource(t testing.TB, cfg Config, paused bool) *collector {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		mustRun(t, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
+	}
+	build(t)
+	if cfg.Queue == 0 {
+		cfg.Queue = 1 << 16
+	}
+	s := New(cfg)
+	if err := s.Start(context.Background()); err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			mustRun(t, err.Error())
+		}
+		t.Fatalf("Start: %v", err)
+	}
+	c := &collector{src: s, paused: make(chan struct{}), done: make(chan struct{})}
+	if !paused {
+		close(c.paused)
+	}
+	go func() {
+		defer close(c.done)
+		<-c.paused
+		for ev := range s.Events() {
+			c.mu.Lock()
+			c.evs = append(c.evs, ev)
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		c.resume()
+		<-c.done
+	})
+	return c
+}
+
+func (c *collector) resume() {
+	select {
+	case <-c.paused:
+	default:
+		close(c.paused)
+	}
+}
+
+// wait returns the first event that matches, or fails after a while.
+func (c *collector) wait(t testing.TB, what string, match func(*Event) bool) Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		for i := range c.evs {
+			if match(&c.evs[i]) {
+				ev := c.evs[i]
+				c.mu.Unlock()
+				return ev
+			}
+		}
+		c.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no event for %s within 10s; %d events seen; stats %+v", what, len(c.all()), c.src.Stats())
+	return Event{}
+}
+
+// all returns a copy of the events so far.
+func (c *collector) all() []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Event(nil), c.evs...)
+}
+
+// settle waits until the source has delivered every event the kernel
+// wrote so far, so a test can assert on what did not happen.
+func (c *collector) settle(t testing.TB) {
+	t.Helper()
+	for range 500 {
+		st := c.src.Stats()
+		if st.Received == st.Emitted && len(c.src.events) == 0 {
+			time.Sleep(20 * time.Millisecond)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the source did not catch up: %+v", c.src.Stats())
+}
+
+// fileID is what mhload reports about the file it loads.
+type fileID struct {
+	ino          uint64
+	major, minor uint32
+	fd           int32
+	addr         uint64
+}
+
+func parseReport(t testing.TB, out []byte) fileID {
+	t.Helper()
+	var id fileID
+	for _, f := range strings.Fields(string(out)) {
+		k, v, _ := strings.Cut(f, "=")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "ino":
+			id.ino = n
+		case "major":
+			id.major = uint32(n)
+		case "minor":
+			id.minor = uint32(n)
+		case "fd":
+			id.fd = int32(n)
+		case "addr":
+			id.addr = n
+		}
+	}
+	if id.ino == 0 {
+		t.Fatalf("mhload reported no file: %q", out)
+	}
+	return id
+}
+
+// run runs mhload to completion (the process is reaped when it returns)
+// and returns its pid and what it reported.
+func run(t testing.TB, env []string, args ...string) (int, fileID) {
+	t.Helper()
+	cmd := exec.Command(mhload, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("mhload %v: %v\n%s", args, err, stderr.String())
+	}
+	t.Logf("mhload %s: pid %d ran %v", args[0], cmd.Process.Pid, time.Since(start).Round(time.Millisecond))
+	return cmd.Process.Pid, parseReport(t, stdout.Bytes())
+}
+
+// gone asserts that /proc has nothing left of pid: whatever a reader of
+// /proc would learn about the load after the fact, it learns nothing.
+func gone(t testing.TB, pid int) {
+	t.Helper()
+	for _, f := range []string{"maps", "exe", "cmdline"} {
+		p := fmt.Sprintf("/proc/%d/%s", pid, f)
+		if _, err := os.ReadFile(p); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s is still readable (err %v): the test cannot show the process was gone", p, err)
+		}
+	}
+}

@@ -1,0 +1,220 @@
+// mhload: the loads the live tests and benchmarks make, one mode per run.
+// Each mode prints what the test compares the event with (inode, device,
+// addresses) on stdout before loading, then exits at once with _exit, so
+// the process is gone before anyone could read its /proc entry.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what) {
+	fprintf(stderr, "mhload: %s: %s\n", what, strerror(errno));
+	_exit(2);
+}
+
+// report prints the identity of fd as the test reads it: inode major minor.
+static void report(int fd) {
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		die("fstat");
+	printf("ino=%llu major=%u minor=%u fd=%d\n", (unsigned long long)st.st_ino, major(st.st_dev), minor(st.st_dev), fd);
+	fflush(stdout);
+}
+
+static void copy(int from, int to) {
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(from, buf, sizeof buf)) > 0)
+		if (write(to, buf, n) != n)
+			die("write");
+	if (n < 0)
+		die("read");
+}
+
+static void load(const char *path) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		fprintf(stderr, "mhload: dlopen %s: %s\n", path, dlerror());
+		_exit(3);
+	}
+	int (*probe)(void) = (int (*)(void))dlsym(h, "mh_probe");
+	if (!probe || probe() != 42) {
+		fprintf(stderr, "mhload: mh_probe missing or wrong\n");
+		_exit(4);
+	}
+}
+
+static void load_fd(int fd) {
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	load(proc);
+}
+
+static double now(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 3) {
+		fprintf(stderr, "usage: mhload MODE PATH [ARGS]\n");
+		return 2;
+	}
+	const char *mode = argv[1], *path = argv[2];
+
+	if (!strcmp(mode, "load")) {
+		// dlopen PATH and exit.
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("open");
+		report(fd);
+		close(fd);
+		load(path);
+		_exit(0);
+	}
+	if (!strcmp(mode, "memfd")) {
+		// Fileless: copy the library into a memfd and dlopen it by fd.
+		int src = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = memfd_create(argc > 3 ? argv[3] : "mh_payload", 0);
+		if (src < 0 || fd < 0)
+			die("memfd");
+		copy(src, fd);
+		report(fd);
+		load_fd(fd);
+		_exit(0);
+	}
+	if (!strcmp(mode, "memfd-exec")) {
+		// Fileless exec: copy an executable into a memfd and fexecve it.
+		int src = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = memfd_create("mh_exec", MFD_CLOEXEC);
+		if (src < 0 || fd < 0)
+			die("memfd");
+		copy(src, fd);
+		report(fd);
+		char *args[] = {"mh_fileless", NULL};
+		char *env[] = {NULL};
+		fexecve(fd, args, env);
+		die("fexecve");
+	}
+	if (!strcmp(mode, "deleted")) {
+		// Open the library, unlink it, then load it: deleted at load time.
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die("open");
+		report(fd);
+		if (unlink(path) != 0)
+			die("unlink");
+		load_fd(fd);
+		_exit(0);
+	}
+	if (!strcmp(mode, "fakememfd")) {
+		// A tmpfs file called "memfd:x" whose kernel name is exactly
+		// "/memfd:x" (its mount detached), loaded by fd: everything a
+		// name-based check looks at says memfd, and it is not one. All in
+		// a private mount namespace: the host's mounts never change.
+		if (argc < 4)
+			return 2;
+		const char *dir = argv[3];
+		if (unshare(CLONE_NEWNS) != 0)
+			die("unshare");
+		if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+			die("mount private");
+		if (mount("tmpfs", dir, "tmpfs", 0, "size=16m") != 0)
+			die("mount tmpfs");
+		char dst[4096];
+		snprintf(dst, sizeof dst, "%s/memfd:x", dir);
+		int src = open(path, O_RDONLY);
+		int fd = open(dst, O_RDWR | O_CREAT, 0755);
+		if (src < 0 || fd < 0)
+			die("open");
+		copy(src, fd);
+		report(fd);
+		if (umount2(dir, MNT_DETACH) != 0)
+			die("umount");
+		load_fd(fd);
+		_exit(0);
+	}
+	if (!strcmp(mode, "mprotect")) {
+		// Map a file readable, then make it executable with mprotect; a
+		// second mprotect of the now-executable mapping is no new load,
+		// nor is executable anonymous memory.
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die("open");
+		report(fd);
+		void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED)
+			die("mmap");
+		printf("addr=%llu\n", (unsigned long long)(unsigned long)p);
+		fflush(stdout);
+		if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0)
+			die("mprotect");
+		if (mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0)
+			die("mprotect again");
+		void *anon = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (anon == MAP_FAILED)
+			die("mmap anon");
+		_exit(0);
+	}
+	if (!strcmp(mode, "storm")) {
+		// RATE mmap(PROT_EXEC)/munmap pairs of PATH per second for SECONDS.
+		if (argc < 5)
+			return 2;
+		double rate = atof(argv[3]), secs = atof(argv[4]);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die("open");
+		report(fd);
+		long total = (long)(rate * secs), done = 0;
+		double start = now();
+		while (done < total) {
+			void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+			if (p == MAP_FAILED)
+				die("mmap");
+			munmap(p, 4096);
+			done++;
+			// Pace in steps of 10: sleep until this many loads are due.
+			if (done % 10 == 0) {
+				double due = start + done / rate, t = now();
+				if (due > t) {
+					struct timespec ts = {(time_t)(due - t), (long)((due - t - (time_t)(due - t)) * 1e9)};
+					nanosleep(&ts, NULL);
+				}
+			}
+		}
+		printf("loads=%ld seconds=%.3f\n", done, now() - start);
+		fflush(stdout);
+		_exit(0);
+	}
+	if (!strcmp(mode, "dlloop")) {
+		// N dlopen/dlclose pairs of PATH; prints the time they took.
+		if (argc < 4)
+			return 2;
+		long n = atol(argv[3]);
+		double start = now();
+		for (long i = 0; i < n; i++) {
+			void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+			if (!h) {
+				fprintf(stderr, "mhload: dlopen: %s\n", dlerror());
+				_exit(3);
+			}
+			dlclose(h);
+		}
+		printf("ns_per_load=%.1f\n", (now() - start) * 1e9 / n);
+		fflush(stdout);
+		_exit(0);
+	}
+	fprintf(stderr, "mhload: unknown mode %s\n", mode);
+	return 2;
+}
