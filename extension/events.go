@@ -61,7 +61,7 @@ func runEvents(args []string, e env) int {
 		}
 	}
 	log := c.logger(e.stderr)
-	b, err := moduleevents.New(moduleevents.Config{Log: log, Policy: c.policy})
+	b, err := moduleevents.New(moduleevents.Config{Log: log, Policy: c.policy, HashBudget: c.hashBudget(), HashTime: c.hashTime})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "modhunt.ext events: %v\n", err)
 		return 1

@@ -47,6 +47,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/modhunt/modhunt/detections"
 	"github.com/modhunt/modhunt/tables/inventory"
@@ -65,6 +66,11 @@ type Config struct {
 	Inventory *inventory.Inventory
 	// Passwd is the user database for User; "" means /etc/passwd.
 	Passwd string
+	// HashBudget and HashTime bound the hashing of the verdicts' scan
+	// when the builder makes its own untrusted_module_loads (see
+	// untrusted.Config); 0 means its defaults.
+	HashBudget int64
+	HashTime   time.Duration
 	// Untrusted is an untrusted_module_loads table to take the verdicts
 	// from, so a host that serves both tables keeps one package index and
 	// one hash cache. It must read its processes through Tee(Inventory);
@@ -104,7 +110,9 @@ func New(cfg Config) (*Builder, error) {
 	ut := cfg.Untrusted
 	if ut == nil {
 		var err error
-		if ut, err = untrusted.New(untrusted.Config{Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: Tee(cfg.Inventory)}); err != nil {
+		if ut, err = untrusted.New(untrusted.Config{
+			Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: Tee(cfg.Inventory), HashBudget: cfg.HashBudget, HashTime: cfg.HashTime,
+		}); err != nil {
 			return nil, err
 		}
 	}
