@@ -31,6 +31,10 @@ const DefaultHashTime = 5 * time.Second
 // hashCacheMax bounds the hash cache (entries); it is emptied when full.
 const hashCacheMax = 4096
 
+// copyBufs are the read buffers of hashing: io.Copy would allocate 32 KiB
+// per file, and a process can map thousands of small files.
+var copyBufs = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+
 // Why sha256 is empty, in the sha256_skipped column.
 const (
 	skipOverCap    = "over_size_cap"
@@ -100,7 +104,9 @@ func (h *hasher) sumContext(ctx context.Context, id fileID, open func() (*os.Fil
 	defer f.Close()
 	d := sha256.New()
 	limit := min(h.max, budget)
-	n, err := io.Copy(d, io.LimitReader(ctxReader{ctx, f}, limit+1))
+	buf := copyBufs.Get().(*[64 << 10]byte)
+	n, err := io.CopyBuffer(d, io.LimitReader(ctxReader{ctx, f}, limit+1), buf[:])
+	copyBufs.Put(buf)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return "", skipBudget, n

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -11,13 +12,23 @@ import (
 // as the loader maps a library's code) and keeps the mappings: a module
 // load as the kernel shows it, without the file having to be an ELF
 // object, so one process can hold thousands of modules or gigabytes of
-// sparse ones.
-const mapperSource = `import mmap, os, sys, time
+// sparse ones. It calls mmap through ctypes and closes each file, since
+// Python's mmap module keeps a descriptor open per mapping. It dies with
+// the test process, even one that crashed before its cleanups ran.
+const mapperSource = `import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+PROT_READ, PROT_EXEC, MAP_SHARED, PR_SET_PDEATHSIG, SIGKILL = 1, 4, 1, 1, 9
+libc.prctl(PR_SET_PDEATHSIG, SIGKILL)
+if os.getppid() != int(sys.argv[2]):
+    sys.exit("parent gone")
 d = sys.argv[1]
-maps = []
 for name in sorted(os.listdir(d)):
     fd = os.open(os.path.join(d, name), os.O_RDONLY)
-    maps.append(mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_EXEC))
+    addr = libc.mmap(None, os.fstat(fd).st_size, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0)
+    if addr is None or addr == ctypes.c_void_p(-1).value:
+        raise OSError(ctypes.get_errno(), "mmap " + name)
     os.close(fd)
 print("ready", flush=True)
 time.sleep(3600)
@@ -28,7 +39,7 @@ time.sleep(3600)
 func StartMapper(tb testing.TB, dir string) *Proc {
 	tb.Helper()
 	py := NeedPython(tb)
-	return Start(tb, py, "-c", mapperSource, dir)
+	return Start(tb, py, "-c", mapperSource, dir, strconv.Itoa(os.Getpid()))
 }
 
 // SparseFiles makes n files of size bytes each in dir, named
