@@ -79,9 +79,9 @@ func (sc *scan) hashPass(ctx context.Context) hashStats {
 	slices.SortStableFunc(sc.jobs, func(a, b hashJob) int {
 		return cmp.Or(cmp.Compare(a.rank, b.rank), bySize(a, b))
 	})
-	ctx, cancel := context.WithTimeout(ctx, sc.hashTime)
+	ctx, cancel := context.WithTimeout(ctx, sc.cfg.HashTime)
 	defer cancel()
-	budget := sc.hashBudget
+	budget := sc.cfg.HashBudget
 	for i := range sc.jobs {
 		j := &sc.jobs[i]
 		open := func() (*os.File, error) {

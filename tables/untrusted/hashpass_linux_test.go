@@ -64,7 +64,7 @@ func passScan(t *testing.T, budget int64, procs map[int][]string, order []int) (
 	t.Helper()
 	s, err := newScanner(Config{})
 	require.NoError(t, err)
-	s.src, s.hashBudget = fileSource{}, budget
+	s.src, s.cfg.HashBudget = fileSource{}, budget
 	sc := &scan{scanner: s}
 	rowOf := map[string]int{}
 	for _, pid := range order {
@@ -138,7 +138,7 @@ func TestHashPassStopsAtItsTimeBudget(t *testing.T) {
 	t.Parallel()
 	files := sim.SparseFiles(t, t.TempDir(), "f", 3, 1*mib)
 	sc, _ := passScan(t, 1<<40, map[int][]string{1: files}, []int{1})
-	sc.hashTime = time.Nanosecond
+	sc.cfg.HashTime = time.Nanosecond
 	st := sc.hashPass(context.Background())
 	assert.Equal(t, hashStats{skipped: 3}, st)
 	for _, r := range sc.rows {

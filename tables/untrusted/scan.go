@@ -36,16 +36,13 @@ type rootKey struct {
 }
 
 type scanner struct {
-	cfg    Config
-	src    Source
-	policy *trust.Policy
-	pkgs   *pkgindex.DB
-	hash   *hasher
-	// hashBudget and hashTime bound one scan's hashing pass.
-	hashBudget int64
-	hashTime   time.Duration
-	log        *slog.Logger
-	mountInfo  func(pid int) ([]mounts.Mount, error)
+	cfg       Config
+	src       Source
+	policy    *trust.Policy
+	pkgs      *pkgindex.DB
+	hash      *hasher
+	log       *slog.Logger
+	mountInfo func(pid int) ([]mounts.Mount, error)
 }
 
 // view caches, for one scan, what processes sharing a file system view
@@ -134,7 +131,7 @@ func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashSta
 	if stats.skipped > 0 {
 		s.log.WarnContext(ctx, "hashing budget spent, some rows left without sha256",
 			"hashed_bytes", stats.bytes, "hashed_files", stats.files, "skipped_rows", stats.skipped,
-			"budget_bytes", s.hashBudget, "budget_time", s.hashTime.String())
+			"budget_bytes", s.cfg.HashBudget, "budget_time", s.cfg.HashTime.String())
 	}
 	rows := sc.rows[:0]
 	for _, r := range sc.rows {

@@ -143,14 +143,12 @@ func newScanner(cfg Config) (*scanner, error) {
 		}
 	}
 	s := &scanner{
-		cfg:        cfg,
-		src:        cfg.Inventory,
-		policy:     policy,
-		pkgs:       pkgindex.Open(cfg.HostRoot),
-		hash:       newHasher(cfg.HashMax),
-		hashBudget: cfg.HashBudget,
-		hashTime:   cfg.HashTime,
-		log:        cfg.Log,
+		cfg:    cfg,
+		src:    cfg.Inventory,
+		policy: policy,
+		pkgs:   pkgindex.Open(cfg.HostRoot),
+		hash:   newHasher(cfg.HashMax),
+		log:    cfg.Log,
 	}
 	if s.mountInfo = cfg.MountInfo; s.mountInfo == nil {
 		s.mountInfo = s.readMountInfo
