@@ -13,9 +13,9 @@
 //   - ProcessId, Image (without " (deleted)"), ImageLoaded (the path maps
 //     prints, without " (deleted)"; a memfd reads /memfd:NAME).
 //   - Hashes: "SHA256=<hex>" only for modules untrusted_module_loads
-//     already hashed (untrusted ones, within its size cap); empty for the
-//     rest, since hashing every module of every process on every query
-//     would cost far more than the scan.
+//     already hashed (untrusted ones, within its size cap and its per-scan
+//     hashing budget); empty for the rest, since hashing every module of
+//     every process on every query would cost far more than the scan.
 //   - Signed, Signature, SignatureStatus and the PE version fields: empty
 //     (Linux has no code signatures on shared objects).
 //   - User: the name the host's /etc/passwd gives the uid procfs reports
