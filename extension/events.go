@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/modhunt/modhunt/detections"
-	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/moduleevents"
 )
 
@@ -61,7 +60,7 @@ func runEvents(args []string, e env) int {
 		}
 	}
 	log := c.logger(e.stderr)
-	b, err := moduleevents.New(moduleevents.Config{Log: log, Policy: c.policy})
+	b, err := moduleevents.New(moduleevents.Config{Log: log, Policy: c.policy, HashBudget: c.hashBudget(), HashTime: c.hashTime})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "modhunt.ext events: %v\n", err)
 		return 1
@@ -73,7 +72,7 @@ func runEvents(args []string, e env) int {
 
 	w := bufio.NewWriter(e.stdout)
 	n := 0
-	err = scanGuarded(ctx, b, pids, func(_ *inventory.Process, ev *detections.Event) error {
+	err = scanGuarded(ctx, b, pids, func(_ *moduleevents.Process, ev *detections.Event) error {
 		line, err := moduleevents.MarshalFields(ev)
 		if err != nil {
 			return err
@@ -95,7 +94,7 @@ func runEvents(args []string, e env) int {
 
 // scanGuarded is b.Scan with the guard's panic promise: a bug in the scan
 // is an error naming it, not a stack trace in place of the events.
-func scanGuarded(ctx context.Context, b *moduleevents.Builder, pids []int, fn func(*inventory.Process, *detections.Event) error) (err error) {
+func scanGuarded(ctx context.Context, b *moduleevents.Builder, pids []int, fn func(*moduleevents.Process, *detections.Event) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("internal error while scanning: %v", p)

@@ -9,6 +9,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/modhunt/modhunt/tables"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/untrusted"
 
 	"github.com/modhunt/modhunt/internal/safefile"
 )
@@ -31,6 +33,8 @@ type common struct {
 	policy       string
 	rules        string
 	memoryMiB    int
+	hashMiB      int64
+	hashTime     time.Duration
 }
 
 // defaultMemoryMiB is the Go heap's soft limit. osqueryd's watchdog stops an
@@ -49,6 +53,8 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.policy, "policy", "", "trust policy file (YAML) for untrusted_module_loads")
 	fs.StringVar(&c.rules, "rules", "", "extra Sigma rule folders for module_detections, comma-separated")
 	fs.IntVar(&c.memoryMiB, "memory_limit", defaultMemoryMiB, "soft limit of the Go heap in MiB (0: none; GOMEMLIMIT in the environment wins)")
+	fs.Int64Var(&c.hashMiB, "hash_budget", untrusted.DefaultHashBudget>>20, "MiB one untrusted_module_loads scan may read to hash modules (cached sums are free)")
+	fs.DurationVar(&c.hashTime, "hash_time", untrusted.DefaultHashTime, "time one untrusted_module_loads scan may spend hashing modules")
 }
 
 // applyMemoryLimit sets the soft heap limit. It is soft: past it the
@@ -159,7 +165,15 @@ func (c *common) guard(log *slog.Logger) *table.Guard {
 }
 
 func (c *common) tables(log *slog.Logger) ([]*table.Table, error) {
-	return tables.All(tables.Config{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules)})
+	return tables.All(tables.Config{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules), HashBudget: c.hashBudget(), HashTime: c.hashTime})
+}
+
+// hashBudget is --hash_budget in bytes; 0 or less means the default.
+func (c *common) hashBudget() int64 {
+	if c.hashMiB <= 0 || c.hashMiB > math.MaxInt64>>20 {
+		return 0
+	}
+	return c.hashMiB << 20
 }
 
 // splitList reads a comma-separated flag value, blanks trimmed and empty

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"time"
 
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
@@ -22,6 +23,10 @@ type Config struct {
 	Policy string
 	// RuleDirs are extra Sigma rule folders for module_detections.
 	RuleDirs []string
+	// HashBudget (bytes) and HashTime bound the hashing of one
+	// untrusted_module_loads scan; 0 means the table's defaults.
+	HashBudget int64
+	HashTime   time.Duration
 }
 
 // Catalog builds every table definition, whatever the platform: the
@@ -37,7 +42,9 @@ func Catalog(cfg Config) ([]*table.Table, error) {
 	inv := inventory.New(inventory.Config{Log: cfg.Log, ModulesOnly: true})
 	// module_detections takes its trust verdicts from untrusted_module_loads
 	// itself, so both share one package index and one hash cache.
-	untrustedLoads, err := untrusted.New(untrusted.Config{Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: moduleevents.Tee(inv)})
+	untrustedLoads, err := untrusted.New(untrusted.Config{
+		Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: moduleevents.Tee(inv), HashBudget: cfg.HashBudget, HashTime: cfg.HashTime,
+	})
 	if err != nil {
 		return nil, err
 	}

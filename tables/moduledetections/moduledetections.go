@@ -39,7 +39,7 @@ var Columns = []table.Column{
 	{Name: "path", Type: table.Text, Description: "The loaded module (the event's ImageLoaded): its path as the kernel shows it, without \" (deleted)\"; /memfd:NAME for a memfd."},
 	{Name: "user", Type: table.Text, Description: "The event's User: the process's user name (from the host's /etc/passwd), or its uid when no name resolves."},
 	{Name: "untrusted_reasons", Type: table.Text, Description: "The event's UntrustedReasons, comma-separated: the reasons untrusted_module_loads gives for this module, empty when it trusts it."},
-	{Name: "fields", Type: table.Text, Description: "The whole event as one JSON object with Sigma field names (Image, ImageLoaded, CommandLine, ParentImage, ProcessModules, UntrustedReasons, Deleted, Memfd, ...): the shape `modhunt.ext events` writes and `modhunt.ext detect --events` reads."},
+	{Name: "fields", Type: table.Text, Description: "The whole event as one JSON object with Sigma field names (Image, ImageLoaded, CommandLine, ParentImage, ProcessModules, UntrustedReasons, Deleted, Memfd, ...): the shape `modhunt.ext events` writes and `modhunt.ext detect --events` reads. A process's rows share 64 KiB per process-wide value (Image, CommandLine, ParentImage, ParentCommandLine, ProcessModules): each row carries each cut to 64 KiB divided by the process's row count, never below 128 bytes; a cut adds Truncated (the fields cut) and ProcessModulesTotal. Rules match the whole event."},
 }
 
 // Examples are hunt queries, in the order the documentation lists them.
@@ -118,27 +118,75 @@ func loadRules(log *slog.Logger, dirs []string) (*detections.Engine, error) {
 	return engine, nil
 }
 
+// pending is a matched event of the process being scanned, waiting for
+// the process's row count (which decides how much of the process each row
+// carries).
+type pending struct {
+	ev    detections.Event
+	rules []*detections.Rule
+}
+
+// ruleText is what every row of a rule repeats, joined once per scan.
+type ruleText struct{ tags, siem string }
+
 func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Builder, q table.Query) ([]table.Row, error) {
 	var rows []table.Row
 	var matches []detections.Match
-	err := b.Scan(ctx, q.PIDs(), func(p *inventory.Process, ev *detections.Event) error {
+	var cur *moduleevents.Process
+	var queue []pending
+	nrows := 0
+	texts := map[*detections.Rule]ruleText{}
+	flush := func() error {
+		if len(queue) == 0 {
+			return nil
+		}
+		view := cur.RowView(moduleevents.RowLimit(nrows))
+		pid := table.Int(cur.PID)
+		for i := range queue {
+			ev := &queue[i].ev
+			fields, err := view.Fields(ev)
+			if err != nil {
+				return fmt.Errorf("event of pid %d, module %q: %w", cur.PID, ev.ImageLoaded, err)
+			}
+			reasons := strings.Join(ev.UntrustedReasons, ",")
+			for _, r := range queue[i].rules {
+				t, ok := texts[r]
+				if !ok {
+					t = ruleText{strings.Join(r.Tags, ","), r.SiemRule()}
+					texts[r] = t
+				}
+				rows = append(rows, table.Row{
+					r.ID, r.Title, r.Level, t.tags, t.siem, r.Source,
+					pid, cur.Name, cur.Path, ev.ImageLoaded, ev.User, reasons, string(fields),
+				})
+			}
+		}
+		clear(queue) // drop the references before the slice is reused
+		queue, nrows = queue[:0], 0
+		return nil
+	}
+	err := b.Scan(ctx, q.PIDs(), func(p *moduleevents.Process, ev *detections.Event) error {
+		if p != cur {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur = p
+		}
 		matches = engine.MatchAppend(matches[:0], ev)
 		if len(matches) == 0 {
 			return nil
 		}
-		fields, err := moduleevents.MarshalFields(ev)
-		if err != nil {
-			return fmt.Errorf("event of pid %d, module %q: %w", p.PID, ev.ImageLoaded, err)
+		rules := make([]*detections.Rule, len(matches))
+		for i, m := range matches {
+			rules[i] = m.Rule
 		}
-		pid, reasons := table.Int(p.PID), strings.Join(ev.UntrustedReasons, ",")
-		for _, m := range matches {
-			r := m.Rule
-			rows = append(rows, table.Row{
-				r.ID, r.Title, r.Level, strings.Join(r.Tags, ","), r.SiemRule(), r.Source,
-				pid, p.Name, p.Path, ev.ImageLoaded, ev.User, reasons, string(fields),
-			})
-		}
+		queue = append(queue, pending{ev: *ev, rules: rules})
+		nrows += len(rules)
 		return nil
 	})
+	// The events delivered before an error still make rows.
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
 	return rows, err
 }

@@ -32,7 +32,7 @@ func newBuilder(t *testing.T) *Builder {
 func eventsOf(t *testing.T, b *Builder, pids ...int) []detections.Event {
 	t.Helper()
 	var out []detections.Event
-	require.NoError(t, b.Scan(context.Background(), pids, func(p *inventory.Process, ev *detections.Event) error {
+	require.NoError(t, b.Scan(context.Background(), pids, func(p *Process, ev *detections.Event) error {
 		require.Equal(t, int64(p.PID), ev.ProcessId)
 		out = append(out, *ev)
 		return nil
@@ -163,7 +163,7 @@ func TestScanStopsOnCallbackErrorAndContext(t *testing.T) {
 	b := newBuilder(t)
 	stop := assert.AnError
 	n := 0
-	err := b.Scan(context.Background(), pids, func(*inventory.Process, *detections.Event) error {
+	err := b.Scan(context.Background(), pids, func(*Process, *detections.Event) error {
 		n++
 		return stop
 	})
@@ -172,11 +172,11 @@ func TestScanStopsOnCallbackErrorAndContext(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = b.Scan(ctx, nil, func(*inventory.Process, *detections.Event) error { return nil })
+	err = b.Scan(ctx, nil, func(*Process, *detections.Event) error { return nil })
 	require.ErrorIs(t, err, context.Canceled)
 
 	// Pinned to nothing: no process is read.
-	err = b.Scan(context.Background(), []int{}, func(*inventory.Process, *detections.Event) error {
+	err = b.Scan(context.Background(), []int{}, func(*Process, *detections.Event) error {
 		t.Error("no event expected")
 		return nil
 	})
@@ -190,7 +190,7 @@ func TestFullScanEvents(t *testing.T) {
 	sim.NeedRoot(t)
 	pids := sim.StartSleepers(t, 2)
 	perPID := map[int64][]detections.Event{}
-	require.NoError(t, newBuilder(t).Scan(context.Background(), nil, func(_ *inventory.Process, ev *detections.Event) error {
+	require.NoError(t, newBuilder(t).Scan(context.Background(), nil, func(_ *Process, ev *detections.Event) error {
 		perPID[ev.ProcessId] = append(perPID[ev.ProcessId], *ev)
 		return nil
 	}))

@@ -13,9 +13,9 @@
 //   - ProcessId, Image (without " (deleted)"), ImageLoaded (the path maps
 //     prints, without " (deleted)"; a memfd reads /memfd:NAME).
 //   - Hashes: "SHA256=<hex>" only for modules untrusted_module_loads
-//     already hashed (untrusted ones, within its size cap); empty for the
-//     rest, since hashing every module of every process on every query
-//     would cost far more than the scan.
+//     already hashed (untrusted ones, within its size cap and its per-scan
+//     hashing budget); empty for the rest, since hashing every module of
+//     every process on every query would cost far more than the scan.
 //   - Signed, Signature, SignatureStatus and the PE version fields: empty
 //     (Linux has no code signatures on shared objects).
 //   - User: the name the host's /etc/passwd gives the uid procfs reports
@@ -26,8 +26,9 @@
 //     parent's entry in the same scan (a pid-pinned scan also reads the
 //     parents); empty when the parent exited or maps no file.
 //   - ProcessModules: base names of every file mapped executable in the
-//     process, its own executable included; one slice shared by all of the
-//     process's events.
+//     process, its own executable included; one slice, in the one Process
+//     all of the process's events share. Rules match all of it; a
+//     module_detections row's fields list a bounded part (RowLimit).
 //   - UntrustedReasons: the reasons column of untrusted_module_loads for
 //     this (pid, module), computed by that table's own scan.
 //   - Deleted, Memfd: from the inventory (decided on the mapped file).
@@ -40,13 +41,12 @@
 package moduleevents
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/modhunt/modhunt/detections"
 	"github.com/modhunt/modhunt/tables/inventory"
@@ -65,6 +65,11 @@ type Config struct {
 	Inventory *inventory.Inventory
 	// Passwd is the user database for User; "" means /etc/passwd.
 	Passwd string
+	// HashBudget and HashTime bound the hashing of the verdicts' scan
+	// when the builder makes its own untrusted_module_loads (see
+	// untrusted.Config); 0 means its defaults.
+	HashBudget int64
+	HashTime   time.Duration
 	// Untrusted is an untrusted_module_loads table to take the verdicts
 	// from, so a host that serves both tables keeps one package index and
 	// one hash cache. It must read its processes through Tee(Inventory);
@@ -104,7 +109,9 @@ func New(cfg Config) (*Builder, error) {
 	ut := cfg.Untrusted
 	if ut == nil {
 		var err error
-		if ut, err = untrusted.New(untrusted.Config{Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: Tee(cfg.Inventory)}); err != nil {
+		if ut, err = untrusted.New(untrusted.Config{
+			Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: Tee(cfg.Inventory), HashBudget: cfg.HashBudget, HashTime: cfg.HashTime,
+		}); err != nil {
 			return nil, err
 		}
 	}
@@ -151,10 +158,11 @@ type verdictKey struct {
 
 // Scan builds the events of the processes pids (nil: every process; empty:
 // none) and calls fn for each with the process it belongs to. The Event is
-// reused after fn returns; its ProcessModules slice is shared by the
-// events of one process. A process that exits mid-scan is left out; the
-// error is ctx's or fn's, and the events before it were delivered.
-func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*inventory.Process, *detections.Event) error) error {
+// reused after fn returns; its process-wide fields (ProcessModules,
+// CommandLine, ...) reference the one Process of its process, shared by
+// all of that process's events. A process that exits mid-scan is left out;
+// the error is ctx's or fn's, and the events before it were delivered.
+func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*Process, *detections.Event) error) error {
 	if pids != nil && len(pids) == 0 {
 		return nil
 	}
@@ -215,7 +223,7 @@ func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*inventory.Proce
 }
 
 func (b *Builder) process(p, parent *inventory.Process, users map[int64]string, verdicts map[verdictKey][]*verdict,
-	ev *detections.Event, fn func(*inventory.Process, *detections.Event) error) error {
+	ev *detections.Event, fn func(*Process, *detections.Event) error) error {
 	var names []string
 	loads := 0
 	for i := range p.Modules {
@@ -230,6 +238,7 @@ func (b *Builder) process(p, parent *inventory.Process, users map[int64]string, 
 	if loads == 0 {
 		return nil
 	}
+	pc := &Process{Process: p, Parent: parent, Modules: names}
 	user := ""
 	if p.UID >= 0 {
 		if user = users[p.UID]; user == "" {
@@ -242,7 +251,7 @@ func (b *Builder) process(p, parent *inventory.Process, users map[int64]string, 
 		Image:          p.Path,
 		User:           user,
 		CommandLine:    p.Cmdline,
-		ProcessModules: names,
+		ProcessModules: pc.Modules,
 	}
 	ev.ParentProcessId = int64(p.PPID)
 	if parent != nil {
@@ -264,7 +273,7 @@ func (b *Builder) process(p, parent *inventory.Process, users map[int64]string, 
 				ev.Hashes = "SHA256=" + v.sha256
 			}
 		}
-		if err := fn(p, ev); err != nil {
+		if err := fn(pc, ev); err != nil {
 			return err
 		}
 	}
@@ -300,14 +309,7 @@ func hasReason(rs []string, r string) bool {
 }
 
 // MarshalFields renders an event as one JSON object, Event.Fields()'s flat
-// shape with keys sorted: what `modhunt.ext events` writes one per line,
-// what `detect --events` reads, and module_detections' fields column.
-func MarshalFields(ev *detections.Event) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ev.Fields()); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
+// shape with keys sorted: what `modhunt.ext events` writes one per line and
+// `detect --events` reads, whole, so a recording replays exactly.
+// module_detections' fields column is RowView.Fields, its bounded form.
+func MarshalFields(ev *detections.Event) ([]byte, error) { return marshal(ev.Fields()) }

@@ -18,6 +18,16 @@ const DefaultTimeout = 60 * time.Second
 // for a slot until their own deadline.
 const DefaultConcurrency = 4
 
+// collectReserve is the share of the timeout kept back to collect a table's
+// answer: the table's own context ends that much before the guard gives up,
+// so a table that stops at its deadline hands over the rows it has judged
+// instead of racing the guard and losing them.
+const collectReserve = 10
+
+// maxReserve caps the reserve: a table that honours its context returns
+// within milliseconds of it closing.
+const maxReserve = 2 * time.Second
+
 // ErrTimeout is returned when a generate call outlives its deadline.
 var ErrTimeout = errors.New("deadline exceeded")
 
@@ -56,13 +66,17 @@ type result struct {
 	err  error
 }
 
-// Generate runs t.Generate for q under the guard. When the deadline passes
-// first it returns ErrTimeout at once; the abandoned call keeps its slot until
-// it notices its cancelled context, so a table that ignores cancellation
-// throttles itself instead of piling up.
+// Generate runs t.Generate for q under the guard. The table's context ends
+// a little before the guard's deadline (timeout/10, at most 2 s), so a table
+// that stops there returns its partial rows in time. When the guard's own
+// deadline passes first it returns ErrTimeout at once; the abandoned call
+// keeps its slot until it notices its cancelled context, so a table that
+// ignores cancellation throttles itself instead of piling up.
 func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
+	tableCtx, tableCancel := context.WithTimeout(ctx, g.timeout-min(g.timeout/collectReserve, maxReserve))
+	defer tableCancel()
 	log := g.log.With("table", t.Name)
 
 	select {
@@ -81,7 +95,7 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 				done <- result{err: fmt.Errorf("%s: internal error: %v", t.Name, p)}
 			}
 		}()
-		rows, err := t.Generate(ctx, q)
+		rows, err := t.Generate(tableCtx, q)
 		done <- result{rows: rows, err: err}
 	}()
 
@@ -101,7 +115,7 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 			return nil, fmt.Errorf("%s: %w after %s", t.Name, ErrTimeout, g.timeout)
 		}
 	}
-	if r.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if r.err != nil && errors.Is(tableCtx.Err(), context.DeadlineExceeded) {
 		// The table stopped because its deadline passed: say so, and keep
 		// the rows it returned.
 		r.err = fmt.Errorf("%s: %w after %s: %w", t.Name, ErrTimeout, g.timeout, r.err)

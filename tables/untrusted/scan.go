@@ -69,6 +69,11 @@ type statResult struct {
 
 type scan struct {
 	*scanner
+	// rows are the judged modules; a row the hashing pass drops (its sum
+	// is allowlisted) becomes nil.
+	rows []table.Row
+	// jobs are the rows whose sha256 the hashing pass computes.
+	jobs  []hashJob
 	views map[rootKey]*view
 	files map[fileKey]statResult
 	// hostFiles caches, per path, the identity of the host's file there.
@@ -102,9 +107,18 @@ type fileKey struct {
 }
 
 func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, error) {
+	rows, _, err := s.scan(ctx, q)
+	return rows, err
+}
+
+// scan judges every process first and hashes after, in one pass bounded
+// by the hashing budget: what one process maps can cost the scan at most
+// the budget, never the verdicts on the others. A deadline stops the walk
+// and the pass, and the rows judged so far are returned with the error.
+func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashStats, error) {
 	pids := q.PIDs()
 	if pids != nil && len(pids) == 0 {
-		return nil, nil
+		return nil, hashStats{}, nil
 	}
 	if err := s.pkgs.Refresh(); err != nil {
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
@@ -114,12 +128,23 @@ func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, err
 		sc.host, sc.knownHost = self.key, true
 		self.close()
 	}
-	var rows []table.Row
 	err := s.src.Walk(ctx, pids, func(p *inventory.Process) error {
-		rows = append(rows, sc.process(ctx, p)...)
+		sc.process(ctx, p)
 		return nil
 	})
-	return rows, err
+	stats := sc.hashPass(ctx)
+	if stats.skipped > 0 {
+		s.log.WarnContext(ctx, "hashing budget spent, some rows left without sha256",
+			"hashed_bytes", stats.bytes, "hashed_files", stats.files, "skipped_rows", stats.skipped,
+			"budget_bytes", s.cfg.HashBudget, "budget_time", s.cfg.HashTime.String())
+	}
+	rows := sc.rows[:0]
+	for _, r := range sc.rows {
+		if r != nil {
+			rows = append(rows, r)
+		}
+	}
+	return rows, stats, err
 }
 
 // Judged reports whether m is a module load this table judges: a file
@@ -134,9 +159,9 @@ func Judged(p *inventory.Process, m *inventory.Module) bool {
 	return m.Memfd || m.Path != p.Path || m.Deleted != p.PathDeleted
 }
 
-func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
+func (sc *scan) process(ctx context.Context, p *inventory.Process) {
 	if sc.policy.AllowsProcess(p.Path, p.Name) {
-		return nil
+		return
 	}
 	var mods []*inventory.Module
 	for i := range p.Modules {
@@ -145,7 +170,7 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 		}
 	}
 	if len(mods) == 0 {
-		return nil
+		return
 	}
 	root, err := openRoot(sc.cfg.ProcFS, p.PID)
 	if err != nil {
@@ -165,16 +190,12 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) []table.Row {
 	// The host's package databases say nothing about a container's files:
 	// in a foreign root, package ownership is unknown, never "unowned".
 	foreign := root != nil && sc.knownHost && (root.key.dev != sc.host.dev || root.key.ino != sc.host.ino)
-	var rows []table.Row
 	for _, m := range mods {
 		if ctx.Err() != nil {
-			break // the walk reports it; hashing on past the deadline helps no one
+			break // the walk reports it
 		}
-		if row, ok := sc.module(ctx, p, m, root, v, list, libPath, startup, foreign); ok {
-			rows = append(rows, row)
-		}
+		sc.module(p, m, root, v, list, libPath, startup, foreign)
 	}
-	return rows
 }
 
 // view returns the shared facts of the root's file system view, reading
@@ -246,7 +267,10 @@ func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bo
 	return r.fi, r.ok
 }
 
-func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath *libDirs, startup map[fileKey]bool, foreign bool) (table.Row, bool) {
+// module judges m and appends its row, if it has one. Its sha256 comes
+// from the cache when the file was hashed before; otherwise the row waits
+// for the hashing pass.
+func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath *libDirs, startup map[fileKey]bool, foreign bool) {
 	fi, statOK := sc.statModule(p.PID, m)
 	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
 	facts.Preloaded = sc.preloaded(root, v, list, libPath, m, statOK && fi.Mode&modeSetuid != 0) ||
@@ -277,15 +301,25 @@ func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.M
 	}
 	reasons := sc.policy.Evaluate(facts)
 	if reasons.Empty() || sc.policy.AllowsModule(m.Path, "", pkg) {
-		return nil, false
+		return
 	}
 	sum, skipped := "", skipUnreadable
+	var job *hashJob
 	if statOK {
 		id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
-		sum, skipped = sc.hash.sumContext(ctx, id, func() (*os.File, error) { return sc.src.OpenModule(p.PID, m) })
+		var cached bool
+		switch sum, cached = sc.hash.cached(id); {
+		case cached:
+			skipped = ""
+		case id.size > sc.hash.max:
+			skipped = skipOverCap
+		default:
+			skipped = skipBudget // until the hashing pass gets to it
+			job = &hashJob{row: len(sc.rows), pid: p.PID, mod: *m, id: id}
+		}
 	}
 	if sum != "" && sc.policy.AllowsModule("", sum, "") {
-		return nil, false
+		return
 	}
 	uid, ownerUID, mode := "", "", ""
 	if p.UID >= 0 {
@@ -295,11 +329,14 @@ func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.M
 		ownerUID = table.Int(fi.UID)
 		mode = fmt.Sprintf("%04o", fi.Mode&0o7777)
 	}
-	return table.Row{
+	sc.rows = append(sc.rows, table.Row{
 		table.Int(p.PID), p.Name, p.Path, p.Cmdline, uid,
 		m.Path, m.Name, reasons.String(), string(reasons.Severity()),
 		sum, skipped, pkg, ownerUID, mode, fsType,
-	}, true
+	})
+	if job != nil {
+		sc.jobs = append(sc.jobs, *job)
+	}
 }
 
 // preloaded reports whether the loader was told to load m before anything

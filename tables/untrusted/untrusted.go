@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
@@ -43,6 +44,12 @@ type Config struct {
 	// HashMax caps the bytes hashed per module; 0 means DefaultHashMax.
 	// Bigger modules get an empty sha256 and sha256_skipped=over_size_cap.
 	HashMax int64
+	// HashBudget caps the bytes one scan reads to hash modules (files
+	// hashed by an earlier scan are cached and cost nothing); HashTime caps
+	// the time it spends hashing. 0 means DefaultHashBudget and
+	// DefaultHashTime. Rows past either get sha256_skipped=budget.
+	HashBudget int64
+	HashTime   time.Duration
 	// HostRoot is the host's root directory, where ld.so.conf and the
 	// package databases are read; "" means "/". Tests point it elsewhere.
 	HostRoot string
@@ -72,7 +79,7 @@ var columns = []table.Column{
 	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount"},
 	{Name: "severity", Type: table.Text, Description: "low, medium or high, derived from the reasons (see the README)"},
 	{Name: "sha256", Type: table.Text, Description: "SHA-256 of the mapped file, read through /proc/PID/map_files (works for deleted and memfd modules); empty when sha256_skipped says why"},
-	{Name: "sha256_skipped", Type: table.Text, Description: "Why sha256 is empty: over_size_cap (bigger than the cap, 128 MiB by default) or unreadable; empty when hashed"},
+	{Name: "sha256_skipped", Type: table.Text, Description: "Why sha256 is empty: over_size_cap (bigger than the cap, 128 MiB by default), unreadable, or budget (the scan's hashing budget, 1 GiB and 5 s by default, ran out first: every process is judged before any file is hashed, and processes take turns); empty when hashed"},
 	{Name: "package", Type: table.Text, Description: "dpkg package owning the path, or empty"},
 	{Name: "owner_uid", Type: table.BigInt, Description: "Owner of the mapped file"},
 	{Name: "mode", Type: table.Text, Description: "Permission bits of the mapped file, octal (e.g. 0755)"},
@@ -113,6 +120,12 @@ func newScanner(cfg Config) (*scanner, error) {
 	}
 	if cfg.ProcFS == "" {
 		cfg.ProcFS = "/proc"
+	}
+	if cfg.HashBudget <= 0 {
+		cfg.HashBudget = DefaultHashBudget
+	}
+	if cfg.HashTime <= 0 {
+		cfg.HashTime = DefaultHashTime
 	}
 	if cfg.Inventory == nil {
 		// A process that maps no file (a kernel thread) has no module to judge.
