@@ -576,15 +576,15 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 // finishModules settles what needs the file itself: deletion, memfd,
 // type, the exact name.
 func (inv *Inventory) finishModules(s *scratch, d pdir) {
-	base := -1
+	base, opened := -1, false
 	defer func() {
 		if base >= 0 {
 			closeFD(base)
 		}
 	}()
 	baseFD := func() int {
-		if base < 0 {
-			base = d.base()
+		if !opened {
+			base, opened = d.base(), true
 		}
 		return base
 	}
