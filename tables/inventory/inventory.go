@@ -99,7 +99,11 @@ type Process struct {
 type Module struct {
 	// Path is the file's path as the kernel prints it in the process's
 	// mount namespace, byte for byte (not necessarily UTF-8), without
-	// " (deleted)" when the file really is unlinked.
+	// " (deleted)" when the file really is unlinked. maps escapes a newline
+	// as "\012" and nothing else (not a backslash), so a path holding
+	// "\012" is the name read through map_files instead, with its real
+	// bytes, whenever that reads back as exactly what maps printed;
+	// otherwise (no access, or longer than PATH_MAX) the kernel's text.
 	Path string
 	Name string // base name of Path
 	// Base is the lowest start address of the file's mappings; Size is the
@@ -114,11 +118,26 @@ type Module struct {
 	Device       string
 	Major, Minor uint32
 	// Deleted is true when the file is unlinked: decided from the file
-	// itself (link count, or the path no longer naming the same file), not
-	// from a " (deleted)" suffix that a file may carry in its real name.
+	// itself (its link count, through map_files), not from a " (deleted)"
+	// suffix that a file may carry in its real name. A name unlinked while
+	// another hard link survives is not deleted (the file is still on
+	// disk), and Path keeps the kernel's text, suffix and all. Only without
+	// access to map_files (not root) does the name decide: the suffix is
+	// the kernel's unless the name, suffix and all, resolves to the mapped
+	// inode.
 	Deleted bool
-	// Memfd is true for memfd_create files (unlinked, named /memfd:...).
+	// Memfd is true for memfd_create files: decided by the device (the
+	// kernel's internal memory mounts, where the kernel alone names files
+	// and names memfds "memfd:..."), never by a name anyone can give a file.
 	Memfd bool
+	// PathTruncated is true when Path is only the head of the kernel's
+	// path: the maps line was longer than MaxMapsLine, or the process had
+	// spent its path budget on other modules. The path then names no file.
+	PathTruncated bool
+	// Exe is true when the module is the process's executable: the very
+	// file /proc/PID/exe links to (same device and inode), not a module
+	// that merely has its name.
+	Exe bool
 	// Executable is true when some mapping of the file is executable.
 	Executable bool
 	// FileType comes from the first bytes of the mapped file itself.
@@ -138,6 +157,33 @@ type FileInfo struct {
 	Nlink   uint64
 	Dev     uint64
 	Ino     uint64
+	// MountID is the mount the file was reached through (statx
+	// STATX_MNT_ID); 0 when unknown (kernels before 5.8, or FileInfoOf).
+	MountID uint64
+}
+
+// Named is what a path the kernel printed leads to.
+type Named struct {
+	FileInfo
+	// FSMagic is the file system's statfs type (e.g. 0x794c7630, overlayfs).
+	FSMagic int64
+}
+
+// OverlayFSMagic is overlayfs's statfs type.
+const OverlayFSMagic = 0x794c7630
+
+// SameFile reports whether a path's file (named) is the mapped file (a
+// stat through map_files): the same device and inode. One exception keeps
+// old kernels right: there, maps and map_files may reach an overlayfs
+// layer's file while the name shows overlayfs's own device; when the name
+// is on overlayfs, the same inode, size and modification time count as the
+// same file. Nowhere else is a device allowed to differ.
+func SameFile(named Named, mapped FileInfo) bool {
+	if named.Dev == mapped.Dev && named.Ino == mapped.Ino {
+		return true
+	}
+	return named.FSMagic == OverlayFSMagic && named.Ino == mapped.Ino &&
+		named.Size == mapped.Size && named.ModTime.Equal(mapped.ModTime)
 }
 
 // Config tunes an Inventory. The zero Config is ready for use.

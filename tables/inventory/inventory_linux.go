@@ -25,6 +25,8 @@ type Inventory struct {
 	cfg     Config
 	scratch sync.Pool
 	cache   typeCache
+	// kmemOnce says once that the kernel's memory devices are unknown.
+	kmemOnce sync.Once
 }
 
 // New returns an Inventory reading cfg.ProcRoot.
@@ -35,10 +37,29 @@ func New(cfg Config) *Inventory {
 	return inv
 }
 
-// mapsChunk is the streaming buffer for maps: the kernel hands out whole
-// lines per read, and a line is at most PATH_MAX plus the fixed fields, so
-// memory stays bounded however many mappings a process has.
+// mapsChunk is the streaming buffer for maps as it starts out: the kernel
+// hands out whole lines per read, and nearly every line is far shorter.
 const mapsChunk = 64 << 10
+
+// MaxMapsLine is the longest maps line read whole. d_path has no length
+// limit of its own (a path can be nested far deeper than PATH_MAX lets one
+// open it by name), so a longer line is not dropped: its fixed fields are
+// parsed as always, its path is cut to truncatedPath bytes and the module
+// is marked PathTruncated, and the rest of the line is read past without
+// being kept. The buffer grows to this only while such a line is read.
+const MaxMapsLine = 1 << 20
+
+// truncatedPath is what a path cut by MaxMapsLine keeps: the same length
+// for every line (the fixed fields before the path are at most ~100 bytes),
+// so all mappings of one file fold into one module.
+const truncatedPath = MaxMapsLine - 256
+
+// pathBudget bounds the bytes of distinct module paths kept whole for one
+// process. Past it a path longer than PATH_MAX is cut to PATH_MAX (and the
+// module marked PathTruncated): a process can map tens of thousands of
+// files, each under a path nested 1 MiB deep. Legitimate processes stay far
+// below it (a few hundred modules of ~100 bytes).
+const pathBudget = 8 << 20
 
 // smallMax sizes the buffer for stat (a few hundred bytes) and for the
 // head of a module file that DetectFileType reads.
@@ -58,18 +79,26 @@ type fileKey struct {
 	inode        uint64
 }
 
+type nameKey struct {
+	file fileKey
+	path string
+}
+
 type scratch struct {
-	maps   []byte
-	small  []byte
-	cmd    []byte
-	link   []byte
-	sc     procmaps.Scanner
-	proc   Process
-	raw    []string         // kernel's path (with any suffix) per module
-	perms  []procmaps.Perms // union of permissions per module
-	lines  int              // maps lines of the current process
-	index  map[fileKey]int
-	intern map[string]string
+	maps  []byte
+	small []byte
+	cmd   []byte
+	link  []byte
+	sc    procmaps.Scanner
+	proc  Process
+	raw   []string         // kernel's path (with any suffix) per module
+	perms []procmaps.Perms // union of permissions per module
+	lines int              // maps lines of the current process
+	index map[fileKey]int  // first module of each file
+	names map[nameKey]int  // every module of a file mapped under more than one name
+	// pathBytes is how much of pathBudget the current process spent.
+	pathBytes int
+	intern    map[string]string
 	// internSize is the bytes of the intern table's strings.
 	internSize int
 	gen        uint64
@@ -82,6 +111,7 @@ func newScratch(cfg Config) *scratch {
 		cmd:    make([]byte, cfg.CmdlineMax),
 		link:   make([]byte, unix.PathMax+len(procmaps.DeletedSuffix)),
 		index:  make(map[fileKey]int),
+		names:  make(map[nameKey]int),
 		intern: make(map[string]string),
 	}
 }
@@ -119,6 +149,13 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 		// names no process.
 		pids = slices.Compact(slices.Sorted(slices.Values(pids)))
 		pids = slices.DeleteFunc(pids, func(pid int) bool { return pid <= 0 })
+	}
+	if len(kernelMem()) == 0 {
+		inv.kmemOnce.Do(func() {
+			// Every shared memory segment then reads as a deleted file:
+			// more rows, never fewer.
+			inv.cfg.Log.WarnContext(ctx, "kernel memory devices unknown: shared memory is listed as files")
+		})
 	}
 	procFD, err := unix.Open(inv.cfg.ProcRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -205,6 +242,21 @@ func (d pdir) root() int {
 	return fd
 }
 
+// base opens the directory the process's maps paths start from (see
+// PathBase), or returns -1.
+func (d pdir) base() int {
+	root := d.root()
+	if root < 0 {
+		return -1
+	}
+	defer closeFD(root)
+	fd, err := PathBase(root)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
 func (inv *Inventory) pidDir(pid int) (int, error) {
 	if pid <= 0 {
 		return -1, fmt.Errorf("pid %d: not a process id", pid)
@@ -278,28 +330,61 @@ func (inv *Inventory) readProcess(s *scratch, procFD, pid int) error {
 		p.Cmdline = string(c)
 	}
 
+	var st unix.Stat_t
+	serr := d.stat("exe", &st)
 	if n, err := unix.Readlinkat(d.fd, d.name("exe"), s.link); err == nil && n < len(s.link) {
 		raw := s.str(s.link[:n])
 		p.Path = raw
 		if strings.HasSuffix(raw, procmaps.DeletedSuffix) {
-			var st unix.Stat_t
-			serr := d.stat("exe", &st)
-			root := -1
-			p.PathDeleted = reallyDeleted(func() int {
-				if root < 0 {
-					root = d.root()
-				}
-				return root
-			}, raw, st, serr, 0)
-			if root >= 0 {
-				closeFD(root)
+			if serr == nil {
+				p.PathDeleted = st.Nlink == 0
+			} else {
+				p.PathDeleted = reallyDeleted(nil, raw, 0, false)
 			}
 			if p.PathDeleted {
 				p.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
 			}
 		}
 	}
+	if serr == nil {
+		markExe(s, d, p, &st)
+	} else {
+		// No stat of the executable (the process is leaving): its name is
+		// all there is.
+		for i := range p.Modules {
+			m := &p.Modules[i]
+			m.Exe = p.Path != "" && m.Path == p.Path && m.Deleted == p.PathDeleted
+		}
+	}
+	if p.Path == "" {
+		// readlink cannot return a path longer than PATH_MAX; maps can.
+		for i := range p.Modules {
+			if m := &p.Modules[i]; m.Exe {
+				p.Path, p.PathDeleted = m.Path, m.Deleted
+				break
+			}
+		}
+	}
 	return nil
+}
+
+// markExe marks the modules that are the process's executable: the very
+// file exe links to (same device and inode, both through the kernel's own
+// links), not whatever module happens to carry the same name. Without
+// map_files the name and the inode must both agree.
+func markExe(s *scratch, d pdir, p *Process, exe *unix.Stat_t) {
+	for i := range p.Modules {
+		m := &p.Modules[i]
+		if m.Inode != exe.Ino && m.Path != p.Path {
+			continue
+		}
+		var st unix.Stat_t
+		if err := d.stat(mapFilesName(s, m), &st); err == nil {
+			m.Exe = st.Dev == exe.Dev && st.Ino == exe.Ino
+		} else {
+			m.Exe = m.Inode == exe.Ino && m.Path == p.Path
+		}
+	}
 }
 
 // parseStat takes comm and the parent pid from /proc/PID/stat: "pid (comm)
@@ -329,8 +414,8 @@ func parseStat(s *scratch, p *Process, b []byte) error {
 	return nil
 }
 
-// readMaps streams /proc/PID/maps through a fixed buffer, folding file
-// mappings into modules.
+// readMaps streams /proc/PID/maps through a buffer that holds the longest
+// line so far (up to MaxMapsLine), folding file mappings into modules.
 func (inv *Inventory) readMaps(s *scratch, d pdir) error {
 	fd, err := d.open("maps", unix.O_RDONLY)
 	if err != nil {
@@ -343,14 +428,21 @@ func (inv *Inventory) readMaps(s *scratch, d pdir) error {
 	if err := unix.Fstat(fd, &st); err == nil {
 		s.proc.UID = int64(st.Uid)
 	}
-	s.lines = 0
+	s.lines, s.pathBytes = 0, 0
 	clear(s.index)
+	clear(s.names)
 	s.raw, s.perms = s.raw[:0], s.perms[:0]
-	buf := s.maps
+	// A buffer grown for one long line goes back to its usual size: the
+	// scratch outlives the walk in a pool.
+	defer func() {
+		if len(s.maps) > mapsChunk {
+			s.maps = make([]byte, mapsChunk)
+		}
+	}()
 	have := 0
-	skipping := false // inside a line longer than the buffer
+	skipping := false // past MaxMapsLine in a line already handled
 	for {
-		n, err := unix.Read(fd, buf[have:])
+		n, err := unix.Read(fd, s.maps[have:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -359,35 +451,47 @@ func (inv *Inventory) readMaps(s *scratch, d pdir) error {
 		}
 		if n == 0 {
 			if have > 0 && !skipping {
-				inv.addLines(s, buf[:have])
+				inv.addLines(s, s.maps[:have], false)
 			}
 			break
 		}
 		have += n
-		last := bytes.LastIndexByte(buf[:have], '\n')
-		if last < 0 {
-			if have == len(buf) {
-				// One line fills the whole buffer: no real maps line
-				// does; drop it and resynchronise at the next newline.
-				skipping, have = true, 0
+		start := 0
+		if skipping {
+			i := bytes.IndexByte(s.maps[:have], '\n')
+			if i < 0 {
+				have = 0
+				continue
 			}
+			start, skipping = i+1, false
+		}
+		last := bytes.LastIndexByte(s.maps[start:have], '\n')
+		if last >= 0 {
+			inv.addLines(s, s.maps[start:start+last+1], false)
+			start += last + 1
+		}
+		have = copy(s.maps, s.maps[start:have])
+		if have < len(s.maps) {
 			continue
 		}
-		chunk := buf[:last+1]
-		if skipping {
-			i := bytes.IndexByte(chunk, '\n')
-			chunk, skipping = chunk[i+1:], false
+		// One line fills the buffer.
+		if len(s.maps) < MaxMapsLine {
+			grown := make([]byte, min(2*len(s.maps), MaxMapsLine))
+			copy(grown, s.maps[:have])
+			s.maps = grown
+			continue
 		}
-		inv.addLines(s, chunk)
-		have = copy(buf, buf[last+1:have])
+		inv.addLines(s, s.maps[:have], true)
+		have, skipping = 0, true
 	}
 	inv.finishModules(s, d)
 	return nil
 }
 
-func (inv *Inventory) addLines(s *scratch, data []byte) {
+// addLines folds the mappings of data's lines into modules; cut says data
+// is the head of one line longer than MaxMapsLine.
+func (inv *Inventory) addLines(s *scratch, data []byte, cut bool) {
 	s.sc.Reset(data)
-	mods := s.proc.Modules
 	for s.sc.Scan() {
 		s.lines++
 		if err := s.sc.Err(); err != nil {
@@ -398,156 +502,157 @@ func (inv *Inventory) addLines(s *scratch, data []byte) {
 		if !m.IsFile() {
 			continue
 		}
-		key := fileKey{m.Major, m.Minor, m.Inode}
-		idx := -1
-		// Mappings of one file are usually adjacent: try the last module
-		// before the map.
-		if k := len(mods) - 1; k >= 0 && mods[k].Inode == m.Inode && mods[k].Major == m.Major &&
-			mods[k].Minor == m.Minor && s.raw[k] == string(m.Path) {
-			idx = k
-		} else if i, ok := s.index[key]; ok {
-			if s.raw[i] == string(m.Path) {
-				idx = i
-			} else {
-				// Same file under another name (a hard link, or renamed
-				// while mapped): rare, so search linearly.
-				for j := range mods {
-					if mods[j].Inode == m.Inode && mods[j].Major == m.Major && mods[j].Minor == m.Minor && s.raw[j] == string(m.Path) {
-						idx = j
-						break
-					}
-				}
-			}
+		if isKernelMem(m.Major, m.Minor) && !bytes.HasPrefix(m.Path, []byte(memfdPrefix)) {
+			// Shared anonymous memory or a SysV segment: the kernel's own
+			// file, not one a process loaded.
+			continue
 		}
-		if idx < 0 {
-			raw := s.str(m.Path)
-			mods = append(mods, Module{
-				Base: m.Start, Size: 0, Inode: m.Inode, Major: m.Major, Minor: m.Minor,
-				Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End,
-			})
-			s.raw = append(s.raw, raw)
-			idx = len(mods) - 1
-			if _, ok := s.index[key]; !ok {
-				s.index[key] = idx
-			}
-			s.perms = append(s.perms, 0)
+		path, truncated := m.Path, cut
+		if cut && len(path) > truncatedPath {
+			path = path[:truncatedPath]
 		}
-		mod := &mods[idx]
-		if m.Start < mod.Base {
-			mod.Base, mod.MapStart, mod.MapEnd = m.Start, m.Start, m.End
-		}
-		mod.Size += m.Size()
-		s.perms[idx] |= m.Perms
+		inv.addMapping(s, m, path, truncated)
 	}
+}
+
+// addMapping folds one file mapping, whose path is path, into its module:
+// all mappings of one file under one name are one module.
+func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, truncated bool) {
+	mods := s.proc.Modules
+	key := fileKey{m.Major, m.Minor, m.Inode}
+	same := func(k int) bool {
+		return mods[k].Inode == m.Inode && mods[k].Major == m.Major && mods[k].Minor == m.Minor &&
+			mods[k].PathTruncated == truncated && s.raw[k] == string(path)
+	}
+	find := func() int {
+		// Mappings of one file are usually adjacent: try the last module
+		// before the maps.
+		if k := len(mods) - 1; k >= 0 && same(k) {
+			return k
+		}
+		if i, ok := s.index[key]; ok {
+			if same(i) {
+				return i
+			}
+			// Same file under another name (a hard link, or renamed
+			// while mapped): rare, so the lookup may allocate.
+			if j, ok := s.names[nameKey{key, string(path)}]; ok && same(j) {
+				return j
+			}
+		}
+		return -1
+	}
+	idx := find()
+	if idx < 0 && len(path) > unix.PathMax && s.pathBytes+len(path) > pathBudget {
+		// Past the budget, a path no one could open by name is cut.
+		path, truncated = path[:unix.PathMax], true
+		idx = find()
+	}
+	if idx < 0 {
+		raw := s.str(path)
+		s.pathBytes += len(raw)
+		mods = append(mods, Module{
+			Base: m.Start, Size: 0, Inode: m.Inode, Major: m.Major, Minor: m.Minor,
+			Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End, PathTruncated: truncated,
+		})
+		s.raw = append(s.raw, raw)
+		idx = len(mods) - 1
+		if _, ok := s.index[key]; !ok {
+			s.index[key] = idx
+		} else {
+			s.names[nameKey{key, raw}] = idx
+		}
+		s.perms = append(s.perms, 0)
+	}
+	mod := &mods[idx]
+	if m.Start < mod.Base {
+		mod.Base, mod.MapStart, mod.MapEnd = m.Start, m.Start, m.End
+	}
+	mod.Size += m.Size()
+	s.perms[idx] |= m.Perms
 	s.proc.Modules = mods
 }
 
-// finishModules settles what needs the file itself: deletion, type, names.
+// finishModules settles what needs the file itself: deletion, memfd,
+// type, the exact name.
 func (inv *Inventory) finishModules(s *scratch, d pdir) {
-	root := -1
+	base, opened := -1, false
 	defer func() {
-		if root >= 0 {
-			closeFD(root)
+		if base >= 0 {
+			closeFD(base)
 		}
 	}()
-	rootFD := func() int {
-		if root < 0 {
-			root = d.root()
+	baseFD := func() int {
+		if !opened {
+			base, opened = d.base(), true
 		}
-		return root
+		return base
 	}
 	for i := range s.proc.Modules {
 		m := &s.proc.Modules[i]
 		raw := s.raw[i]
 		m.Perms = s.perms[i].String()
 		m.Executable = s.perms[i]&procmaps.PermExec != 0
-		m.Path = raw
+		// addLines kept only memfds of the kernel's memory mounts.
+		m.Memfd = isKernelMem(m.Major, m.Minor)
+		suffix := !m.PathTruncated && strings.HasSuffix(raw, procmaps.DeletedSuffix)
+		escaped := !m.PathTruncated && strings.IndexByte(raw, '\\') >= 0
 		var st unix.Stat_t
 		statErr := errNotStatted
-		if strings.HasSuffix(raw, procmaps.DeletedSuffix) {
+		if suffix || escaped || m.PathTruncated {
 			statErr = d.stat(mapFilesName(s, m), &st)
-			m.Deleted = reallyDeleted(rootFD, raw, st, statErr, m.Inode)
-			if m.Deleted {
-				m.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
-			}
+		}
+		if escaped {
+			raw = exactName(s, d, m, raw)
+		}
+		switch {
+		case m.Memfd:
+			m.Deleted = true // the kernel's memory files are never linked
+		case statErr == nil:
+			// The file decides, whatever its name says: a " (deleted)"
+			// can be part of a real name, and a name the kernel escaped,
+			// cut or printed from another mount namespace may resolve to
+			// nothing or to another file.
+			m.Deleted = st.Nlink == 0
+		case suffix:
+			m.Deleted = reallyDeleted(baseFD, raw, m.Inode, true)
+		}
+		m.Path = raw
+		if m.Deleted {
+			m.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
 		}
 		m.Name = m.Path[strings.LastIndexByte(m.Path, '/')+1:]
-		m.Memfd = m.Deleted && strings.HasPrefix(m.Path, "/memfd:")
 		m.FileType = inv.fileType(s, d, m, raw, &st, statErr)
 	}
 }
 
 var errNotStatted = errors.New("not statted")
 
-// reallyDeleted turns a " (deleted)" suffix into a verdict. st is the
-// mapped file itself (through map_files or exe). Unlinked for good when
-// its link count is 0. Otherwise either the file's real name ends in
-// " (deleted)" (then that name, resolved inside the process's root, is this
-// very file) or this name was unlinked while another hard link survives.
-// Without the mapped file's stat (no map_files access), the name must
-// resolve to the maps inode; inode 0 (exe) means no way to tell but the
-// suffix.
-func reallyDeleted(rootFD func() int, raw string, st unix.Stat_t, statErr error, inode uint64) bool {
-	if statErr == nil && st.Nlink == 0 {
-		return true
+// exactName returns the module's path as the file system spells it. maps
+// escapes a newline as "\012" but leaves a backslash alone, so a path
+// holding "\012" may be either; readlink of the map_files entry has the
+// real bytes, and is taken when escaping it gives back exactly what maps
+// printed (otherwise the file was renamed in between, or the link is too
+// long to read, and the kernel's text stays).
+func exactName(s *scratch, d pdir, m *Module, raw string) string {
+	name := mapFilesName(s, m)
+	n, err := unix.Readlinkat(d.fd, d.name(name), s.link)
+	if err != nil || n >= len(s.link) || !procmaps.EscapedEqual(s.link[:n], []byte(raw)) {
+		return raw
 	}
-	var named unix.Stat_t
-	if err := statInRoot(rootFD(), raw, &named); err != nil {
-		// No such name in the process's root (or no way to resolve one
-		// safely, as before openat2): the suffix is the kernel's.
-		return true
-	}
-	if statErr == nil {
-		if named.Dev == st.Dev && named.Ino == st.Ino {
-			return false
-		}
-		// overlayfs shows its own device for the name while map_files
-		// reaches the layer's file: same inode, size and mtime is the same
-		// file seen through two doors.
-		return named.Ino != st.Ino || named.Size != st.Size || named.Mtim != st.Mtim
-	}
-	if inode != 0 {
-		return named.Ino != inode
-	}
-	return true
+	return s.str(s.link[:n])
 }
 
-// statInRoot stats path as the process sees it: resolved inside its root
-// (its mount namespace and chroot), symlinks included, never escaping it.
-func statInRoot(root int, path string, st *unix.Stat_t) error {
-	if root < 0 {
-		return unix.EBADF
+// reallyDeleted decides whether a " (deleted)" suffix is the kernel's when
+// the mapped file itself cannot be statted (no access to map_files or exe):
+// it is not when the name, suffix and all, resolves to the mapped inode.
+// Without an inode to compare (haveInode false), the suffix is all there is.
+func reallyDeleted(baseFD func() int, raw string, inode uint64, haveInode bool) bool {
+	if !haveInode {
+		return true
 	}
-	fd, err := OpenInRoot(root, path, unix.O_PATH, 0)
-	if err != nil {
-		return err
-	}
-	defer closeFD(fd)
-	return unix.Fstat(fd, st)
-}
-
-// OpenInRoot opens path as the process whose root directory is the open
-// handle root sees it: openat2 with RESOLVE_IN_ROOT, so an absolute symlink
-// inside a container resolves inside that container and nothing ever
-// escapes to the host, and without magic links; resolve adds RESOLVE_*
-// flags. A real (not O_PATH) open is non-blocking and never takes a tty.
-func OpenInRoot(root int, path string, flags, resolve uint64) (int, error) {
-	flags |= unix.O_CLOEXEC
-	if flags&unix.O_PATH == 0 {
-		// openat2 refuses these with O_PATH (EINVAL); a real open needs
-		// them so a FIFO or a tty can neither block nor become ours.
-		flags |= unix.O_NOCTTY | unix.O_NONBLOCK
-	}
-	for {
-		fd, err := unix.Openat2(root, path, &unix.OpenHow{
-			Flags:   flags,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | resolve,
-		})
-		if err == unix.EAGAIN || err == unix.EINTR {
-			continue // RESOLVE_IN_ROOT asks for a retry when a rename raced
-		}
-		return fd, err
-	}
+	named, err := statPath(baseFD(), raw)
+	return err != nil || named.Ino != inode
 }
 
 func mapFilesName(s *scratch, m *Module) string {
@@ -597,7 +702,7 @@ func fileTypeByPath(s *scratch, d pdir, m *Module) FileType {
 	if m.Deleted {
 		return FileUnknown
 	}
-	root := d.root()
+	root := d.base()
 	if root < 0 {
 		return FileUnknown
 	}
@@ -725,13 +830,32 @@ func (inv *Inventory) OpenModule(pid int, m *Module) (*os.File, error) {
 // StatModule stats the file mapped as m in process pid, through map_files:
 // owner, mode, size, link count of the very file that is mapped.
 func (inv *Inventory) StatModule(pid int, m *Module) (FileInfo, error) {
-	var st unix.Stat_t
-	dir, _, err := inv.statMapFile(pid, m, &st)
+	dir, err := inv.pidDir(pid)
 	if err != nil {
 		return FileInfo{}, err
 	}
-	closeFD(dir)
-	return FileInfoOf(&st), nil
+	defer closeFD(dir)
+	s := scratch{link: make([]byte, 0, 48)}
+	name := mapFilesName(&s, m)
+	fi, err := statxAt(dir, name, 0)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("stat %s of pid %d: %w", name, pid, err)
+	}
+	return fi, nil
+}
+
+// ModuleFSType names the file system the file mapped as m in process pid
+// lives on, from the file itself (statfs through map_files): right even
+// when the mount it came from is detached or in no namespace we can read.
+// "" when the type is not one this package names.
+func (inv *Inventory) ModuleFSType(pid int, m *Module) (string, error) {
+	s := scratch{link: make([]byte, 0, 48)}
+	var sfs unix.Statfs_t
+	p := inv.cfg.ProcRoot + "/" + strconv.Itoa(pid) + "/" + mapFilesName(&s, m)
+	if err := unix.Statfs(p, &sfs); err != nil {
+		return "", fmt.Errorf("statfs %s: %w", p, err)
+	}
+	return fsTypeName(int64(sfs.Type) & 0xffffffff), nil //nolint:unconvert // int32 on some architectures
 }
 
 // statMapFile stats m's map_files entry of process pid into st. It returns

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -46,26 +47,46 @@ func fakeRoot(t *testing.T, procs map[int]fakeProc) string {
 	return root
 }
 
-const fakeMaps100 = `5600000a0000-5600000a2000 r--p 00000000 fe:00 11                         /usr/bin/fake
+// fakeMaps100 has, besides files, the kernel's own shared memory on the
+// device this kernel really keeps it on (learned as the inventory learns
+// it), and files that only carry those names, on a tmpfs.
+var fakeMaps100 = `5600000a0000-5600000a2000 r--p 00000000 fe:00 11                         /usr/bin/fake
 5600000a2000-5600000a5000 r-xp 00002000 fe:00 11                         /usr/bin/fake
 5600000b0000-5600000b1000 rw-p 00000000 00:00 0                          [heap]
 7f0000010000-7f0000020000 r-xp 00010000 fe:00 22                         /lib/a b.so
 7f0000000000-7f0000010000 r--p 00000000 fe:00 22                         /lib/a b.so
 7f0000020000-7f0000021000 rw-p 00020000 fe:00 22                         /lib/a b.so
 7f0000030000-7f0000031000 r--p 00000000 fe:00 22                         /lib/hardlink.so
-7f0000040000-7f0000041000 rw-s 00000000 00:01 5                          /dev/zero (deleted)
+7f0000040000-7f0000041000 rw-s 00000000 KMEM 5                          /dev/zero (deleted)
+7f0000042000-7f0000043000 rwxs 00000000 KMEM 32769                      /SYSV00001129 (deleted)
+7f0000044000-7f0000045000 r-xp 00000000 KMEM 0                          /SYSV00000000 (deleted)
+7f0000046000-7f0000047000 r-xp 00000000 KMEM 77                         /memfd:jit (deleted)
+7f0000048000-7f0000049000 r-xp 00000000 00:2a 3                          /SYSV00001129 (deleted)
+7f000004a000-7f000004b000 r-xp 00000000 00:2a 4                          /dev/zero (deleted)
+7f000004c000-7f000004d000 r-xp 00000000 00:2a 5                          /memfd:x (deleted)
+7f000004e000-7f000004f000 r-xp 00000000 00:2b 0                          /fuse/inode-zero.so
 7f0000050000-7f0000051000 rw-p 00000000 00:00 0 
 this line is broken
 7ffd00000000-7ffd00001000 r-xp 00000000 00:00 0                          [vdso]
 ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
 `
 
+// kmemDevice is the first of this kernel's memory devices, in maps'
+// notation.
+func kmemDevice(t *testing.T) (devNum, string) {
+	t.Helper()
+	devs := kernelMem()
+	require.NotEmpty(t, devs, "this kernel's memory devices")
+	return devs[0], fmt.Sprintf("%02x:%02x", devs[0].major, devs[0].minor)
+}
+
 func fixture(t *testing.T) string {
+	_, kmem := kmemDevice(t)
 	return fakeRoot(t, map[int]fakeProc{
 		100: {
 			stat:    "100 (fa) ke (x) S 1 100 100 0 -1 4194560 95 0 0 0 0 0 0 0 20 0 1 0 36 2347008 200 18446744073709551615\n",
 			uid:     1000,
-			maps:    fakeMaps100,
+			maps:    strings.ReplaceAll(fakeMaps100, "KMEM", kmem),
 			cmdline: "/usr/bin/fake\x00--flag\x00two words\x00",
 			exe:     "/usr/bin/fake",
 		},
@@ -104,9 +125,11 @@ func TestWalkFixture(t *testing.T) {
 	assert.Equal(t, "/usr/bin/fake", p.Path)
 	assert.False(t, p.PathDeleted)
 
+	dev, kmem := kmemDevice(t)
 	want := []Module{
+		// The fixture's exe link leads nowhere: only the name can say.
 		{Path: "/usr/bin/fake", Name: "fake", Base: 0x5600000a0000, Size: 0x5000, Perms: "r-xp", Inode: 11,
-			Device: "fe:00", Major: 0xfe, Executable: true, FileType: FileUnknown,
+			Device: "fe:00", Major: 0xfe, Executable: true, FileType: FileUnknown, Exe: true,
 			MapStart: 0x5600000a0000, MapEnd: 0x5600000a2000},
 		{Path: "/lib/a b.so", Name: "a b.so", Base: 0x7f0000000000, Size: 0x21000, Perms: "rwxp", Inode: 22,
 			Device: "fe:00", Major: 0xfe, Executable: true, FileType: FileUnknown,
@@ -114,6 +137,27 @@ func TestWalkFixture(t *testing.T) {
 		{Path: "/lib/hardlink.so", Name: "hardlink.so", Base: 0x7f0000030000, Size: 0x1000, Perms: "r--p", Inode: 22,
 			Device: "fe:00", Major: 0xfe, FileType: FileUnknown,
 			MapStart: 0x7f0000030000, MapEnd: 0x7f0000031000},
+		// On the kernel's memory device only the memfd is a module; the
+		// kernel made its name, and its file is unlinked by nature.
+		{Path: "/memfd:jit", Name: "memfd:jit", Base: 0x7f0000046000, Size: 0x1000, Perms: "r-xp", Inode: 77,
+			Device: kmem, Major: dev.major, Minor: dev.minor, Executable: true, FileType: FileUnknown,
+			Memfd: true, Deleted: true, MapStart: 0x7f0000046000, MapEnd: 0x7f0000047000},
+		// The same names on a tmpfs are files like any other (without
+		// map_files, the suffix is believed when the name resolves to
+		// nothing, and a memfd name alone makes no memfd).
+		{Path: "/SYSV00001129", Name: "SYSV00001129", Base: 0x7f0000048000, Size: 0x1000, Perms: "r-xp", Inode: 3,
+			Device: "00:2a", Minor: 0x2a, Executable: true, FileType: FileUnknown, Deleted: true,
+			MapStart: 0x7f0000048000, MapEnd: 0x7f0000049000},
+		{Path: "/dev/zero", Name: "zero", Base: 0x7f000004a000, Size: 0x1000, Perms: "r-xp", Inode: 4,
+			Device: "00:2a", Minor: 0x2a, Executable: true, FileType: FileUnknown, Deleted: true,
+			MapStart: 0x7f000004a000, MapEnd: 0x7f000004b000},
+		{Path: "/memfd:x", Name: "memfd:x", Base: 0x7f000004c000, Size: 0x1000, Perms: "r-xp", Inode: 5,
+			Device: "00:2a", Minor: 0x2a, Executable: true, FileType: FileUnknown, Deleted: true,
+			MapStart: 0x7f000004c000, MapEnd: 0x7f000004d000},
+		// Inode 0 is a number a FUSE server may give a file.
+		{Path: "/fuse/inode-zero.so", Name: "inode-zero.so", Base: 0x7f000004e000, Size: 0x1000, Perms: "r-xp", Inode: 0,
+			Device: "00:2b", Minor: 0x2b, Executable: true, FileType: FileUnknown,
+			MapStart: 0x7f000004e000, MapEnd: 0x7f000004f000},
 	}
 	assert.Equal(t, want, p.Modules)
 

@@ -29,6 +29,9 @@ func (inv *Inventory) OpenModule(int, *Module) (*os.File, error) { return nil, E
 // StatModule returns ErrUnsupported.
 func (inv *Inventory) StatModule(int, *Module) (FileInfo, error) { return FileInfo{}, ErrUnsupported }
 
+// ModuleFSType returns ErrUnsupported.
+func (inv *Inventory) ModuleFSType(int, *Module) (string, error) { return "", ErrUnsupported }
+
 // Environ returns ErrUnsupported.
 func (inv *Inventory) Environ(int, int) ([]string, bool, error) { return nil, false, ErrUnsupported }
 

@@ -1,7 +1,6 @@
 package loadedmodules
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
@@ -67,14 +66,12 @@ type facts struct {
 
 func kernelFacts(t *testing.T, pid int, kernelPath string) facts {
 	t.Helper()
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/maps")
+	// Read whole: a line can be longer than bufio.Scanner's default.
+	maps, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
 	require.NoError(t, err)
-	defer f.Close()
 	var k facts
 	union := []byte("---p")
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
+	for line := range strings.SplitSeq(string(maps), "\n") {
 		fields := strings.Fields(line)
 		if len(fields) < 6 || !strings.HasSuffix(line, " "+kernelPath) {
 			continue

@@ -198,3 +198,16 @@ func longest(ms []Mount, file string, keep func(Mount) bool) (Mount, bool) {
 	}
 	return best, found
 }
+
+// ByDevice returns a mount of the device (the last one in mountinfo), by
+// the device alone: every mount of one file system shares its type, so this
+// names the file system of a file whose path cannot be trusted to say where
+// it lives.
+func ByDevice(ms []Mount, major, minor uint32) (Mount, bool) {
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].Major == major && ms[i].Minor == minor {
+			return ms[i], true
+		}
+	}
+	return Mount{}, false
+}

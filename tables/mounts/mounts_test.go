@@ -65,6 +65,23 @@ func TestFind(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// ByDevice never looks at a path: a file whose path is not its own is
+// placed by its device alone, or nowhere.
+func TestByDevice(t *testing.T) {
+	t.Parallel()
+	ms := fixture(t)
+	m, ok := ByDevice(ms, 0, 52)
+	require.True(t, ok)
+	assert.Equal(t, "nfs4", m.FSType)
+	assert.True(t, m.Remote())
+	m, ok = ByDevice(ms, 254, 0)
+	require.True(t, ok)
+	assert.Equal(t, 64, m.ID, "the last mount of the device")
+	assert.Equal(t, "ext4", m.FSType)
+	_, ok = ByDevice(ms, 0, 99)
+	assert.False(t, ok, "a detached mount is in no mountinfo")
+}
+
 func TestIsNetworkFS(t *testing.T) {
 	t.Parallel()
 	for _, fs := range []string{"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "fuse.sshfs", "fuse.s3fs", "fuse.rclone", "9p", "virtiofs"} {

@@ -68,3 +68,20 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEscapedEqual checks EscapedEqual against the kernel's escaping done
+// the slow way: it accepts exactly the text maps would print for name.
+func FuzzEscapedEqual(f *testing.F) {
+	f.Add([]byte("/a\nb.so (deleted)"), []byte(`/a\012b.so (deleted)`))
+	f.Add([]byte(`/lit\012`), []byte(`/lit\012`))
+	f.Add([]byte("/x\n"), []byte(`/x\01`))
+	f.Fuzz(func(t *testing.T, name, text []byte) {
+		want := bytes.Equal(text, bytes.ReplaceAll(name, []byte("\n"), []byte(`\012`)))
+		if got := EscapedEqual(name, text); got != want {
+			t.Fatalf("EscapedEqual(%q, %q) = %v, want %v", name, text, got, want)
+		}
+		if !EscapedEqual(name, bytes.ReplaceAll(name, []byte("\n"), []byte(`\012`))) {
+			t.Fatalf("%q does not equal its own escaped form", name)
+		}
+	})
+}

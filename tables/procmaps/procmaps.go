@@ -100,33 +100,45 @@ func (m *Mapping) DeletedCandidate() bool { return bytes.HasSuffix(m.Path, []byt
 // TrimDeleted returns Path without a trailing " (deleted)".
 func (m *Mapping) TrimDeleted() []byte { return bytes.TrimSuffix(m.Path, []byte(DeletedSuffix)) }
 
-// IsFile reports whether the mapping is backed by a file a process could
-// have loaded: it has an inode and an absolute path. Anonymous memory,
-// [heap], [stack], [vdso], [vvar], [vsyscall], [anon:name], anon_inode:...
-// are not files. Neither is shared anonymous memory, which the kernel backs
-// with an unlinked shmem file it names "/dev/zero" or "/SYSV<key>".
-func (m *Mapping) IsFile() bool {
-	if m.Inode == 0 || len(m.Path) == 0 || m.Path[0] != '/' {
-		return false
-	}
-	return !isSharedAnon(m.Path)
-}
+// IsFile reports whether the mapping is backed by a file with a path: the
+// kernel printed a d_path, which always starts with '/'. Anonymous memory,
+// [heap], [stack], [vdso], [vvar], [vsyscall], [anon:name],
+// [anon_shmem:name] and the pseudo files whose names the kernel makes up
+// (anon_inode:..., pipe:[...], socket:[...]) never do, whatever a process
+// names its files.
+//
+// The inode is not looked at: inode 0 is a number a file system may give a
+// file (a FUSE server chooses its own), and the first SysV segment has it.
+// Nor is the name: shared anonymous memory ("/dev/zero (deleted)"), SysV
+// segments ("/SYSV%08x (deleted)") and memfds ("/memfd:NAME (deleted)")
+// are files of the kernel's internal shmem and hugetlbfs mounts, and a
+// file anyone creates can carry the same name. Only the device tells them
+// apart, and this package, which never looks at the system, cannot know
+// which devices those mounts have: callers do (package inventory learns
+// them from mappings of its own).
+func (m *Mapping) IsFile() bool { return len(m.Path) > 0 && m.Path[0] == '/' }
 
-func isSharedAnon(p []byte) bool {
-	if string(p) == "/dev/zero"+DeletedSuffix {
-		return true
-	}
-	// ipc/shm.c names segments "SYSV%08x".
-	const sysv = "/SYSV"
-	if len(p) != len(sysv)+8+len(DeletedSuffix) || string(p[:len(sysv)]) != sysv || !bytes.HasSuffix(p, []byte(DeletedSuffix)) {
-		return false
-	}
-	for _, c := range p[len(sysv) : len(sysv)+8] {
-		if hexVal(c) < 0 {
+// EscapedEqual reports whether text is name as maps prints it. The kernel
+// escapes one byte in maps paths, the newline, as the octal "\012", and
+// leaves everything else (a backslash too) as it is, so text alone cannot
+// say whether "\012" was a newline or those four characters; a name read
+// elsewhere (readlink of map_files) can be checked against it.
+func EscapedEqual(name, text []byte) bool {
+	const esc = `\012`
+	for _, c := range name {
+		if c == '\n' {
+			if len(text) < len(esc) || string(text[:len(esc)]) != esc {
+				return false
+			}
+			text = text[len(esc):]
+			continue
+		}
+		if len(text) == 0 || text[0] != c {
 			return false
 		}
+		text = text[1:]
 	}
-	return true
+	return len(text) == 0
 }
 
 // Parse parses one line, without its newline.

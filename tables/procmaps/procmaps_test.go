@@ -41,8 +41,8 @@ func TestScanGoodFixture(t *testing.T) {
 		{0x7f0000000000, 0x7f0000001000, 0x1000, "r-xp", 0x103, 2, "103:02", 1234567, "/tmp/dir with  two  spaces/lib x.so", true, false},
 		{0x7f0000001000, 0x7f0000002000, 0, "r--p", 0xfd, 1, "fd:01", 42, "/tmp/gone.so (deleted)", true, true},
 		{0x7f0000002000, 0x7f0000003000, 0, "r-xp", 0, 1, "00:01", 2049, "/memfd:payload (deleted)", true, true},
-		{0x7f0000003000, 0x7f0000004000, 0, "rw-s", 0, 1, "00:01", 7, "/dev/zero (deleted)", false, true},
-		{0x7f0000004000, 0x7f0000005000, 0, "rw-s", 0, 1, "00:01", 32769, "/SYSV0000abcd (deleted)", false, true},
+		{0x7f0000003000, 0x7f0000004000, 0, "rw-s", 0, 1, "00:01", 7, "/dev/zero (deleted)", true, true},
+		{0x7f0000004000, 0x7f0000005000, 0, "rw-s", 0, 1, "00:01", 32769, "/SYSV0000abcd (deleted)", true, true},
 		{0x7f0000005000, 0x7f0000006000, 0, "r--p", 0, 0, "00:00", 0, "[anon:glibc: malloc arena]", false, false},
 		{0x7ffd5f9d1000, 0x7ffd5f9f2000, 0, "rw-p", 0, 0, "00:00", 0, "[stack]", false, false},
 		{0x7ffd5f9f6000, 0x7ffd5f9f8000, 0, "r-xp", 0, 0, "00:00", 0, "[vdso]", false, false},
@@ -184,6 +184,45 @@ func TestTrimDeleted(t *testing.T) {
 	m, err = Parse([]byte("1000-2000 r-xp 0 fd:01 5 /a/lib (deleted).so"))
 	require.NoError(t, err)
 	assert.False(t, m.DeletedCandidate())
+}
+
+// Whether a mapping is a file is the kernel's path syntax alone: a name
+// anyone can give a file ("/SYSV…", "/dev/zero") or an inode a FUSE server
+// chooses (0) decides nothing here. Telling the kernel's own shared memory
+// apart takes its device, which only the inventory knows.
+func TestIsFileIgnoresNamesAndInodes(t *testing.T) {
+	t.Parallel()
+	for line, file := range map[string]bool{
+		"1000-2000 r-xp 0 00:2a 3 /SYSV00001129 (deleted)":         true,
+		"1000-2000 r-xp 0 00:2a 3 /dev/zero (deleted)":             true,
+		"1000-2000 r-xp 0 00:2a 3 /memfd:x":                        true,
+		"1000-2000 r-xp 0 00:31 0 /home/u/fuse/lib.so":             true,
+		"1000-2000 rw-s 0 00:01 0 /SYSV00000000 (deleted)":         true,
+		"1000-2000 r-xp 0 00:00 0 [anon:/tmp/lib.so]":              false,
+		"1000-2000 rw-s 0 00:01 9 [anon_shmem:/tmp/lib.so]":        false,
+		"1000-2000 rw-p 0 00:0e 11 anon_inode:/tmp/x":              false,
+		"1000-2000 rw-p 0 00:00 0":                                 false,
+		"1000-2000 r-xp 0 fe:00 12 /usr/lib/x86_64-linux-gnu/a.so": true,
+	} {
+		m, err := Parse([]byte(line))
+		require.NoError(t, err, line)
+		assert.Equal(t, file, m.IsFile(), line)
+	}
+}
+
+func TestEscapedEqual(t *testing.T) {
+	t.Parallel()
+	escape := func(name string) string { return strings.ReplaceAll(name, "\n", `\012`) }
+	for _, name := range []string{"", "/a", "/a\nb.so (deleted)", "/\n", "/x\n\n", "/lit\\012.so", "/caf\xe9/\xff"} {
+		assert.True(t, EscapedEqual([]byte(name), []byte(escape(name))), "%q", name)
+		assert.False(t, EscapedEqual([]byte(name+"x"), []byte(escape(name))), "%q longer", name)
+		assert.False(t, EscapedEqual([]byte(name), []byte(escape(name)+"x")), "%q shorter", name)
+	}
+	// The text is ambiguous; the name read elsewhere settles it.
+	assert.True(t, EscapedEqual([]byte("/a\nb"), []byte(`/a\012b`)))
+	assert.True(t, EscapedEqual([]byte(`/a\012b`), []byte(`/a\012b`)))
+	assert.False(t, EscapedEqual([]byte("/a\nb"), []byte("/a\nb")), "maps never prints a raw newline")
+	assert.False(t, EscapedEqual([]byte("/a\nb"), []byte(`/a\01`)))
 }
 
 func TestScannerReuseAndNoTrailingNewline(t *testing.T) {

@@ -29,6 +29,11 @@ type Module struct {
 	// was read at all (without one, not_package_owned is never claimed).
 	Package       string
 	PackagesKnown bool
+	// PathMismatch: Path does not lead to the mapped file (another file or
+	// nothing is there; the file came through a detached mount or another
+	// namespace, or the path was cut). The caller then gives no trust that
+	// rests on the path (package, allowlisted path, mount).
+	PathMismatch bool
 }
 
 // Evaluate returns the reasons m breaks the policy; an empty set means the
@@ -48,6 +53,9 @@ func (p *Policy) Evaluate(m Module) Reasons {
 	}
 	if m.Deleted {
 		rs.Add(Deleted)
+	}
+	if m.PathMismatch {
+		rs.Add(PathMismatch)
 	}
 	dir, trusted := p.trustedDir(m.Path)
 	if !trusted {

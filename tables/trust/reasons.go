@@ -28,12 +28,15 @@ const (
 	NotPackageOwned       Reason = "not_package_owned"
 	Remote                Reason = "remote"
 	ExecFromWritableMount Reason = "exec_from_writable_mount"
+	// PathMismatch: the path the kernel shows does not lead to the mapped
+	// file (issue 8), so nothing that rests on the path is believed.
+	PathMismatch Reason = "path_mismatch"
 )
 
 // Vocabulary lists every reason, sorted, for documentation and tests.
 var Vocabulary = []Reason{
 	Deleted, ExecFromWritableMount, Hidden, Memfd, NotPackageOwned,
-	OutsideTrustedDirs, Preloaded, Remote, TempDir, UserWritable,
+	OutsideTrustedDirs, PathMismatch, Preloaded, Remote, TempDir, UserWritable,
 }
 
 // Reasons is the set of reasons one module load has. The zero value is the
@@ -68,8 +71,11 @@ func (rs Reasons) String() string {
 //
 //   - high: the load is what an attacker does and a legitimate program
 //     almost never does — a fileless (memfd) module, a preloaded module
-//     outside the trusted directories, a module from a temp directory, or a
-//     deleted module outside the trusted directories;
+//     outside the trusted directories, a module from a temp directory, a
+//     deleted module outside the trusted directories, or a module whose
+//     path does not lead to it (path_mismatch: the path is the attacker's
+//     to choose, so it can never lower what the file would get where it
+//     really is);
 //   - medium: anything else outside the trusted directories, or a module
 //     that is hidden, user-writable, remote or on a mount that should be
 //     noexec;
@@ -92,7 +98,7 @@ func (rs Reasons) Severity() Severity {
 	}
 	outside := rs.Has(OutsideTrustedDirs)
 	switch {
-	case rs.Has(Memfd), rs.Has(TempDir),
+	case rs.Has(Memfd), rs.Has(TempDir), rs.Has(PathMismatch),
 		outside && rs.Has(Preloaded), outside && rs.Has(Deleted):
 		return High
 	case outside, rs.Has(Hidden), rs.Has(UserWritable), rs.Has(Remote), rs.Has(ExecFromWritableMount):

@@ -48,8 +48,8 @@ func TestVocabularyIsSortedAndComplete(t *testing.T) {
 	for _, r := range Vocabulary {
 		all.Add(r)
 	}
-	assert.Len(t, Vocabulary, 10)
-	assert.Equal(t, "deleted,exec_from_writable_mount,hidden,memfd,not_package_owned,outside_trusted_dirs,preloaded,remote,temp_dir,user_writable", all.String())
+	assert.Len(t, Vocabulary, 11)
+	assert.Equal(t, "deleted,exec_from_writable_mount,hidden,memfd,not_package_owned,outside_trusted_dirs,path_mismatch,preloaded,remote,temp_dir,user_writable", all.String())
 }
 
 func reasons(rs ...Reason) Reasons {
@@ -80,6 +80,11 @@ func TestSeverityRule(t *testing.T) {
 		{reasons(NotPackageOwned), Low},
 		{reasons(Deleted, NotPackageOwned), Low},
 		{reasons(Preloaded), Low},
+		// A path that does not lead to the file outranks whatever it
+		// claims: a trusted, packaged name is the attacker's choice.
+		{reasons(PathMismatch), High},
+		{reasons(PathMismatch, NotPackageOwned), High},
+		{reasons(PathMismatch, Deleted), High},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.want, c.reasons.Severity(), c.reasons.String())
@@ -174,6 +179,7 @@ func TestEvaluate(t *testing.T) {
 		{"preloaded from tmp", Module{Path: "/tmp/p.so", Preloaded: true}, "outside_trusted_dirs,preloaded,temp_dir"},
 		{"remote", Module{Path: "/mnt/nfs/lib.so", Remote: true}, "outside_trusted_dirs,remote"},
 		{"mount not noexec, no policy", Module{Path: "/tmp/x.so", MountPoint: "/tmp"}, "outside_trusted_dirs,temp_dir"},
+		{"trusted name, another file", Module{Path: "/usr/lib/x86_64-linux-gnu/libz.so.1", PathMismatch: true, PackagesKnown: true}, "not_package_owned,path_mismatch"},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.want, p.Evaluate(c.m).String(), c.name)

@@ -94,3 +94,40 @@ func (r *procRoot) openFile(p string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), p), nil
 }
+
+// pathBase opens where the kernel's paths for this process's files start
+// (inventory.PathBase), or returns -1. The caller closes it.
+func (r *procRoot) pathBase() int {
+	fd, err := inventory.PathBase(r.fd)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// ourRoot opens this process's own root directory, where the kernel's
+// paths of files on mounts we can reach start; -1 if it cannot.
+func ourRoot() int {
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+func closeBase(fd int) {
+	if fd >= 0 {
+		_ = unix.Close(fd)
+	}
+}
+
+// statNamed resolves a path the kernel printed under dir (see
+// inventory.StatPath).
+func statNamed(dir int, p string) (inventory.Named, error) { return inventory.StatPath(dir, p) }
+
+// statExe stats the file pid runs (through /proc/PID/exe).
+func statExe(procFS string, pid int) (inventory.FileInfo, error) {
+	return inventory.StatFile(procFS + "/" + strconv.Itoa(pid) + "/exe")
+}
+
+func sameFile(n inventory.Named, fi inventory.FileInfo) bool { return inventory.SameFile(n, fi) }

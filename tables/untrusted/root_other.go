@@ -10,7 +10,10 @@ import (
 
 // procRoot is Linux's view of a process's root; elsewhere it cannot be
 // opened, and the table is not registered.
-type procRoot struct{ key rootKey }
+type procRoot struct {
+	fd  int
+	key rootKey
+}
 
 func openRoot(string, int) (*procRoot, error) { return nil, inventory.ErrUnsupported }
 
@@ -25,3 +28,19 @@ func (r *procRoot) stat(string) (inventory.FileInfo, error) {
 }
 
 func (r *procRoot) openFile(string) (*os.File, error) { return nil, inventory.ErrUnsupported }
+
+func (r *procRoot) pathBase() int { return -1 }
+
+func ourRoot() int { return -1 }
+
+func closeBase(int) {}
+
+func statNamed(int, string) (inventory.Named, error) {
+	return inventory.Named{}, inventory.ErrUnsupported
+}
+
+func statExe(string, int) (inventory.FileInfo, error) {
+	return inventory.FileInfo{}, inventory.ErrUnsupported
+}
+
+func sameFile(inventory.Named, inventory.FileInfo) bool { return false }

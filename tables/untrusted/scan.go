@@ -54,6 +54,14 @@ type view struct {
 	mounts  []mounts.Mount
 	dirs    map[string]dirFacts
 	stats   map[string]statResult
+	// named caches what the kernel's paths lead to under the view's path
+	// base (see inventory.PathBase).
+	named map[string]namedResult
+}
+
+type namedResult struct {
+	n  inventory.Named
+	ok bool
 }
 
 type dirFacts struct {
@@ -85,6 +93,8 @@ type scan struct {
 	// boot is the host's boot time (/proc/stat btime), read once.
 	boot     time.Time
 	bootRead bool
+	// ourNamed caches what the kernel's paths lead to under our own root.
+	ourNamed map[string]namedResult
 }
 
 // maxEnviron bounds the environment read per process. It must cover all
@@ -123,7 +133,8 @@ func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashSta
 	if err := s.pkgs.Refresh(); err != nil {
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
 	}
-	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}, hostFiles: map[string]hostID{}}
+	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}, hostFiles: map[string]hostID{},
+		ourNamed: map[string]namedResult{}}
 	if self, err := openRoot(s.cfg.ProcFS, os.Getpid()); err == nil {
 		sc.host, sc.knownHost = self.key, true
 		self.close()
@@ -150,17 +161,21 @@ func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashSta
 // Judged reports whether m is a module load this table judges: a file
 // mapped executable (data files such as locale archives are not loads),
 // other than the process's own executable — unless that is a memfd, since
-// fileless execution is worth a row all the same. Package moduleevents
+// fileless execution is worth a row all the same. The executable is the
+// file exe links to, not a module that shows the same path: any user can
+// make a library's path read like the program's. Package moduleevents
 // makes its events from the same loads.
-func Judged(p *inventory.Process, m *inventory.Module) bool {
+func Judged(_ *inventory.Process, m *inventory.Module) bool {
 	if !m.Executable || !strings.HasPrefix(m.Path, "/") {
 		return false
 	}
-	return m.Memfd || m.Path != p.Path || m.Deleted != p.PathDeleted
+	return m.Memfd || !m.Exe
 }
 
 func (sc *scan) process(ctx context.Context, p *inventory.Process) {
-	if sc.policy.AllowsProcess(p.Path, p.Name) {
+	// An allowlisted path vouches for a program only when the path leads
+	// to the file the process runs.
+	if sc.policy.AllowsProcess("", p.Name) || (sc.policy.AllowsProcess(p.Path, "") && sc.exeNamed(p)) {
 		return
 	}
 	var mods []*inventory.Module
@@ -180,6 +195,12 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) {
 		defer root.close()
 	}
 	v := sc.view(ctx, root, p.PID)
+	base := sc.pathBase(root)
+	defer func() {
+		if root == nil || base != root.fd {
+			closeBase(base)
+		}
+	}()
 
 	list, libPath, vars := sc.loaderLists(ctx, p, v)
 	var startup map[fileKey]bool
@@ -194,7 +215,7 @@ func (sc *scan) process(ctx context.Context, p *inventory.Process) {
 		if ctx.Err() != nil {
 			break // the walk reports it
 		}
-		sc.module(p, m, root, v, list, libPath, startup, foreign)
+		sc.module(p, m, root, base, v, list, libPath, startup, foreign)
 	}
 }
 
@@ -206,7 +227,7 @@ func (sc *scan) view(ctx context.Context, root *procRoot, pid int) *view {
 			return v
 		}
 	}
-	v := &view{dirs: map[string]dirFacts{}, stats: map[string]statResult{}}
+	v := &view{dirs: map[string]dirFacts{}, stats: map[string]statResult{}, named: map[string]namedResult{}}
 	if root != nil {
 		sc.views[root.key] = v
 		// Read relative to the process's root: a private mount namespace
@@ -270,9 +291,10 @@ func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bo
 // module judges m and appends its row, if it has one. Its sha256 comes
 // from the cache when the file was hashed before; otherwise the row waits
 // for the hashing pass.
-func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot, v *view, list *preloadList, libPath *libDirs, startup map[fileKey]bool, foreign bool) {
+func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot, base int, v *view, list *preloadList, libPath *libDirs, startup map[fileKey]bool, foreign bool) {
 	fi, statOK := sc.statModule(p.PID, m)
-	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
+	mismatch := sc.pathMismatch(v, base, m, fi, statOK)
+	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd, PathMismatch: mismatch}
 	facts.Preloaded = sc.preloaded(root, v, list, libPath, m, statOK && fi.Mode&modeSetuid != 0) ||
 		startup[fileKey{m.Major, m.Minor, m.Inode}]
 	pkg := ""
@@ -281,17 +303,24 @@ func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot
 		if statOK && (fi.UID != 0 || fi.Mode&writableByOthers != 0) {
 			facts.UserWritable = true
 		}
-		d := sc.dirFacts(root, v, path.Dir(m.Path))
-		facts.UserWritable = facts.UserWritable || d.userWritable
-		facts.WorldWritableDir = d.worldWritable
-		if mt, ok := mounts.Find(v.mounts, m.Path, m.Major, m.Minor, true); ok {
-			facts.Remote = mt.Remote()
-			facts.MountPoint, facts.MountNoexec = mt.MountPoint, mt.Noexec()
-			fsType = mt.FSType
+		if mismatch {
+			// The path names some other file, or none: its directories,
+			// its mount and its package say nothing about this one. The
+			// file system is the mapped file's own.
+			fsType, facts.Remote = sc.deviceFS(v, p.PID, m)
+		} else {
+			d := sc.dirFacts(root, v, path.Dir(m.Path))
+			facts.UserWritable = facts.UserWritable || d.userWritable
+			facts.WorldWritableDir = d.worldWritable
+			if mt, ok := mounts.Find(v.mounts, m.Path, m.Major, m.Minor, true); ok {
+				facts.Remote = mt.Remote()
+				facts.MountPoint, facts.MountNoexec = mt.MountPoint, mt.Noexec()
+				fsType = mt.FSType
+			}
 		}
 		if !foreign {
 			pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
-			if pkg != "" && !m.Deleted && !sc.isHostFile(m, fi, statOK) {
+			if pkg != "" && (mismatch || (!m.Deleted && !sc.isHostFile(m, fi, statOK))) {
 				// A package owns the name, not this file: a private mount
 				// namespace can lay its own library over a packaged one.
 				pkg = ""
@@ -300,7 +329,7 @@ func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot
 		}
 	}
 	reasons := sc.policy.Evaluate(facts)
-	if reasons.Empty() || sc.policy.AllowsModule(m.Path, "", pkg) {
+	if reasons.Empty() || (!mismatch && sc.policy.AllowsModule(m.Path, "", pkg)) {
 		return
 	}
 	sum, skipped := "", skipUnreadable
@@ -438,6 +467,142 @@ func (sc *scan) dirFacts(root *procRoot, v *view, dir string) dirFacts {
 	}
 	v.dirs[dir] = f
 	return f
+}
+
+// pathBase opens where the kernel's paths for the process's files start:
+// our own root for a process that shares it (no syscall), else the place
+// inventory.PathBase climbs to; -1 when unknown. It is root.fd itself in
+// the first case, so the caller closes it only when it differs.
+func (sc *scan) pathBase(root *procRoot) int {
+	if root == nil {
+		return -1
+	}
+	if sc.knownHost && root.key == sc.host {
+		return root.fd
+	}
+	return root.pathBase()
+}
+
+// maxDeletedClimb bounds how far up a deleted module's path pathMismatch
+// looks for a directory that still exists.
+const maxDeletedClimb = 8
+
+// pathMismatch reports whether m's path fails to lead to the mapped file
+// (mapped, a stat through map_files), so that nothing resting on the path
+// can be believed. The kernel printed the path from our root, or from the
+// top of the file's mount tree when our root is not above it: it is tried
+// under the process's path base, then under our root. A path leads to the
+// file when it resolves to the same device and inode. A deleted file has
+// no name to resolve: its path leads to it when the nearest directory on
+// it that still exists is on the mount the file was opened through (the
+// same device where the kernel gives no mount id), as a library replaced
+// by an upgrade is, and a file from a detached or foreign mount is not. A
+// path cut short names nothing. Without the mapped file's stat (no
+// map_files), the inode must match and a deleted file is not judged.
+func (sc *scan) pathMismatch(v *view, base int, m *inventory.Module, mapped inventory.FileInfo, statOK bool) bool {
+	switch {
+	case m.Memfd:
+		return false
+	case m.PathTruncated:
+		return true
+	case !statOK && m.Deleted:
+		return false
+	}
+	leads := func(p string) bool {
+		n, ok := sc.named(v, base, p)
+		switch {
+		case !ok:
+			return false
+		case !statOK:
+			return n.Ino == m.Inode
+		case m.Deleted:
+			if n.Mode&modeType != modeDir {
+				return false
+			}
+			if n.MountID != 0 && mapped.MountID != 0 {
+				return n.MountID == mapped.MountID
+			}
+			return n.Dev == mapped.Dev
+		default:
+			return sameFile(n, mapped)
+		}
+	}
+	if !m.Deleted {
+		return !leads(m.Path)
+	}
+	dir := path.Dir(m.Path)
+	for range maxDeletedClimb {
+		if _, ok := sc.named(v, base, dir); ok {
+			return !leads(dir)
+		}
+		if dir == "/" {
+			break
+		}
+		dir = path.Dir(dir)
+	}
+	return true
+}
+
+// named resolves a path the kernel printed: under the process's path base
+// first, then under our own root, returning the first that resolves to
+// something. Results are cached per view and per scan.
+func (sc *scan) named(v *view, base int, p string) (inventory.Named, bool) {
+	if base >= 0 {
+		r, seen := v.named[p]
+		if !seen {
+			n, err := statNamed(base, p)
+			r = namedResult{n: n, ok: err == nil}
+			v.named[p] = r
+		}
+		if r.ok {
+			return r.n, true
+		}
+	}
+	r, seen := sc.ourNamed[p]
+	if !seen {
+		if fd := ourRoot(); fd >= 0 {
+			n, err := statNamed(fd, p)
+			r = namedResult{n: n, ok: err == nil}
+			closeBase(fd)
+		}
+		sc.ourNamed[p] = r
+	}
+	return r.n, r.ok
+}
+
+// deviceFS names the file system of m from its device: a mount of that
+// device in the process's mountinfo, else the mapped file's own statfs (a
+// detached mount is in no mountinfo).
+func (sc *scan) deviceFS(v *view, pid int, m *inventory.Module) (fsType string, remote bool) {
+	if mt, ok := mounts.ByDevice(v.mounts, m.Major, m.Minor); ok {
+		return mt.FSType, mt.Remote()
+	}
+	t, err := sc.src.ModuleFSType(pid, m)
+	if err != nil {
+		return "", false
+	}
+	return t, mounts.IsNetworkFS(t)
+}
+
+// exeNamed reports whether the process's path leads to the file it runs,
+// resolved as pathMismatch resolves a module's path.
+func (sc *scan) exeNamed(p *inventory.Process) bool {
+	exe, err := statExe(sc.cfg.ProcFS, p.PID)
+	if err != nil {
+		return false
+	}
+	root, err := openRoot(sc.cfg.ProcFS, p.PID)
+	if err != nil {
+		return false
+	}
+	defer root.close()
+	base := sc.pathBase(root)
+	if base != root.fd {
+		defer closeBase(base)
+	}
+	v := &view{named: map[string]namedResult{}}
+	m := &inventory.Module{Path: p.Path, Deleted: p.PathDeleted, Inode: exe.Ino}
+	return !sc.pathMismatch(v, base, m, exe, true)
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -31,6 +31,7 @@ type Source interface {
 	Walk(ctx context.Context, pids []int, fn func(*inventory.Process) error) error
 	OpenModule(pid int, m *inventory.Module) (*os.File, error)
 	StatModule(pid int, m *inventory.Module) (inventory.FileInfo, error)
+	ModuleFSType(pid int, m *inventory.Module) (string, error)
 	Environ(pid int, limit int) ([]string, bool, error)
 	ReadFile(pid int, name string, limit int) ([]byte, bool, error)
 }
@@ -76,14 +77,14 @@ var columns = []table.Column{
 	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable. JOIN processes USING (pid) for real and saved ids."},
 	{Name: "path", Type: table.Text, Description: "Path of the loaded module, as the kernel shows it (without \" (deleted)\")"},
 	{Name: "name", Type: table.Text, Description: "File name of the module"},
-	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount"},
+	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount, path_mismatch"},
 	{Name: "severity", Type: table.Text, Description: "low, medium or high, derived from the reasons (see the README)"},
 	{Name: "sha256", Type: table.Text, Description: "SHA-256 of the mapped file, read through /proc/PID/map_files (works for deleted and memfd modules); empty when sha256_skipped says why"},
 	{Name: "sha256_skipped", Type: table.Text, Description: "Why sha256 is empty: over_size_cap (bigger than the cap, 128 MiB by default), unreadable, or budget (the scan's hashing budget, 1 GiB and 5 s by default, ran out first: every process is judged before any file is hashed, and processes take turns); empty when hashed"},
-	{Name: "package", Type: table.Text, Description: "dpkg package owning the path, or empty"},
+	{Name: "package", Type: table.Text, Description: "dpkg package owning the path, or empty (always empty when the path does not lead to the mapped file)"},
 	{Name: "owner_uid", Type: table.BigInt, Description: "Owner of the mapped file"},
 	{Name: "mode", Type: table.Text, Description: "Permission bits of the mapped file, octal (e.g. 0755)"},
-	{Name: "fs_type", Type: table.Text, Description: "File system type of the mount the module lives on (e.g. ext4, tmpfs, nfs4)"},
+	{Name: "fs_type", Type: table.Text, Description: "File system type of the mount the module lives on (e.g. ext4, tmpfs, nfs4); taken from the mapped file's own device when its path does not lead to it (path_mismatch)"},
 }
 
 // New builds the table: the built-in Linux policy, extended by
