@@ -8,7 +8,7 @@ MINGW_CC      ?= x86_64-w64-mingw32-gcc
 WINE_FIXTURES := build/wine/fixtures
 # Programs the Windows suites start, built here (the suites themselves run
 # inside Wine, where no compiler is) and found through MODHUNT_WINE_FIXTURES.
-WINE_FIXTURE_FILES :=
+WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll
 
 .PHONY: test-windows wine-fixtures wine-stop wine-clean
 
