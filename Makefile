@@ -28,8 +28,10 @@ build-all:
 run: build
 	@$(BIN) hunt; rc=$$?; [ $$rc -le 1 ] || exit $$rc
 
+# The Linux suites, then the Windows ones under Wine (test/wine/wine.mk).
 test: lint bpf-check
 	$(GO) test -count=1 $(PKGS)
+	@$(MAKE) --no-print-directory test-windows
 
 test-short:
 	$(GO) test -short $(PKGS)
@@ -92,10 +94,11 @@ bpf-check:
 spec: build
 	$(BIN) --spec
 
-clean:
+clean: wine-stop
 	rm -rf build
 
 include packs/packs.mk
+include test/wine/wine.mk
 
 # Regenerate the README's table reference from the table definitions.
 docs:

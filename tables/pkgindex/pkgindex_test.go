@@ -12,6 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// linuxOnly skips a test of Linux's package databases on Windows, where
+// neither dpkg nor rpm exists and the usrmerge symlinks these tests build do
+// not resolve the Linux way.
+func linuxOnly(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("dpkg and rpm databases, and usrmerge's /lib -> usr/lib links, are Linux's")
+	}
+}
+
 // fakeRoot builds a usrmerged Debian root: /lib and /lib64 are links into
 // /usr, one package lists the old /lib path and one the new /usr/lib path.
 func fakeRoot(t *testing.T) string {
@@ -40,6 +50,7 @@ func fakeRoot(t *testing.T) string {
 
 func TestOwnerAcrossUsrmerge(t *testing.T) {
 	t.Parallel()
+	linuxOnly(t)
 	db := Open(fakeRoot(t))
 	require.NoError(t, db.Refresh())
 	cases := map[string]string{
@@ -97,6 +108,7 @@ func TestRefreshFollowsTheDatabase(t *testing.T) {
 
 func TestBadFilesAreReportedNotFatal(t *testing.T) {
 	t.Parallel()
+	linuxOnly(t)
 	root := fakeRoot(t)
 	require.NoError(t, os.WriteFile(filepath.Join(root, "var/lib/dpkg/diversions"), []byte("/a\n/b\n"), 0o644))
 	ix, err := Build(root)
@@ -108,6 +120,7 @@ func TestBadFilesAreReportedNotFatal(t *testing.T) {
 
 func TestThisHostsDpkg(t *testing.T) {
 	t.Parallel()
+	linuxOnly(t)
 	if _, err := os.Stat("/var/lib/dpkg/info"); err != nil {
 		t.Skip("no dpkg database on this host (a Debian-family system has one)")
 	}

@@ -128,6 +128,7 @@ func writeRPMDB(t *testing.T, file string, blobs ...[]byte) {
 
 func TestRPMDatabase(t *testing.T) {
 	t.Parallel()
+	linuxOnly(t)
 	root := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "usr/lib64"), 0o755))
 	require.NoError(t, os.Symlink("usr/lib64", filepath.Join(root, "lib64")))

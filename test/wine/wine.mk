@@ -1,0 +1,49 @@
+# Windows suites under Wine (test/wine/README.md). Included from the Makefile.
+
+WINE_EXEC     := $(CURDIR)/test/wine/go_windows_amd64_exec
+WINE_PREFIX   := $(CURDIR)/build/wine/prefix
+WINE          ?= /usr/lib/wine/wine64
+WINESERVER    ?= /usr/lib/wine/wineserver64
+MINGW_CC      ?= x86_64-w64-mingw32-gcc
+WINE_FIXTURES := build/wine/fixtures
+# Programs the Windows suites start, built here (the suites themselves run
+# inside Wine, where no compiler is) and found through MODHUNT_WINE_FIXTURES.
+WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll
+
+.PHONY: test-windows wine-fixtures wine-stop wine-clean
+
+wine-fixtures: $(WINE_FIXTURE_FILES)
+
+$(WINE_FIXTURES)/%.exe: test/wine/fixtures/%.c
+	@mkdir -p $(@D)
+	$(MINGW_CC) -municode -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(WINE_FIXTURES)/%.dll: test/wine/fixtures/%.c
+	@mkdir -p $(@D)
+	$(MINGW_CC) -shared -O2 -Wall -Wextra -Werror -o $@ $<
+
+# Every GOOS=windows test binary, run under Wine by the runner. The prefix's
+# wineserver is stopped at the end, whether the suites passed or not.
+test-windows:
+	@if [ ! -x $(WINE) ] || ! command -v $(MINGW_CC) >/dev/null; then \
+	  echo "test-windows: skipped, needs wine64 and gcc-mingw-w64-x86-64 (apt-get install wine64 gcc-mingw-w64-x86-64)"; \
+	  exit 0; \
+	fi; \
+	rc=0; \
+	$(MAKE) --no-print-directory wine-fixtures && \
+	MODHUNT_WINE=$(WINE) MODHUNT_WINESERVER=$(WINESERVER) MODHUNT_MINGW_CC=$(MINGW_CC) \
+	MODHUNT_WINEPREFIX=$(WINE_PREFIX) MODHUNT_WINE_FIXTURES=$(CURDIR)/$(WINE_FIXTURES) \
+	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -exec $(WINE_EXEC) $(PKGS) || rc=$$?; \
+	$(MAKE) --no-print-directory wine-stop; \
+	exit $$rc
+
+# Stop the prefix's wineserver and every Wine process in it (the wine64
+# package's own wineserver, never through wine).
+wine-stop:
+	@if [ -d $(WINE_PREFIX) ] && [ -x $(WINESERVER) ]; then \
+	  WINEPREFIX=$(WINE_PREFIX) $(WINESERVER) -k 2>/dev/null; \
+	  WINEPREFIX=$(WINE_PREFIX) $(WINESERVER) -w 2>/dev/null; \
+	fi; true
+
+wine-clean: wine-stop
+	rm -rf build/wine
