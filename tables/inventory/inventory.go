@@ -14,64 +14,35 @@ package inventory
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/modhunt/modhunt/tables/fileinfo"
 )
 
 // ErrUnsupported is returned on platforms without an inventory yet.
 var ErrUnsupported = errors.New("inventory: not supported on this platform")
 
-// FileType is what a mapped file's first bytes say it is.
-type FileType string
+// FileType is what a mapped file's first bytes say it is (see fileinfo).
+type FileType = fileinfo.Type
 
 // File types, as the file_type column spells them.
 const (
-	FileELF     FileType = "elf"
-	FilePE      FileType = "pe"
-	FileMachO   FileType = "macho"
-	FileScript  FileType = "script" // starts with "#!"
-	FileData    FileType = "data"   // a readable regular file, none of the above
-	FileUnknown FileType = "unknown"
+	FileELF     = fileinfo.ELF
+	FilePE      = fileinfo.PE
+	FileMachO   = fileinfo.MachO
+	FileScript  = fileinfo.Script
+	FileData    = fileinfo.Data
+	FileUnknown = fileinfo.Unknown
 )
 
-// SniffSize is how many leading bytes DetectFileType wants: enough for a PE
-// header at any usual e_lfanew.
-const SniffSize = 4096
+// SniffSize is how many leading bytes DetectFileType wants.
+const SniffSize = fileinfo.SniffSize
 
 // DetectFileType classifies a file from its first bytes (up to SniffSize).
-func DetectFileType(head []byte) FileType {
-	switch {
-	case bytes.HasPrefix(head, []byte("\x7fELF")):
-		return FileELF
-	case bytes.HasPrefix(head, []byte("#!")):
-		return FileScript
-	case bytes.HasPrefix(head, []byte("MZ")):
-		// A bare MZ is a DOS stub; a PE image has "PE\0\0" at e_lfanew.
-		if len(head) >= 0x40 {
-			off := int(binary.LittleEndian.Uint32(head[0x3c:]))
-			if off >= 0x40 && off <= len(head)-4 && string(head[off:off+4]) == "PE\x00\x00" {
-				return FilePE
-			}
-		}
-		return FileData
-	case len(head) >= 8:
-		switch binary.BigEndian.Uint32(head) {
-		case 0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe:
-			return FileMachO
-		case 0xcafebabe:
-			// Fat Mach-O and Java class files share this magic; a fat
-			// header counts architectures (few), a class file has a
-			// class-file version (>= 45) in the same place.
-			if n := binary.BigEndian.Uint32(head[4:]); n > 0 && n < 45 {
-				return FileMachO
-			}
-		}
-	}
-	return FileData
-}
+func DetectFileType(head []byte) FileType { return fileinfo.Detect(head) }
 
 // Process is one process and its modules.
 type Process struct {
@@ -154,9 +125,12 @@ type FileInfo struct {
 	GID     uint32
 	Size    int64
 	ModTime time.Time
-	Nlink   uint64
-	Dev     uint64
-	Ino     uint64
+	// ChangeTime is the status change time (ctime): no one can set it back,
+	// so a file rewritten in place and re-dated still shows a new one.
+	ChangeTime time.Time
+	Nlink      uint64
+	Dev        uint64
+	Ino        uint64
 	// MountID is the mount the file was reached through (statx
 	// STATX_MNT_ID); 0 when unknown (kernels before 5.8, or FileInfoOf).
 	MountID uint64
@@ -192,8 +166,11 @@ type Config struct {
 	// at fixtures.
 	ProcRoot string
 	Log      *slog.Logger
-	// CacheSize bounds the file-type cache shared across walks (entries);
-	// 0 means DefaultCacheSize.
+	// Files is the file-facts cache the inventory records file types in,
+	// shared with whatever else reads facts through the inventory (Files());
+	// nil means a new one of CacheSize entries.
+	Files *fileinfo.Cache
+	// CacheSize bounds a new Files cache (entries); 0 means DefaultCacheSize.
 	CacheSize int
 	// CmdlineMax bounds Process.Cmdline in bytes; 0 means DefaultCmdlineMax.
 	CmdlineMax int
@@ -227,7 +204,18 @@ func (c Config) withDefaults() Config {
 	if c.CmdlineMax <= 0 {
 		c.CmdlineMax = DefaultCmdlineMax
 	}
+	if c.Files == nil {
+		c.Files = fileinfo.New(c.CacheSize, 0)
+	}
 	return c
+}
+
+// IDOf is the file-facts identity of a file as FileInfo describes it.
+func IDOf(fi FileInfo) fileinfo.ID {
+	return fileinfo.ID{
+		Key:  fileinfo.Key{Dev: fi.Dev, Ino: fi.Ino},
+		Size: fi.Size, MTime: fi.ModTime.UnixNano(), CTime: fi.ChangeTime.UnixNano(),
+	}
 }
 
 // Clone returns a deep copy of p that stays valid after a Walk callback

@@ -15,16 +15,16 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/procmaps"
 )
 
 // Inventory reads processes and their modules from procfs. It is safe for
 // concurrent use; each Walk takes its own scratch buffers from a pool and
-// all walks share one bounded file-type cache.
+// all walks record file types in one file-facts cache (Config.Files).
 type Inventory struct {
 	cfg     Config
 	scratch sync.Pool
-	cache   typeCache
 	// kmemOnce says once that the kernel's memory devices are unknown.
 	kmemOnce sync.Once
 }
@@ -32,7 +32,6 @@ type Inventory struct {
 // New returns an Inventory reading cfg.ProcRoot.
 func New(cfg Config) *Inventory {
 	inv := &Inventory{cfg: cfg.withDefaults()}
-	inv.cache.max = inv.cfg.CacheSize
 	inv.scratch.New = func() any { return newScratch(inv.cfg) }
 	return inv
 }
@@ -98,10 +97,13 @@ type scratch struct {
 	names map[nameKey]int  // every module of a file mapped under more than one name
 	// pathBytes is how much of pathBudget the current process spent.
 	pathBytes int
-	intern    map[string]string
+	// typed holds the file types this walk already confirmed, per file and
+	// name: they are trusted again without a stat. At most
+	// Config.CacheSize entries.
+	typed  map[nameKey]FileType
+	intern map[string]string
 	// internSize is the bytes of the intern table's strings.
 	internSize int
-	gen        uint64
 }
 
 func newScratch(cfg Config) *scratch {
@@ -112,6 +114,7 @@ func newScratch(cfg Config) *scratch {
 		link:   make([]byte, unix.PathMax+len(procmaps.DeletedSuffix)),
 		index:  make(map[fileKey]int),
 		names:  make(map[nameKey]int),
+		typed:  make(map[nameKey]FileType),
 		intern: make(map[string]string),
 	}
 }
@@ -164,7 +167,7 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 	defer closeFD(procFD)
 	s := inv.scratch.Get().(*scratch)
 	defer inv.scratch.Put(s)
-	s.gen = inv.cache.nextGen()
+	clear(s.typed)
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -663,15 +666,15 @@ func mapFilesName(s *scratch, m *Module) string {
 	return string(b)
 }
 
-// fileType finds the module's type in the cache, or reads its first bytes
-// through map_files. A cache entry is trusted without a stat when this walk
-// already checked it under the same path; otherwise one stat confirms that
-// size and mtime still match.
+// fileType finds the module's type in the file-facts cache, or reads its
+// first bytes through map_files. A type is trusted without a stat when this
+// walk already confirmed it for the same file under the same path;
+// otherwise one stat gives the file's identity, under which the cache
+// knows the type or it is read.
 func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *unix.Stat_t, statErr error) FileType {
-	key := fileKey{m.Major, m.Minor, m.Inode}
-	e, ok := inv.cache.get(key)
-	if ok && e.gen == s.gen && e.path == raw {
-		return e.ft
+	key := nameKey{fileKey{m.Major, m.Minor, m.Inode}, raw}
+	if ft, ok := s.typed[key]; ok {
+		return ft
 	}
 	name := mapFilesName(s, m)
 	if statErr != nil {
@@ -680,19 +683,30 @@ func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *un
 	if statErr != nil {
 		return fileTypeByPath(s, d, m)
 	}
-	if ok && e.size == st.Size && e.mtime == st.Mtim {
-		inv.cache.put(key, typeEntry{gen: s.gen, path: raw, size: st.Size, mtime: st.Mtim, ft: e.ft})
-		return e.ft
-	}
-	ft := FileUnknown
-	if st.Mode&unix.S_IFMT == unix.S_IFREG {
-		if fd, err := d.open(name, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK); err == nil {
-			ft = sniffFD(fd, s.small)
-			closeFD(fd)
+	id := idOfStat(st)
+	ft, ok := inv.cfg.Files.Type(id)
+	if !ok {
+		ft = FileUnknown
+		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+			if fd, err := d.open(name, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK); err == nil {
+				ft = sniffFD(fd, s.small)
+				closeFD(fd)
+			}
 		}
+		inv.cfg.Files.SetType(id, ft)
 	}
-	inv.cache.put(key, typeEntry{gen: s.gen, path: raw, size: st.Size, mtime: st.Mtim, ft: ft})
+	if len(s.typed) < inv.cfg.CacheSize {
+		s.typed[key] = ft
+	}
 	return ft
+}
+
+// idOfStat is the file-facts identity of a stat result.
+func idOfStat(st *unix.Stat_t) fileinfo.ID {
+	return fileinfo.ID{
+		Key:  fileinfo.Key{Dev: st.Dev, Ino: st.Ino},
+		Size: st.Size, MTime: st.Mtim.Nano(), CTime: st.Ctim.Nano(),
+	}
 }
 
 // fileTypeByPath is the fallback without map_files (no CAP_SYS_ADMIN): the
@@ -745,61 +759,11 @@ func sniffFD(fd int, buf []byte) FileType {
 	return DetectFileType(buf[:n])
 }
 
-type typeEntry struct {
-	gen   uint64
-	path  string
-	size  int64
-	mtime unix.Timespec
-	ft    FileType
-}
+// Files is the file-facts cache the inventory records file types in; read
+// other facts of its modules through it.
+func (inv *Inventory) Files() *fileinfo.Cache { return inv.cfg.Files }
 
-// typeCache is a bounded map of file types shared by all walks. When full,
-// entries not confirmed by the current walk go first, then everything.
-type typeCache struct {
-	mu  sync.Mutex
-	max int
-	gen uint64
-	m   map[fileKey]typeEntry
-}
-
-func (c *typeCache) nextGen() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	return c.gen
-}
-
-func (c *typeCache) get(k fileKey) (typeEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	return e, ok
-}
-
-func (c *typeCache) put(k fileKey, e typeEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[fileKey]typeEntry)
-	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		for key, old := range c.m {
-			if old.gen != e.gen {
-				delete(c.m, key)
-			}
-		}
-		if len(c.m) >= c.max {
-			clear(c.m)
-		}
-	}
-	c.m[k] = e
-}
-
-func (inv *Inventory) cacheLen() int {
-	inv.cache.mu.Lock()
-	defer inv.cache.mu.Unlock()
-	return len(inv.cache.m)
-}
+func (inv *Inventory) cacheLen() int { return inv.cfg.Files.Len() }
 
 // OpenModule opens the file mapped as m in process pid, through
 // /proc/PID/map_files, so it is the mapped file even when unlinked, a
@@ -878,7 +842,7 @@ func (inv *Inventory) statMapFile(pid int, m *Module, st *unix.Stat_t) (dir int,
 func FileInfoOf(st *unix.Stat_t) FileInfo {
 	return FileInfo{
 		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size,
-		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Nlink: uint64(st.Nlink), //nolint:unconvert // uint32 on some architectures
+		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), ChangeTime: time.Unix(st.Ctim.Sec, st.Ctim.Nsec), Nlink: uint64(st.Nlink), //nolint:unconvert // uint32 on some architectures
 		Dev: st.Dev, Ino: st.Ino,
 	}
 }

@@ -5,6 +5,8 @@ package inventory
 import (
 	"context"
 	"os"
+
+	"github.com/modhunt/modhunt/tables/fileinfo"
 )
 
 // Inventory is unsupported on this platform: every method returns
@@ -39,3 +41,6 @@ func (inv *Inventory) Environ(int, int) ([]string, bool, error) { return nil, fa
 func (inv *Inventory) ReadFile(int, string, int) ([]byte, bool, error) {
 	return nil, false, ErrUnsupported
 }
+
+// Files is the file-facts cache.
+func (inv *Inventory) Files() *fileinfo.Cache { return inv.cfg.Files }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 )
 
@@ -15,7 +16,7 @@ type hashJob struct {
 	row int // index in scan.rows
 	pid int
 	mod inventory.Module
-	id  fileID
+	id  fileinfo.ID
 	// rank is the row's place among its process's rows that need hashing,
 	// smallest file first: the round of the pass it is hashed in.
 	rank int
@@ -62,7 +63,7 @@ func (sc *scan) hashPass(ctx context.Context) hashStats {
 	if len(sc.jobs) == 0 {
 		return st
 	}
-	bySize := func(a, b hashJob) int { return cmp.Compare(a.id.size, b.id.size) }
+	bySize := func(a, b hashJob) int { return cmp.Compare(a.id.Size, b.id.Size) }
 	// A process's jobs are adjacent: the walk judges one process at a time.
 	for start := 0; start < len(sc.jobs); {
 		end := start + 1
@@ -86,13 +87,14 @@ func (sc *scan) hashPass(ctx context.Context) hashStats {
 		j := &sc.jobs[i]
 		open := func() (*os.File, error) {
 			f, err := sc.src.OpenModule(j.pid, &j.mod)
-			if err == nil && !isFile(f, j.id.dev, j.id.ino) {
+			if err == nil && !isFile(f, j.id.Dev, j.id.Ino) {
 				_ = f.Close() // read only: nothing to lose
 				return nil, errReplaced
 			}
 			return f, err
 		}
-		sum, skipped, n := sc.hash.sumContext(ctx, j.id, open, budget)
+		sum, skip, n := sc.hash.SumContext(ctx, j.id, open, budget)
+		skipped := string(skip)
 		budget -= n
 		st.bytes += n
 		if n > 0 && sum != "" {

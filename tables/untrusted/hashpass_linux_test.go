@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -14,43 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
 )
 
 const mib = 1 << 20
-
-// The budget is checked against the size from stat before a byte is read,
-// and again against what the read finds (a memfd can grow); a cached sum
-// costs nothing, whatever is left of the budget.
-func TestHasherBudget(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "lib.so")
-	require.NoError(t, os.WriteFile(file, make([]byte, 100), 0o600))
-	opens := 0
-	open := func() (*os.File, error) { opens++; return os.Open(file) }
-	h := newHasher(1 << 20)
-
-	sum, skipped, n := h.sumContext(context.Background(), fileID{ino: 1, size: 100}, open, 99)
-	assert.Equal(t, [2]string{"", skipBudget}, [2]string{sum, skipped})
-	assert.Zero(t, n)
-	assert.Zero(t, opens, "a file over the budget by its size is not opened")
-
-	// Grew past the budget after stat: the read stops one byte past it.
-	sum, skipped, n = h.sumContext(context.Background(), fileID{ino: 2, size: 10}, open, 50)
-	assert.Equal(t, [2]string{"", skipBudget}, [2]string{sum, skipped})
-	assert.Equal(t, int64(51), n)
-
-	sum, skipped, n = h.sumContext(context.Background(), fileID{ino: 3, size: 100}, open, 100)
-	assert.Empty(t, skipped)
-	assert.NotEmpty(t, sum)
-	assert.Equal(t, int64(100), n)
-	again, skipped, n := h.sumContext(context.Background(), fileID{ino: 3, size: 100}, open, 0)
-	assert.Equal(t, [2]string{sum, ""}, [2]string{again, skipped}, "a cache hit needs no budget")
-	assert.Zero(t, n)
-}
 
 // fileSource opens a module's path directly; the hashing pass needs nothing
 // else from its source.
@@ -76,7 +45,7 @@ func passScan(t *testing.T, budget int64, procs map[int][]string, order []int) (
 			row := make(table.Row, len(columns))
 			row[colSkipped] = skipBudget
 			sc.jobs = append(sc.jobs, hashJob{row: len(sc.rows), pid: pid, mod: inventory.Module{Path: p},
-				id: fileID{dev: st.Dev, ino: st.Ino, size: fi.Size(), mtime: fi.ModTime()}})
+				id: fileinfo.ID{Key: fileinfo.Key{Dev: st.Dev, Ino: st.Ino}, Size: fi.Size(), MTime: fi.ModTime().UnixNano()}})
 			sc.rows = append(sc.rows, row)
 		}
 	}

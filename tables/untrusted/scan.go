@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
 	"github.com/modhunt/modhunt/tables/pkgindex"
@@ -37,12 +38,14 @@ type rootKey struct {
 }
 
 type scanner struct {
-	cfg       Config
-	src       Source
-	policy    *trust.Policy
-	pkgs      *pkgindex.DB
-	hash      *hasher
-	elf       *elfCache
+	cfg    Config
+	src    Source
+	policy *trust.Policy
+	pkgs   *pkgindex.DB
+	// facts is the file-facts cache (the inventory's when it has one);
+	// hash hashes through it.
+	facts     *fileinfo.Cache
+	hash      fileinfo.Hasher
 	log       *slog.Logger
 	mountInfo func(pid int) ([]mounts.Mount, error)
 }
@@ -335,12 +338,12 @@ func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot
 	sum, skipped := "", skipUnreadable
 	var job *hashJob
 	if statOK {
-		id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
+		id := inventory.IDOf(fi)
 		var cached bool
-		switch sum, cached = sc.hash.cached(id); {
+		switch sum, cached = sc.hash.Cached(id); {
 		case cached:
 			skipped = ""
-		case id.size > sc.hash.max:
+		case id.Size > sc.hash.Max:
 			skipped = skipOverCap
 		default:
 			skipped = skipBudget // until the hashing pass gets to it

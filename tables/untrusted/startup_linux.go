@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/modhunt/modhunt/tables/elfdyn"
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/procmaps"
 )
@@ -43,20 +44,19 @@ func (sc *scan) elfInfo(pid int, m *inventory.Module) *elfdyn.Info {
 	if !ok {
 		return nil
 	}
-	id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
-	if !m.Memfd { // memfd inodes are reused
-		if info, ok := sc.elf.get(id); ok {
-			return info
+	parse := func() (*elfdyn.Info, int, error) {
+		var info *elfdyn.Info
+		if f, err := sc.src.OpenModule(pid, m); err == nil {
+			info, _ = elfdyn.Parse(f, fi.Size, pageSize)
+			_ = f.Close() // read only
 		}
+		return info, elfInfoSize(info), nil
 	}
-	var info *elfdyn.Info
-	if f, err := sc.src.OpenModule(pid, m); err == nil {
-		info, _ = elfdyn.Parse(f, fi.Size, pageSize)
-		_ = f.Close() // read only
+	if m.Memfd { // memfd inodes are reused
+		info, _, _ := parse()
+		return info
 	}
-	if !m.Memfd {
-		sc.elf.put(id, info)
-	}
+	info, _ := fileinfo.Get(sc.facts, inventory.IDOf(fi), elfFact, parse)
 	return info
 }
 

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
 	"github.com/modhunt/modhunt/tables/pkgindex"
@@ -58,6 +59,9 @@ type Config struct {
 	ProcFS string
 	// Inventory is the scan to reuse; nil means a new inventory over ProcFS.
 	Inventory Source
+	// Files is the file-facts cache sums and ELF facts are kept in; nil
+	// means the inventory's (Files()), or a new one.
+	Files *fileinfo.Cache
 	// MountInfo returns a process's mounts; nil means reading
 	// /proc/PID/mountinfo through the inventory. Tests inject fixtures
 	// (a network file system cannot be mounted without a network).
@@ -147,13 +151,24 @@ func newScanner(cfg Config) (*scanner, error) {
 			return nil, err
 		}
 	}
+	if cfg.HashMax <= 0 {
+		cfg.HashMax = DefaultHashMax
+	}
+	files := cfg.Files
+	if files == nil {
+		if f, ok := cfg.Inventory.(interface{ Files() *fileinfo.Cache }); ok {
+			files = f.Files()
+		} else {
+			files = fileinfo.New(0, 0)
+		}
+	}
 	s := &scanner{
 		cfg:    cfg,
 		src:    cfg.Inventory,
 		policy: policy,
 		pkgs:   pkgindex.Open(cfg.HostRoot),
-		hash:   newHasher(cfg.HashMax),
-		elf:    &elfCache{},
+		facts:  files,
+		hash:   fileinfo.Hasher{Cache: files, Max: cfg.HashMax},
 		log:    cfg.Log,
 	}
 	if s.mountInfo = cfg.MountInfo; s.mountInfo == nil {
