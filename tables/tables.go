@@ -10,7 +10,6 @@ import (
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/moduledetections"
-	"github.com/modhunt/modhunt/tables/moduleevents"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
 )
@@ -27,6 +26,12 @@ type Config struct {
 	// untrusted_module_loads scan; 0 means the table's defaults.
 	HashBudget int64
 	HashTime   time.Duration
+	// Inventory is the process source of every table; nil means this
+	// host's. Tests feed other OSes' processes through it.
+	Inventory inventory.Source
+	// OnJudge, when set, is called with each pid the trust judgement
+	// judges (tests count scans with it).
+	OnJudge func(pid int)
 }
 
 // Catalog builds every table definition, whatever the platform: the
@@ -39,17 +44,23 @@ func Catalog(cfg Config) ([]*table.Table, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	// One inventory serves every table, so their scans share its caches.
-	inv := inventory.New(inventory.Config{Log: cfg.Log, ModulesOnly: true})
-	// module_detections takes its trust verdicts from untrusted_module_loads
-	// itself, so both share one package index and one hash cache.
-	untrustedLoads, err := untrusted.New(untrusted.Config{
-		Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: moduleevents.Tee(inv), HashBudget: cfg.HashBudget, HashTime: cfg.HashTime,
+	inv := cfg.Inventory
+	if inv == nil {
+		inv = inventory.New(inventory.Config{Log: cfg.Log, ModulesOnly: true})
+	}
+	// module_detections takes its trust verdicts from untrusted_module_loads'
+	// judge, typed: both share one package index and one file-facts cache,
+	// and a query reading both judges the host once.
+	judge, err := untrusted.NewJudge(untrusted.Config{
+		Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: inv, HashBudget: cfg.HashBudget, HashTime: cfg.HashTime,
+		OnJudge: cfg.OnJudge,
 	})
 	if err != nil {
 		return nil, err
 	}
+	untrustedLoads := judge.Table()
 	detections, err := moduledetections.New(moduledetections.Config{
-		Log: cfg.Log, Policy: cfg.Policy, RuleDirs: cfg.RuleDirs, Inventory: inv, Untrusted: untrustedLoads,
+		Log: cfg.Log, Policy: cfg.Policy, RuleDirs: cfg.RuleDirs, Inventory: inv, Judge: judge,
 	})
 	if err != nil {
 		return nil, err

@@ -14,8 +14,10 @@ package inventory
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -56,13 +58,124 @@ type Process struct {
 	// Cmdline is the argument vector joined by spaces, cut to
 	// Config.CmdlineMax bytes.
 	Cmdline string
-	// UID is the owner procfs gives the process's files: its effective
-	// uid, or 0 when the process is not dumpable (setuid programs, or after
-	// prctl(PR_SET_DUMPABLE, 0)); -1 when unknown. The real uid costs a
-	// read of /proc/PID/status, which on a small process costs more than
-	// its maps: callers that need it use ReadFile(pid, "status", ...).
-	UID     int64
+	// UID is the process's numeric user id, -1 when unknown or when the
+	// OS has none (Windows). On Linux it is the owner procfs gives the
+	// process's files: its effective uid, or 0 when the process is not
+	// dumpable (setuid programs, or after prctl(PR_SET_DUMPABLE, 0)). The
+	// real uid costs a read of /proc/PID/status, which on a small process
+	// costs more than its maps.
+	UID int64
+	// User names the process's user: on Linux the host's /etc/passwd name
+	// of UID (its number when no entry names it; empty when UID is
+	// unknown); on Windows DOMAIN\name from the token.
+	User    string
 	Modules []Module
+}
+
+// Source is an inventory as tables and the event builder read it. *Inventory
+// is this OS's; tests feed fakes shaped like another OS's processes.
+type Source interface {
+	// Walk calls fn for each process in pids (nil: every process; empty:
+	// none); see Inventory.Walk for what may be kept of p.
+	Walk(ctx context.Context, pids []int, fn func(p *Process) error) error
+	// OpenModule opens the very file mapped as m in process pid (regular
+	// files only); StatModule stats it; ModuleFSType names its file system.
+	OpenModule(pid int, m *Module) (*os.File, error)
+	StatModule(pid int, m *Module) (FileInfo, error)
+	ModuleFSType(pid int, m *Module) (string, error)
+	// Environ is the process's environment, at most limit bytes of it.
+	Environ(pid int, limit int) (env []string, truncated bool, err error)
+	// Regions is the process's memory view: every region, file-backed or
+	// not, in address order.
+	Regions(ctx context.Context, pid int) ([]Region, error)
+	// Files is the file-facts cache to read module facts through.
+	Files() *fileinfo.Cache
+	// Platform is the OS whose processes these are, as runtime.GOOS names
+	// it: what judges them (a fake Windows inventory read on Linux is not
+	// judged by Linux's /proc).
+	Platform() string
+}
+
+// Processes is Walk collecting deep copies.
+func Processes(ctx context.Context, src Source, pids []int) ([]Process, error) {
+	var out []Process
+	err := src.Walk(ctx, pids, func(p *Process) error {
+		out = append(out, p.Clone())
+		return nil
+	})
+	return out, err
+}
+
+// IsAbs reports whether p is an absolute file path on any OS modhunt
+// knows: /x, C:\x, \\server\share or \\?\C:\x. Module paths that are
+// not (a kernel's [vdso], anon_inode:...) name no file.
+func IsAbs(p string) bool {
+	switch {
+	case strings.HasPrefix(p, "/"), strings.HasPrefix(p, `\\`):
+		return true
+	case len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/'):
+		c := p[0] | 0x20
+		return c >= 'a' && c <= 'z'
+	}
+	return false
+}
+
+// Protection is a memory region's access, a set of Prot bits.
+type Protection uint8
+
+// Protection bits.
+const (
+	ProtRead Protection = 1 << iota
+	ProtWrite
+	ProtExec
+	// ProtShared: the region is shared (Linux 's'), not copy-on-write.
+	ProtShared
+)
+
+func (p Protection) String() string {
+	b := []byte("---")
+	if p&ProtRead != 0 {
+		b[0] = 'r'
+	}
+	if p&ProtWrite != 0 {
+		b[1] = 'w'
+	}
+	if p&ProtExec != 0 {
+		b[2] = 'x'
+	}
+	return string(b)
+}
+
+// RegionType says what backs a memory region.
+type RegionType string
+
+// Region types, OS-neutral: Windows' MEM_IMAGE, MEM_MAPPED and MEM_PRIVATE,
+// and Linux's file and anonymous mappings.
+const (
+	// RegionImage is a file mapped as a loaded module (Windows MEM_IMAGE;
+	// on Linux a mapping of a file the process maps executable).
+	RegionImage RegionType = "image"
+	// RegionMapped is any other file mapping (data files, MEM_MAPPED).
+	RegionMapped RegionType = "mapped"
+	// RegionPrivate is process-private memory no file backs: heap, stack,
+	// anonymous mmap, VirtualAlloc (MEM_PRIVATE).
+	RegionPrivate RegionType = "private"
+	// RegionAnonymous is memory no file backs that is shared or the
+	// kernel's own (shared anonymous memory, SysV segments, [vdso]).
+	RegionAnonymous RegionType = "anonymous"
+)
+
+// Region is one memory region of a process.
+type Region struct {
+	Start, Size uint64
+	Prot        Protection
+	Type        RegionType
+	// File is the backing file's identity (image and mapped regions);
+	// Path its path as the OS names it, or a pseudo name ([heap]).
+	File fileinfo.Key
+	Path string
+	// Offset is where in the file the region starts.
+	Offset uint64
 }
 
 // Module is one distinct file mapped into a process: all mappings of one
@@ -105,6 +218,16 @@ type Module struct {
 	// path: the maps line was longer than MaxMapsLine, or the process had
 	// spent its path budget on other modules. The path then names no file.
 	PathTruncated bool
+	// InLoaderList is true when the OS loader's own module list has the
+	// module: on Linux for every mapped file but a memfd (reading ld.so's
+	// link_map would mean reading process memory; a file-backed mapping is
+	// almost always the loader's work, memfd code the typical loader
+	// bypass), on Windows whether the PEB's loader
+	// list has it (an image mapped by hand is not in it).
+	InLoaderList bool
+	// File is the mapped file's identity (on Linux the device and inode
+	// maps gives), for reading facts through the file-facts cache.
+	File fileinfo.Key
 	// Exe is true when the module is the process's executable: the very
 	// file /proc/PID/exe links to (same device and inode), not a module
 	// that merely has its name.
@@ -177,6 +300,9 @@ type Config struct {
 	// ModulesOnly makes Walk skip processes that map no file (kernel
 	// threads, zombies) after reading only their maps.
 	ModulesOnly bool
+	// Passwd is the user database Process.User is named from; "" means
+	// /etc/passwd (Linux).
+	Passwd string
 	// OnProcess, when set, is called with each pid just before it is read,
 	// so callers can count or trace reads.
 	OnProcess func(pid int)

@@ -25,6 +25,7 @@ import (
 type Inventory struct {
 	cfg     Config
 	scratch sync.Pool
+	users   *userDB
 	// kmemOnce says once that the kernel's memory devices are unknown.
 	kmemOnce sync.Once
 }
@@ -32,6 +33,11 @@ type Inventory struct {
 // New returns an Inventory reading cfg.ProcRoot.
 func New(cfg Config) *Inventory {
 	inv := &Inventory{cfg: cfg.withDefaults()}
+	passwd := inv.cfg.Passwd
+	if passwd == "" {
+		passwd = "/etc/passwd"
+	}
+	inv.users = newUserDB(passwd)
 	inv.scratch.New = func() any { return newScratch(inv.cfg) }
 	return inv
 }
@@ -168,6 +174,7 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 	s := inv.scratch.Get().(*scratch)
 	defer inv.scratch.Put(s)
 	clear(s.typed)
+	users := inv.users.snapshot(ctx, inv.cfg.Log)
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -180,6 +187,11 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 				inv.cfg.Log.DebugContext(ctx, "process skipped", "pid", pid, "err", err)
 			}
 			continue
+		}
+		if p := &s.proc; p.UID >= 0 {
+			if p.User = users[p.UID]; p.User == "" {
+				p.User = strconv.FormatInt(p.UID, 10)
+			}
 		}
 		if err := fn(&s.proc); err != nil {
 			return err
@@ -557,6 +569,7 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 		mods = append(mods, Module{
 			Base: m.Start, Size: 0, Inode: m.Inode, Major: m.Major, Minor: m.Minor,
 			Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End, PathTruncated: truncated,
+			File: fileinfo.Key{Dev: unix.Mkdev(m.Major, m.Minor), Ino: m.Inode},
 		})
 		s.raw = append(s.raw, raw)
 		idx = len(mods) - 1
@@ -598,6 +611,10 @@ func (inv *Inventory) finishModules(s *scratch, d pdir) {
 		m.Executable = s.perms[i]&procmaps.PermExec != 0
 		// addLines kept only memfds of the kernel's memory mounts.
 		m.Memfd = isKernelMem(m.Major, m.Minor)
+		// The loader's link_map is process memory, not read here: a
+		// file-backed mapping is almost always the loader's work, while
+		// memfd code is the typical loader bypass.
+		m.InLoaderList = !m.Memfd
 		suffix := !m.PathTruncated && strings.HasSuffix(raw, procmaps.DeletedSuffix)
 		escaped := !m.PathTruncated && strings.IndexByte(raw, '\\') >= 0
 		var st unix.Stat_t
@@ -898,3 +915,6 @@ func (inv *Inventory) ReadFile(pid int, name string, limit int) (data []byte, tr
 // closeFD closes a descriptor this package opened for reading or as a
 // path handle: there is nothing to flush, so a close error has no meaning.
 func closeFD(fd int) { _ = unix.Close(fd) }
+
+// Platform is linux.
+func (inv *Inventory) Platform() string { return "linux" }

@@ -5,6 +5,7 @@ package inventory
 import (
 	"context"
 	"os"
+	"runtime"
 
 	"github.com/modhunt/modhunt/tables/fileinfo"
 )
@@ -44,3 +45,9 @@ func (inv *Inventory) ReadFile(int, string, int) ([]byte, bool, error) {
 
 // Files is the file-facts cache.
 func (inv *Inventory) Files() *fileinfo.Cache { return inv.cfg.Files }
+
+// Regions returns ErrUnsupported.
+func (inv *Inventory) Regions(context.Context, int) ([]Region, error) { return nil, ErrUnsupported }
+
+// Platform is this OS.
+func (inv *Inventory) Platform() string { return runtime.GOOS }

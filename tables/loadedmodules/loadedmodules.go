@@ -73,7 +73,7 @@ func New(log *slog.Logger) *table.Table {
 
 // NewWith returns the table over a given inventory (tests inject a procfs
 // root or a read hook through it).
-func NewWith(inv *inventory.Inventory, log *slog.Logger) *table.Table {
+func NewWith(inv inventory.Source, log *slog.Logger) *table.Table {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -89,7 +89,7 @@ func NewWith(inv *inventory.Inventory, log *slog.Logger) *table.Table {
 	}
 }
 
-func generate(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, q table.Query) ([]table.Row, error) {
+func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Query) ([]table.Row, error) {
 	pids := q.PIDs()
 	if pids != nil && len(pids) == 0 {
 		return nil, nil

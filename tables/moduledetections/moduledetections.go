@@ -14,6 +14,7 @@ import (
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/moduleevents"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
 // Name is the table's name.
@@ -67,10 +68,11 @@ type Config struct {
 	// RuleDirs are extra Sigma rule folders; the built-in rules always run.
 	RuleDirs []string
 	// Inventory is the process scan to use; nil means a new one over /proc.
-	Inventory *inventory.Inventory
-	// Untrusted is the untrusted_module_loads table to share verdicts with
-	// (see moduleevents.Config.Untrusted); nil means a private one.
-	Untrusted *table.Table
+	// Tests feed other OSes' processes through it.
+	Inventory inventory.Source
+	// Judge is untrusted_module_loads' judge to share verdicts (and scans)
+	// with (see moduleevents.Config.Judge); nil means a private one.
+	Judge *untrusted.Judge
 }
 
 // New returns the table. Rules load here, once: every rule that cannot be
@@ -87,7 +89,7 @@ func New(cfg Config) (*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	builder, err := moduleevents.New(moduleevents.Config{Log: cfg.Log, Policy: cfg.Policy, Inventory: cfg.Inventory, Untrusted: cfg.Untrusted})
+	builder, err := moduleevents.New(moduleevents.Config{Log: cfg.Log, Policy: cfg.Policy, Inventory: cfg.Inventory, Judge: cfg.Judge})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}

@@ -23,10 +23,6 @@ const DefaultHashBudget = 1 << 30
 // over its share) and the 60 s table deadline.
 const DefaultHashTime = 5 * time.Second
 
-// Why sha256 is empty, in the sha256_skipped column.
-const (
-	skipOverCap    = string(fileinfo.SkipOverCap)
-	skipUnreadable = string(fileinfo.SkipUnreadable)
-	// skipBudget: the scan's hashing budget (bytes or time) ran out first.
-	skipBudget = string(fileinfo.SkipBudget)
-)
+// skipBudget is sha256_skipped when the scan's hashing budget (bytes or
+// time) ran out first.
+const skipBudget = string(fileinfo.SkipBudget)

@@ -34,22 +34,48 @@ func passScan(t *testing.T, budget int64, procs map[int][]string, order []int) (
 	s, err := newScanner(Config{})
 	require.NoError(t, err)
 	s.src, s.cfg.HashBudget = fileSource{}, budget
-	sc := &scan{scanner: s}
+	sc := &scan{scanner: s, res: &Judgement{}}
 	rowOf := map[string]int{}
 	for _, pid := range order {
 		for _, p := range procs[pid] {
 			fi, err := os.Stat(p)
 			require.NoError(t, err)
 			st := fi.Sys().(*syscall.Stat_t)
-			rowOf[p] = len(sc.rows)
-			row := make(table.Row, len(columns))
-			row[colSkipped] = skipBudget
-			sc.jobs = append(sc.jobs, hashJob{row: len(sc.rows), pid: pid, mod: inventory.Module{Path: p},
+			rowOf[p] = len(sc.res.Verdicts)
+			sc.res.Processes = append(sc.res.Processes, inventory.Process{PID: pid, Modules: []inventory.Module{{Path: p}}})
+			sc.jobs = append(sc.jobs, hashJob{verdict: len(sc.res.Verdicts), pid: pid, mod: inventory.Module{Path: p},
 				id: fileinfo.ID{Key: fileinfo.Key{Dev: st.Dev, Ino: st.Ino}, Size: fi.Size(), MTime: fi.ModTime().UnixNano()}})
-			sc.rows = append(sc.rows, row)
+			sc.res.Verdicts = append(sc.res.Verdicts, Verdict{Proc: len(sc.res.Processes) - 1, HashSkip: fileinfo.SkipBudget})
 		}
 	}
 	return sc, rowOf
+}
+
+// Columns the hashing pass fills in.
+var (
+	colSHA256  = columnIndex("sha256")
+	colSkipped = columnIndex("sha256_skipped")
+)
+
+func columnIndex(name string) int {
+	for i, c := range columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	panic("untrusted_module_loads has no column " + name)
+}
+
+// passRows renders every verdict of a passScan as its row, nil for one the
+// pass dropped, in job order.
+func passRows(sc *scan) []table.Row {
+	rows := make([]table.Row, len(sc.res.Verdicts))
+	for i := range sc.res.Verdicts {
+		if v := &sc.res.Verdicts[i]; !v.dropped {
+			rows[i] = sc.res.row(v)
+		}
+	}
+	return rows
 }
 
 // One process's many files cannot spend the budget before another
@@ -63,12 +89,12 @@ func TestHashPassTakesTurnsBetweenProcesses(t *testing.T) {
 	sc, rowOf := passScan(t, 3*mib, map[int][]string{100: greedy, 200: victim}, []int{100, 200})
 	st := sc.hashPass(context.Background())
 
-	v := sc.rows[rowOf[victim[0]]]
+	v := passRows(sc)[rowOf[victim[0]]]
 	assert.Equal(t, zeroSum(t, 2*mib), v[colSHA256], "the other process's file is hashed")
 	assert.Empty(t, v[colSkipped])
 	hashed := 0
 	for _, p := range greedy {
-		r := sc.rows[rowOf[p]]
+		r := passRows(sc)[rowOf[p]]
 		if r[colSHA256] != "" {
 			hashed++
 			assert.Equal(t, zeroSum(t, 1*mib), r[colSHA256])
@@ -92,7 +118,7 @@ func TestHashPassReadsASharedFileOnceAndFillsTheBudget(t *testing.T) {
 	sc, _ := passScan(t, 4*mib, procs, []int{1, 2, 3, 4})
 	st := sc.hashPass(context.Background())
 	var sums, skips []string
-	for _, r := range sc.rows {
+	for _, r := range passRows(sc) {
 		sums, skips = append(sums, r[colSHA256]), append(skips, r[colSkipped])
 	}
 	two, one := zeroSum(t, 2*mib), zeroSum(t, 1*mib)
@@ -110,7 +136,7 @@ func TestHashPassStopsAtItsTimeBudget(t *testing.T) {
 	sc.cfg.HashTime = time.Nanosecond
 	st := sc.hashPass(context.Background())
 	assert.Equal(t, hashStats{skipped: 3}, st)
-	for _, r := range sc.rows {
+	for _, r := range passRows(sc) {
 		assert.Equal(t, [2]string{"", skipBudget}, [2]string{r[colSHA256], r[colSkipped]})
 	}
 }

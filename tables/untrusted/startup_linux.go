@@ -270,7 +270,7 @@ func (sc *scan) processStart(pid int) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	b, _, err := sc.src.ReadFile(pid, "stat", maxProcStat)
+	b, _, err := sc.readProcFile(pid, "stat", maxProcStat)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -314,7 +314,7 @@ func (sc *scan) bootTime() (time.Time, bool) {
 // readVMAs reads pid's maps whole; ok is false when it is cut short or a
 // line does not parse (the layout is then not known).
 func (sc *scan) readVMAs(pid int) ([]vma, bool) {
-	data, truncated, err := sc.src.ReadFile(pid, "maps", maxStartupMaps)
+	data, truncated, err := sc.readProcFile(pid, "maps", maxStartupMaps)
 	if err != nil || truncated {
 		return nil, false
 	}

@@ -9,7 +9,6 @@ package untrusted
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,16 +25,8 @@ import (
 // Name is the table's name.
 const Name = "untrusted_module_loads"
 
-// Source is what the table needs from the inventory; *inventory.Inventory
-// is one.
-type Source interface {
-	Walk(ctx context.Context, pids []int, fn func(*inventory.Process) error) error
-	OpenModule(pid int, m *inventory.Module) (*os.File, error)
-	StatModule(pid int, m *inventory.Module) (inventory.FileInfo, error)
-	ModuleFSType(pid int, m *inventory.Module) (string, error)
-	Environ(pid int, limit int) ([]string, bool, error)
-	ReadFile(pid int, name string, limit int) ([]byte, bool, error)
-}
+// Source is what the table needs from the inventory.
+type Source = inventory.Source
 
 // Config is what the table needs from the command line.
 type Config struct {
@@ -57,6 +48,10 @@ type Config struct {
 	HostRoot string
 	// ProcFS is where procfs is mounted; "" means /proc.
 	ProcFS string
+	// Policy is the built-in policy to start from; nil means the default
+	// policy of the inventory's platform (Linux: the loader's directories
+	// and ld.so.conf). Tests of another OS's inventory give their own.
+	Policy *trust.Policy
 	// Inventory is the scan to reuse; nil means a new inventory over ProcFS.
 	Inventory Source
 	// Files is the file-facts cache sums and ELF facts are kept in; nil
@@ -66,6 +61,13 @@ type Config struct {
 	// /proc/PID/mountinfo through the inventory. Tests inject fixtures
 	// (a network file system cannot be mounted without a network).
 	MountInfo func(pid int) ([]mounts.Mount, error)
+
+	// ShareWindow is how long a finished scan is offered to the Judge's
+	// other consumer; 0 means DefaultShareWindow, negative never.
+	ShareWindow time.Duration
+	// OnJudge, when set, is called with each process's pid as it is judged
+	// (tests count scans with it).
+	OnJudge func(pid int)
 
 	// noStartupEvidence turns off the start-up layout evidence of preloads
 	// (benchmarks weigh its cost against a scan without it).
@@ -91,14 +93,17 @@ var columns = []table.Column{
 	{Name: "fs_type", Type: table.Text, Description: "File system type of the mount the module lives on (e.g. ext4, tmpfs, nfs4); taken from the mapped file's own device when its path does not lead to it (path_mismatch)"},
 }
 
-// New builds the table: the built-in Linux policy, extended by
-// cfg.PolicyFile. A policy file that cannot be read or parsed is an error
-// naming the file, line and field; it is never replaced by an empty policy.
+// New builds the table over its own Judge (see NewJudge).
 func New(cfg Config) (*table.Table, error) {
-	s, err := newScanner(cfg)
+	j, err := NewJudge(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return j.Table(), nil
+}
+
+// Table is untrusted_module_loads, rendering this judge's verdicts.
+func (j *Judge) Table() *table.Table {
 	return &table.Table{
 		Name: Name,
 		Description: "Module loads that break the trust policy (MITRE M1038, DET0018/AN0053): shared objects " +
@@ -112,8 +117,11 @@ func New(cfg Config) (*table.Table, error) {
 			"SELECT * FROM untrusted_module_loads WHERE pid = 1234",
 			"SELECT path, reasons, sha256, count(*) AS processes FROM untrusted_module_loads GROUP BY path, reasons, sha256",
 		},
-		Generate: s.generate,
-	}, nil
+		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
+			res, err := j.Judge(ctx, q.PIDs(), ForTable)
+			return res.Rows(), err
+		},
+	}
 }
 
 func newScanner(cfg Config) (*scanner, error) {
@@ -140,11 +148,15 @@ func newScanner(cfg Config) (*scanner, error) {
 	if cfg.HostRoot == "/" {
 		host.Resolve = filepath.EvalSymlinks
 	}
-	policy, err := trust.Linux(host)
-	if err != nil {
-		// ld.so.conf is the system's, not the admin's policy file: a
-		// problem there leaves the system directories trusted and is logged.
-		cfg.Log.Warn("ld.so.conf partly unreadable", "err", err)
+	policy := cfg.Policy
+	if policy == nil {
+		var err error
+		if policy, err = defaultPolicy(host, cfg.Inventory.Platform()); err != nil {
+			// The system's configuration, not the admin's policy file (on
+			// Linux ld.so.conf): a problem there leaves the system
+			// directories trusted and is logged.
+			cfg.Log.Warn("loader configuration partly unreadable", "err", err)
+		}
 	}
 	if cfg.PolicyFile != "" {
 		if err := policy.LoadFile(host, cfg.PolicyFile); err != nil {
@@ -175,20 +187,4 @@ func newScanner(cfg Config) (*scanner, error) {
 		s.mountInfo = s.readMountInfo
 	}
 	return s, nil
-}
-
-// maxMountInfo bounds one mountinfo read; a host with many thousands of
-// mounts (container hosts) stays well below it.
-const maxMountInfo = 4 << 20
-
-func (s *scanner) readMountInfo(pid int) ([]mounts.Mount, error) {
-	data, truncated, err := s.src.ReadFile(pid, "mountinfo", maxMountInfo)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := mounts.Parse(data)
-	if truncated {
-		err = fmt.Errorf("mountinfo of pid %d larger than %d bytes", pid, maxMountInfo)
-	}
-	return ms, err
 }

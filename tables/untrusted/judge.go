@@ -1,0 +1,151 @@
+package untrusted
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Consumer names a reader of judgements: each takes a scan made for
+// another at most once, so a query that reads untrusted_module_loads and
+// module_detections together judges the host once, while the same table
+// queried twice scans twice.
+type Consumer int
+
+// The consumers of a Judge.
+const (
+	ForTable  Consumer = iota // untrusted_module_loads' rows
+	ForEvents                 // the event builder (module_detections, events)
+	consumers
+)
+
+// DefaultShareWindow is how long a finished scan is offered to the other
+// consumer: long enough for a host to generate both tables of one query
+// one after the other, short enough that a later query sees a fresh host.
+const DefaultShareWindow = 2 * time.Second
+
+// Judge judges this host's module loads against the trust policy. It is
+// untrusted_module_loads' scanner, and the event builder reads the same
+// judgements (typed, never parsed back from rows), so a host serving both
+// tables keeps one package index and one file-facts cache. Safe for
+// concurrent use.
+type Judge struct {
+	s      *scanner
+	window time.Duration
+	mu     sync.Mutex
+	flight *shared // a scan in progress
+	last   *shared // the last scan that finished, while it is offered
+}
+
+type shared struct {
+	pids  []int // sorted; nil: every process
+	done  chan struct{}
+	taken [consumers]bool
+	res   *Judgement
+	err   error
+}
+
+// NewJudge builds the judgement untrusted_module_loads serves: the
+// built-in policy of this OS, extended by cfg.PolicyFile. A policy file
+// that cannot be read or parsed is an error naming the file, line and
+// field; it is never replaced by an empty policy.
+func NewJudge(cfg Config) (*Judge, error) {
+	s, err := newScanner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w := cfg.ShareWindow
+	if w == 0 {
+		w = DefaultShareWindow
+	}
+	return &Judge{s: s, window: w}, nil
+}
+
+// covers reports whether a scan of have answers a query for want.
+func covers(have, want []int) bool {
+	if have == nil {
+		return true
+	}
+	if want == nil {
+		return false
+	}
+	for _, p := range want {
+		if _, ok := slices.BinarySearch(have, p); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func containsSorted(pids []int, pid int) bool {
+	_, ok := slices.BinarySearch(pids, pid)
+	return ok
+}
+
+func (sh *shared) answer(want []int) *Judgement {
+	if sh.res == nil || slices.Equal(sh.pids, want) {
+		return sh.res
+	}
+	return sh.res.only(want)
+}
+
+// Judge judges the processes pids (nil: every process; empty: none) for
+// who. A scan made for the other consumer moments ago, or still running,
+// that covers pids is taken instead of a new one. The Judgement is shared:
+// read it, never change it. A deadline stops the scan, and what was judged
+// so far is returned with the error.
+func (j *Judge) Judge(ctx context.Context, pids []int, who Consumer) (*Judgement, error) {
+	if pids != nil {
+		pids = slices.Compact(slices.Sorted(slices.Values(pids)))
+		if len(pids) == 0 {
+			return &Judgement{}, nil
+		}
+	}
+	j.mu.Lock()
+	if sh := j.last; sh != nil && !sh.taken[who] && covers(sh.pids, pids) {
+		sh.taken[who] = true
+		j.mu.Unlock()
+		return sh.answer(pids), nil
+	}
+	if sh := j.flight; sh != nil && !sh.taken[who] && covers(sh.pids, pids) {
+		sh.taken[who] = true
+		j.mu.Unlock()
+		select {
+		case <-sh.done:
+			if sh.err == nil {
+				return sh.answer(pids), nil
+			}
+			// The other consumer's scan was cut short: scan anew.
+			return j.s.judge(ctx, pids)
+		case <-ctx.Done():
+			return &Judgement{}, ctx.Err()
+		}
+	}
+	sh := &shared{pids: pids, done: make(chan struct{})}
+	sh.taken[who] = true
+	j.flight = sh
+	j.mu.Unlock()
+
+	sh.res, sh.err = j.s.judge(ctx, pids)
+
+	j.mu.Lock()
+	if j.flight == sh {
+		j.flight = nil
+	}
+	if sh.err == nil && j.window > 0 {
+		j.last = sh
+		// The judgement holds every process read: let it go once no one
+		// else may take it.
+		time.AfterFunc(j.window, func() {
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			if j.last == sh {
+				j.last = nil
+			}
+		})
+	}
+	j.mu.Unlock()
+	close(sh.done)
+	return sh.res, sh.err
+}
