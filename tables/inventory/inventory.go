@@ -193,14 +193,6 @@ type Module struct {
 	// Base is the lowest start address of the file's mappings; Size is the
 	// sum of their sizes.
 	Base, Size uint64
-	// Perms is the union of the mappings' permissions, e.g. "r-xp" or
-	// "rwxp"; 's' when any mapping is shared.
-	Perms string
-	Inode uint64
-	// Device is the kernel's text from maps, hex "major:minor", e.g.
-	// "fd:01"; Major and Minor are the same numbers.
-	Device       string
-	Major, Minor uint32
 	// Deleted is true when the file is unlinked: decided from the file
 	// itself (its link count, through map_files), not from a " (deleted)"
 	// suffix that a file may carry in its real name. A name unlinked while
@@ -236,8 +228,24 @@ type Module struct {
 	Executable bool
 	// FileType comes from the first bytes of the mapped file itself.
 	FileType FileType
+	// Linux is what Linux's maps says of the module's mappings; zero on
+	// other OSes.
+	Linux LinuxMapping
+}
+
+// LinuxMapping is /proc/PID/maps' view of a module.
+type LinuxMapping struct {
+	// Perms is the union of the mappings' permissions, e.g. "r-xp" or
+	// "rwxp"; 's' when any mapping is shared.
+	Perms string
+	Inode uint64
+	// Device is the kernel's text from maps, hex "major:minor", e.g.
+	// "fd:01"; Major and Minor are the same numbers.
+	Device       string
+	Major, Minor uint32
 	// MapStart and MapEnd bound the lowest mapping of the file: the handle
-	// OpenModule and StatModule use to reach the very file that is mapped.
+	// OpenModule and StatModule use to reach the very file that is mapped
+	// (/proc/PID/map_files/START-END).
 	MapStart, MapEnd uint64
 }
 

@@ -390,14 +390,14 @@ func (inv *Inventory) readProcess(s *scratch, procFD, pid int) error {
 func markExe(s *scratch, d pdir, p *Process, exe *unix.Stat_t) {
 	for i := range p.Modules {
 		m := &p.Modules[i]
-		if m.Inode != exe.Ino && m.Path != p.Path {
+		if m.Linux.Inode != exe.Ino && m.Path != p.Path {
 			continue
 		}
 		var st unix.Stat_t
 		if err := d.stat(mapFilesName(s, m), &st); err == nil {
 			m.Exe = st.Dev == exe.Dev && st.Ino == exe.Ino
 		} else {
-			m.Exe = m.Inode == exe.Ino && m.Path == p.Path
+			m.Exe = m.Linux.Inode == exe.Ino && m.Path == p.Path
 		}
 	}
 }
@@ -536,7 +536,7 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 	mods := s.proc.Modules
 	key := fileKey{m.Major, m.Minor, m.Inode}
 	same := func(k int) bool {
-		return mods[k].Inode == m.Inode && mods[k].Major == m.Major && mods[k].Minor == m.Minor &&
+		return mods[k].Linux.Inode == m.Inode && mods[k].Linux.Major == m.Major && mods[k].Linux.Minor == m.Minor &&
 			mods[k].PathTruncated == truncated && s.raw[k] == string(path)
 	}
 	find := func() int {
@@ -567,9 +567,9 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 		raw := s.str(path)
 		s.pathBytes += len(raw)
 		mods = append(mods, Module{
-			Base: m.Start, Size: 0, Inode: m.Inode, Major: m.Major, Minor: m.Minor,
-			Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End, PathTruncated: truncated,
-			File: fileinfo.Key{Dev: unix.Mkdev(m.Major, m.Minor), Ino: m.Inode},
+			Base: m.Start, Size: 0, PathTruncated: truncated,
+			Linux: LinuxMapping{Inode: m.Inode, Major: m.Major, Minor: m.Minor, Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End},
+			File:  fileinfo.Key{Dev: unix.Mkdev(m.Major, m.Minor), Ino: m.Inode},
 		})
 		s.raw = append(s.raw, raw)
 		idx = len(mods) - 1
@@ -582,7 +582,7 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 	}
 	mod := &mods[idx]
 	if m.Start < mod.Base {
-		mod.Base, mod.MapStart, mod.MapEnd = m.Start, m.Start, m.End
+		mod.Base, mod.Linux.MapStart, mod.Linux.MapEnd = m.Start, m.Start, m.End
 	}
 	mod.Size += m.Size()
 	s.perms[idx] |= m.Perms
@@ -607,10 +607,10 @@ func (inv *Inventory) finishModules(s *scratch, d pdir) {
 	for i := range s.proc.Modules {
 		m := &s.proc.Modules[i]
 		raw := s.raw[i]
-		m.Perms = s.perms[i].String()
+		m.Linux.Perms = s.perms[i].String()
 		m.Executable = s.perms[i]&procmaps.PermExec != 0
 		// addLines kept only memfds of the kernel's memory mounts.
-		m.Memfd = isKernelMem(m.Major, m.Minor)
+		m.Memfd = isKernelMem(m.Linux.Major, m.Linux.Minor)
 		// The loader's link_map is process memory, not read here: a
 		// file-backed mapping is almost always the loader's work, while
 		// memfd code is the typical loader bypass.
@@ -635,7 +635,7 @@ func (inv *Inventory) finishModules(s *scratch, d pdir) {
 			// nothing or to another file.
 			m.Deleted = st.Nlink == 0
 		case suffix:
-			m.Deleted = reallyDeleted(baseFD, raw, m.Inode, true)
+			m.Deleted = reallyDeleted(baseFD, raw, m.Linux.Inode, true)
 		}
 		m.Path = raw
 		if m.Deleted {
@@ -677,9 +677,9 @@ func reallyDeleted(baseFD func() int, raw string, inode uint64, haveInode bool) 
 
 func mapFilesName(s *scratch, m *Module) string {
 	b := append(s.link[:0], "map_files/"...)
-	b = strconv.AppendUint(b, m.MapStart, 16)
+	b = strconv.AppendUint(b, m.Linux.MapStart, 16)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, m.MapEnd, 16)
+	b = strconv.AppendUint(b, m.Linux.MapEnd, 16)
 	return string(b)
 }
 
@@ -689,7 +689,7 @@ func mapFilesName(s *scratch, m *Module) string {
 // otherwise one stat gives the file's identity, under which the cache
 // knows the type or it is read.
 func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *unix.Stat_t, statErr error) FileType {
-	key := nameKey{fileKey{m.Major, m.Minor, m.Inode}, raw}
+	key := nameKey{fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}, raw}
 	if ft, ok := s.typed[key]; ok {
 		return ft
 	}
@@ -748,7 +748,7 @@ func fileTypeByPath(s *scratch, d pdir, m *Module) FileType {
 	}
 	defer closeFD(pfd)
 	var st unix.Stat_t
-	if unix.Fstat(pfd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != m.Inode {
+	if unix.Fstat(pfd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != m.Linux.Inode {
 		return FileUnknown
 	}
 	// Reopening the handle reaches the very inode just checked, whatever

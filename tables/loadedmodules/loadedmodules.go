@@ -132,7 +132,7 @@ func AppendRows(rows []table.Row, p *inventory.Process) []table.Row {
 		ends = append(ends, len(buf))
 		buf = strconv.AppendUint(buf, m.Size, 10)
 		ends = append(ends, len(buf))
-		buf = strconv.AppendUint(buf, m.Inode, 10)
+		buf = strconv.AppendUint(buf, m.Linux.Inode, 10)
 		ends = append(ends, len(buf))
 	}
 	nums := string(buf)
@@ -146,8 +146,8 @@ func AppendRows(rows []table.Row, p *inventory.Process) []table.Row {
 		e := ends[3*i : 3*i+3]
 		r[8], r[9], r[11] = nums[at:e[0]], nums[e[0]:e[1]], nums[e[1]:e[2]]
 		at = e[2]
-		r[10] = m.Perms
-		r[12] = m.Device
+		r[10] = m.Linux.Perms
+		r[12] = m.Linux.Device
 		r[13], r[14], r[15] = table.Bool(m.Deleted), table.Bool(m.Memfd), table.Bool(m.Executable)
 		r[16] = string(m.FileType)
 		rows = append(rows, table.Row(r))

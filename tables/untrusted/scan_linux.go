@@ -210,7 +210,7 @@ func (sc *scan) isHostFile(m *inventory.Module, mapped inventory.FileInfo, statO
 }
 
 func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bool) {
-	k := fileKey{m.Major, m.Minor, m.Inode}
+	k := fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}
 	if r, ok := sc.files[k]; ok && !m.Memfd {
 		return r.fi, r.ok
 	}
@@ -232,7 +232,7 @@ func (sc *scan) module(proc, mod int, root *procRoot, base int, v *view, list *p
 	mismatch := sc.pathMismatch(v, base, m, fi, statOK)
 	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd, PathMismatch: mismatch}
 	facts.Preloaded = sc.preloaded(root, v, list, libPath, m, statOK && fi.Mode&modeSetuid != 0) ||
-		startup[fileKey{m.Major, m.Minor, m.Inode}]
+		startup[fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}]
 	pkg := ""
 	fsType := ""
 	if !m.Memfd {
@@ -248,7 +248,7 @@ func (sc *scan) module(proc, mod int, root *procRoot, base int, v *view, list *p
 			d := sc.dirFacts(root, v, path.Dir(m.Path))
 			facts.UserWritable = facts.UserWritable || d.userWritable
 			facts.WorldWritableDir = d.worldWritable
-			if mt, ok := mounts.Find(v.mounts, m.Path, m.Major, m.Minor, true); ok {
+			if mt, ok := mounts.Find(v.mounts, m.Path, m.Linux.Major, m.Linux.Minor, true); ok {
 				facts.Remote = mt.Remote()
 				facts.MountPoint, facts.MountNoexec = mt.MountPoint, mt.Noexec()
 				fsType = mt.FSType
@@ -293,7 +293,7 @@ func (sc *scan) preloaded(root *procRoot, v *view, list *preloadList, libPath *l
 			}
 		}
 	}
-	if list.files[fileKey{m.Major, m.Minor, m.Inode}] {
+	if list.files[fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}] {
 		return true
 	}
 	if len(libPath.dirs) == 0 || m.Memfd || sc.policy.Trusted(m.Path) {
@@ -417,7 +417,7 @@ func (sc *scan) pathMismatch(v *view, base int, m *inventory.Module, mapped inve
 		case !ok:
 			return false
 		case !statOK:
-			return n.Ino == m.Inode
+			return n.Ino == m.Linux.Inode
 		case m.Deleted:
 			if n.Mode&modeType != modeDir {
 				return false
@@ -477,7 +477,7 @@ func (sc *scan) named(v *view, base int, p string) (inventory.Named, bool) {
 // device in the process's mountinfo, else the mapped file's own statfs (a
 // detached mount is in no mountinfo).
 func (sc *scan) deviceFS(v *view, pid int, m *inventory.Module) (fsType string, remote bool) {
-	if mt, ok := mounts.ByDevice(v.mounts, m.Major, m.Minor); ok {
+	if mt, ok := mounts.ByDevice(v.mounts, m.Linux.Major, m.Linux.Minor); ok {
 		return mt.FSType, mt.Remote()
 	}
 	t, err := sc.src.ModuleFSType(pid, m)
@@ -504,7 +504,7 @@ func (sc *scan) exeNamed(p *inventory.Process) bool {
 		defer closeBase(base)
 	}
 	v := &view{named: map[string]namedResult{}}
-	m := &inventory.Module{Path: p.Path, Deleted: p.PathDeleted, Inode: exe.Ino}
+	m := &inventory.Module{Path: p.Path, Deleted: p.PathDeleted, Linux: inventory.LinuxMapping{Inode: exe.Ino}}
 	return !sc.pathMismatch(v, base, m, exe, true)
 }
 

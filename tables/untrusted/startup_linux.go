@@ -83,7 +83,7 @@ func (sc *scan) interpModule(p *inventory.Process, root *procRoot, exe *inventor
 		if r, err := root.stat(clean); err == nil {
 			k := fileKey{devMajor(r.Dev), devMinor(r.Dev), r.Ino}
 			for m := range elfs {
-				if k == (fileKey{m.Major, m.Minor, m.Inode}) {
+				if k == (fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}) {
 					return m
 				}
 			}
@@ -147,7 +147,7 @@ func (sc *scan) startupOnly(ctx context.Context, p *inventory.Process, root *pro
 	candKeys := map[fileKey]bool{}
 	for _, m := range cands {
 		if !in[m] {
-			candKeys[fileKey{m.Major, m.Minor, m.Inode}] = true
+			candKeys[fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}] = true
 		}
 	}
 	if len(candKeys) == 0 || sc.auditMayHaveLeftHoles(p, root, vars, exeInfo) {
@@ -164,15 +164,15 @@ func (sc *scan) startupOnly(ctx context.Context, p *inventory.Process, root *pro
 	byKey := map[fileKey]*inventory.Module{}
 	for i := range p.Modules {
 		m := &p.Modules[i]
-		k := fileKey{m.Major, m.Minor, m.Inode}
+		k := fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}
 		if _, seen := byKey[k]; !seen || m.FileType == inventory.FileELF {
 			byKey[k] = m
 		}
 	}
 	facts := layoutFacts{
 		vmas:       vmas,
-		interp:     fileKey{interp.Major, interp.Minor, interp.Inode},
-		top:        fileKey{top.Major, top.Minor, top.Inode},
+		interp:     fileKey{interp.Linux.Major, interp.Linux.Minor, interp.Linux.Inode},
+		top:        fileKey{top.Linux.Major, top.Linux.Minor, top.Linux.Inode},
 		candidates: candKeys,
 		elf: func(k fileKey) bool {
 			m := byKey[k]
