@@ -78,11 +78,12 @@ bpf:
 
 # The committed object must be what its committed source compiles to:
 # compile into a temporary directory and compare byte for byte. Without
-# clang-14 this is skipped, except under CI, where it fails.
+# clang-14 (and libbpf-dev's helper headers) this is skipped, except under
+# CI, where it fails.
 bpf-check:
-	@if ! command -v clang-14 >/dev/null || ! command -v llvm-strip-14 >/dev/null; then \
-	  if [ -n "$$CI" ]; then echo "bpf-check: CI needs clang-14 and llvm-strip-14"; exit 1; fi; \
-	  echo "bpf-check: skipped: no clang-14/llvm-strip-14 (apt-get install clang-14 llvm-14)"; exit 0; \
+	@if ! command -v clang-14 >/dev/null || ! command -v llvm-strip-14 >/dev/null || [ ! -f /usr/include/bpf/bpf_helpers.h ]; then \
+	  if [ -n "$$CI" ]; then echo "bpf-check: CI needs clang-14, llvm-strip-14 and libbpf-dev"; exit 1; fi; \
+	  echo "bpf-check: skipped: no clang-14/llvm-strip-14/libbpf-dev (apt-get install clang-14 llvm-14 libbpf-dev)"; exit 0; \
 	fi; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	BPF2GO_OUTPUT_DIR=$$tmp $(GO) generate $(BPF_PKG) || exit 1; \
