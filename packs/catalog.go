@@ -22,10 +22,10 @@ var huntFS embed.FS
 
 // Dirs under hunts/ and the platform each one's files must declare.
 var dirPlatforms = map[string][]string{
-	"common":  {PlatformAll, PlatformPosix},
-	"linux":   {PlatformLinux},
-	"windows": {PlatformWindows},
-	"darwin":  {PlatformDarwin},
+	"common":        {PlatformAll, PlatformPosix},
+	PlatformLinux:   {PlatformLinux},
+	PlatformWindows: {PlatformWindows},
+	PlatformDarwin:  {PlatformDarwin},
 }
 
 // Load parses every embedded hunt.

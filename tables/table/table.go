@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/modhunt/modhunt/internal/platform"
 )
 
 // Type is an osquery column type. osquery casts every string value it gets
@@ -138,11 +140,11 @@ type Row []string
 // the rows it has even when it also returns an error.
 type GenerateFunc func(ctx context.Context, q Query) ([]Row, error)
 
-// Platform names as osquery spells them.
+// Platform names as osquery spells them (package platform's).
 const (
-	Linux   = "linux"
-	Windows = "windows"
-	Darwin  = "darwin"
+	Linux   = platform.Linux
+	Windows = platform.Windows
+	Darwin  = platform.Darwin
 )
 
 // Table is one table's whole definition.
