@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 
 	"github.com/modhunt/modhunt/internal/safefile"
@@ -159,7 +160,7 @@ func (c *common) guard(log *slog.Logger) *table.Guard {
 }
 
 func (c *common) tables(log *slog.Logger) ([]*table.Table, error) {
-	return tables.All(tables.Config{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules)})
+	return tables.Build(deps.Deps{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules)})
 }
 
 // splitList reads a comma-separated flag value, blanks trimmed and empty
