@@ -2,9 +2,8 @@
 // mapped into a process (its shared objects, its main executable, memfd and
 // deleted images), the inventory that T1129 hunting starts from.
 //
-// The definition is OS-blind: it renders whatever the platform's inventory
-// returns, so Windows and macOS join by adding their inventories and
-// platforms here.
+// It renders whatever the platform's inventory returns (an OS joins as in
+// docs/ARCHITECTURE.md, "Add an OS").
 package loadedmodules
 
 import (
