@@ -1,9 +1,12 @@
 package tables
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,7 +14,9 @@ import (
 
 	"github.com/modhunt/modhunt/internal/platform"
 	"github.com/modhunt/modhunt/tables/deps"
+	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
 // The tables a host builds are exactly the definitions SpecsFor lists for
@@ -69,4 +74,32 @@ func TestSpecsListEveryTableOnce(t *testing.T) {
 		}
 		assert.ElementsMatch(t, s.Platforms, somewhere, "%s: SpecsFor agrees with its platforms", s.Name)
 	}
+}
+
+// A host's module_detections judges through the one untrusted_module_loads
+// the host serves (deps.Deps.Untrusted): counted on the table's calls.
+func TestBuildSharesOneUntrustedTable(t *testing.T) {
+	t.Parallel()
+	served := SpecsFor(runtime.GOOS)
+	has := func(name string) bool {
+		return slices.ContainsFunc(served, func(s table.Spec) bool { return s.Name == name })
+	}
+	if !has(untrusted.Name) || !has(moduledetections.Name) {
+		t.Skip("untrusted_module_loads and module_detections are not served here")
+	}
+	var calls atomic.Int32
+	shared := &table.Table{Spec: untrusted.Spec, Generate: func(context.Context, table.Query) ([]table.Row, error) {
+		calls.Add(1)
+		return nil, nil
+	}}
+	built, err := Build(deps.Deps{Untrusted: shared})
+	require.NoError(t, err)
+	byName := map[string]*table.Table{}
+	for _, tb := range built {
+		byName[tb.Name] = tb
+	}
+	assert.Same(t, shared, byName[untrusted.Name], "the host serves the shared table")
+	_, err = byName[moduledetections.Name].Generate(t.Context(), table.PIDQuery([]int{os.Getpid()}))
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), calls.Load(), "module_detections judged through the shared table")
 }
