@@ -7,7 +7,7 @@ FUZZTIME  ?= 20s
 BENCHTIME ?= 1s
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-all run test test-short bench fuzz lint vet fmt spec docs clean bpf bpf-check
+.PHONY: all build build-all run test test-short bench fuzz lint vet fmt tidy-check spec docs clean bpf bpf-check
 
 all: build
 
@@ -61,7 +61,12 @@ fmt:
 $(LINT): tools/go.mod tools/go.sum
 	$(GO) build -modfile=tools/go.mod -o $(LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-lint: vet $(LINT)
+# go.mod must say what the code imports: direct requirements unmarked, nothing
+# missing or extra (go mod tidy -diff prints the difference and fails).
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "tidy-check: go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+lint: vet tidy-check $(LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(LINT) run $(PKGS)
 	# Fields and helpers only Linux code uses are not dead on Windows, so that pass skips `unused`.

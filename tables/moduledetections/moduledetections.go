@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/modhunt/modhunt/detections"
-	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/moduleevents"
 	"github.com/modhunt/modhunt/tables/table"
 )
@@ -59,44 +59,37 @@ var Examples = []string{
 	"SELECT rule_title, rule_source, process_path, path FROM module_detections WHERE rule_source NOT LIKE 'builtin:%';",
 }
 
-// Config is what the table needs from the command line.
-type Config struct {
-	Log *slog.Logger
-	// Policy is the trust policy file (as for untrusted_module_loads).
-	Policy string
-	// RuleDirs are extra Sigma rule folders; the built-in rules always run.
-	RuleDirs []string
-	// Inventory is the process scan to use; nil means a new one over /proc.
-	Inventory *inventory.Inventory
-	// Untrusted is the untrusted_module_loads table to share verdicts with
-	// (see moduleevents.Config.Untrusted); nil means a private one.
-	Untrusted *table.Table
+// Spec is the table's definition.
+var Spec = table.Spec{
+	Name:        Name,
+	Description: Description,
+	Platforms:   []string{table.Linux},
+	Columns:     Columns,
+	Examples:    Examples,
 }
 
-// New returns the table. Rules load here, once: every rule that cannot be
-// used (a broken extra rule, an unreadable folder) is logged with its file,
-// line and reason and skipped, and the others still run. The error is for
-// a trust policy file that does not load (a host must not serve verdicts
-// under a policy nobody wrote) or a built-in rule that does not (a broken
-// build).
-func New(cfg Config) (*table.Table, error) {
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	engine, err := loadRules(cfg.Log, cfg.RuleDirs)
+// New returns the table: the built-in rules and those of d.RuleDirs over
+// the events of d.Inventory, judged by d.Untrusted (nil: a private
+// untrusted_module_loads under d.Policy). Rules load here, once: every rule
+// that cannot be used (a broken extra rule, an unreadable folder) is logged
+// with its file, line and reason and skipped, and the others still run. The
+// error is for a trust policy file that does not load (a host must not serve
+// verdicts under a policy nobody wrote) or a built-in rule that does not (a
+// broken build).
+func New(d deps.Deps) (*table.Table, error) {
+	log := d.Logger()
+	engine, err := loadRules(log, d.RuleDirs)
 	if err != nil {
 		return nil, err
 	}
-	builder, err := moduleevents.New(moduleevents.Config{Log: cfg.Log, Policy: cfg.Policy, Inventory: cfg.Inventory, Untrusted: cfg.Untrusted})
+	builder, err := moduleevents.New(moduleevents.Config{
+		Log: log, Policy: d.Policy, Inventory: d.Inventory, Untrusted: d.Untrusted, HashBudget: d.HashBudget, HashTime: d.HashTime,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	return &table.Table{
-		Name:        Name,
-		Description: Description,
-		Platforms:   []string{table.Linux},
-		Columns:     Columns,
-		Examples:    Examples,
+		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 			return generate(ctx, engine, builder, q)
 		},

@@ -54,7 +54,7 @@ func TestVerdictsAreUntrustedModuleLoads(t *testing.T) {
 	py := sim.StartPythonCtypes(t, lib)
 	pids := []int{a.PID, d.PID, py.PID}
 
-	ut, err := untrusted.New(untrusted.Config{})
+	ut, err := untrusted.NewFromConfig(untrusted.Config{})
 	require.NoError(t, err)
 	rows, err := ut.Generate(context.Background(), table.PIDQuery(pids))
 	require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestVerdictsAreUntrustedModuleLoads(t *testing.T) {
 }
 
 // TestSharedUntrustedTableIsTheOneConsulted: a builder given an
-// untrusted_module_loads table (Config.Untrusted, as tables.Catalog wires
+// untrusted_module_loads table (Config.Untrusted, as tables.Build wires
 // the registered one) takes its verdicts from that table, so the host keeps
 // one package index and one hash cache.
 func TestSharedUntrustedTableIsTheOneConsulted(t *testing.T) {
@@ -89,7 +89,7 @@ func TestSharedUntrustedTableIsTheOneConsulted(t *testing.T) {
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 
 	inv := inventory.New(inventory.Config{ModulesOnly: true})
-	shared, err := untrusted.New(untrusted.Config{Inventory: Tee(inv)})
+	shared, err := untrusted.NewFromConfig(untrusted.Config{Inventory: Tee(inv)})
 	require.NoError(t, err)
 	var calls atomic.Int32
 	gen := shared.Generate

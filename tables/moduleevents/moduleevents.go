@@ -109,7 +109,7 @@ func New(cfg Config) (*Builder, error) {
 	ut := cfg.Untrusted
 	if ut == nil {
 		var err error
-		if ut, err = untrusted.New(untrusted.Config{
+		if ut, err = untrusted.NewFromConfig(untrusted.Config{
 			Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: Tee(cfg.Inventory), HashBudget: cfg.HashBudget, HashTime: cfg.HashTime,
 		}); err != nil {
 			return nil, err

@@ -3,4 +3,4 @@ package moduleevents
 import "github.com/modhunt/modhunt/detections"
 
 // platform is the Platform field of this OS's events.
-const platform = detections.PlatformMacOS
+const platform = detections.PlatformDarwin

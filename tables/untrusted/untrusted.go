@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
 	"github.com/modhunt/modhunt/tables/pkgindex"
@@ -87,29 +88,44 @@ var columns = []table.Column{
 	{Name: "fs_type", Type: table.Text, Description: "File system type of the mount the module lives on (e.g. ext4, tmpfs, nfs4); taken from the mapped file's own device when its path does not lead to it (path_mismatch)"},
 }
 
-// New builds the table: the built-in Linux policy, extended by
+// Spec is the table's definition.
+var Spec = table.Spec{
+	Name: Name,
+	Description: "Module loads that break the trust policy (MITRE M1038, DET0018/AN0053): shared objects " +
+		"loaded from outside the loader's trusted directories, from temp or hidden or user-writable places, " +
+		"deleted or fileless (memfd), preloaded, not owned by a package, or on a network file system. " +
+		"One row per (pid, module) with at least one reason.",
+	Platforms: []string{table.Linux},
+	Columns:   columns,
+	Examples: []string{
+		"SELECT pid, process_name, path, reasons, severity FROM untrusted_module_loads WHERE severity = 'high'",
+		"SELECT * FROM untrusted_module_loads WHERE pid = 1234",
+		"SELECT path, reasons, sha256, count(*) AS processes FROM untrusted_module_loads GROUP BY path, reasons, sha256",
+	},
+}
+
+// New returns the host's shared table when d carries one (d.Untrusted,
+// which tables.Build makes), else a new one over d.Inventory and d.Policy.
+func New(d deps.Deps) (*table.Table, error) {
+	if d.Untrusted != nil {
+		return d.Untrusted, nil
+	}
+	cfg := Config{Log: d.Log, PolicyFile: d.Policy, HashBudget: d.HashBudget, HashTime: d.HashTime}
+	if d.Inventory != nil {
+		cfg.Inventory = d.Inventory
+	}
+	return NewFromConfig(cfg)
+}
+
+// NewFromConfig builds the table: the built-in Linux policy, extended by
 // cfg.PolicyFile. A policy file that cannot be read or parsed is an error
 // naming the file, line and field; it is never replaced by an empty policy.
-func New(cfg Config) (*table.Table, error) {
+func NewFromConfig(cfg Config) (*table.Table, error) {
 	s, err := newScanner(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &table.Table{
-		Name: Name,
-		Description: "Module loads that break the trust policy (MITRE M1038, DET0018/AN0053): shared objects " +
-			"loaded from outside the loader's trusted directories, from temp or hidden or user-writable places, " +
-			"deleted or fileless (memfd), preloaded, not owned by a package, or on a network file system. " +
-			"One row per (pid, module) with at least one reason.",
-		Platforms: []string{table.Linux},
-		Columns:   columns,
-		Examples: []string{
-			"SELECT pid, process_name, path, reasons, severity FROM untrusted_module_loads WHERE severity = 'high'",
-			"SELECT * FROM untrusted_module_loads WHERE pid = 1234",
-			"SELECT path, reasons, sha256, count(*) AS processes FROM untrusted_module_loads GROUP BY path, reasons, sha256",
-		},
-		Generate: s.generate,
-	}, nil
+	return &table.Table{Spec: Spec, Generate: s.generate}, nil
 }
 
 func newScanner(cfg Config) (*scanner, error) {
