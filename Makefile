@@ -7,7 +7,7 @@ FUZZTIME  ?= 20s
 BENCHTIME ?= 1s
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-all run test test-short bench fuzz lint vet fmt spec docs clean bpf bpf-check
+.PHONY: all build build-all run test test-short bench fuzz lint vet fmt tidy-check spec docs clean bpf bpf-check
 
 all: build
 
@@ -61,7 +61,12 @@ fmt:
 $(LINT): tools/go.mod tools/go.sum
 	$(GO) build -modfile=tools/go.mod -o $(LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-lint: vet $(LINT)
+# go.mod must say what the code imports: direct requirements unmarked, nothing
+# missing or extra (go mod tidy -diff prints the difference and fails).
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "tidy-check: go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+lint: vet tidy-check $(LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(LINT) run $(PKGS)
 	# Fields and helpers only Linux code uses are not dead on Windows, so that pass skips `unused`.
@@ -78,11 +83,12 @@ bpf:
 
 # The committed object must be what its committed source compiles to:
 # compile into a temporary directory and compare byte for byte. Without
-# clang-14 this is skipped, except under CI, where it fails.
+# clang-14 (and libbpf-dev's helper headers) this is skipped, except under
+# CI, where it fails.
 bpf-check:
-	@if ! command -v clang-14 >/dev/null || ! command -v llvm-strip-14 >/dev/null; then \
-	  if [ -n "$$CI" ]; then echo "bpf-check: CI needs clang-14 and llvm-strip-14"; exit 1; fi; \
-	  echo "bpf-check: skipped: no clang-14/llvm-strip-14 (apt-get install clang-14 llvm-14)"; exit 0; \
+	@if ! command -v clang-14 >/dev/null || ! command -v llvm-strip-14 >/dev/null || [ ! -f /usr/include/bpf/bpf_helpers.h ]; then \
+	  if [ -n "$$CI" ]; then echo "bpf-check: CI needs clang-14, llvm-strip-14 and libbpf-dev"; exit 1; fi; \
+	  echo "bpf-check: skipped: no clang-14/llvm-strip-14/libbpf-dev (apt-get install clang-14 llvm-14 libbpf-dev)"; exit 0; \
 	fi; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	BPF2GO_OUTPUT_DIR=$$tmp $(GO) generate $(BPF_PKG) || exit 1; \

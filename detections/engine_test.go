@@ -210,13 +210,13 @@ func TestPlatformSelectsRules(t *testing.T) {
 	linux := mustCompile(t, ruleYAML("linux", det))
 	ev := Event{Platform: PlatformLinux, ImageLoaded: "/tmp/x.so"}
 	assert.Len(t, linux.Match(&ev), 1)
-	ev.Platform = PlatformMacOS
+	ev.Platform = PlatformDarwin
 	assert.Empty(t, linux.Match(&ev))
 	ev.Platform = PlatformWindows
 	assert.Empty(t, linux.Match(&ev))
 
 	any := mustCompile(t, strings.Replace(ruleYAML("x", det), "  product: x\n", "", 1))
-	for _, p := range []string{PlatformWindows, PlatformLinux, PlatformMacOS} {
+	for _, p := range []string{PlatformWindows, PlatformLinux, PlatformDarwin} {
 		ev.Platform = p
 		assert.Len(t, any.Match(&ev), 1, p)
 	}

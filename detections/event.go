@@ -3,13 +3,16 @@ package detections
 import (
 	"strconv"
 	"strings"
+
+	"github.com/modhunt/modhunt/internal/platform"
 )
 
-// Platforms an event can come from; a rule's logsource product selects one.
+// Platforms an event can come from, named as package platform names them;
+// a rule's logsource product selects one (Sigma's "macos" selects darwin).
 const (
-	PlatformWindows = "windows"
-	PlatformLinux   = "linux"
-	PlatformMacOS   = "macos"
+	PlatformWindows = platform.Windows
+	PlatformLinux   = platform.Linux
+	PlatformDarwin  = platform.Darwin
 )
 
 // Event is one loaded module in one process: Sysmon Event ID 7's fields,
@@ -21,7 +24,7 @@ const (
 // absent and a number or boolean is present; Set, Unset and the recorded
 // event reader record the other cases.
 type Event struct {
-	Platform string // windows, linux or macos
+	Platform string // windows, linux or darwin
 
 	// Sysmon Event ID 7.
 	ProcessId        int64

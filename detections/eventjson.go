@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/modhunt/modhunt/internal/platform"
 	"unicode/utf8"
 
 	"github.com/modhunt/modhunt/internal/textesc"
@@ -181,11 +183,13 @@ func DecodeEvent(obj map[string]any, defaultPlatform string) (ev Event, ok bool,
 	if ev.Platform == "" {
 		ev.Platform = defaultPlatform
 	}
-	switch ev.Platform {
-	case PlatformWindows, PlatformLinux, PlatformMacOS:
-	default:
-		return ev, false, fmt.Errorf("field Platform: %q is not windows, linux or macos", ev.Platform)
+	// Sigma's "macos" (what events said before darwin was the one name)
+	// reads as darwin.
+	plat, known := platform.Parse(ev.Platform)
+	if !known {
+		return ev, false, fmt.Errorf("field Platform: %q is not windows, linux or darwin", ev.Platform)
 	}
+	ev.Platform = plat
 	return ev, true, nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/modhunt/modhunt/internal/platform"
 	"github.com/modhunt/modhunt/internal/safefile"
 )
 
@@ -237,8 +238,8 @@ func (e *Engine) add(data []byte, source string, ids map[string]string, rep *Loa
 // logsource product selects.
 func (e *Engine) keep(c *compiled) {
 	e.rules = append(e.rules, c)
-	for _, p := range []string{PlatformWindows, PlatformLinux, PlatformMacOS} {
-		if c.rule.Product == "" || c.rule.Product == p {
+	for _, p := range platform.All() {
+		if c.platform == "" || c.platform == p {
 			e.byPlatform[p] = append(e.byPlatform[p], c)
 		}
 	}

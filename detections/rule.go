@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/modhunt/modhunt/internal/platform"
 )
 
 // Rule is what a match reports of a loaded Sigma rule.
@@ -15,7 +17,8 @@ type Rule struct {
 	// SiemRules are the MaxPatrol SIEM (PT-CR-...) rules this one mirrors,
 	// from the rule's custom top-level key `siem_rule` (a string or a list).
 	SiemRules []string
-	// Product is the logsource product: windows, linux, macos, or "" for all.
+	// Product is the logsource product as the rule writes it (Sigma's
+	// spelling: windows, linux, macos), or "" for all.
 	Product string
 	// Source is where the rule came from: "builtin:<path>" or a file path.
 	Source string
@@ -29,7 +32,9 @@ const SiemRuleKey = "siem_rule"
 
 // compiled is a rule ready to evaluate.
 type compiled struct {
-	rule     *Rule
+	rule *Rule
+	// platform is the OS the rule's logsource product selects, "" for all.
+	platform string
 	searches []search
 	cond     *node
 }
@@ -160,20 +165,22 @@ func recoverRule(c **compiled, err *error) {
 	}
 }
 
-var supportedProducts = map[string]bool{"": true, PlatformWindows: true, PlatformLinux: true, PlatformMacOS: true}
-
 // compileRule turns a parsed Sigma rule into an evaluator, or says why not.
 func compileRule(doc *ruleDoc) (*compiled, error) {
 	if doc.category != "image_load" {
 		return nil, skipf(0, "logsource category %q is not image_load", doc.category)
 	}
-	if !supportedProducts[doc.meta.Product] {
-		return nil, skipf(0, "logsource product %q is not windows, linux or macos", doc.meta.Product)
+	plat := ""
+	if doc.meta.Product != "" {
+		var ok bool
+		if plat, ok = platform.FromSigmaProduct(doc.meta.Product); !ok {
+			return nil, skipf(0, "logsource product %q is not windows, linux or macos", doc.meta.Product)
+		}
 	}
 	if len(doc.conds) == 0 {
 		return nil, skipf(0, "detection has no condition")
 	}
-	c := &compiled{rule: doc.meta}
+	c := &compiled{rule: doc.meta, platform: plat}
 	if c.rule.ID == "" {
 		return nil, skipf(0, "rule has no id")
 	}

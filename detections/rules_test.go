@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/modhunt/modhunt/internal/platform"
 )
 
 // ptRules are the MaxPatrol SIEM rules for T1129 the Windows content mirrors.
@@ -27,7 +29,7 @@ var neighbourTags = regexp.MustCompile(`^attack\.(t1129|t1574(\.\d{3})?|t1055(\.
 var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 type ruleFile struct {
-	path     string // rules/<platform>/<stem>.yml
+	path     string // rules/<os>/<stem>.yml (package platform's names)
 	platform string
 	stem     string
 	data     []byte
@@ -89,7 +91,8 @@ func TestBuiltinRuleMetadata(t *testing.T) {
 			assert.Contains(t, []string{"informational", "low", "medium", "high", "critical"}, m.Level)
 			assert.NotEmpty(t, m.FalsePositives)
 			assert.Equal(t, "image_load", m.Logsource.Category)
-			assert.Equal(t, f.platform, m.Logsource.Product, "a rule's folder is its product")
+			productOS, _ := platform.FromSigmaProduct(m.Logsource.Product)
+			assert.Equal(t, f.platform, productOS, "a rule's folder is the OS its product selects")
 			hasTag := false
 			for _, tag := range m.Tags {
 				hasTag = hasTag || neighbourTags.MatchString(tag)

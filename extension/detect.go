@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/modhunt/modhunt/detections"
+	"github.com/modhunt/modhunt/internal/platform"
 )
 
 func init() {
@@ -37,7 +38,7 @@ func runDetect(args []string, e env) int {
 		builtin  = fs.Bool("builtin", false, "also run the built-in rules when --rules is given")
 		events   = fs.String("events", "", "file of JSON events, one object per line or an evtx-to-JSON export; - reads stdin")
 		asJSON   = fs.Bool("json", false, "print one JSON object per match")
-		platform = fs.String("platform", detections.PlatformWindows, "platform of events that carry no Platform field (windows, linux, macos)")
+		platName = fs.String("platform", detections.PlatformWindows, "platform of events that carry no Platform field (windows, linux, darwin)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,10 +54,9 @@ func runDetect(args []string, e env) int {
 		fmt.Fprintln(e.stderr, "modhunt.ext detect: --events FILE is required (- for stdin)")
 		return 2
 	}
-	switch *platform {
-	case detections.PlatformWindows, detections.PlatformLinux, detections.PlatformMacOS:
-	default:
-		fmt.Fprintf(e.stderr, "modhunt.ext detect: --platform %q is not windows, linux or macos\n", *platform)
+	defaultPlatform, ok := platform.Parse(*platName)
+	if !ok {
+		fmt.Fprintf(e.stderr, "modhunt.ext detect: --platform %q is not windows, linux or darwin\n", *platName)
 		return 2
 	}
 
@@ -97,7 +97,7 @@ func runDetect(args []string, e env) int {
 	out.SetEscapeHTML(false)
 	matches := 0
 	var buf []detections.Match
-	st, err := detections.ReadEvents(in, name, *platform, func(line int, ev *detections.Event) error {
+	st, err := detections.ReadEvents(in, name, defaultPlatform, func(line int, ev *detections.Event) error {
 		buf = engine.MatchAppend(buf[:0], ev)
 		for _, m := range buf {
 			matches++

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/modhunt/modhunt/extension/osqueryhost"
+	"github.com/modhunt/modhunt/tables"
 )
 
 // extensionName is the name modhunt registers under: what osqueryd's
@@ -59,15 +61,10 @@ func runExtension(args []string, e env) int {
 		log.Warn("ignoring extra arguments", "args", strings.Join(rest, " "))
 	}
 
-	tbls, err := c.tables(log)
-	if err != nil {
-		// A policy or rule set nobody wrote is worse than no extension:
-		// refuse to start and say what is broken.
-		log.Error("refusing to start", "err", err)
-		return 1
-	}
 	if *spec {
-		specs, err := osqueryhost.Specs(tbls)
+		// The definitions are data: printing them builds no table, so it
+		// reads no policy, rule or package database.
+		specs, err := osqueryhost.Specs(tables.SpecsFor(runtime.GOOS))
 		if err != nil {
 			fmt.Fprintf(e.stderr, "modhunt.ext: %v\n", err)
 			return 1
@@ -79,6 +76,13 @@ func runExtension(args []string, e env) int {
 		}
 		fmt.Fprintf(e.stdout, "%s\n", out)
 		return 0
+	}
+	tbls, err := c.tables(log)
+	if err != nil {
+		// A policy or rule set nobody wrote is worse than no extension:
+		// refuse to start and say what is broken.
+		log.Error("refusing to start", "err", err)
+		return 1
 	}
 
 	// osqueryd on Windows writes --socket "\\.\pipe\osquery.em"; the C

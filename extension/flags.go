@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
 
@@ -165,7 +166,7 @@ func (c *common) guard(log *slog.Logger) *table.Guard {
 }
 
 func (c *common) tables(log *slog.Logger) ([]*table.Table, error) {
-	return tables.All(tables.Config{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules), HashBudget: c.hashBudget(), HashTime: c.hashTime})
+	return tables.Build(deps.Deps{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules), HashBudget: c.hashBudget(), HashTime: c.hashTime})
 }
 
 // hashBudget is --hash_budget in bytes; 0 or less means the default.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/modhunt/modhunt/internal/platform"
 	"github.com/modhunt/modhunt/packs"
 )
 
@@ -41,7 +42,7 @@ func runHunt(args []string, e env, tables tableSource, hunts huntSource) int {
 	var c common
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per hunt (name, description, technique, rows, error), in an array")
-	platform := fs.String("platform", runtime.GOOS, "run the hunts meant for this platform: linux, windows or darwin (macos)")
+	plat := fs.String("platform", runtime.GOOS, "run the hunts meant for this platform: linux, windows or darwin (macos)")
 	pos, code, done := hostFlags("hunt", fs, &c, args, e)
 	if done {
 		if code != 0 {
@@ -53,12 +54,9 @@ func runHunt(args []string, e env, tables tableSource, hunts huntSource) int {
 		fmt.Fprintln(e.stderr, "usage: modhunt.ext hunt [--json] [--platform linux|windows|darwin]")
 		return huntError
 	}
-	p := strings.ToLower(*platform)
-	if p == "macos" {
-		p = packs.PlatformDarwin
-	}
-	if p != packs.PlatformLinux && p != packs.PlatformWindows && p != packs.PlatformDarwin {
-		fmt.Fprintf(e.stderr, "modhunt.ext hunt: --platform %q: want linux, windows or darwin\n", *platform)
+	p, ok := platform.Parse(strings.ToLower(*plat))
+	if !ok {
+		fmt.Fprintf(e.stderr, "modhunt.ext hunt: --platform %q: want linux, windows or darwin\n", *plat)
 		return huntError
 	}
 

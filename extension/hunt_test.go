@@ -38,8 +38,13 @@ func fakeUntrusted(rows ...map[string]string) tableSource {
 		trows = append(trows, row)
 	}
 	t := &table.Table{
-		Name: "untrusted_module_loads", Description: "fake", Platforms: []string{table.Linux},
-		Columns: cols, Examples: []string{"SELECT * FROM untrusted_module_loads"},
+		Spec: table.Spec{
+			Name:        "untrusted_module_loads",
+			Description: "fake",
+			Platforms:   []string{table.Linux},
+			Columns:     cols,
+			Examples:    []string{"SELECT * FROM untrusted_module_loads"},
+		},
 		Generate: func(context.Context, table.Query) ([]table.Row, error) { return trows, nil },
 	}
 	return func(*common, *slog.Logger) ([]*table.Table, error) { return []*table.Table{t}, nil }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -30,16 +31,18 @@ func fakeTables(*common, *slog.Logger) ([]*table.Table, error) {
 		{"11", "a\tb\nc\"d\\", "3", "-2"},
 	}
 	return []*table.Table{{
-		Name:        "procs",
-		Description: "fake processes",
-		Platforms:   []string{table.Linux},
-		Columns: []table.Column{
-			{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
-			{Name: "name", Type: table.Text, Description: "name"},
-			{Name: "size", Type: table.BigInt, Description: "size"},
-			{Name: "ratio", Type: table.Double, Description: "ratio"},
+		Spec: table.Spec{
+			Name:        "procs",
+			Description: "fake processes",
+			Platforms:   []string{table.Linux},
+			Columns: []table.Column{
+				{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
+				{Name: "name", Type: table.Text, Description: "name"},
+				{Name: "size", Type: table.BigInt, Description: "size"},
+				{Name: "ratio", Type: table.Double, Description: "ratio"},
+			},
+			Examples: []string{"SELECT * FROM procs"},
 		},
-		Examples: []string{"SELECT * FROM procs"},
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 			want := q.Equals("pid")
 			var out []table.Row
@@ -51,11 +54,13 @@ func fakeTables(*common, *slog.Logger) ([]*table.Table, error) {
 			return out, nil
 		},
 	}, {
-		Name:        "boom",
-		Description: "a table with a bug",
-		Platforms:   []string{table.Linux},
-		Columns:     []table.Column{{Name: "x", Type: table.Text, Description: "x"}},
-		Examples:    []string{"SELECT * FROM boom"},
+		Spec: table.Spec{
+			Name:        "boom",
+			Description: "a table with a bug",
+			Platforms:   []string{table.Linux},
+			Columns:     []table.Column{{Name: "x", Type: table.Text, Description: "x"}},
+			Examples:    []string{"SELECT * FROM boom"},
+		},
 		Generate: func(context.Context, table.Query) ([]table.Row, error) {
 			var rows []table.Row
 			return rows[:1], nil // out of range: a panic the guard must contain
@@ -267,9 +272,7 @@ func TestShellListsThePlatformTables(t *testing.T) {
 		listed = append(listed, name)
 	}
 	var want []string
-	all, err := tables.All(tables.Config{})
-	require.NoError(t, err)
-	for _, tb := range all {
+	for _, tb := range tables.SpecsFor(runtime.GOOS) {
 		want = append(want, tb.Name)
 	}
 	slices.Sort(want)
@@ -297,9 +300,7 @@ func TestSQLiteRealFormat(t *testing.T) {
 func TestQueryLoadedModulesOfAChild(t *testing.T) {
 	t.Parallel()
 	served := false
-	all, err := tables.All(tables.Config{})
-	require.NoError(t, err)
-	for _, tb := range all {
+	for _, tb := range tables.SpecsFor(runtime.GOOS) {
 		served = served || tb.Name == "process_loaded_modules"
 	}
 	if !served {

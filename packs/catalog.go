@@ -8,10 +8,8 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/modhunt/modhunt/tables"
-	"github.com/modhunt/modhunt/tables/table"
 )
 
 // huntFS is embedded so the binary carries the same hunts the packs were
@@ -22,10 +20,10 @@ var huntFS embed.FS
 
 // Dirs under hunts/ and the platform each one's files must declare.
 var dirPlatforms = map[string][]string{
-	"common":  {PlatformAll, PlatformPosix},
-	"linux":   {PlatformLinux},
-	"windows": {PlatformWindows},
-	"darwin":  {PlatformDarwin},
+	"common":        {PlatformAll, PlatformPosix},
+	PlatformLinux:   {PlatformLinux},
+	PlatformWindows: {PlatformWindows},
+	PlatformDarwin:  {PlatformDarwin},
 }
 
 // Load parses every embedded hunt.
@@ -125,30 +123,16 @@ func (h *Hunt) Missing(has func(table string) bool) []string {
 	return out
 }
 
-// catalog is modhunt's table definitions for every platform; they are
-// portable, so the packs come out the same whichever OS generates them.
-var catalog = sync.OnceValues(func() (map[string]*table.Table, error) {
-	all, err := tables.Catalog(tables.Config{})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*table.Table{}
-	for _, t := range all {
-		out[t.Name] = t
-	}
-	return out, nil
-})
-
 // TablePlatforms returns the OS platforms a table exists on: a modhunt
-// table's from its definition (tables.Catalog), else from its declaration in
-// schema/*.sql (osquery's tables, and modhunt tables still being written).
+// table's from its definition (tables.Specs: data, so packs build no table
+// and come out the same whichever OS generates them), else from its
+// declaration in schema/*.sql (osquery's tables, and modhunt tables still
+// being written).
 func TablePlatforms(name string) ([]string, error) {
-	defs, err := catalog()
-	if err != nil {
-		return nil, err
-	}
-	if t, ok := defs[name]; ok {
-		return t.Platforms, nil
+	for _, s := range tables.Specs() {
+		if s.Name == name {
+			return s.Platforms, nil
+		}
 	}
 	all, err := schemas()
 	if err != nil {
@@ -159,7 +143,7 @@ func TablePlatforms(name string) ([]string, error) {
 			return expandPlatform(s.Platform), nil
 		}
 	}
-	return nil, fmt.Errorf("table %s is neither defined in tables.Catalog nor declared in packs/schema/*.sql", name)
+	return nil, fmt.Errorf("table %s is neither defined in tables.Specs nor declared in packs/schema/*.sql", name)
 }
 
 // resolvePlatforms narrows the header's platforms to those every table the

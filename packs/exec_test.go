@@ -10,6 +10,7 @@ import (
 
 	"github.com/modhunt/modhunt/extension/sqlhost"
 	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -23,7 +24,7 @@ func TestEveryRunnableQueryExecutes(t *testing.T) {
 	}
 	hunts, err := Load()
 	require.NoError(t, err)
-	tbls, err := tables.All(tables.Config{})
+	tbls, err := tables.Build(deps.Deps{})
 	require.NoError(t, err)
 	db, err := sqlhost.Open(tbls, table.NewGuard(0, 0, nil), nil)
 	require.NoError(t, err)
@@ -100,8 +101,10 @@ func fakeTable(names []string, rows []table.Row) *table.Table {
 		cols[i] = table.Column{Name: n, Type: table.Text, Description: "fake"}
 	}
 	return &table.Table{
-		Name: "untrusted_module_loads", Description: "fake", Platforms: []string{runtime.GOOS},
-		Columns: cols, Examples: []string{"SELECT 1"},
+		Spec: table.Spec{
+			Name: "untrusted_module_loads", Description: "fake", Platforms: []string{runtime.GOOS},
+			Columns: cols, Examples: []string{"SELECT 1"},
+		},
 		Generate: func(context.Context, table.Query) ([]table.Row, error) { return rows, nil },
 	}
 }

@@ -32,20 +32,21 @@ type packFile struct {
 	core     bool
 }
 
-// Outputs and the platform each osquery pack is for. macOS's files are
-// named for the OS, their platform for osquery. Each platform gets two
-// packs because osquery ANDs a pack's discovery queries over the whole
-// pack: a hunt that reads only osquery's own tables must not sit behind the
-// extension's discovery, or it never runs where the extension is missing,
-// which is where it is most useful.
-var packFiles = []packFile{
-	{"modhunt-linux.conf", PlatformLinux, false},
-	{"modhunt-linux-core.conf", PlatformLinux, true},
-	{"modhunt-windows.conf", PlatformWindows, false},
-	{"modhunt-windows-core.conf", PlatformWindows, true},
-	{"modhunt-macos.conf", PlatformDarwin, false},
-	{"modhunt-macos-core.conf", PlatformDarwin, true},
-}
+// Outputs and the platform each osquery pack is for, named after it:
+// modhunt-<platform>.conf and modhunt-<platform>-core.conf. Each platform
+// gets two packs because osquery ANDs a pack's discovery queries over the
+// whole pack: a hunt that reads only osquery's own tables must not sit
+// behind the extension's discovery, or it never runs where the extension is
+// missing, which is where it is most useful.
+var packFiles = func() []packFile {
+	var out []packFile
+	for _, p := range []string{PlatformLinux, PlatformWindows, PlatformDarwin} {
+		out = append(out,
+			packFile{"modhunt-" + p + ".conf", p, false},
+			packFile{"modhunt-" + p + "-core.conf", p, true})
+	}
+	return out
+}()
 
 // platformMask is the bit osquery_info.platform_mask has set on each
 // platform (osquery's PlatformType, osquery/utils/info/platform_type.h:

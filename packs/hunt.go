@@ -11,14 +11,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/modhunt/modhunt/internal/platform"
 )
 
 // Platform values a hunt may name, as osquery spells them (osquery's
-// checkPlatform in osquery/core/system.cpp).
+// checkPlatform in osquery/core/system.cpp): the OS names of package
+// platform, and two that stand for several.
 const (
-	PlatformLinux   = "linux"
-	PlatformWindows = "windows"
-	PlatformDarwin  = "darwin"
+	PlatformLinux   = platform.Linux
+	PlatformWindows = platform.Windows
+	PlatformDarwin  = platform.Darwin
 	PlatformPosix   = "posix"
 	PlatformAll     = "all"
 )

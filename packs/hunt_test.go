@@ -171,5 +171,5 @@ func TestPlatformsNarrowToTheTables(t *testing.T) {
 	unknown := strings.NewReplacer("-- tables: untrusted_module_loads", "-- tables: untrusted_module_loads, no_such_table",
 		"FROM untrusted_module_loads", "FROM untrusted_module_loads JOIN no_such_table USING (pid)").Replace(goodHunt)
 	_, err = LoadFS(fstest.MapFS{"linux/temp_loads.sql": {Data: []byte(unknown)}})
-	require.ErrorContains(t, err, "no_such_table is neither defined in tables.Catalog nor declared")
+	require.ErrorContains(t, err, "no_such_table is neither defined in tables.Specs nor declared")
 }

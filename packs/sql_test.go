@@ -12,14 +12,24 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver the parse check uses
 
+	"github.com/modhunt/modhunt/tables"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
+// catalog is modhunt's table definitions (tables.Specs) by name.
+func catalog() (map[string]table.Spec, error) {
+	out := map[string]table.Spec{}
+	for _, s := range tables.Specs() {
+		out[s.Name] = s
+	}
+	return out, nil
+}
+
 // ddlFor builds the CREATE TABLE a hunt on platform is parsed against: the
-// real definition for a modhunt table in tables.Catalog (every platform's
-// definitions are portable, so hunts for Windows are checked on Linux too),
+// real definition for a modhunt table in tables.Specs (every platform's
+// definitions are data, so hunts for Windows are checked on Linux too),
 // else the declaration in schema/*.sql.
-func ddlFor(name, platform string, defs map[string]*table.Table, schemas []Schema) (string, error) {
+func ddlFor(name, platform string, defs map[string]table.Spec, schemas []Schema) (string, error) {
 	if t, ok := defs[name]; ok {
 		if !slices.Contains(t.Platforms, platform) {
 			return "", fmt.Errorf("table %s is served on %s only, not on %s", name, strings.Join(t.Platforms, ", "), platform)
@@ -119,7 +129,7 @@ func TestParseCheckCatchesMisspeltColumn(t *testing.T) {
 }
 
 // A declaration in schema/modhunt.sql stands in for a table until its
-// definition is in tables.Catalog; from then on the definition wins, and the
+// definition is in tables.Specs; from then on the definition wins, and the
 // declaration must agree with it (or be deleted).
 func TestModhuntSchemaMatchesCatalog(t *testing.T) {
 	t.Parallel()

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/modhunt/modhunt/detections"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/inventory/fakeinv"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
@@ -71,7 +72,7 @@ func macOSCase(t *testing.T) osCase {
 		planted: "/private/tmp/libinject.dylib", content: content, reasons: "outside_trusted_dirs,temp_dir",
 		trusted: "/usr/lib/libSystem.B.dylib",
 		rule:    "", ruleOn: "/private/tmp/libinject.dylib",
-		platform: detections.PlatformMacOS, user: "alice",
+		platform: detections.PlatformDarwin, user: "alice",
 	}
 }
 
@@ -91,7 +92,8 @@ func cellOf(tbl *table.Table, r table.Row, col string) string {
 func TestOtherOSProcessLoadedModules(t *testing.T) {
 	t.Parallel()
 	forEachOS(t, func(t *testing.T, c osCase) {
-		tbl := loadedmodules.NewWith(c.inv, nil)
+		tbl, err := loadedmodules.New(deps.Deps{Inventory: c.inv})
+		require.NoError(t, err)
 		rows, err := tbl.Generate(context.Background(), table.PIDQuery([]int{fakeinv.PID}))
 		require.NoError(t, err)
 		paths := map[string]table.Row{}
@@ -182,7 +184,7 @@ func TestOtherOSEventsAndDetections(t *testing.T) {
 		}
 		assert.NotContains(t, events, c.inv.Procs[1].Path, "the process's own image is not a load")
 
-		md, err := moduledetections.New(moduledetections.Config{Inventory: c.inv, Judge: j})
+		md, err := moduledetections.New(deps.Deps{Inventory: c.inv, Judge: j})
 		require.NoError(t, err)
 		rows, err := md.Generate(context.Background(), table.PIDQuery([]int{fakeinv.PID}))
 		require.NoError(t, err)

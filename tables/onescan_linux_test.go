@@ -10,8 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/untrusted"
 	"github.com/modhunt/modhunt/test/sim"
 )
 
@@ -48,7 +50,9 @@ func TestUntrustedAndDetectionsJudgeFromOneScan(t *testing.T) {
 
 	var reads, judged counter
 	inv := inventory.New(inventory.Config{ModulesOnly: true, OnProcess: reads.add})
-	all, err := tables.Catalog(tables.Config{Inventory: inv, OnJudge: judged.add})
+	judge, err := untrusted.NewJudge(untrusted.Config{Inventory: inv, OnJudge: judged.add})
+	require.NoError(t, err)
+	all, err := tables.Build(deps.Deps{Inventory: inv, Judge: judge})
 	require.NoError(t, err)
 	byName := map[string]*table.Table{}
 	for _, tbl := range all {

@@ -1,88 +1,101 @@
-// Package tables lists every table modhunt serves.
+// Package tables lists every table modhunt has: their definitions (Specs),
+// which docs, --spec and packs read, and their constructors, which only the
+// hosts call (Build). See docs/ARCHITECTURE.md, "Add a table".
 package tables
 
 import (
-	"log/slog"
+	"fmt"
 	"runtime"
 	"slices"
-	"time"
 
-	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
-// Config carries what tables need from the command line. Hosts build one
-// Config and every table reads what it needs from it.
-type Config struct {
-	Log *slog.Logger
-	// Policy is the trust policy file for untrusted_module_loads ("" = built-in defaults).
-	Policy string
-	// RuleDirs are extra Sigma rule folders for module_detections.
-	RuleDirs []string
-	// HashBudget (bytes) and HashTime bound the hashing of one
-	// untrusted_module_loads scan; 0 means the table's defaults.
-	HashBudget int64
-	HashTime   time.Duration
-	// Inventory is the process source of every table; nil means this
-	// host's. Tests feed other OSes' processes through it.
-	Inventory inventory.Source
-	// OnJudge, when set, is called with each pid the trust judgement
-	// judges (tests count scans with it).
-	OnJudge func(pid int)
+// specs is every table's definition, in the order docs and hosts list
+// them.
+var specs = []*table.Spec{
+	&loadedmodules.Spec,
+	&untrusted.Spec,
+	&moduledetections.Spec,
 }
 
-// Catalog builds every table definition, whatever the platform: the
-// definitions are portable, only the inventories behind them are not, so docs
-// and packs are generated from it on any OS. An error names the setting that
-// broke a table (a malformed policy file): a host must refuse to start rather
-// than serve a table with a policy nobody wrote.
-func Catalog(cfg Config) ([]*table.Table, error) {
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	// One inventory serves every table, so their scans share its caches.
-	inv := cfg.Inventory
-	if inv == nil {
-		inv = inventory.New(inventory.Config{Log: cfg.Log, ModulesOnly: true})
-	}
-	// module_detections takes its trust verdicts from untrusted_module_loads'
-	// judge, typed: both share one package index and one file-facts cache,
-	// and a query reading both judges the host once.
-	judge, err := untrusted.NewJudge(untrusted.Config{
-		Log: cfg.Log, PolicyFile: cfg.Policy, Inventory: inv, HashBudget: cfg.HashBudget, HashTime: cfg.HashTime,
-		OnJudge: cfg.OnJudge,
-	})
-	if err != nil {
-		return nil, err
-	}
-	untrustedLoads := judge.Table()
-	detections, err := moduledetections.New(moduledetections.Config{
-		Log: cfg.Log, Policy: cfg.Policy, RuleDirs: cfg.RuleDirs, Inventory: inv, Judge: judge,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return []*table.Table{
-		loadedmodules.NewWith(inv, cfg.Log),
-		untrustedLoads,
-		detections,
-	}, nil
+// constructor builds the table of one name.
+type constructor struct {
+	name string
+	new  func(deps.Deps) (*table.Table, error)
 }
 
-// All returns the tables this platform serves.
-func All(cfg Config) ([]*table.Table, error) {
-	all, err := Catalog(cfg)
-	if err != nil {
-		return nil, err
+// constructors builds each table of specs. It is kept apart from specs so
+// that a program that only reads definitions (packgen, docs) does not even
+// link a constructor.
+var constructors = []constructor{
+	{loadedmodules.Name, loadedmodules.New},
+	{untrusted.Name, untrusted.New},
+	{moduledetections.Name, moduledetections.New},
+}
+
+// Specs returns every table's definition, whatever the platform. It is
+// data: reading it builds nothing and reads nothing from the host.
+func Specs() []table.Spec {
+	out := make([]table.Spec, len(specs))
+	for i, s := range specs {
+		out[i] = *s
 	}
-	var out []*table.Table
-	for _, t := range all {
-		if slices.Contains(t.Platforms, runtime.GOOS) {
-			out = append(out, t)
+	return out
+}
+
+// SpecsFor returns the definitions of the tables served on an OS (a GOOS).
+func SpecsFor(goos string) []table.Spec {
+	return slices.DeleteFunc(Specs(), func(s table.Spec) bool { return !slices.Contains(s.Platforms, goos) })
+}
+
+// Build builds the tables this OS serves, for a host. They share one
+// inventory, so their scans share its caches, and one trust judge, whose
+// verdicts untrusted_module_loads renders and module_detections reuses. An error names the setting that
+// broke a table (a malformed policy file): a host must refuse to start
+// rather than serve a table with a policy nobody wrote.
+func Build(d deps.Deps) ([]*table.Table, error) {
+	return build(runtime.GOOS, d)
+}
+
+func build(goos string, d deps.Deps) ([]*table.Table, error) {
+	mine := SpecsFor(goos)
+	if len(mine) == 0 {
+		return nil, nil
+	}
+	d.Log = d.Logger()
+	d.Inventory = d.ModuleInventory()
+	judges := slices.ContainsFunc(mine, func(s table.Spec) bool {
+		return s.Name == untrusted.Name || s.Name == moduledetections.Name
+	})
+	if d.Judge == nil && judges {
+		// module_detections' events carry the verdicts of
+		// untrusted_module_loads' judge, typed: both share one package
+		// index and one file-facts cache, and a query reading both judges
+		// the host once.
+		j, err := untrusted.NewJudge(untrusted.Config{
+			Log: d.Log, PolicyFile: d.Policy, Inventory: d.Inventory, HashBudget: d.HashBudget, HashTime: d.HashTime,
+		})
+		if err != nil {
+			return nil, err
 		}
+		d.Judge = j
+	}
+	out := make([]*table.Table, 0, len(mine))
+	for _, s := range mine {
+		i := slices.IndexFunc(constructors, func(c constructor) bool { return c.name == s.Name })
+		if i < 0 {
+			return nil, fmt.Errorf("table %s has no constructor", s.Name)
+		}
+		t, err := constructors[i].new(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }

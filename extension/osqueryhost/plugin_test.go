@@ -31,16 +31,18 @@ type fakeTable struct {
 
 func (f *fakeTable) table() *table.Table {
 	return &table.Table{
-		Name:        "fake_modules",
-		Description: "Modules of fake processes.",
-		Platforms:   []string{table.Linux},
-		Columns: []table.Column{
-			{Name: "pid", Type: table.BigInt, Description: "Process id.", Index: true},
-			{Name: "path", Type: table.Text, Description: "Module path.", Index: true},
-			{Name: "size", Type: table.BigInt, Description: "Mapped bytes."},
-			{Name: "deleted", Type: table.Integer, Description: "1 when unlinked."},
+		Spec: table.Spec{
+			Name:        "fake_modules",
+			Description: "Modules of fake processes.",
+			Platforms:   []string{table.Linux},
+			Columns: []table.Column{
+				{Name: "pid", Type: table.BigInt, Description: "Process id.", Index: true},
+				{Name: "path", Type: table.Text, Description: "Module path.", Index: true},
+				{Name: "size", Type: table.BigInt, Description: "Mapped bytes."},
+				{Name: "deleted", Type: table.Integer, Description: "1 when unlinked."},
+			},
+			Examples: []string{"SELECT * FROM fake_modules WHERE pid = 1"},
 		},
-		Examples: []string{"SELECT * FROM fake_modules WHERE pid = 1"},
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 			f.mu.Lock()
 			f.queries = append(f.queries, q)
@@ -259,7 +261,7 @@ func TestRoutesDeclareColumnOptions(t *testing.T) {
 func TestSpecs(t *testing.T) {
 	t.Parallel()
 	f := &fakeTable{}
-	specs, err := Specs([]*table.Table{f.table()})
+	specs, err := Specs([]table.Spec{f.table().Spec})
 	require.NoError(t, err)
 	out, err := json.Marshal(specs)
 	require.NoError(t, err)

@@ -188,7 +188,7 @@ func TestServeRejectsBadConfig(t *testing.T) {
 		"no timeout":   {Name: "modhunt", Socket: "/tmp/x.em", Interval: time.Second, Guard: table.NewGuard(0, 0, nil)},
 		"no guard":     {Name: "modhunt", Socket: "/tmp/x.em", Timeout: time.Second, Interval: time.Second},
 		"no name":      {Socket: "/tmp/x.em", Timeout: time.Second, Interval: time.Second, Guard: table.NewGuard(0, 0, nil)},
-		"broken table": {Name: "modhunt", Socket: "/tmp/x.em", Timeout: time.Second, Interval: time.Second, Guard: table.NewGuard(0, 0, nil), Tables: []*table.Table{{Name: "x"}}},
+		"broken table": {Name: "modhunt", Socket: "/tmp/x.em", Timeout: time.Second, Interval: time.Second, Guard: table.NewGuard(0, 0, nil), Tables: []*table.Table{{Spec: table.Spec{Name: "x"}}}},
 	} {
 		err := Serve(t.Context(), cfg)
 		assert.Error(t, err, name)

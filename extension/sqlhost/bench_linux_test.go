@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/table"
 )
@@ -13,7 +14,10 @@ import (
 // table over this host's processes: x_direct near 1 means the engine is not
 // what a hunt waits for.
 func BenchmarkHostOverheadLoadedModules(b *testing.B) {
-	tbl := loadedmodules.New(nil)
+	tbl, err := loadedmodules.New(deps.Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	guard := table.NewGuard(time.Minute, 0, nil)
 	db, err := Open([]*table.Table{tbl}, guard, nil)
 	if err != nil {

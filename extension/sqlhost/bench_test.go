@@ -13,13 +13,17 @@ import (
 // column of each type modhunt's tables use most.
 func benchTable(n int) *table.Table {
 	return &table.Table{
-		Name: "bench", Description: "bench", Examples: []string{"SELECT * FROM bench"},
-		Columns: []table.Column{
-			{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
-			{Name: "path", Type: table.Text, Description: "path"},
-			{Name: "start", Type: table.BigInt, Description: "start"},
-			{Name: "inode", Type: table.BigInt, Description: "inode"},
-			{Name: "perms", Type: table.Text, Description: "perms"},
+		Spec: table.Spec{
+			Name:        "bench",
+			Description: "bench",
+			Examples:    []string{"SELECT * FROM bench"},
+			Columns: []table.Column{
+				{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
+				{Name: "path", Type: table.Text, Description: "path"},
+				{Name: "start", Type: table.BigInt, Description: "start"},
+				{Name: "inode", Type: table.BigInt, Description: "inode"},
+				{Name: "perms", Type: table.Text, Description: "perms"},
+			},
 		},
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 			rows := make([]table.Row, n)

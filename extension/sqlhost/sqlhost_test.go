@@ -68,17 +68,19 @@ func procsTable(rec *recorder) *table.Table {
 		{"11", "weird", "200", "/tmp/\xff\xfe.so", "abc"},
 	}
 	return &table.Table{
-		Name:        "procs",
-		Description: "fake processes",
-		Platforms:   []string{table.Linux},
-		Columns: []table.Column{
-			{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
-			{Name: "name", Type: table.Text, Description: "name"},
-			{Name: "size", Type: table.BigInt, Description: "size"},
-			{Name: "path", Type: table.Text, Description: "path", Index: true},
-			{Name: "ratio", Type: table.Double, Description: "ratio"},
+		Spec: table.Spec{
+			Name:        "procs",
+			Description: "fake processes",
+			Platforms:   []string{table.Linux},
+			Columns: []table.Column{
+				{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
+				{Name: "name", Type: table.Text, Description: "name"},
+				{Name: "size", Type: table.BigInt, Description: "size"},
+				{Name: "path", Type: table.Text, Description: "path", Index: true},
+				{Name: "ratio", Type: table.Double, Description: "ratio"},
+			},
+			Examples: []string{"SELECT * FROM procs"},
 		},
-		Examples: []string{"SELECT * FROM procs"},
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 			rec.add(q)
 			want := q.Equals("pid")
@@ -102,14 +104,16 @@ func modsTable(rec *recorder) *table.Table {
 		"11": {},
 	}
 	return &table.Table{
-		Name:        "mods",
-		Description: "fake modules",
-		Platforms:   []string{table.Linux},
-		Columns: []table.Column{
-			{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
-			{Name: "path", Type: table.Text, Description: "module path"},
+		Spec: table.Spec{
+			Name:        "mods",
+			Description: "fake modules",
+			Platforms:   []string{table.Linux},
+			Columns: []table.Column{
+				{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
+				{Name: "path", Type: table.Text, Description: "module path"},
+			},
+			Examples: []string{"SELECT * FROM mods"},
 		},
-		Examples: []string{"SELECT * FROM mods"},
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 			rec.add(q)
 			pids, pinned := q.IntEquals("pid")
@@ -136,14 +140,16 @@ func modsTable(rec *recorder) *table.Table {
 
 func fakeTable(name string, gen table.GenerateFunc) *table.Table {
 	return &table.Table{
-		Name:        name,
-		Description: "fake " + name,
-		Platforms:   []string{table.Linux},
-		Columns: []table.Column{
-			{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
-			{Name: "note", Type: table.Text, Description: "note"},
+		Spec: table.Spec{
+			Name:        name,
+			Description: "fake " + name,
+			Platforms:   []string{table.Linux},
+			Columns: []table.Column{
+				{Name: "pid", Type: table.BigInt, Description: "pid", Index: true},
+				{Name: "note", Type: table.Text, Description: "note"},
+			},
+			Examples: []string{"SELECT * FROM " + name},
 		},
-		Examples: []string{"SELECT * FROM " + name},
 		Generate: gen,
 	}
 }
@@ -351,11 +357,15 @@ func TestPartialRowsServedTotalFailureNamed(t *testing.T) {
 func TestShortRowsAndCasts(t *testing.T) {
 	t.Parallel()
 	tbl := &table.Table{
-		Name: "casts", Description: "casts", Examples: []string{"SELECT 1"},
-		Columns: []table.Column{
-			{Name: "v", Type: table.BigInt, Description: "v"},
-			{Name: "i", Type: table.Integer, Description: "i"},
-			{Name: "t", Type: table.Text, Description: "t"},
+		Spec: table.Spec{
+			Name:        "casts",
+			Description: "casts",
+			Examples:    []string{"SELECT 1"},
+			Columns: []table.Column{
+				{Name: "v", Type: table.BigInt, Description: "v"},
+				{Name: "i", Type: table.Integer, Description: "i"},
+				{Name: "t", Type: table.Text, Description: "t"},
+			},
 		},
 		Generate: func(context.Context, table.Query) ([]table.Row, error) {
 			return []table.Row{

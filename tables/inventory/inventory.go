@@ -1,6 +1,6 @@
 // Package inventory answers one question per OS: for these pids (or all),
-// which processes exist and which files are mapped into them. Everything
-// above it (file facts, trust, detections, tables) is OS-blind.
+// which processes exist and which files are mapped into them. Where it
+// sits, and what above it still knows Linux: docs/ARCHITECTURE.md.
 //
 // On Linux it reads /proc directly: /proc/PID/maps for the mappings,
 // /proc/PID/map_files for the mapped files themselves (which works for

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
 )
@@ -38,7 +39,7 @@ var (
 func TestMain(m *testing.M) {
 	if os.Getenv(rssHelperEnv) == "1" {
 		// Child of BenchmarkPeakRSS: one full scan, then report the rows.
-		rows, err := New(nil).Generate(context.Background(), table.Query{})
+		rows, err := mustNew(deps.Deps{}).Generate(context.Background(), table.Query{})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scan:", err)
 			os.Exit(2)
@@ -167,7 +168,7 @@ func benchRawRead(b *testing.B, what rawFiles) {
 // the first ratio those extra files alone account for.
 func BenchmarkFullScan(b *testing.B) {
 	benchSetup(b)
-	tbl := New(nil)
+	tbl := mustNew(deps.Deps{})
 	buf := make([]byte, 64<<10)
 	var raw, needed time.Duration
 	for b.Loop() {
@@ -209,7 +210,7 @@ func gopsutilMaps(b *testing.B) int {
 // total over the table's, run interleaved.
 func BenchmarkGopsutilMemoryMaps(b *testing.B) {
 	benchSetup(b)
-	tbl := New(nil)
+	tbl := mustNew(deps.Deps{})
 	var full time.Duration
 	for b.Loop() {
 		full += timed(b, func() { rowSink = fullScan(b, tbl) })
@@ -223,7 +224,7 @@ func BenchmarkGopsutilMemoryMaps(b *testing.B) {
 // pid-filtered scans fit in one full scan.
 func BenchmarkPidFilter(b *testing.B) {
 	benchSetup(b)
-	tbl := New(nil)
+	tbl := mustNew(deps.Deps{})
 	ctx := context.Background()
 	q := pidQuery(sleepPIDs[len(sleepPIDs)/2])
 	var full time.Duration

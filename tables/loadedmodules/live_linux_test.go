@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
@@ -150,7 +151,7 @@ func liveSetup(t *testing.T) *table.Table {
 	t.Helper()
 	sim.NeedRoot(t)
 	sim.NeedGCC(t)
-	return New(nil)
+	return mustNew(deps.Deps{})
 }
 
 func TestLiveSharedObjectFromTempDir(t *testing.T) {
@@ -342,7 +343,7 @@ func TestLivePIDPushdownReadsOnlyThose(t *testing.T) {
 		defer mu.Unlock()
 		read = append(read, pid)
 	}})
-	tbl := NewWith(inv, nil)
+	tbl := mustNew(deps.Deps{Inventory: inv})
 	rows, err := tbl.Generate(context.Background(), pidQuery(b.PID, a.PID, a.PID))
 	require.NoError(t, err)
 	want := []int{a.PID, b.PID}

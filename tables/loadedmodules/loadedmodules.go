@@ -2,9 +2,8 @@
 // mapped into a process (its shared objects, its main executable, memfd and
 // deleted images), the inventory that T1129 hunting starts from.
 //
-// The definition is OS-blind: it renders whatever the platform's inventory
-// returns, so Windows and macOS join by adding their inventories and
-// platforms here.
+// It renders whatever the platform's inventory returns (an OS joins as in
+// docs/ARCHITECTURE.md, "Add an OS").
 package loadedmodules
 
 import (
@@ -12,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/table"
 )
@@ -66,27 +66,25 @@ var Examples = []string{
 // Description is the table's one-paragraph summary.
 const Description = "Files mapped into running processes, one row per process and distinct file (device, inode, path): shared objects, the main executable, memfd and deleted images. Paths are the process's own view, byte for byte; deletion and file type are read from the mapped file itself."
 
-// New returns the table reading this host's processes.
-func New(log *slog.Logger) *table.Table {
-	return NewWith(inventory.New(inventory.Config{Log: log, ModulesOnly: true}), log)
+// Spec is the table's definition.
+var Spec = table.Spec{
+	Name:        Name,
+	Description: Description,
+	Platforms:   []string{table.Linux},
+	Columns:     Columns,
+	Examples:    Examples,
 }
 
-// NewWith returns the table over a given inventory (tests inject a procfs
-// root or a read hook through it).
-func NewWith(inv inventory.Source, log *slog.Logger) *table.Table {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// New returns the table over d.Inventory (tests inject a procfs root or a
+// read hook through it), or over a new inventory of this host.
+func New(d deps.Deps) (*table.Table, error) {
+	inv, log := d.ModuleInventory(), d.Logger()
 	return &table.Table{
-		Name:        Name,
-		Description: Description,
-		Platforms:   []string{table.Linux},
-		Columns:     Columns,
-		Examples:    Examples,
+		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 			return generate(ctx, inv, log, q)
 		},
-	}
+	}, nil
 }
 
 func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Query) ([]table.Row, error) {

@@ -6,12 +6,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
+// mustNew builds the table; it cannot fail (no policy, no rules).
+func mustNew(d deps.Deps) *table.Table {
+	t, err := New(d)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
 func TestDefinitionIsValid(t *testing.T) {
 	t.Parallel()
-	tbl := New(nil)
+	tbl := mustNew(deps.Deps{})
 	require.NoError(t, tbl.Validate())
 	assert.Equal(t, Name, tbl.Name)
 	want := map[string]table.Type{

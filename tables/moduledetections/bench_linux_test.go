@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/table"
@@ -26,10 +27,13 @@ func BenchmarkVsLoadedModules(b *testing.B) {
 	sim.NeedRoot(b)
 	sim.StartSleepers(b, benchSleepers)
 	ctx := context.Background()
-	// One inventory for both, as the catalog builds them.
+	// One inventory for both, as tables.Build builds them.
 	inv := inventory.New(inventory.Config{ModulesOnly: true})
-	base := loadedmodules.NewWith(inv, nil)
-	tb, err := New(Config{Inventory: inv})
+	base, err := loadedmodules.New(deps.Deps{Inventory: inv})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tb, err := New(deps.Deps{Inventory: inv})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
 )
@@ -20,7 +21,7 @@ import (
 func BenchmarkManyModules(b *testing.B) {
 	sim.NeedRoot(b)
 	sim.NeedPython(b)
-	tb, err := New(Config{})
+	tb, err := New(deps.Deps{})
 	if err != nil {
 		b.Fatal(err)
 	}

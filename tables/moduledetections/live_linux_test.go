@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
@@ -25,7 +26,7 @@ import (
 
 // col is a column's position in a row (-1 for a name the table lacks, so
 // a misspelt column fails the test instead of reading another one).
-func col(name string) int { return (&table.Table{Columns: Columns}).ColumnIndex(name) }
+func col(name string) int { return Spec.ColumnIndex(name) }
 
 var (
 	sharedOnce  sync.Once
@@ -37,7 +38,7 @@ var (
 // the first scan is then built once.
 func shared(t *testing.T) *table.Table {
 	t.Helper()
-	sharedOnce.Do(func() { sharedTable, sharedErr = New(Config{}) })
+	sharedOnce.Do(func() { sharedTable, sharedErr = New(deps.Deps{}) })
 	require.NoError(t, sharedErr)
 	require.NoError(t, sharedTable.Validate())
 	return sharedTable
@@ -228,7 +229,7 @@ func TestPidPushdownReadsOnlyThoseProcesses(t *testing.T) {
 		read[pid]++
 		mu.Unlock()
 	}})
-	tb, err := New(Config{Inventory: inv})
+	tb, err := New(deps.Deps{Inventory: inv})
 	require.NoError(t, err)
 	rows, err := tb.Generate(context.Background(), pidQuery(a.PID))
 	require.NoError(t, err)
@@ -281,7 +282,7 @@ detection:
     condition: sel
 `), 0o644))
 	logs := &sim.SyncBuffer{}
-	tb, err := New(Config{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), RuleDirs: []string{dir}})
+	tb, err := New(deps.Deps{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), RuleDirs: []string{dir}})
 	require.NoError(t, err)
 	logged := logs.String()
 	assert.Equal(t, 1, strings.Count(logged, "rule skipped"), logged)

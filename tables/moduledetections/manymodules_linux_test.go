@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/moduleevents"
 	"github.com/modhunt/modhunt/test/sim"
@@ -58,7 +59,7 @@ func TestManyModulesRowsAreBounded(t *testing.T) {
 	const n = 3000
 	p, dir := startManyModules(t, n)
 	last := fmt.Sprintf("m%05d.so", n-1)
-	tb, err := New(Config{RuleDirs: []string{lastModuleRule(t, last)}})
+	tb, err := New(deps.Deps{RuleDirs: []string{lastModuleRule(t, last)}})
 	require.NoError(t, err)
 	rows, err := tb.Generate(context.Background(), pidQuery(p.PID))
 	require.NoError(t, err)
@@ -120,7 +121,7 @@ func TestManyModulesMemoryIsLinear(t *testing.T) {
 	sim.NeedRoot(t)
 	small, _ := startManyModules(t, 1000)
 	big, _ := startManyModules(t, 4000)
-	tb, err := New(Config{})
+	tb, err := New(deps.Deps{})
 	require.NoError(t, err)
 	_, err = tb.Generate(context.Background(), pidQuery(small.PID)) // the package index, built once
 	require.NoError(t, err)
@@ -154,7 +155,7 @@ func TestFewRowsKeepEverything(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
 	p, dir := startManyModules(t, 8)
-	tb, err := New(Config{})
+	tb, err := New(deps.Deps{})
 	require.NoError(t, err)
 	rows, err := tb.Generate(context.Background(), pidQuery(p.PID))
 	require.NoError(t, err)

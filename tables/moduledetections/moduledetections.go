@@ -11,10 +11,9 @@ import (
 	"strings"
 
 	"github.com/modhunt/modhunt/detections"
-	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/moduleevents"
 	"github.com/modhunt/modhunt/tables/table"
-	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
 // Name is the table's name.
@@ -60,45 +59,37 @@ var Examples = []string{
 	"SELECT rule_title, rule_source, process_path, path FROM module_detections WHERE rule_source NOT LIKE 'builtin:%';",
 }
 
-// Config is what the table needs from the command line.
-type Config struct {
-	Log *slog.Logger
-	// Policy is the trust policy file (as for untrusted_module_loads).
-	Policy string
-	// RuleDirs are extra Sigma rule folders; the built-in rules always run.
-	RuleDirs []string
-	// Inventory is the process scan to use; nil means a new one over /proc.
-	// Tests feed other OSes' processes through it.
-	Inventory inventory.Source
-	// Judge is untrusted_module_loads' judge to share verdicts (and scans)
-	// with (see moduleevents.Config.Judge); nil means a private one.
-	Judge *untrusted.Judge
+// Spec is the table's definition.
+var Spec = table.Spec{
+	Name:        Name,
+	Description: Description,
+	Platforms:   []string{table.Linux},
+	Columns:     Columns,
+	Examples:    Examples,
 }
 
-// New returns the table. Rules load here, once: every rule that cannot be
-// used (a broken extra rule, an unreadable folder) is logged with its file,
-// line and reason and skipped, and the others still run. The error is for
-// a trust policy file that does not load (a host must not serve verdicts
-// under a policy nobody wrote) or a built-in rule that does not (a broken
-// build).
-func New(cfg Config) (*table.Table, error) {
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	engine, err := loadRules(cfg.Log, cfg.RuleDirs)
+// New returns the table: the built-in rules and those of d.RuleDirs over
+// the events of d.Inventory, judged by d.Judge (nil: a private judge under
+// d.Policy). Rules load here, once: every rule
+// that cannot be used (a broken extra rule, an unreadable folder) is logged
+// with its file, line and reason and skipped, and the others still run. The
+// error is for a trust policy file that does not load (a host must not serve
+// verdicts under a policy nobody wrote) or a built-in rule that does not (a
+// broken build).
+func New(d deps.Deps) (*table.Table, error) {
+	log := d.Logger()
+	engine, err := loadRules(log, d.RuleDirs)
 	if err != nil {
 		return nil, err
 	}
-	builder, err := moduleevents.New(moduleevents.Config{Log: cfg.Log, Policy: cfg.Policy, Inventory: cfg.Inventory, Judge: cfg.Judge})
+	builder, err := moduleevents.New(moduleevents.Config{
+		Log: log, Policy: d.Policy, Inventory: d.Inventory, Judge: d.Judge, HashBudget: d.HashBudget, HashTime: d.HashTime,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	return &table.Table{
-		Name:        Name,
-		Description: Description,
-		Platforms:   []string{table.Linux},
-		Columns:     Columns,
-		Examples:    Examples,
+		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 			return generate(ctx, engine, builder, q)
 		},

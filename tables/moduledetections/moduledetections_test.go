@@ -6,12 +6,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
 func TestDefinition(t *testing.T) {
 	t.Parallel()
-	tb, err := New(Config{})
+	tb, err := New(deps.Deps{})
 	require.NoError(t, err)
 	require.NoError(t, tb.Validate())
 	assert.Equal(t, Name, tb.Name)
@@ -28,7 +29,7 @@ func TestDefinition(t *testing.T) {
 // did not ask for.
 func TestNewRefusesABadPolicy(t *testing.T) {
 	t.Parallel()
-	_, err := New(Config{Policy: "/nonexistent/modhunt-policy.yml"})
+	_, err := New(deps.Deps{Policy: "/nonexistent/modhunt-policy.yml"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "/nonexistent/modhunt-policy.yml")
 }

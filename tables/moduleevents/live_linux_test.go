@@ -54,7 +54,7 @@ func TestVerdictsAreUntrustedModuleLoads(t *testing.T) {
 	py := sim.StartPythonCtypes(t, lib)
 	pids := []int{a.PID, d.PID, py.PID}
 
-	ut, err := untrusted.New(untrusted.Config{})
+	ut, err := untrusted.NewFromConfig(untrusted.Config{})
 	require.NoError(t, err)
 	rows, err := ut.Generate(context.Background(), table.PIDQuery(pids))
 	require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestVerdictsAreUntrustedModuleLoads(t *testing.T) {
 }
 
 // TestSharedUntrustedTableIsTheOneConsulted: a builder given
-// untrusted_module_loads' judge (Config.Judge, as tables.Catalog wires the
+// untrusted_module_loads' judge (Config.Judge, as tables.Build wires the
 // registered one) takes its verdicts from that judge, so the host keeps
 // one package index and one file-facts cache.
 func TestSharedUntrustedTableIsTheOneConsulted(t *testing.T) {

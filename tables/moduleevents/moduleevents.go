@@ -52,6 +52,7 @@ import (
 	"github.com/modhunt/modhunt/detections"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/untrusted"
+	"github.com/modhunt/modhunt/tables/verdict"
 )
 
 // Config is what the builder needs from the command line.
@@ -72,14 +73,14 @@ type Config struct {
 	// serves, so a host serving both tables keeps one package index and one
 	// file-facts cache, and a query reading both judges once. It must read
 	// Inventory. nil means the builder makes its own.
-	Judge *untrusted.Judge
+	Judge verdict.Judge
 }
 
 // Builder builds module events. It is safe for concurrent use.
 type Builder struct {
 	log   *slog.Logger
 	inv   inventory.Source
-	judge *untrusted.Judge
+	judge verdict.Judge
 }
 
 // New returns a builder over this host's processes.
@@ -113,12 +114,12 @@ func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*Process, *detec
 	if pids != nil && len(pids) == 0 {
 		return nil
 	}
-	res, scanErr := b.judge.Judge(ctx, pids, untrusted.ForEvents)
+	res, scanErr := b.judge.Judge(ctx, pids, verdict.ForEvents)
 	if scanErr != nil {
 		b.log.DebugContext(ctx, "module scan stopped", "err", scanErr, "processes", len(res.Processes))
 	}
 	procs := res.Processes
-	verdicts := make(map[[2]int]*untrusted.Verdict, len(res.Verdicts))
+	verdicts := make(map[[2]int]*verdict.Verdict, len(res.Verdicts))
 	for i := range res.Verdicts {
 		v := &res.Verdicts[i]
 		verdicts[[2]int{v.Proc, v.Module}] = v
@@ -161,7 +162,7 @@ func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*Process, *detec
 	return scanErr
 }
 
-func (b *Builder) process(platform string, proc int, p, parent *inventory.Process, verdicts map[[2]int]*untrusted.Verdict,
+func (b *Builder) process(platform string, proc int, p, parent *inventory.Process, verdicts map[[2]int]*verdict.Verdict,
 	ev *detections.Event, fn func(*Process, *detections.Event) error) error {
 	var names []string
 	loads := 0

@@ -16,9 +16,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func fake(gen GenerateFunc) *Table {
 	return &Table{
-		Name: "fake", Description: "fake", Platforms: []string{Linux},
-		Columns:  []Column{{Name: "pid", Type: BigInt, Description: "pid", Index: true}},
-		Examples: []string{"SELECT * FROM fake"},
+		Spec: Spec{
+			Name:        "fake",
+			Description: "fake",
+			Platforms:   []string{Linux},
+			Columns:     []Column{{Name: "pid", Type: BigInt, Description: "pid", Index: true}},
+			Examples:    []string{"SELECT * FROM fake"},
+		},
 		Generate: gen,
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/modhunt/modhunt/internal/platform"
 )
 
 // Type is an osquery column type. osquery casts every string value it gets
@@ -138,28 +140,47 @@ type Row []string
 // the rows it has even when it also returns an error.
 type GenerateFunc func(ctx context.Context, q Query) ([]Row, error)
 
-// Platform names as osquery spells them.
+// Platform names as osquery spells them (package platform's).
 const (
-	Linux   = "linux"
-	Windows = "windows"
-	Darwin  = "darwin"
+	Linux   = platform.Linux
+	Windows = platform.Windows
+	Darwin  = platform.Darwin
 )
 
-// Table is one table's whole definition.
-type Table struct {
+// Spec is a table's definition as data: what docs, --spec and packs read,
+// with nothing built and nothing read from the host. Each table package
+// exports its Spec; tables.Specs lists them all.
+type Spec struct {
 	Name        string
 	Description string
-	Platforms   []string
-	Columns     []Column
-	Examples    []string
-	Generate    GenerateFunc
+	// Platforms are the OSes that serve the table (package platform's names).
+	Platforms []string
+	Columns   []Column
+	Examples  []string
+}
+
+// Table is a Spec a host can serve: the definition and the function that
+// answers queries.
+type Table struct {
+	Spec
+	Generate GenerateFunc
 }
 
 // Validate checks the invariants hosts rely on, so a malformed definition is
 // caught by tests instead of by a confused query.
 func (t *Table) Validate() error {
-	if t.Name == "" || t.Description == "" || t.Generate == nil {
-		return fmt.Errorf("table %q: name, description and generate are required", t.Name)
+	if t.Generate == nil {
+		return fmt.Errorf("table %q: generate is required", t.Name)
+	}
+	return t.Spec.Validate()
+}
+
+// Validate checks the definition's invariants: a name, a description, at
+// least one column and example, and columns with unique names, descriptions
+// and known types.
+func (t *Spec) Validate() error {
+	if t.Name == "" || t.Description == "" {
+		return fmt.Errorf("table %q: name and description are required", t.Name)
 	}
 	if len(t.Columns) == 0 {
 		return fmt.Errorf("table %s: no columns", t.Name)
@@ -188,7 +209,7 @@ func (t *Table) Validate() error {
 }
 
 // ColumnIndex returns the position of the named column, or -1.
-func (t *Table) ColumnIndex(name string) int {
+func (t *Spec) ColumnIndex(name string) int {
 	for i, c := range t.Columns {
 		if c.Name == name {
 			return i

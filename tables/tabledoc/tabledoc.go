@@ -1,5 +1,6 @@
-// Package tabledoc renders table definitions as the README's table reference,
-// so the documentation cannot drift from what --spec and the hosts serve.
+// Package tabledoc renders table definitions (table.Spec) as the README's
+// table reference, so the documentation cannot drift from what --spec and
+// the hosts serve.
 package tabledoc
 
 import (
@@ -19,7 +20,7 @@ const (
 
 // Markdown renders one section per table: description, platforms, a column
 // reference and the example queries.
-func Markdown(tables []*table.Table) string {
+func Markdown(tables []table.Spec) string {
 	var b strings.Builder
 	for i, t := range tables {
 		if i > 0 {

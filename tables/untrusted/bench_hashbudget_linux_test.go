@@ -45,7 +45,7 @@ func BenchmarkHashingBudget(b *testing.B) {
 		b.Fatal(err)
 	}
 	var last hashStats
-	tb := &table.Table{Name: Name, Columns: columns, Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
+	tb := &table.Table{Spec: Spec, Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
 		rows, st, err := s.scan(ctx, q)
 		last = st
 		return rows, err

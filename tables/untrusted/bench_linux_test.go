@@ -26,7 +26,7 @@ func BenchmarkScan(b *testing.B) {
 		walkNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	})
 	b.Run("untrusted_module_loads", func(b *testing.B) {
-		tb, err := New(Config{Inventory: inv})
+		tb, err := NewFromConfig(Config{Inventory: inv})
 		if err != nil {
 			b.Fatal(err)
 		}

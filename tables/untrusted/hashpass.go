@@ -89,7 +89,7 @@ func (sc *scan) hashPass(ctx context.Context) hashStats {
 		}
 		v := &sc.res.Verdicts[j.verdict]
 		if sum != "" && sc.policy.AllowsModule("", sum, "") {
-			v.dropped = true
+			sc.dropped[j.verdict] = true
 			continue
 		}
 		v.SHA256, v.HashSkip = sum, skipped

@@ -16,6 +16,7 @@ import (
 	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/verdict"
 	"github.com/modhunt/modhunt/test/sim"
 )
 
@@ -34,7 +35,7 @@ func passScan(t *testing.T, budget int64, procs map[int][]string, order []int) (
 	s, err := newScanner(Config{})
 	require.NoError(t, err)
 	s.src, s.cfg.HashBudget = fileSource{}, budget
-	sc := &scan{scanner: s, res: &Judgement{}}
+	sc := &scan{scanner: s, res: &verdict.Judgement{}}
 	rowOf := map[string]int{}
 	for _, pid := range order {
 		for _, p := range procs[pid] {
@@ -45,7 +46,8 @@ func passScan(t *testing.T, budget int64, procs map[int][]string, order []int) (
 			sc.res.Processes = append(sc.res.Processes, inventory.Process{PID: pid, Modules: []inventory.Module{{Path: p}}})
 			sc.jobs = append(sc.jobs, hashJob{verdict: len(sc.res.Verdicts), pid: pid, mod: inventory.Module{Path: p},
 				id: fileinfo.ID{Key: fileinfo.Key{Dev: st.Dev, Ino: st.Ino}, Size: fi.Size(), MTime: fi.ModTime().UnixNano()}})
-			sc.res.Verdicts = append(sc.res.Verdicts, Verdict{Proc: len(sc.res.Processes) - 1, HashSkip: fileinfo.SkipBudget})
+			sc.res.Verdicts = append(sc.res.Verdicts, verdict.Verdict{Proc: len(sc.res.Processes) - 1, HashSkip: fileinfo.SkipBudget})
+			sc.dropped = append(sc.dropped, false)
 		}
 	}
 	return sc, rowOf
@@ -71,8 +73,8 @@ func columnIndex(name string) int {
 func passRows(sc *scan) []table.Row {
 	rows := make([]table.Row, len(sc.res.Verdicts))
 	for i := range sc.res.Verdicts {
-		if v := &sc.res.Verdicts[i]; !v.dropped {
-			rows[i] = sc.res.row(v)
+		if !sc.dropped[i] {
+			rows[i] = row(sc.res, &sc.res.Verdicts[i])
 		}
 	}
 	return rows

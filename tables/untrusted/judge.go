@@ -2,28 +2,21 @@ package untrusted
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
-)
 
-// Consumer names a reader of judgements: each takes a scan made for
-// another at most once, so a query that reads untrusted_module_loads and
-// module_detections together judges the host once, while the same table
-// queried twice scans twice.
-type Consumer int
-
-// The consumers of a Judge.
-const (
-	ForTable  Consumer = iota // untrusted_module_loads' rows
-	ForEvents                 // the event builder (module_detections, events)
-	consumers
+	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/verdict"
 )
 
 // DefaultShareWindow is how long a finished scan is offered to the other
 // consumer: long enough for a host to generate both tables of one query
 // one after the other, short enough that a later query sees a fresh host.
 const DefaultShareWindow = 2 * time.Second
+
+var _ verdict.Judge = (*Judge)(nil)
 
 // Judge judges this host's module loads against the trust policy. It is
 // untrusted_module_loads' scanner, and the event builder reads the same
@@ -41,8 +34,8 @@ type Judge struct {
 type shared struct {
 	pids  []int // sorted; nil: every process
 	done  chan struct{}
-	taken [consumers]bool
-	res   *Judgement
+	taken [verdict.Consumers]bool
+	res   *verdict.Judgement
 	err   error
 }
 
@@ -83,11 +76,11 @@ func containsSorted(pids []int, pid int) bool {
 	return ok
 }
 
-func (sh *shared) answer(want []int) *Judgement {
+func (sh *shared) answer(want []int) *verdict.Judgement {
 	if sh.res == nil || slices.Equal(sh.pids, want) {
 		return sh.res
 	}
-	return sh.res.only(want)
+	return only(sh.res, want)
 }
 
 // Judge judges the processes pids (nil: every process; empty: none) for
@@ -95,11 +88,11 @@ func (sh *shared) answer(want []int) *Judgement {
 // that covers pids is taken instead of a new one. The Judgement is shared:
 // read it, never change it. A deadline stops the scan, and what was judged
 // so far is returned with the error.
-func (j *Judge) Judge(ctx context.Context, pids []int, who Consumer) (*Judgement, error) {
+func (j *Judge) Judge(ctx context.Context, pids []int, who verdict.Consumer) (*verdict.Judgement, error) {
 	if pids != nil {
 		pids = slices.Compact(slices.Sorted(slices.Values(pids)))
 		if len(pids) == 0 {
-			return &Judgement{}, nil
+			return &verdict.Judgement{}, nil
 		}
 	}
 	j.mu.Lock()
@@ -117,9 +110,10 @@ func (j *Judge) Judge(ctx context.Context, pids []int, who Consumer) (*Judgement
 				return sh.answer(pids), nil
 			}
 			// The other consumer's scan was cut short: scan anew.
-			return j.s.judge(ctx, pids)
+			res, _, err := j.s.judge(ctx, pids)
+			return res, err
 		case <-ctx.Done():
-			return &Judgement{}, ctx.Err()
+			return &verdict.Judgement{}, ctx.Err()
 		}
 	}
 	sh := &shared{pids: pids, done: make(chan struct{})}
@@ -127,7 +121,7 @@ func (j *Judge) Judge(ctx context.Context, pids []int, who Consumer) (*Judgement
 	j.flight = sh
 	j.mu.Unlock()
 
-	sh.res, sh.err = j.s.judge(ctx, pids)
+	sh.res, _, sh.err = j.s.judge(ctx, pids)
 
 	j.mu.Lock()
 	if j.flight == sh {
@@ -148,4 +142,49 @@ func (j *Judge) Judge(ctx context.Context, pids []int, who Consumer) (*Judgement
 	j.mu.Unlock()
 	close(sh.done)
 	return sh.res, sh.err
+}
+
+// rows renders a judgement's verdicts as untrusted_module_loads rows.
+func rows(j *verdict.Judgement) []table.Row {
+	out := make([]table.Row, 0, len(j.Verdicts))
+	for i := range j.Verdicts {
+		out = append(out, row(j, &j.Verdicts[i]))
+	}
+	return out
+}
+
+func row(j *verdict.Judgement, v *verdict.Verdict) table.Row {
+	p, m := j.Of(v)
+	uid, ownerUID, mode := "", "", ""
+	if p.UID >= 0 {
+		uid = table.Int(p.UID)
+	}
+	if v.StatOK {
+		ownerUID = table.Int(v.Owner)
+		mode = fmt.Sprintf("%04o", v.Mode&0o7777)
+	}
+	return table.Row{
+		table.Int(p.PID), p.Name, p.Path, p.Cmdline, uid,
+		m.Path, m.Name, v.Reasons.String(), string(v.Severity()),
+		v.SHA256, string(v.HashSkip), v.Package, ownerUID, mode, v.FSType,
+	}
+}
+
+// only returns the part of j about pids (sorted, non-empty), re-indexed.
+func only(j *verdict.Judgement, pids []int) *verdict.Judgement {
+	out := &verdict.Judgement{}
+	index := make(map[int]int, len(pids))
+	for i := range j.Processes {
+		if p := &j.Processes[i]; containsSorted(pids, p.PID) {
+			index[i] = len(out.Processes)
+			out.Processes = append(out.Processes, *p)
+		}
+	}
+	for _, v := range j.Verdicts {
+		if k, ok := index[v.Proc]; ok {
+			v.Proc = k
+			out.Verdicts = append(out.Verdicts, v)
+		}
+	}
+	return out
 }

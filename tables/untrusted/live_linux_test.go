@@ -23,11 +23,11 @@ import (
 
 // col is a column's position in a row (-1 for a name the table lacks, so
 // a misspelt column fails the test instead of reading another one).
-func col(name string) int { return (&table.Table{Columns: columns}).ColumnIndex(name) }
+func col(name string) int { return Spec.ColumnIndex(name) }
 
 func newTable(t *testing.T, cfg Config) *table.Table {
 	t.Helper()
-	tb, err := New(cfg)
+	tb, err := NewFromConfig(cfg)
 	require.NoError(t, err)
 	require.NoError(t, tb.Validate())
 	return tb
@@ -321,10 +321,10 @@ func TestNewRefusesAMalformedPolicy(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "policy.yaml")
 	require.NoError(t, os.WriteFile(file, []byte("trusted_dirs: [/opt]\nallow_module: []\n"), 0o600))
-	_, err := New(Config{PolicyFile: file})
+	_, err := NewFromConfig(Config{PolicyFile: file})
 	require.Error(t, err)
 	assert.Equal(t, "policy "+file+":2:1: allow_module: unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes)", err.Error())
-	_, err = New(Config{PolicyFile: filepath.Join(t.TempDir(), "absent.yaml")})
+	_, err = NewFromConfig(Config{PolicyFile: filepath.Join(t.TempDir(), "absent.yaml")})
 	assert.ErrorContains(t, err, "absent.yaml")
 }
 

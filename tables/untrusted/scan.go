@@ -11,6 +11,7 @@ import (
 	"github.com/modhunt/modhunt/tables/pkgindex"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/trust"
+	"github.com/modhunt/modhunt/tables/verdict"
 )
 
 type scanner struct {
@@ -29,8 +30,10 @@ type scanner struct {
 type scan struct {
 	*scanner
 	// res is the judgement being made: the processes read and the
-	// verdicts on their modules.
-	res *Judgement
+	// verdicts on their modules; dropped marks the verdicts the hashing
+	// pass found allowlisted by their sum.
+	res     *verdict.Judgement
+	dropped []bool
 	// jobs are the verdicts whose sha256 the hashing pass computes.
 	jobs []hashJob
 	osScan
@@ -43,22 +46,22 @@ type fileKey struct {
 
 // scan is judge for benchmarks: the rows and the hashing pass's figures.
 func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashStats, error) {
-	j, err := s.judge(ctx, q.PIDs())
-	return j.Rows(), j.stats, err
+	j, st, err := s.judge(ctx, q.PIDs())
+	return rows(j), st, err
 }
 
 // judge judges every process first and hashes after, in one pass bounded
 // by the hashing budget: what one process maps can cost the scan at most
 // the budget, never the verdicts on the others. A deadline stops the walk
 // and the pass, and what was judged so far is returned with the error.
-func (s *scanner) judge(ctx context.Context, pids []int) (*Judgement, error) {
+func (s *scanner) judge(ctx context.Context, pids []int) (*verdict.Judgement, hashStats, error) {
 	if pids != nil && len(pids) == 0 {
-		return &Judgement{}, nil
+		return &verdict.Judgement{}, hashStats{}, nil
 	}
 	if err := s.pkgs.Refresh(); err != nil {
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
 	}
-	sc := &scan{scanner: s, res: &Judgement{}}
+	sc := &scan{scanner: s, res: &verdict.Judgement{}}
 	native := s.src.Platform() == runtime.GOOS
 	if native {
 		sc.begin()
@@ -81,8 +84,15 @@ func (s *scanner) judge(ctx context.Context, pids []int) (*Judgement, error) {
 			"hashed_bytes", stats.bytes, "hashed_files", stats.files, "skipped_rows", stats.skipped,
 			"budget_bytes", s.cfg.HashBudget, "budget_time", s.cfg.HashTime.String())
 	}
-	sc.res.stats = stats
-	return sc.res, err
+	// Verdicts whose sum the policy allowlists are no verdicts.
+	kept := sc.res.Verdicts[:0]
+	for i, v := range sc.res.Verdicts {
+		if !sc.dropped[i] {
+			kept = append(kept, v)
+		}
+	}
+	sc.res.Verdicts = kept
+	return sc.res, stats, err
 }
 
 // Judged reports whether m is a module load this table judges: a file
@@ -105,7 +115,7 @@ func Judged(_ *inventory.Process, m *inventory.Module) bool {
 // hashed before; otherwise the verdict waits for the hashing pass.
 func (sc *scan) add(proc, mod int, reasons trust.Reasons, fi inventory.FileInfo, statOK bool, pkg, fsType string) {
 	p := &sc.res.Processes[proc]
-	vd := Verdict{Proc: proc, Module: mod, Reasons: reasons, HashSkip: fileinfo.SkipUnreadable, Package: pkg, FSType: fsType}
+	vd := verdict.Verdict{Proc: proc, Module: mod, Reasons: reasons, HashSkip: fileinfo.SkipUnreadable, Package: pkg, FSType: fsType}
 	var job *hashJob
 	if statOK {
 		vd.Owner, vd.Mode, vd.StatOK = fi.UID, fi.Mode, true
@@ -125,6 +135,7 @@ func (sc *scan) add(proc, mod int, reasons trust.Reasons, fi inventory.FileInfo,
 		return
 	}
 	sc.res.Verdicts = append(sc.res.Verdicts, vd)
+	sc.dropped = append(sc.dropped, false)
 	if job != nil {
 		sc.jobs = append(sc.jobs, *job)
 	}

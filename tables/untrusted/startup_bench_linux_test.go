@@ -31,11 +31,11 @@ func BenchmarkStartupEvidence(b *testing.B) {
 	ctx := context.Background()
 	inv := inventory.New(inventory.Config{})
 	q := table.PIDQuery(pids)
-	without, err := New(Config{Inventory: inv, noStartupEvidence: true})
+	without, err := NewFromConfig(Config{Inventory: inv, noStartupEvidence: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	with, err := New(Config{Inventory: inv})
+	with, err := NewFromConfig(Config{Inventory: inv})
 	if err != nil {
 		b.Fatal(err)
 	}

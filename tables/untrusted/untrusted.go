@@ -14,12 +14,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
 	"github.com/modhunt/modhunt/tables/pkgindex"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/trust"
+	"github.com/modhunt/modhunt/tables/verdict"
 )
 
 // Name is the table's name.
@@ -93,8 +95,38 @@ var columns = []table.Column{
 	{Name: "fs_type", Type: table.Text, Description: "File system type of the mount the module lives on (e.g. ext4, tmpfs, nfs4); taken from the mapped file's own device when its path does not lead to it (path_mismatch)"},
 }
 
-// New builds the table over its own Judge (see NewJudge).
-func New(cfg Config) (*table.Table, error) {
+// Spec is the table's definition.
+var Spec = table.Spec{
+	Name: Name,
+	Description: "Module loads that break the trust policy (MITRE M1038, DET0018/AN0053): shared objects " +
+		"loaded from outside the loader's trusted directories, from temp or hidden or user-writable places, " +
+		"deleted or fileless (memfd), preloaded, not owned by a package, or on a network file system. " +
+		"One row per (pid, module) with at least one reason.",
+	Platforms: []string{table.Linux},
+	Columns:   columns,
+	Examples: []string{
+		"SELECT pid, process_name, path, reasons, severity FROM untrusted_module_loads WHERE severity = 'high'",
+		"SELECT * FROM untrusted_module_loads WHERE pid = 1234",
+		"SELECT path, reasons, sha256, count(*) AS processes FROM untrusted_module_loads GROUP BY path, reasons, sha256",
+	},
+}
+
+// New returns the table over the host's shared judge when d carries one
+// (d.Judge, which tables.Build makes, so module_detections judges from the
+// same scans), else over a new judge of d.Inventory under d.Policy.
+func New(d deps.Deps) (*table.Table, error) {
+	if d.Judge != nil {
+		return TableOf(d.Judge), nil
+	}
+	cfg := Config{Log: d.Log, PolicyFile: d.Policy, HashBudget: d.HashBudget, HashTime: d.HashTime}
+	if d.Inventory != nil {
+		cfg.Inventory = d.Inventory
+	}
+	return NewFromConfig(cfg)
+}
+
+// NewFromConfig builds the table over its own Judge (see NewJudge).
+func NewFromConfig(cfg Config) (*table.Table, error) {
 	j, err := NewJudge(cfg)
 	if err != nil {
 		return nil, err
@@ -103,23 +135,15 @@ func New(cfg Config) (*table.Table, error) {
 }
 
 // Table is untrusted_module_loads, rendering this judge's verdicts.
-func (j *Judge) Table() *table.Table {
+func (j *Judge) Table() *table.Table { return TableOf(j) }
+
+// TableOf is untrusted_module_loads over any judge: its verdicts as rows.
+func TableOf(j verdict.Judge) *table.Table {
 	return &table.Table{
-		Name: Name,
-		Description: "Module loads that break the trust policy (MITRE M1038, DET0018/AN0053): shared objects " +
-			"loaded from outside the loader's trusted directories, from temp or hidden or user-writable places, " +
-			"deleted or fileless (memfd), preloaded, not owned by a package, or on a network file system. " +
-			"One row per (pid, module) with at least one reason.",
-		Platforms: []string{table.Linux},
-		Columns:   columns,
-		Examples: []string{
-			"SELECT pid, process_name, path, reasons, severity FROM untrusted_module_loads WHERE severity = 'high'",
-			"SELECT * FROM untrusted_module_loads WHERE pid = 1234",
-			"SELECT path, reasons, sha256, count(*) AS processes FROM untrusted_module_loads GROUP BY path, reasons, sha256",
-		},
+		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
-			res, err := j.Judge(ctx, q.PIDs(), ForTable)
-			return res.Rows(), err
+			res, err := j.Judge(ctx, q.PIDs(), verdict.ForTable)
+			return rows(res), err
 		},
 	}
 }

@@ -186,7 +186,7 @@ func specOf(t *testing.T, name string) spec {
 			return s
 		}
 	}
-	t.Skipf("table %s is not registered in tables.Catalog on this platform (not in --spec); its end-to-end rows cannot be checked", name)
+	t.Skipf("table %s is not served on this platform (tables.SpecsFor; not in --spec); its end-to-end rows cannot be checked", name)
 	return spec{}
 }
 

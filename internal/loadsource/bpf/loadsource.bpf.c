@@ -13,8 +13,8 @@
  * GPL because bpf_probe_read_kernel and friends are GPL-only helpers.
  */
 #include "vmlinux.h"
-#include "include/bpf_helpers.h"
-#include "include/bpf_core_read.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "GPL";
 

@@ -21,6 +21,7 @@ import (
 	"github.com/modhunt/modhunt/extension/sqlhost"
 	"github.com/modhunt/modhunt/packs"
 	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -48,7 +49,7 @@ func run(stdout, stderr io.Writer, platform string, runs int) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	tbls, err := tables.All(tables.Config{Log: log})
+	tbls, err := tables.Build(deps.Deps{Log: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "packcost:", err)
 		return 2

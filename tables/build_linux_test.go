@@ -9,21 +9,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
 )
 
-// TestCatalogSharesTrustVerdicts plants a library in a temp directory and
+// TestBuiltTablesShareTrustVerdicts plants a library in a temp directory and
 // reads it through the tables as a host serves them: both must give the
 // same reasons for the same load. (That module_detections consults the
 // registered table itself is not visible here; moduleevents'
 // TestSharedUntrustedTableIsTheOneConsulted proves the mechanism.)
-func TestCatalogSharesTrustVerdicts(t *testing.T) {
+func TestBuiltTablesShareTrustVerdicts(t *testing.T) {
 	sim.NeedRoot(t)
 	lib := sim.BuildLib(t, filepath.Join(sim.ExecDirIn(t, "/tmp", "modhunt-catalog"), "libcatalog.so"))
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 
-	all, err := tables.All(tables.Config{})
+	all, err := tables.Build(deps.Deps{})
 	require.NoError(t, err)
 	byName := map[string]*table.Table{}
 	for _, tbl := range all {

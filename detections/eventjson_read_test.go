@@ -2,6 +2,7 @@ package detections
 
 import (
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,4 +45,30 @@ func TestReadEventsFieldNamesIgnoreCase(t *testing.T) {
 	assert.Equal(t, int64(7), got[0].ProcessId)
 	assert.Equal(t, []string{"a.dll"}, got[0].ProcessModules)
 	assert.Empty(t, got[0].Extra)
+}
+
+// An event's Platform is the OS's one name: darwin. Sigma's product name
+// macos (what a hand-written or older record says) reads as darwin, so the
+// macOS rules (product: macos) see it either way; a name that is neither
+// is an error.
+func TestReadEventsPlatformIsTheOSName(t *testing.T) {
+	t.Parallel()
+	e, _, err := Load(true, nil)
+	require.NoError(t, err)
+	const dylib = `"Image": "/Applications/Firefox.app/Contents/MacOS/firefox", "ImageLoaded": "/private/tmp/x.dylib"`
+	in := `{"Platform": "darwin", ` + dylib + "}\n" + `{"Platform": "macos", ` + dylib + "}\n" + `{` + dylib + "}\n"
+	var platforms, sources []string
+	_, err = ReadEvents(strings.NewReader(in), "events.jsonl", "macos", func(_ int, ev *Event) error {
+		platforms = append(platforms, ev.Platform)
+		for _, m := range e.Match(ev) {
+			sources = append(sources, m.Rule.Source)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{PlatformDarwin, PlatformDarwin, PlatformDarwin}, platforms)
+	assert.Equal(t, slices.Repeat([]string{"builtin:rules/darwin/dylib_from_temp_dir.yml"}, 3), sources)
+
+	_, err = ReadEvents(strings.NewReader(`{"Platform": "osx"}`), "events.jsonl", "", func(int, *Event) error { return nil })
+	require.EqualError(t, err, `events.jsonl:1: field Platform: "osx" is not windows, linux or darwin`)
 }

@@ -1,11 +1,15 @@
-package untrusted
+// Package verdict is the trust judgement's result as types: the reasons,
+// severity, sha256 and file facts of each (process, module) load that
+// breaks the policy. untrusted_module_loads renders verdicts as rows; the
+// event builder (module_detections, `modhunt.ext events`) reads the same
+// verdicts from the same scan. Nothing parses a row back.
+package verdict
 
 import (
-	"fmt"
+	"context"
 
 	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
-	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/trust"
 )
 
@@ -30,8 +34,6 @@ type Verdict struct {
 	StatOK bool
 	// FSType names the file system the module lives on ("" when unknown).
 	FSType string
-	// dropped: the hashing pass found the sum allowlisted.
-	dropped bool
 }
 
 // Severity is the verdict's severity, derived from its reasons.
@@ -43,7 +45,6 @@ func (v *Verdict) Severity() trust.Severity { return v.Reasons.Severity() }
 type Judgement struct {
 	Processes []inventory.Process
 	Verdicts  []Verdict
-	stats     hashStats
 }
 
 // Of returns the verdict's process and module.
@@ -52,49 +53,23 @@ func (j *Judgement) Of(v *Verdict) (*inventory.Process, *inventory.Module) {
 	return p, &p.Modules[v.Module]
 }
 
-// Rows renders the verdicts as untrusted_module_loads rows.
-func (j *Judgement) Rows() []table.Row {
-	rows := make([]table.Row, 0, len(j.Verdicts))
-	for i := range j.Verdicts {
-		if v := &j.Verdicts[i]; !v.dropped {
-			rows = append(rows, j.row(v))
-		}
-	}
-	return rows
-}
+// Consumer names a reader of judgements: each takes a scan made for
+// another at most once, so a query that reads untrusted_module_loads and
+// module_detections together judges the host once, while the same table
+// queried twice scans twice.
+type Consumer int
 
-func (j *Judgement) row(v *Verdict) table.Row {
-	p, m := j.Of(v)
-	uid, ownerUID, mode := "", "", ""
-	if p.UID >= 0 {
-		uid = table.Int(p.UID)
-	}
-	if v.StatOK {
-		ownerUID = table.Int(v.Owner)
-		mode = fmt.Sprintf("%04o", v.Mode&0o7777)
-	}
-	return table.Row{
-		table.Int(p.PID), p.Name, p.Path, p.Cmdline, uid,
-		m.Path, m.Name, v.Reasons.String(), string(v.Severity()),
-		v.SHA256, string(v.HashSkip), v.Package, ownerUID, mode, v.FSType,
-	}
-}
+// The consumers of a Judge.
+const (
+	ForTable  Consumer = iota // untrusted_module_loads' rows
+	ForEvents                 // the event builder (module_detections, events)
+	Consumers                 // how many there are
+)
 
-// only returns the part of j about pids (sorted, non-empty), re-indexed.
-func (j *Judgement) only(pids []int) *Judgement {
-	out := &Judgement{stats: j.stats}
-	index := make(map[int]int, len(pids))
-	for i := range j.Processes {
-		if p := &j.Processes[i]; containsSorted(pids, p.PID) {
-			index[i] = len(out.Processes)
-			out.Processes = append(out.Processes, *p)
-		}
-	}
-	for _, v := range j.Verdicts {
-		if k, ok := index[v.Proc]; ok {
-			v.Proc = k
-			out.Verdicts = append(out.Verdicts, v)
-		}
-	}
-	return out
+// Judge judges the processes pids (nil: every process; empty: none) for
+// who. The Judgement may be shared with the other consumer: read it, never
+// change it. A deadline stops the scan, and what was judged so far is
+// returned with the error.
+type Judge interface {
+	Judge(ctx context.Context, pids []int, who Consumer) (*Judgement, error)
 }
