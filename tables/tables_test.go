@@ -105,7 +105,9 @@ func TestBuildSharesOneUntrustedTable(t *testing.T) {
 }
 
 // countingJudge judges nothing and counts its calls per consumer.
-type countingJudge struct{ calls [verdict.Consumers]atomic.Int32 }
+type countingJudge struct {
+	calls [verdict.Consumers]atomic.Int32
+}
 
 func (c *countingJudge) Judge(_ context.Context, _ []int, who verdict.Consumer) (*verdict.Judgement, error) {
 	c.calls[who].Add(1)
