@@ -45,6 +45,9 @@ type scanner struct {
 	elf       *elfCache
 	log       *slog.Logger
 	mountInfo func(pid int) ([]mounts.Mount, error)
+	// The policy allowlists modules by sha256, or by package: then the
+	// hash, or the owner, decides whether a row exists at all.
+	allowBySHA256, allowByPackage bool
 }
 
 // view caches, for one scan, what processes sharing a file system view
@@ -80,6 +83,12 @@ type scan struct {
 	// boot is the host's boot time (/proc/stat btime), read once.
 	boot     time.Time
 	bootRead bool
+	// hashing: the query reads sha256 or sha256_skipped, or the policy
+	// allowlists by sha256. ownership: the query reads package, reasons or
+	// severity, or the policy allowlists by package; without it a module's
+	// owner is looked up only when its other reasons leave the row in
+	// doubt.
+	hashing, ownership bool
 }
 
 // maxEnviron bounds the environment read per process. It must cover all
@@ -109,7 +118,10 @@ func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, err
 	if err := s.pkgs.Refresh(); err != nil {
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
 	}
-	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}, hostFiles: map[string]hostID{}}
+	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}, hostFiles: map[string]hostID{},
+		hashing:   s.allowBySHA256 || q.UsesAny("sha256", "sha256_skipped"),
+		ownership: s.allowByPackage || q.UsesAny("package", "reasons", "severity"),
+	}
 	if self, err := openRoot(s.cfg.ProcFS, os.Getpid()); err == nil {
 		sc.host, sc.knownHost = self.key, true
 		self.close()
@@ -265,24 +277,42 @@ func (sc *scan) module(ctx context.Context, p *inventory.Process, m *inventory.M
 			facts.MountPoint, facts.MountNoexec = mt.MountPoint, mt.Noexec()
 			fsType = mt.FSType
 		}
-		if !foreign {
-			pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
-			if pkg != "" && !m.Deleted && !sc.isHostFile(m, fi, statOK) {
-				// A package owns the name, not this file: a private mount
-				// namespace can lay its own library over a packaged one.
-				pkg = ""
-			}
-			facts.Package = pkg
+	}
+	owner := func() {
+		pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
+		if pkg != "" && !m.Deleted && !sc.isHostFile(m, fi, statOK) {
+			// A package owns the name, not this file: a private mount
+			// namespace can lay its own library over a packaged one.
+			pkg = ""
 		}
+		facts.Package = pkg
+	}
+	lookup := !m.Memfd && !foreign
+	if lookup && sc.ownership {
+		owner()
 	}
 	reasons := sc.policy.Evaluate(facts)
+	if lookup && !sc.ownership && reasons.Empty() {
+		// Ownership only ever adds not_package_owned: with another reason
+		// the row stands whoever owns the file, without one it decides.
+		owner()
+		reasons = sc.policy.Evaluate(facts)
+	}
 	if reasons.Empty() || sc.policy.AllowsModule(m.Path, "", pkg) {
 		return nil, false
 	}
-	sum, skipped := "", skipUnreadable
-	if statOK {
-		id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
-		sum, skipped = sc.hash.sumContext(ctx, id, func() (*os.File, error) { return sc.src.OpenModule(p.PID, m) })
+	sum, skipped := "", ""
+	if sc.hashing {
+		skipped = skipUnreadable
+		if statOK {
+			id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
+			sum, skipped = sc.hash.sumContext(ctx, id, func() (*os.File, error) {
+				if sc.cfg.onHash != nil {
+					sc.cfg.onHash(p.PID, m.Path)
+				}
+				return sc.src.OpenModule(p.PID, m)
+			})
+		}
 	}
 	if sum != "" && sc.policy.AllowsModule("", sum, "") {
 		return nil, false
