@@ -121,14 +121,20 @@ func loadRules(log *slog.Logger, dirs []string) (*detections.Engine, error) {
 func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Builder, q table.Query) ([]table.Row, error) {
 	var rows []table.Row
 	var matches []detections.Match
+	// The rules see the whole event whatever the query reads; only its
+	// rendering as JSON is for the fields column alone.
+	withFields := q.Uses("fields")
 	err := b.Scan(ctx, q.PIDs(), func(p *inventory.Process, ev *detections.Event) error {
 		matches = engine.MatchAppend(matches[:0], ev)
 		if len(matches) == 0 {
 			return nil
 		}
-		fields, err := moduleevents.MarshalFields(ev)
-		if err != nil {
-			return fmt.Errorf("event of pid %d, module %q: %w", p.PID, ev.ImageLoaded, err)
+		var fields []byte
+		if withFields {
+			var err error
+			if fields, err = moduleevents.MarshalFields(ev); err != nil {
+				return fmt.Errorf("event of pid %d, module %q: %w", p.PID, ev.ImageLoaded, err)
+			}
 		}
 		pid, reasons := table.Int(p.PID), strings.Join(ev.UntrustedReasons, ",")
 		for _, m := range matches {
