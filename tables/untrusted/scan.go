@@ -45,6 +45,9 @@ type scanner struct {
 	elf       *elfCache
 	log       *slog.Logger
 	mountInfo func(pid int) ([]mounts.Mount, error)
+	// The policy allowlists modules by sha256, or by package: then the
+	// hash, or the owner, decides whether a row exists at all.
+	allowBySHA256, allowByPackage bool
 }
 
 // view caches, for one scan, what processes sharing a file system view
@@ -95,6 +98,12 @@ type scan struct {
 	bootRead bool
 	// ourNamed caches what the kernel's paths lead to under our own root.
 	ourNamed map[string]namedResult
+	// hashing: the query reads sha256 or sha256_skipped, or the policy
+	// allowlists by sha256. ownership: the query reads package, reasons or
+	// severity, or the policy allowlists by package; without it a module's
+	// owner is looked up only when its other reasons leave the row in
+	// doubt.
+	hashing, ownership bool
 }
 
 // maxEnviron bounds the environment read per process. It must cover all
@@ -134,7 +143,10 @@ func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashSta
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
 	}
 	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}, hostFiles: map[string]hostID{},
-		ourNamed: map[string]namedResult{}}
+		ourNamed:  map[string]namedResult{},
+		hashing:   s.allowBySHA256 || q.UsesAny("sha256", "sha256_skipped"),
+		ownership: s.allowByPackage || q.UsesAny("package", "reasons", "severity"),
+	}
 	if self, err := openRoot(s.cfg.ProcFS, os.Getpid()); err == nil {
 		sc.host, sc.knownHost = self.key, true
 		self.close()
@@ -318,23 +330,37 @@ func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot
 				fsType = mt.FSType
 			}
 		}
-		if !foreign {
-			pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
-			if pkg != "" && (mismatch || (!m.Deleted && !sc.isHostFile(m, fi, statOK))) {
-				// A package owns the name, not this file: a private mount
-				// namespace can lay its own library over a packaged one.
-				pkg = ""
-			}
-			facts.Package = pkg
+	}
+	owner := func() {
+		pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
+		if pkg != "" && (mismatch || (!m.Deleted && !sc.isHostFile(m, fi, statOK))) {
+			// A package owns the name, not this file: a private mount
+			// namespace can lay its own library over a packaged one; and
+			// a path that does not lead to the file vouches for nothing.
+			pkg = ""
 		}
+		facts.Package = pkg
+	}
+	lookup := !m.Memfd && !foreign
+	if lookup && sc.ownership {
+		owner()
 	}
 	reasons := sc.policy.Evaluate(facts)
+	if lookup && !sc.ownership && reasons.Empty() {
+		// Ownership only ever adds not_package_owned: with another reason
+		// the row stands whoever owns the file, without one it decides.
+		owner()
+		reasons = sc.policy.Evaluate(facts)
+	}
 	if reasons.Empty() || (!mismatch && sc.policy.AllowsModule(m.Path, "", pkg)) {
 		return
 	}
-	sum, skipped := "", skipUnreadable
+	sum, skipped := "", ""
 	var job *hashJob
-	if statOK {
+	if sc.hashing {
+		skipped = skipUnreadable
+	}
+	if sc.hashing && statOK {
 		id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
 		var cached bool
 		switch sum, cached = sc.hash.cached(id); {

@@ -67,6 +67,9 @@ type Config struct {
 	// noStartupEvidence turns off the start-up layout evidence of preloads
 	// (benchmarks weigh its cost against a scan without it).
 	noStartupEvidence bool
+	// onHash, when set, is called just before a module is opened to be
+	// hashed, so tests can count what hashing reads.
+	onHash func(pid int, path string)
 }
 
 // Columns, in row order.
@@ -171,6 +174,10 @@ func newScanner(cfg Config) (*scanner, error) {
 		hash:   newHasher(cfg.HashMax),
 		elf:    &elfCache{},
 		log:    cfg.Log,
+	}
+	for _, r := range policy.AllowModules {
+		s.allowBySHA256 = s.allowBySHA256 || r.SHA256 != ""
+		s.allowByPackage = s.allowByPackage || r.Package != ""
 	}
 	if s.mountInfo = cfg.MountInfo; s.mountInfo == nil {
 		s.mountInfo = s.readMountInfo
