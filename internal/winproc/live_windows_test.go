@@ -1,0 +1,429 @@
+package winproc
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+// These tests start mingw-built fixture programs (test/wine/fixtures) and look
+// at them from outside through this package. They run for real under Wine in
+// make test-windows; on a Windows host they need MODHUNT_WINE_FIXTURES too.
+
+// fixtures is the folder of fixture programs. The Makefile passes a Linux
+// path, which Wine shows on its Z: drive.
+func fixtures(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MODHUNT_WINE_FIXTURES")
+	if dir == "" {
+		t.Skip("MODHUNT_WINE_FIXTURES is not set: run make test-windows, which builds the fixtures and runs this under Wine")
+	}
+	if strings.HasPrefix(dir, "/") {
+		dir = "Z:" + filepath.FromSlash(dir)
+	}
+	return dir
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatalf("fixture missing (make wine-fixtures): %v", err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dropDLL copies a fixture DLL into a fresh temp folder under name.
+func dropDLL(t *testing.T, fixture, name string) string {
+	t.Helper()
+	dll := filepath.Join(t.TempDir(), name)
+	copyFile(t, filepath.Join(fixtures(t), fixture), dll)
+	return dll
+}
+
+// start runs a fixture program on dll and returns its pid and the address
+// it printed after word ("loaded", "mapped"). The process ends with the test:
+// closing its stdin ends it, and it is killed in case that did not.
+func start(t *testing.T, program, word, dll string) (uint32, uint64) {
+	t.Helper()
+	exe := filepath.Join(fixtures(t), program)
+	cmd := exec.Command(exe, dll)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", exe, err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(stdout).ReadString('\n')
+		line <- strings.TrimSpace(s)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	var s string
+	select {
+	case s = <-line:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s printed nothing in a minute", exe)
+	}
+	hex, ok := strings.CutPrefix(s, word+" ")
+	if !ok {
+		_ = cmd.Wait()
+		t.Fatalf("%s %s: %q, stderr %q", exe, dll, s, stderr.String())
+	}
+	addr, err := strconv.ParseUint(hex, 16, 64)
+	if err != nil {
+		t.Fatalf("%s printed %q: %v", exe, s, err)
+	}
+	return uint32(cmd.Process.Pid), addr
+}
+
+func findModule(mods []Module, base uint64) *Module {
+	for i := range mods {
+		if mods[i].Base == base {
+			return &mods[i]
+		}
+	}
+	return nil
+}
+
+func listModules(mods []Module) string {
+	var b strings.Builder
+	for _, m := range mods {
+		b.WriteString("  " + strconv.FormatUint(m.Base, 16) + " " + m.Path + "\n")
+	}
+	return b.String()
+}
+
+func TestProcessesAndModulesListDLLLoadedFromTemp(t *testing.T) {
+	dll := dropDLL(t, "payload.dll", "modhunt_payload.dll")
+	pid, base := start(t, "loadlib.exe", "loaded", dll)
+
+	procs, err := Processes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p *Process
+	for i := range procs {
+		if procs[i].PID == pid {
+			p = &procs[i]
+		}
+	}
+	if p == nil {
+		t.Fatalf("process snapshot has no pid %d", pid)
+	}
+	if p.PPID != uint32(os.Getpid()) || !strings.EqualFold(p.Exe, "loadlib.exe") {
+		t.Errorf("process entry %+v, want ppid %d and exe loadlib.exe", *p, os.Getpid())
+	}
+
+	mods, err := Modules(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := findModule(mods, base)
+	if m == nil {
+		t.Fatalf("no module at %#x, where LoadLibraryW put %s; modules:\n%s", base, dll, listModules(mods))
+	}
+	if !SamePath(m.Path, dll) || !strings.EqualFold(m.Name, "modhunt_payload.dll") || m.Size == 0 {
+		t.Errorf("module at %#x is %+v, want %s", base, *m, dll)
+	}
+}
+
+// TestModulesGiveFullPathPastMaxPath: Toolhelp's szExePath stops at 259
+// characters without an error; the path must come whole from
+// GetModuleFileNameExW. Wine 8 loads a DLL from such a path (test/wine
+// README), so this is live, not only a unit test.
+func TestModulesGiveFullPathPastMaxPath(t *testing.T) {
+	dir := t.TempDir()
+	for len(dir) < 300 {
+		dir = filepath.Join(dir, "a_folder_name_that_makes_the_path_long")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dll := filepath.Join(dir, "modhunt_long.dll")
+	copyFile(t, filepath.Join(fixtures(t), "payload.dll"), dll)
+	pid, base := start(t, "loadlib.exe", "loaded", dll)
+
+	mods, err := Modules(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := findModule(mods, base)
+	if m == nil {
+		t.Fatalf("no module at %#x; modules:\n%s", base, listModules(mods))
+	}
+	if m.Path != dll {
+		t.Errorf("module path (%d characters)\n%s\nwant (%d characters)\n%s", len(m.Path), m.Path, len(dll), dll)
+	}
+
+	// Wine's GetMappedFileNameW fails past MAX_PATH: the image mapping
+	// takes the loader's path for its base.
+	view, err := ReadMemory(pid, nil, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range ImageMappings(view.Regions, mods) {
+		if img.Base == base {
+			t.Logf("GetMappedFileNameW past MAX_PATH: %q", img.NTPath)
+			if img.Path != dll || !img.InLoaderList {
+				t.Errorf("image mapping at %#x: %+v, want path %s in the loader list", base, img, dll)
+			}
+			return
+		}
+	}
+	t.Errorf("no image mapping at %#x", base)
+}
+
+// TestMemoryViewShowsHandMappedImageOutsideLoaderList: a DLL mapped as an
+// image by CreateFileMapping(SEC_IMAGE) + MapViewOfFile is MEM_IMAGE memory
+// that no loader list has: the trace manual mapping leaves.
+func TestMemoryViewShowsHandMappedImageOutsideLoaderList(t *testing.T) {
+	dll := dropDLL(t, "payload.dll", "modhunt_mapped.dll")
+	pid, base := start(t, "mapimage.exe", "mapped", dll)
+
+	devices, err := Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := Modules(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := findModule(mods, base); m != nil {
+		t.Fatalf("the loader list has the hand-mapped view at %#x: %+v", base, *m)
+	}
+	view, err := ReadMemory(pid, devices, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Truncated {
+		t.Fatalf("walk of %d regions truncated", len(view.Regions))
+	}
+	var found *ImageMapping
+	loaded := 0
+	imgs := ImageMappings(view.Regions, mods)
+	for i := range imgs {
+		if imgs[i].Base == base {
+			found = &imgs[i]
+		}
+		if imgs[i].InLoaderList {
+			loaded++
+		}
+	}
+	if found == nil {
+		t.Fatalf("no image mapping at %#x among %d", base, len(imgs))
+	}
+	t.Logf("GetMappedFileNameW: %q -> %q", found.NTPath, found.Path)
+	if found.InLoaderList || !SamePath(found.Path, dll) {
+		t.Errorf("hand-mapped image: %+v, want %s with InLoaderList false", *found, dll)
+	}
+	// The executable and ntdll at least are mapped and in the list.
+	if loaded < 2 {
+		t.Errorf("%d image mappings in the loader list, want the exe and its DLLs", loaded)
+	}
+}
+
+// TestDevicesTranslateTheKernelsPaths: Wine's GetMappedFileNameW gives \??\
+// paths, but its GetFinalPathNameByHandleW gives the \Device\HarddiskVolumeN
+// form Windows' GetMappedFileNameW does; through Devices both come back to
+// the drive-letter path.
+func TestDevicesTranslateTheKernelsPaths(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "file.dll")
+	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	devices, err := Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("devices: %v", devices)
+	h, err := windows.Open(f, windows.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = windows.CloseHandle(h) }()
+	buf := make([]uint16, 1024)
+	n, err := windows.GetFinalPathNameByHandle(h, &buf[0], uint32(len(buf)), volumeNameNT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nt := windows.UTF16ToString(buf[:n])
+	if !strings.HasPrefix(nt, `\Device\`) {
+		t.Fatalf("GetFinalPathNameByHandleW(VOLUME_NAME_NT) = %q", nt)
+	}
+	if got, ok := devices.DOSPath(nt); !ok || !SamePath(got, f) {
+		t.Errorf("DOSPath(%q) = %q, %v; want %s", nt, got, ok, f)
+	}
+}
+
+func TestReadContextOfChild(t *testing.T) {
+	dll := dropDLL(t, "payload.dll", "modhunt ctx.dll") // a space, so the command line quotes it
+	pid, _ := start(t, "loadlib.exe", "loaded", dll)
+	var accounts Accounts
+	c, err := ReadContext(pid, &accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := ReadContext(uint32(os.Getpid()), &accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("child: %+v", c)
+	if !SamePath(c.Image, filepath.Join(fixtures(t), "loadlib.exe")) {
+		t.Errorf("image %q", c.Image)
+	}
+	if !strings.Contains(c.CommandLine, `"`+dll+`"`) || !strings.Contains(strings.ToLower(c.CommandLine), "loadlib.exe") {
+		t.Errorf("command line %q, want loadlib.exe and %q quoted", c.CommandLine, dll)
+	}
+	if c.PPID != uint32(os.Getpid()) {
+		t.Errorf("ppid %d, want %d", c.PPID, os.Getpid())
+	}
+	// Wine runs everything as one elevated user (VM\root-style: the Linux
+	// host name as domain); on Windows a child inherits its parent's token
+	// too. What must hold everywhere: a DOMAIN\name and a named level, the
+	// same as this process's.
+	if !strings.Contains(c.User, `\`) || c.User != self.User {
+		t.Errorf("user %q, this process %q", c.User, self.User)
+	}
+	if c.Integrity == "" || c.Integrity != self.Integrity || c.Session != self.Session {
+		t.Errorf("integrity %q session %d, this process %q %d", c.Integrity, c.Session, self.Integrity, self.Session)
+	}
+}
+
+func TestReadContextSkipsProcessThatIsGone(t *testing.T) {
+	cmd := exec.Command(filepath.Join(fixtures(t), "loadlib.exe"))
+	_ = cmd.Run() // usage error, exits at once
+	pid := uint32(cmd.Process.Pid)
+	_, err := ReadContext(pid, &Accounts{})
+	var se *SkipError
+	if !errors.As(err, &se) || !errors.Is(err, ErrGone) {
+		t.Fatalf("ReadContext of exited pid %d: %v, want a SkipError matching ErrGone", pid, err)
+	}
+	if _, err := Modules(pid); !errors.Is(err, ErrGone) {
+		t.Errorf("Modules of exited pid %d: %v, want ErrGone", pid, err)
+	}
+}
+
+func TestVerifyUnsignedDLL(t *testing.T) {
+	dll := dropDLL(t, "payload.dll", "unsigned.dll")
+	sig, err := Verify(dll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig.Signed || sig.Status != StatusUnavailable || sig.Subject != "" || sig.Catalog {
+		t.Errorf("unsigned DLL: %+v, want not signed, Unavailable", sig)
+	}
+}
+
+// underWine says whether this runs on Wine (its ntdll exports
+// wine_get_version; Windows' does not).
+func underWine() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+}
+
+// TestVerifySelfSignedDLL: payload.dll signed by osslsigncode with a
+// self-signed certificate (test/wine/wine.mk). Windows answers
+// CERT_E_UNTRUSTEDROOT for it (the root is in no trusted store): signed,
+// Untrusted, with the signer's subject. Wine 8 differs: its WinVerifyTrust
+// does not require the chain to end at a trusted root and answers
+// ERROR_SUCCESS, so under Wine the verdict is Valid. The mapping from
+// CERT_E_UNTRUSTEDROOT to Untrusted is unit-tested on every OS
+// (TestVerdictFromResult).
+func TestVerifySelfSignedDLL(t *testing.T) {
+	dll := dropDLL(t, "payload_signed.dll", "signed.dll")
+	sig, err := Verify(dll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("self-signed: %+v (HRESULT %#08x)", sig, sig.Result)
+	want := StatusUntrusted
+	if underWine() {
+		want = StatusValid
+	}
+	if !sig.Signed || sig.Status != want || sig.Subject != "modhunt test signer" || sig.Catalog {
+		t.Errorf("self-signed DLL: %+v, want signed, %s, subject modhunt test signer", sig, want)
+	}
+
+	// The same file with one byte of its code changed: the signature is
+	// still there, its digest no longer matches.
+	data, err := os.ReadFile(dll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte(".text"))
+	if i < 0 {
+		t.Fatal("no .text section header")
+	}
+	// The section's raw data offset is 20 bytes into its header.
+	off := int(uint32(data[i+20]) | uint32(data[i+21])<<8 | uint32(data[i+22])<<16 | uint32(data[i+23])<<24)
+	data[off+16] ^= 0xff
+	tampered := filepath.Join(t.TempDir(), "tampered.dll")
+	if err := os.WriteFile(tampered, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sig, err = Verify(tampered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("tampered: %+v (HRESULT %#08x)", sig, sig.Result)
+	if !sig.Signed || sig.Status != StatusInvalid {
+		t.Errorf("tampered signed DLL: %+v, want signed, Invalid", sig)
+	}
+}
+
+func TestLongPathExpandsShortNames(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a long folder name")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "modhunt_short_name.dll")
+	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := windows.UTF16PtrFromString(f)
+	buf := make([]uint16, 1024)
+	n, err := windows.GetShortPathName(p, &buf[0], uint32(len(buf)))
+	if err != nil {
+		t.Skipf("GetShortPathNameW: %v (8.3 names disabled on this volume)", err)
+	}
+	short := windows.UTF16ToString(buf[:n])
+	t.Logf("short name: %s", short)
+	if !Classify(short).ShortName {
+		t.Errorf("Classify(%q) sees no short name", short)
+	}
+	long, err := LongPath(short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !SamePath(long, f) || !IsUnder(long, dir) {
+		t.Errorf("LongPath(%q) = %q, want %s", short, long, f)
+	}
+}
+
+// volumeNameNT is GetFinalPathNameByHandleW's VOLUME_NAME_NT flag.
+const volumeNameNT = 0x2

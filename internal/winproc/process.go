@@ -1,0 +1,30 @@
+package winproc
+
+// Process is one entry of a Toolhelp process snapshot.
+type Process struct {
+	PID  uint32
+	PPID uint32 // the creator's pid, which may since have exited or been reused
+	Exe  string // the executable's file name, without folder
+}
+
+// Module is one entry of a process's loader list.
+type Module struct {
+	Base uint64
+	Size uint64
+	// Path is the full path, past MAX_PATH (GetModuleFileNameExW), in the
+	// form the loader uses (drive letter or UNC).
+	Path string
+	// Name is the module's file name as the loader has it.
+	Name string
+}
+
+// Context is what a process is: image, command line, user and integrity.
+type Context struct {
+	PID         uint32
+	PPID        uint32
+	Image       string // QueryFullProcessImageNameW
+	CommandLine string // from the process's PEB
+	User        string // DOMAIN\name of the token's user
+	Integrity   string // IntegrityLevel of the token's mandatory label
+	Session     uint32
+}

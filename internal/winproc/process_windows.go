@@ -1,0 +1,148 @@
+package winproc
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// snapshotRetries bounds the retries of a module snapshot that fails with
+// ERROR_BAD_LENGTH: Windows documents that answer for a process whose loader
+// list changed while the snapshot was taken, and says to retry. A process
+// loading modules in a loop must not hold the caller forever.
+const snapshotRetries = 8
+
+var (
+	modpsapi                 = windows.NewLazySystemDLL("psapi.dll")
+	procGetMappedFileNameW   = modpsapi.NewProc("GetMappedFileNameW")
+	procGetModuleFileNameExW = modpsapi.NewProc("GetModuleFileNameExW")
+)
+
+// Processes lists the processes of a Toolhelp process snapshot.
+func Processes() ([]Process, error) {
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPPROCESS, 0)
+	if err != nil {
+		return nil, fmt.Errorf("CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS): %w", err)
+	}
+	defer func() { _ = windows.CloseHandle(snap) }()
+	var out []Process
+	e := windows.ProcessEntry32{Size: uint32(unsafe.Sizeof(windows.ProcessEntry32{}))}
+	for err = windows.Process32First(snap, &e); err == nil; err = windows.Process32Next(snap, &e) {
+		out = append(out, Process{PID: e.ProcessID, PPID: e.ParentProcessID, Exe: windows.UTF16ToString(e.ExeFile[:])})
+	}
+	if !errors.Is(err, windows.ERROR_NO_MORE_FILES) {
+		return out, fmt.Errorf("Process32Next: %w", err)
+	}
+	return out, nil
+}
+
+// skip builds the SkipError for a failed call on pid, sorting the system
+// error into access denied and gone.
+func skip(pid uint32, op string, err error) *SkipError {
+	e := &SkipError{PID: pid, Op: op, Err: err}
+	switch {
+	case errors.Is(err, windows.ERROR_ACCESS_DENIED), errors.Is(err, windows.ERROR_PRIVILEGE_NOT_HELD),
+		errors.Is(err, windows.STATUS_ACCESS_DENIED):
+		e.Kind = ErrAccessDenied
+	case errors.Is(err, windows.ERROR_INVALID_PARAMETER), errors.Is(err, windows.ERROR_PARTIAL_COPY),
+		errors.Is(err, windows.ERROR_NOT_FOUND):
+		// OpenProcess and CreateToolhelp32Snapshot answer
+		// ERROR_INVALID_PARAMETER for a pid that no longer exists;
+		// ERROR_PARTIAL_COPY comes from a snapshot of a process that is
+		// exiting.
+		e.Kind = ErrGone
+	}
+	return e
+}
+
+// stillActive is GetExitCodeProcess's answer for a running process.
+const stillActive = 259
+
+// openProcess opens pid with access, and says why it could not. A process
+// that has exited but whose object another handle keeps alive opens fine
+// and answers some queries with its last state; it is gone all the same.
+func openProcess(pid uint32, access uint32) (windows.Handle, error) {
+	h, err := windows.OpenProcess(access|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
+	if err != nil {
+		return 0, skip(pid, "OpenProcess", err)
+	}
+	var code uint32
+	if err := windows.GetExitCodeProcess(h, &code); err == nil && code != stillActive {
+		_ = windows.CloseHandle(h)
+		return 0, &SkipError{PID: pid, Op: "GetExitCodeProcess", Err: fmt.Errorf("exited with status %d", code), Kind: ErrGone}
+	}
+	return h, nil
+}
+
+// Modules lists pid's loader list through a Toolhelp module snapshot
+// (TH32CS_SNAPMODULE|TH32CS_SNAPMODULE32, so a 32-bit process on 64-bit
+// Windows gets its WOW64 modules too). Toolhelp's path field stops at
+// MAX_PATH; each path is read again with GetModuleFileNameExW, whose buffer
+// grows to the real length. Errors are *SkipError.
+func Modules(pid uint32) ([]Module, error) {
+	// A handle for the long paths, opened first so that a pid that has
+	// exited is reported gone rather than as a process without modules.
+	// Without one (a process that allows the snapshot but not this access)
+	// Toolhelp's paths are used, cut at MAX_PATH as they are.
+	h, err := openProcess(pid, windows.PROCESS_VM_READ)
+	if errors.Is(err, ErrGone) {
+		return nil, err
+	}
+	if h != 0 {
+		defer func() { _ = windows.CloseHandle(h) }()
+	}
+	var snap windows.Handle
+	for range snapshotRetries {
+		snap, err = windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPMODULE|windows.TH32CS_SNAPMODULE32, pid)
+		if !errors.Is(err, windows.ERROR_BAD_LENGTH) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, skip(pid, "CreateToolhelp32Snapshot(TH32CS_SNAPMODULE)", err)
+	}
+	defer func() { _ = windows.CloseHandle(snap) }()
+
+	var mods []Module
+	e := windows.ModuleEntry32{Size: uint32(unsafe.Sizeof(windows.ModuleEntry32{}))}
+	for err = windows.Module32First(snap, &e); err == nil; err = windows.Module32Next(snap, &e) {
+		m := Module{
+			Base: uint64(e.ModBaseAddr),
+			Size: uint64(e.ModBaseSize),
+			Name: windows.UTF16ToString(e.Module[:]),
+			Path: windows.UTF16ToString(e.ExePath[:]),
+		}
+		if h != 0 {
+			if p, err := moduleFileName(h, windows.Handle(e.ModuleHandle)); err == nil && p != "" {
+				m.Path = p
+			}
+		}
+		mods = append(mods, m)
+	}
+	if !errors.Is(err, windows.ERROR_NO_MORE_FILES) {
+		return mods, skip(pid, "Module32Next", err)
+	}
+	return mods, nil
+}
+
+// maxPathChars bounds every path buffer: the longest path Windows supports.
+const maxPathChars = windows.MAX_LONG_PATH
+
+// moduleFileName is GetModuleFileNameExW with a buffer that grows until the
+// name fits. The function truncates silently: a name that fills the buffer
+// exactly may have been cut, so the buffer doubles until one is left over.
+func moduleFileName(h, mod windows.Handle) (string, error) {
+	for size := windows.MAX_PATH + 1; size <= maxPathChars; size *= 2 {
+		buf := make([]uint16, size)
+		n, _, err := procGetModuleFileNameExW.Call(uintptr(h), uintptr(mod), uintptr(unsafe.Pointer(&buf[0])), uintptr(size))
+		if n == 0 {
+			return "", fmt.Errorf("GetModuleFileNameExW: %w", err)
+		}
+		if int(n) < size-1 {
+			return windows.UTF16ToString(buf[:n]), nil
+		}
+	}
+	return "", errors.New("GetModuleFileNameExW: name longer than 32767 characters")
+}
