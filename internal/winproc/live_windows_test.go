@@ -427,3 +427,29 @@ func TestLongPathExpandsShortNames(t *testing.T) {
 
 // volumeNameNT is GetFinalPathNameByHandleW's VOLUME_NAME_NT flag.
 const volumeNameNT = 0x2
+
+// TestReadMemoryStopsAtItsLimit: a walk bounded to a few regions stops there
+// and says it was cut short, instead of reading the whole address space.
+func TestReadMemoryStopsAtItsLimit(t *testing.T) {
+	dll := dropDLL(t, "payload.dll", "modhunt_limit.dll")
+	pid, _ := start(t, "loadlib.exe", "loaded", dll)
+	full, err := ReadMemory(pid, nil, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Truncated || len(full.Regions) < 10 {
+		t.Fatalf("unbounded walk: %d regions, truncated %v", len(full.Regions), full.Truncated)
+	}
+	cut, err := ReadMemory(pid, nil, Limits{MaxRegions: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cut.Truncated || len(cut.Regions) != 5 {
+		t.Errorf("walk bounded to 5 regions: %d regions, truncated %v", len(cut.Regions), cut.Truncated)
+	}
+	for i := 1; i < len(full.Regions); i++ {
+		if full.Regions[i].Base < full.Regions[i-1].Base+full.Regions[i-1].Size {
+			t.Fatalf("regions out of order or overlapping at %d: %+v after %+v", i, full.Regions[i], full.Regions[i-1])
+		}
+	}
+}

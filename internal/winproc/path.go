@@ -43,6 +43,13 @@ var redirectors = []string{
 // letter, a device this map does not know); the path is then returned as
 // given, so a caller never mistakes it for a drive-letter path.
 func (m DeviceMap) DOSPath(nt string) (dos string, ok bool) {
+	if dos, ok = m.dosPath(nt); !ok {
+		return nt, false
+	}
+	return dos, true
+}
+
+func (m DeviceMap) dosPath(nt string) (string, bool) {
 	p := strings.ReplaceAll(nt, "/", `\`)
 	for _, g := range []string{`\\?\GLOBALROOT`, `\\.\GLOBALROOT`, `\??\GLOBALROOT`} {
 		if rest, found := cutPrefixFold(p, g); found && strings.HasPrefix(rest, `\`) {
