@@ -22,7 +22,7 @@ import (
 
 // fixtures is the folder of fixture programs. The Makefile passes a Linux
 // path, which Wine shows on its Z: drive.
-func fixtures(t *testing.T) string {
+func fixtures(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("MODHUNT_WINE_FIXTURES")
 	if dir == "" {
@@ -34,7 +34,7 @@ func fixtures(t *testing.T) string {
 	return dir
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	data, err := os.ReadFile(from)
 	if err != nil {
@@ -46,7 +46,7 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 // dropDLL copies a fixture DLL into a fresh temp folder under name.
-func dropDLL(t *testing.T, fixture, name string) string {
+func dropDLL(t testing.TB, fixture, name string) string {
 	t.Helper()
 	dll := filepath.Join(t.TempDir(), name)
 	copyFile(t, filepath.Join(fixtures(t), fixture), dll)
@@ -56,7 +56,7 @@ func dropDLL(t *testing.T, fixture, name string) string {
 // start runs a fixture program on dll and returns its pid and the address
 // it printed after word ("loaded", "mapped"). The process ends with the test:
 // closing its stdin ends it, and it is killed in case that did not.
-func start(t *testing.T, program, word, dll string) (uint32, uint64) {
+func start(t testing.TB, program, word, dll string) (uint32, uint64) {
 	t.Helper()
 	exe := filepath.Join(fixtures(t), program)
 	cmd := exec.Command(exe, dll)

@@ -330,7 +330,7 @@ func isShortName(c string) bool {
 		return false
 	}
 	for _, r := range base[i+1:] {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+		if !isAlnum(r) {
 			return false
 		}
 	}
@@ -340,4 +340,8 @@ func isShortName(c string) bool {
 		}
 	}
 	return true
+}
+
+func isAlnum(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
 }

@@ -115,7 +115,7 @@ func Modules(pid uint32) ([]Module, error) {
 			Path: windows.UTF16ToString(e.ExePath[:]),
 		}
 		if h != 0 {
-			if p, err := moduleFileName(h, windows.Handle(e.ModuleHandle)); err == nil && p != "" {
+			if p, err := moduleFileName(h, e.ModuleHandle); err == nil && p != "" {
 				m.Path = p
 			}
 		}
