@@ -327,6 +327,11 @@ func TestReadContextSkipsProcessThatIsGone(t *testing.T) {
 	if _, err := Modules(pid); !errors.Is(err, ErrGone) {
 		t.Errorf("Modules of exited pid %d: %v, want ErrGone", pid, err)
 	}
+	// The idle process's pid 0 is in every snapshot and is never a
+	// process that went away.
+	if _, err := ReadContext(0, &Accounts{}); !errors.As(err, &se) || errors.Is(err, ErrGone) || errors.Is(err, ErrAccessDenied) {
+		t.Errorf("ReadContext(0): %v, want a SkipError that is neither gone nor access denied", err)
+	}
 }
 
 func TestVerifyUnsignedDLL(t *testing.T) {

@@ -8,12 +8,6 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// snapshotRetries bounds the retries of a module snapshot that fails with
-// ERROR_BAD_LENGTH: Windows documents that answer for a process whose loader
-// list changed while the snapshot was taken, and says to retry. A process
-// loading modules in a loop must not hold the caller forever.
-const snapshotRetries = 8
-
 var (
 	modpsapi                 = windows.NewLazySystemDLL("psapi.dll")
 	procGetMappedFileNameW   = modpsapi.NewProc("GetMappedFileNameW")
@@ -64,6 +58,12 @@ const stillActive = 259
 // that has exited but whose object another handle keeps alive opens fine
 // and answers some queries with its last state; it is gone all the same.
 func openProcess(pid uint32, access uint32) (windows.Handle, error) {
+	if pid == 0 {
+		// The System Idle Process is a snapshot entry, not a process:
+		// OpenProcess answers ERROR_INVALID_PARAMETER, which would
+		// otherwise read as gone.
+		return 0, &SkipError{PID: 0, Op: "OpenProcess", Err: errors.New("pid 0 is the idle process, which cannot be opened")}
+	}
 	h, err := windows.OpenProcess(access|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
 	if err != nil {
 		return 0, skip(pid, "OpenProcess", err)
@@ -93,13 +93,9 @@ func Modules(pid uint32) ([]Module, error) {
 	if h != 0 {
 		defer func() { _ = windows.CloseHandle(h) }()
 	}
-	var snap windows.Handle
-	for range snapshotRetries {
-		snap, err = windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPMODULE|windows.TH32CS_SNAPMODULE32, pid)
-		if !errors.Is(err, windows.ERROR_BAD_LENGTH) {
-			break
-		}
-	}
+	snap, err := retry(snapshotRetries, func() (windows.Handle, error) {
+		return windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPMODULE|windows.TH32CS_SNAPMODULE32, pid)
+	}, func(err error) bool { return errors.Is(err, windows.ERROR_BAD_LENGTH) })
 	if err != nil {
 		return nil, skip(pid, "CreateToolhelp32Snapshot(TH32CS_SNAPMODULE)", err)
 	}

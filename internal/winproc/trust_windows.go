@@ -125,7 +125,7 @@ func verifyTrust(choice uint32, info unsafe.Pointer) (uint32, string) {
 // signerSubject is the simple display name (the CN, else the O) of the
 // first signer's certificate, from the state WinVerifyTrust kept.
 func signerSubject(state windows.Handle) string {
-	if state == 0 {
+	if state == 0 || procWTHelperProvDataFromStateData.Find() != nil || procWTHelperGetProvSignerFromChain.Find() != nil {
 		return ""
 	}
 	prov, _, _ := procWTHelperProvDataFromStateData.Call(uintptr(state))
@@ -155,6 +155,15 @@ func signerSubject(state windows.Handle) string {
 // catalog lists it, verifies the file as that catalog's member. found is
 // false when no catalog lists it.
 func verifyCatalog(path string, p *uint16) (sig Signature, found bool, err error) {
+	// A wintrust.dll without the catalog API (it came with Windows 8)
+	// leaves only embedded signatures; LazyProc.Call would panic.
+	for _, p := range []*windows.LazyProc{procCryptCATAdminAcquireContext2, procCryptCATAdminReleaseContext,
+		procCryptCATAdminCalcHashFromFileHandle2, procCryptCATAdminEnumCatalogFromHash,
+		procCryptCATAdminReleaseCatalogContext, procCryptCATCatalogInfoFromContext} {
+		if p.Find() != nil {
+			return Signature{}, false, nil
+		}
+	}
 	var admin windows.Handle
 	alg, _ := windows.UTF16PtrFromString("SHA256")
 	if r, _, _ := procCryptCATAdminAcquireContext2.Call(uintptr(unsafe.Pointer(&admin)), uintptr(unsafe.Pointer(&driverActionVerify)), uintptr(unsafe.Pointer(alg)), 0, 0); r == 0 {
