@@ -248,6 +248,39 @@ func TestMemoryViewShowsHandMappedImageOutsideLoaderList(t *testing.T) {
 	}
 }
 
+// TestMemoryViewShowsUnlinkedModuleOutsideLoaderList: a DLL loaded
+// normally and then taken out of the PEB's loader lists is gone from the
+// module snapshot but still an image mapping, with InLoaderList false.
+func TestMemoryViewShowsUnlinkedModuleOutsideLoaderList(t *testing.T) {
+	dll := dropDLL(t, "payload.dll", "modhunt_unlinked.dll")
+	pid, base := start(t, "unlink.exe", "unlinked", dll)
+
+	devices, err := Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := Modules(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := findModule(mods, base); m != nil {
+		t.Fatalf("the module snapshot still has the unlinked DLL at %#x: %+v", base, *m)
+	}
+	view, err := ReadMemory(pid, devices, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range ImageMappings(view.Regions, mods) {
+		if img.Base == base {
+			if img.InLoaderList || !SamePath(img.Path, dll) {
+				t.Errorf("unlinked module: %+v, want %s with InLoaderList false", img, dll)
+			}
+			return
+		}
+	}
+	t.Errorf("no image mapping at %#x", base)
+}
+
 // TestDevicesTranslateTheKernelsPaths: Wine's GetMappedFileNameW gives \??\
 // paths, but its GetFinalPathNameByHandleW gives the \Device\HarddiskVolumeN
 // form Windows' GetMappedFileNameW does; through Devices both come back to

@@ -9,7 +9,7 @@ WINE_FIXTURES := build/wine/fixtures
 # Programs the Windows suites start, built here (the suites themselves run
 # inside Wine, where no compiler is) and found through MODHUNT_WINE_FIXTURES.
 WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll \
-	$(WINE_FIXTURES)/mapimage.exe $(WINE_FIXTURES)/payload_signed.dll
+	$(WINE_FIXTURES)/mapimage.exe $(WINE_FIXTURES)/unlink.exe $(WINE_FIXTURES)/payload_signed.dll
 
 .PHONY: test-windows wine-fixtures wine-stop wine-clean
 
