@@ -389,7 +389,8 @@ func underWine() bool {
 // CERT_E_UNTRUSTEDROOT for it (the root is in no trusted store): signed,
 // Untrusted, with the signer's subject. Wine 8 differs: its WinVerifyTrust
 // does not require the chain to end at a trusted root and answers
-// ERROR_SUCCESS, so under Wine the verdict is Valid. The mapping from
+// ERROR_SUCCESS, so under Wine the verdict is Valid (not run on Windows here:
+// there is no Windows host in CI). The mapping from
 // CERT_E_UNTRUSTEDROOT to Untrusted is unit-tested on every OS
 // (TestVerdictFromResult).
 func TestVerifySelfSignedDLL(t *testing.T) {
@@ -431,6 +432,30 @@ func TestVerifySelfSignedDLL(t *testing.T) {
 	t.Logf("tampered: %+v (HRESULT %#08x)", sig, sig.Result)
 	if !sig.Signed || sig.Status != StatusInvalid {
 		t.Errorf("tampered signed DLL: %+v, want signed, Invalid", sig)
+	}
+}
+
+// TestVerifyExpiredSignature: payload.dll signed with a self-signed
+// certificate valid only in 2020 (wine.mk) and no timestamp, so nothing
+// saves the signature once the certificate has expired. Windows answers
+// CERT_E_EXPIRED (signtool: "not within its validity period"; not run here,
+// there is no Windows host in CI). Wine 8 differs: its WinVerifyTrust checks
+// the digest and the signature but neither the chain's root nor its validity
+// period, and answers ERROR_SUCCESS. The mapping of CERT_E_EXPIRED to
+// Expired is unit-tested on every OS (TestVerdictFromResult).
+func TestVerifyExpiredSignature(t *testing.T) {
+	dll := dropDLL(t, "payload_expired.dll", "expired.dll")
+	sig, err := Verify(dll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("expired: %+v (HRESULT %#08x)", sig, sig.Result)
+	want := StatusExpired
+	if underWine() {
+		want = StatusValid
+	}
+	if !sig.Signed || sig.Status != want || sig.Subject != "modhunt expired signer" {
+		t.Errorf("expired signature: %+v, want signed, %s, subject modhunt expired signer", sig, want)
 	}
 }
 
