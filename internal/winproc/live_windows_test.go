@@ -440,7 +440,7 @@ func TestVerifySelfSignedDLL(t *testing.T) {
 // saves the signature once the certificate has expired. Windows answers
 // CERT_E_EXPIRED (signtool: "not within its validity period"; not run here,
 // there is no Windows host in CI). Wine 8 differs: its WinVerifyTrust checks
-// the digest and the signature but neither the chain's root nor its validity
+// the file's digest but neither the chain's root nor its validity
 // period, and answers ERROR_SUCCESS. The mapping of CERT_E_EXPIRED to
 // Expired is unit-tested on every OS (TestVerdictFromResult).
 func TestVerifyExpiredSignature(t *testing.T) {
