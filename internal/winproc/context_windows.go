@@ -55,9 +55,7 @@ func ReadContext(pid uint32, accounts *Accounts) (Context, error) {
 	if err != nil {
 		return Context{}, skip(pid, "GetTokenInformation(TokenUser)", err)
 	}
-	if c.User, err = accounts.Name(tu.User.Sid); err != nil {
-		return Context{}, skip(pid, "LookupAccountSidW", err)
-	}
+	c.User = accounts.Name(tu.User.Sid)
 	rid, err := integrityRID(tok)
 	if err != nil {
 		return Context{}, skip(pid, "GetTokenInformation(TokenIntegrityLevel)", err)
@@ -190,22 +188,22 @@ type Accounts struct {
 // maxAccounts bounds the cache; past it, names are looked up every time.
 const maxAccounts = 4096
 
-// Name is the DOMAIN\name of sid.
-func (a *Accounts) Name(sid *windows.SID) (string, error) {
+// Name is the DOMAIN\name of sid, or the SID itself when no name maps to
+// it: the SID is a fact about the process, a blank would not be.
+func (a *Accounts) Name(sid *windows.SID) string {
 	key := sid.String()
 	a.mu.Lock()
 	name, ok := a.m[key]
 	a.mu.Unlock()
 	if ok {
-		return name, nil
+		return name
 	}
-	acct, domain, _, err := sid.LookupAccount("")
-	if err != nil {
-		return "", err
-	}
-	name = acct
-	if domain != "" {
-		name = domain + `\` + acct
+	name = key
+	if acct, domain, _, err := sid.LookupAccount(""); err == nil && acct != "" {
+		name = acct
+		if domain != "" {
+			name = domain + `\` + acct
+		}
 	}
 	a.mu.Lock()
 	if a.m == nil {
@@ -215,5 +213,5 @@ func (a *Accounts) Name(sid *windows.SID) (string, error) {
 		a.m[key] = name
 	}
 	a.mu.Unlock()
-	return name, nil
+	return name
 }

@@ -516,3 +516,25 @@ func TestReadMemoryStopsAtItsLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountsFallBackToTheSID: a SID no account maps to (a deleted user, a
+// domain out of reach) is reported as the SID, not as a blank or an error
+// that would drop the whole process.
+func TestAccountsFallBackToTheSID(t *testing.T) {
+	const unmapped = "S-1-5-21-1-2-3-4242"
+	sid, err := windows.StringToSid(unmapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a Accounts
+	if got := a.Name(sid); got != unmapped {
+		t.Errorf("Name(%s) = %q, want the SID", unmapped, got)
+	}
+	system, err := windows.StringToSid("S-1-5-18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Name(system); !strings.HasSuffix(got, `\SYSTEM`) {
+		t.Errorf("Name(S-1-5-18) = %q, want ...\\SYSTEM", got)
+	}
+}

@@ -16,6 +16,11 @@ type Module struct {
 	Path string
 	// Name is the module's file name as the loader has it.
 	Name string
+	// PathTruncated: the full path could not be read (no handle with
+	// PROCESS_QUERY_INFORMATION|PROCESS_VM_READ) and Toolhelp's MAX_PATH
+	// field is full, so Path may be the first 259 characters of a longer
+	// one. It must not be compared or reported as the module's path.
+	PathTruncated bool
 }
 
 // Context is what a process is: image, command line, user and integrity.
@@ -24,7 +29,10 @@ type Context struct {
 	PPID        uint32
 	Image       string // QueryFullProcessImageNameW
 	CommandLine string // from the process's PEB
-	User        string // DOMAIN\name of the token's user
-	Integrity   string // IntegrityLevel of the token's mandatory label
-	Session     uint32
+	// User is DOMAIN\name of the token's user, or the SID (S-1-5-21-...)
+	// when it maps to no name (a deleted account, a domain controller out
+	// of reach).
+	User      string
+	Integrity string // IntegrityLevel of the token's mandatory label
+	Session   uint32
 }

@@ -86,7 +86,7 @@ func Modules(pid uint32) ([]Module, error) {
 	// exited is reported gone rather than as a process without modules.
 	// Without one (a process that allows the snapshot but not this access)
 	// Toolhelp's paths are used, cut at MAX_PATH as they are.
-	h, err := openProcess(pid, windows.PROCESS_VM_READ)
+	h, err := openProcess(pid, windows.PROCESS_QUERY_INFORMATION|windows.PROCESS_VM_READ)
 	if errors.Is(err, ErrGone) {
 		return nil, err
 	}
@@ -110,10 +110,16 @@ func Modules(pid uint32) ([]Module, error) {
 			Name: windows.UTF16ToString(e.Module[:]),
 			Path: windows.UTF16ToString(e.ExePath[:]),
 		}
+		long := ""
 		if h != 0 {
-			if p, err := moduleFileName(h, e.ModuleHandle); err == nil && p != "" {
-				m.Path = p
-			}
+			long, _ = moduleFileName(h, e.ModuleHandle)
+		}
+		if long != "" {
+			m.Path = long
+		} else if utf16Len(e.ExePath[:]) >= len(e.ExePath)-1 {
+			// Toolhelp fills its field to the last character when it
+			// cuts a longer path, and says nothing.
+			m.PathTruncated = true
 		}
 		mods = append(mods, m)
 	}
@@ -141,4 +147,14 @@ func moduleFileName(h, mod windows.Handle) (string, error) {
 		}
 	}
 	return "", errors.New("GetModuleFileNameExW: name longer than 32767 characters")
+}
+
+// utf16Len is the number of characters before the first NUL.
+func utf16Len(s []uint16) int {
+	for i, c := range s {
+		if c == 0 {
+			return i
+		}
+	}
+	return len(s)
 }
