@@ -29,7 +29,7 @@ func TestRetryIsBounded(t *testing.T) {
 
 	calls = 0
 	other := errors.New("access denied")
-	if _, err := retry(snapshotRetries, func() (int, error) { calls++; return 0, other }, isBad); err != other || calls != 1 {
+	if _, err := retry(snapshotRetries, func() (int, error) { calls++; return 0, other }, isBad); !errors.Is(err, other) || calls != 1 {
 		t.Errorf("another error: %v after %d calls, want it at once", err, calls)
 	}
 }
