@@ -365,6 +365,11 @@ func TestReadContextSkipsProcessThatIsGone(t *testing.T) {
 	if _, err := ReadContext(0, &Accounts{}); !errors.As(err, &se) || errors.Is(err, ErrGone) || errors.Is(err, ErrAccessDenied) {
 		t.Errorf("ReadContext(0): %v, want a SkipError that is neither gone nor access denied", err)
 	}
+	// And Toolhelp reads pid 0 as the calling process: its modules are
+	// not the idle process's.
+	if mods, err := Modules(0); !errors.As(err, &se) || len(mods) != 0 {
+		t.Errorf("Modules(0): %d modules, %v; want none and a SkipError", len(mods), err)
+	}
 }
 
 func TestVerifyUnsignedDLL(t *testing.T) {
@@ -536,5 +541,38 @@ func TestAccountsFallBackToTheSID(t *testing.T) {
 	}
 	if got := a.Name(system); !strings.HasSuffix(got, `\SYSTEM`) {
 		t.Errorf("Name(S-1-5-18) = %q, want ...\\SYSTEM", got)
+	}
+}
+
+// TestScanModulesOpensOnlyTheRequestedPids: a query for one pid opens that
+// process and no other (counted through the open hook), and still finds its
+// modules; without pids every process is scanned.
+func TestScanModulesOpensOnlyTheRequestedPids(t *testing.T) {
+	dll := dropDLL(t, "payload.dll", "modhunt_scan.dll")
+	pid, base := start(t, "loadlib.exe", "loaded", dll)
+	opened := map[uint32]int{}
+	openHook = func(p uint32) { opened[p]++ }
+	t.Cleanup(func() { openHook = nil })
+
+	got, err := ScanModules([]uint32{pid, 0xfffffff0}) // the second pid exists nowhere
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].PID != pid || got[0].Err != nil || findModule(got[0].Modules, base) == nil {
+		t.Fatalf("ScanModules([%d]) = %+v, want that process with its DLL at %#x", pid, got, base)
+	}
+	for p := range opened {
+		if p != pid {
+			t.Errorf("opened pid %d, asked only for %d (opened: %v)", p, pid, opened)
+		}
+	}
+
+	clear(opened)
+	all, err := ScanModules(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 2 || len(opened) < 2 {
+		t.Errorf("ScanModules(nil): %d processes, %d opened; want every process", len(all), len(opened))
 	}
 }

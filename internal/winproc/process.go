@@ -36,3 +36,11 @@ type Context struct {
 	Integrity string // IntegrityLevel of the token's mandatory label
 	Session   uint32
 }
+
+// ProcessModules is one process of ScanModules: its snapshot entry and its
+// loader list, or why the list could not be read.
+type ProcessModules struct {
+	Process
+	Modules []Module
+	Err     error
+}

@@ -51,6 +51,38 @@ func skip(pid uint32, op string, err error) *SkipError {
 	return e
 }
 
+// openHook, when set (by tests), is told of every pid this package opens,
+// so that a test can count that a query for some pids opens only those.
+var openHook func(pid uint32)
+
+// ScanModules lists the loader lists of the processes of a Toolhelp process
+// snapshot; with pids, of those processes only, and only those are opened
+// (the process snapshot itself opens none). A requested pid the snapshot
+// does not have is left out. A process that cannot be read has Err set (a
+// *SkipError) and no modules.
+func ScanModules(pids []uint32) ([]ProcessModules, error) {
+	procs, err := Processes()
+	if err != nil {
+		return nil, err
+	}
+	var want map[uint32]bool
+	if pids != nil {
+		want = make(map[uint32]bool, len(pids))
+		for _, p := range pids {
+			want[p] = true
+		}
+	}
+	var out []ProcessModules
+	for _, p := range procs {
+		if want != nil && !want[p.PID] {
+			continue
+		}
+		mods, err := Modules(p.PID)
+		out = append(out, ProcessModules{Process: p, Modules: mods, Err: err})
+	}
+	return out, nil
+}
+
 // stillActive is GetExitCodeProcess's answer for a running process.
 const stillActive = 259
 
@@ -58,6 +90,9 @@ const stillActive = 259
 // that has exited but whose object another handle keeps alive opens fine
 // and answers some queries with its last state; it is gone all the same.
 func openProcess(pid uint32, access uint32) (windows.Handle, error) {
+	if openHook != nil {
+		openHook(pid)
+	}
 	if pid == 0 {
 		// The System Idle Process is a snapshot entry, not a process:
 		// OpenProcess answers ERROR_INVALID_PARAMETER, which would
@@ -87,11 +122,17 @@ func Modules(pid uint32) ([]Module, error) {
 	// Without one (a process that allows the snapshot but not this access)
 	// Toolhelp's paths are used, cut at MAX_PATH as they are.
 	h, err := openProcess(pid, windows.PROCESS_QUERY_INFORMATION|windows.PROCESS_VM_READ)
-	if errors.Is(err, ErrGone) {
+	if errors.Is(err, ErrGone) || pid == 0 {
+		// CreateToolhelp32Snapshot reads pid 0 as "the calling process":
+		// the idle process's snapshot entry would get this process's
+		// modules.
 		return nil, err
 	}
 	if h != 0 {
 		defer func() { _ = windows.CloseHandle(h) }()
+	}
+	if openHook != nil {
+		openHook(pid) // the snapshot opens the process too
 	}
 	snap, err := retry(snapshotRetries, func() (windows.Handle, error) {
 		return windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPMODULE|windows.TH32CS_SNAPMODULE32, pid)
