@@ -99,8 +99,8 @@ func win32Path(p string) (string, bool) {
 			continue
 		}
 		if unc, isUNC := cutComponentFold(rest, `UNC`); isUNC {
-			if unc == "" {
-				return p, false
+			if strings.TrimLeft(unc, `\`) == "" {
+				return p, false // no host
 			}
 			return `\` + unc, true
 		}

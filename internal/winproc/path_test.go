@@ -1,6 +1,9 @@
 package winproc
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A host as QueryDosDeviceW shows it: HarddiskVolume1 and HarddiskVolume10
 // tell apart whether device matching stops at a component boundary.
@@ -136,4 +139,26 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Classify(%q) = %+v, want %+v", c.path, got, c.want)
 		}
 	}
+}
+
+// FuzzPaths: no spelling of a path makes the translation or the comparisons
+// panic, Clean is idempotent, and a translated path is never left a device
+// path.
+func FuzzPaths(f *testing.F) {
+	for _, s := range []string{`\Device\HarddiskVolume3\x`, `\??\C:\x`, `\\?\UNC\h\s\x`, `\Device\Mup\;L\;Z:0\h\s`,
+		`C:\a\..\..\b`, `\\h@SSL@1\DavWWWRoot`, `C:\PROGRA~1`, `\\.\GLOBALROOT\Device\Mup\h\s`, `\\`, `\\?\`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		c := Clean(p)
+		if c2 := Clean(c); c2 != c {
+			t.Errorf("Clean(%q) = %q, Clean of that = %q", p, c, c2)
+		}
+		if dos, ok := hostDevices.DOSPath(p); ok && Classify(dos).Device && !strings.HasPrefix(dos, `\\`) {
+			t.Errorf("DOSPath(%q) = %q, still a device path", p, dos)
+		}
+		_ = Classify(p)
+		_ = IsUnder(p, `C:\Windows`)
+		_ = SamePath(p, c)
+	})
 }
