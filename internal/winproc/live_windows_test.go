@@ -383,6 +383,26 @@ func TestVerifyUnsignedDLL(t *testing.T) {
 	}
 }
 
+// TestVerifyUnreadableFileIsAnError: a file that is not there, or a folder,
+// has no signature verdict; WinVerifyTrust's error must not come back as
+// "signed, Invalid". A file that is no PE at all is Unavailable, as Sysmon
+// reports it.
+func TestVerifyUnreadableFileIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{filepath.Join(dir, "missing.dll"), dir} {
+		if sig, err := Verify(p); err == nil {
+			t.Errorf("Verify(%s) = %+v, want an error", p, sig)
+		}
+	}
+	txt := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(txt, []byte("not a PE file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sig, err := Verify(txt); err != nil || sig.Signed || sig.Status != StatusUnavailable {
+		t.Errorf("Verify(text file) = %+v, %v; want not signed, Unavailable", sig, err)
+	}
+}
+
 // underWine says whether this runs on Wine (its ntdll exports
 // wine_get_version; Windows' does not).
 func underWine() bool {

@@ -95,3 +95,12 @@ func VerdictFromResult(hr uint32) (signed bool, status string) {
 func noSignature(hr uint32) bool {
 	return hr == hrTrustNoSignature || hr == hrTrustSubjectFormUnknown || hr == hrTrustProviderUnknown
 }
+
+// readFailure says whether hr is no verdict at all but a failure to read the
+// file: a Win32 error code (Wine returns those bare: 2 for a missing file)
+// or one wrapped as an HRESULT (0x8007xxxx, HRESULT_FROM_WIN32). Such a file
+// is neither signed nor unsigned, and VerdictFromResult would call it
+// Invalid.
+func readFailure(hr uint32) bool {
+	return hr != hrSuccess && (hr < 0x10000 || hr&0xffff0000 == 0x80070000)
+}

@@ -72,3 +72,19 @@ func TestIntegrityLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestReadFailureIsNoVerdict: WinVerifyTrust answers a file it could not
+// read with a Win32 error (bare on Wine, wrapped as 0x8007xxxx on Windows);
+// that must not become "signed, Invalid".
+func TestReadFailureIsNoVerdict(t *testing.T) {
+	for _, hr := range []uint32{2, 5, 32, 0x80070002, 0x80070005, 0x80070020} {
+		if !readFailure(hr) {
+			t.Errorf("%#08x counts as a verdict", hr)
+		}
+	}
+	for _, hr := range []uint32{hrSuccess, hrTrustNoSignature, hrTrustBadDigest, hrCertExpired, hrCryptRevoked, hrCertUntrustedRoot} {
+		if readFailure(hr) {
+			t.Errorf("%#08x counts as a read failure", hr)
+		}
+	}
+}

@@ -75,6 +75,9 @@ func Verify(path string) (Signature, error) {
 	}
 	fi := windows.WinTrustFileInfo{Size: uint32(unsafe.Sizeof(windows.WinTrustFileInfo{})), FilePath: p}
 	hr, subject := verifyTrust(windows.WTD_CHOICE_FILE, unsafe.Pointer(&fi))
+	if readFailure(hr) {
+		return Signature{}, fmt.Errorf("WinVerifyTrust(%s): %w", path, windows.Errno(hr&0xffff))
+	}
 	if !noSignature(hr) {
 		return signature(hr, subject, false), nil
 	}
@@ -210,5 +213,8 @@ func verifyCatalog(path string, p *uint16) (sig Signature, found bool, err error
 		CatAdmin:             admin,
 	}
 	hr, subject := verifyTrust(windows.WTD_CHOICE_CATALOG, unsafe.Pointer(&info))
+	if readFailure(hr) {
+		return Signature{}, false, fmt.Errorf("WinVerifyTrust(%s, catalog): %w", path, windows.Errno(hr&0xffff))
+	}
 	return signature(hr, subject, true), true, nil
 }
