@@ -99,7 +99,8 @@ func win32Path(p string) (string, bool) {
 			continue
 		}
 		if unc, isUNC := cutComponentFold(rest, `UNC`); isUNC {
-			if strings.TrimLeft(unc, `\`) == "" {
+			host, _, _ := strings.Cut(strings.TrimPrefix(unc, `\`), `\`)
+			if host == "" || host == "." || host == "?" {
 				return p, false // no host
 			}
 			return `\` + unc, true
@@ -175,7 +176,10 @@ func Clean(p string) string {
 	case strings.HasPrefix(p, `\\`):
 		// \\host\share is the root of a UNC path.
 		parts := strings.SplitN(strings.TrimLeft(p, `\`), `\`, 3)
-		if len(parts) < 2 {
+		if len(parts) < 2 || parts[0] == "." || parts[0] == "?" {
+			// No share, or a \\.\ or \\?\ path win32Path could not
+			// translate (a volume GUID, GLOBALROOT, a stray backslash):
+			// left as it is.
 			return p
 		}
 		root = `\\` + parts[0] + `\` + parts[1] + `\`
@@ -248,6 +252,9 @@ type Kind struct {
 	// Wine's TEST~FEY): the long name must be looked up before the path is
 	// compared with anything.
 	ShortName bool
+	// Stream: the file is an alternate data stream (C:\Temp:x.dll,
+	// x.txt:payload.dll), where T1564.004 hides a DLL from folder listings.
+	Stream bool
 }
 
 // Classify reads a path's spelling.
@@ -266,6 +273,11 @@ func Classify(path string) Kind {
 	if _, ok := cutComponentFold(p, `\Device`); ok {
 		k.Device = true
 	}
+	for _, g := range []string{`\\?\GLOBALROOT\`, `\\.\GLOBALROOT\`, `\??\GLOBALROOT\`} {
+		if _, ok := cutPrefixFold(p, g); ok {
+			k.Device = true
+		}
+	}
 	if _, ok := cutComponentFold(p, `\Device\WebDavRedirector`); ok {
 		k.WebDAV = true
 	}
@@ -282,6 +294,18 @@ func Classify(path string) Kind {
 			k.ShortName = true
 		}
 	}
+	// A colon belongs to the drive letter of a drive-letter path, and to
+	// nothing in a UNC path (the ';Z:0000...' session component of a
+	// redirector path is gone once it is one); anywhere else it names a
+	// stream.
+	q := p
+	if dos, ok := (DeviceMap{}).DOSPath(p); ok {
+		q = dos
+	}
+	if isDrive(q) {
+		q = q[2:]
+	}
+	k.Stream = strings.Contains(q, ":")
 	if k.Remote && isWebDAVHost(k.Host) {
 		k.WebDAV = true
 	}

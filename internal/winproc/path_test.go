@@ -134,6 +134,14 @@ func TestClassify(t *testing.T) {
 		{`C:\a~b~c\x.dll`, Kind{}},
 		{`C:\Program Files\My~App Thing\x.dll`, Kind{}},
 		{`C:\dir\LONGNAME~1.dll`, Kind{}}, // 9 characters before the dot: not 8.3
+		{`C:\Temp:evil.dll`, Kind{Stream: true}},
+		{`C:\Users\x\notes.txt:payload.dll`, Kind{Stream: true}},
+		{`\\?\C:\Temp:evil.dll`, Kind{Extended: true, Stream: true}},
+		{`\??\C:\x.dll`, Kind{Extended: true}},
+		{`\\.\C:\x.dll:s`, Kind{Device: true, Stream: true}},
+		{`\\host\share\x.dll:s`, Kind{Remote: true, Host: "host", Stream: true}},
+		{`\\?\GLOBALROOT\Device\HarddiskVolumeShadowCopy1\Windows\x.dll`, Kind{Extended: true, Device: true}},
+		{`\Device\Mup\;LanmanRedirector\;Z:0000000000012345\host\share\x.dll:s`, Kind{Remote: true, Host: "host", Device: true, Stream: true}},
 	} {
 		if got := Classify(c.path); got != c.want {
 			t.Errorf("Classify(%q) = %+v, want %+v", c.path, got, c.want)
