@@ -67,9 +67,9 @@ func ReadContext(pid uint32, accounts *Accounts) (Context, error) {
 // imageName is QueryFullProcessImageNameW with a buffer that grows to the
 // path's length.
 func imageName(h windows.Handle) (string, error) {
-	for size := uint32(windows.MAX_PATH + 1); size <= maxPathChars+1; size *= 2 {
+	for _, size := range bufferSizes() {
 		buf := make([]uint16, size)
-		n := size
+		n := uint32(size)
 		err := windows.QueryFullProcessImageName(h, 0, &buf[0], &n)
 		if err == nil {
 			return windows.UTF16ToString(buf[:n]), nil

@@ -177,7 +177,7 @@ const maxPathChars = windows.MAX_LONG_PATH
 // name fits. The function truncates silently: a name that fills the buffer
 // exactly may have been cut, so the buffer doubles until one is left over.
 func moduleFileName(h, mod windows.Handle) (string, error) {
-	for size := windows.MAX_PATH + 1; size <= maxPathChars; size *= 2 {
+	for _, size := range bufferSizes() {
 		buf := make([]uint16, size)
 		n, _, err := procGetModuleFileNameExW.Call(uintptr(h), uintptr(mod), uintptr(unsafe.Pointer(&buf[0])), uintptr(size))
 		if n == 0 {

@@ -18,3 +18,16 @@ func retry[T any](n int, f func() (T, error), again func(error) bool) (T, error)
 
 // snapshotRetries bounds the calls for one module snapshot.
 const snapshotRetries = 8
+
+// bufferSizes are the sizes, in characters, a path buffer grows through:
+// MAX_PATH first (almost every path fits), doubling, and last the longest
+// path Windows has (32,767 characters and the NUL), which doubling alone
+// would step over.
+func bufferSizes() []int {
+	const first, last = 260 + 1, 32767 + 1
+	var sizes []int
+	for n := first; n < last; n *= 2 {
+		sizes = append(sizes, n)
+	}
+	return append(sizes, last)
+}

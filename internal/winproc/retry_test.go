@@ -33,3 +33,15 @@ func TestRetryIsBounded(t *testing.T) {
 		t.Errorf("another error: %v after %d calls, want it at once", err, calls)
 	}
 }
+
+func TestBufferSizesReachTheLongestPath(t *testing.T) {
+	sizes := bufferSizes()
+	if sizes[0] != 261 || sizes[len(sizes)-1] != 32768 {
+		t.Errorf("buffer sizes %v: want 261 first and 32768 last", sizes)
+	}
+	for i := 1; i < len(sizes); i++ {
+		if sizes[i] <= sizes[i-1] {
+			t.Errorf("buffer sizes %v do not grow", sizes)
+		}
+	}
+}
