@@ -81,13 +81,16 @@ func Verify(path string) (Signature, error) {
 	if !noSignature(hr) {
 		return signature(hr, subject, false), nil
 	}
-	// No embedded signature: ask the catalogs.
-	sig, found, err := verifyCatalog(path, p)
-	if err != nil {
-		return Signature{}, err
-	}
-	if found {
-		return sig, nil
+	// No embedded signature: ask the catalogs, by SHA-256 first (Windows
+	// 10's own catalogs), then by SHA-1 (older and third-party ones).
+	for _, alg := range []string{"SHA256", ""} {
+		sig, found, err := verifyCatalog(path, p, alg)
+		if err != nil {
+			return Signature{}, err
+		}
+		if found {
+			return sig, nil
+		}
 	}
 	return signature(hr, "", false), nil
 }
@@ -154,10 +157,10 @@ func signerSubject(state windows.Handle) string {
 	return windows.UTF16ToString(buf[:n])
 }
 
-// verifyCatalog looks the file's hash up in the system catalogs and, when a
-// catalog lists it, verifies the file as that catalog's member. found is
-// false when no catalog lists it.
-func verifyCatalog(path string, p *uint16) (sig Signature, found bool, err error) {
+// verifyCatalog looks the file's hash (hashAlg, "" for SHA-1) up in the
+// system catalogs and, when a catalog lists it, verifies the file as that
+// catalog's member. found is false when no catalog lists it.
+func verifyCatalog(path string, p *uint16, hashAlg string) (sig Signature, found bool, err error) {
 	// A wintrust.dll without the catalog API (it came with Windows 8)
 	// leaves only embedded signatures; LazyProc.Call would panic.
 	for _, p := range []*windows.LazyProc{procCryptCATAdminAcquireContext2, procCryptCATAdminReleaseContext,
@@ -168,7 +171,10 @@ func verifyCatalog(path string, p *uint16) (sig Signature, found bool, err error
 		}
 	}
 	var admin windows.Handle
-	alg, _ := windows.UTF16PtrFromString("SHA256")
+	var alg *uint16 // nil: the default, SHA-1
+	if hashAlg != "" {
+		alg, _ = windows.UTF16PtrFromString(hashAlg)
+	}
 	if r, _, _ := procCryptCATAdminAcquireContext2.Call(uintptr(unsafe.Pointer(&admin)), uintptr(unsafe.Pointer(&driverActionVerify)), uintptr(unsafe.Pointer(alg)), 0, 0); r == 0 {
 		// No catalog database: nothing lists the file.
 		return Signature{}, false, nil
