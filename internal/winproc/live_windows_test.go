@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -374,9 +376,27 @@ func TestReadContextSkipsProcessThatIsGone(t *testing.T) {
 
 func TestVerifyUnsignedDLL(t *testing.T) {
 	dll := dropDLL(t, "payload.dll", "unsigned.dll")
+	// Without an embedded signature the catalogs are asked, by SHA-256
+	// and then SHA-1; Wine has no catalog files, so none lists the DLL,
+	// but the lookup runs through Wine's CryptCATAdmin functions for real.
+	var lookups []string
+	catalogHook = func(alg string, hashLen int, found bool) {
+		lookups = append(lookups, fmt.Sprintf("%q/%d/%v", alg, hashLen, found))
+	}
+	t.Cleanup(func() { catalogHook = nil })
 	sig, err := Verify(dll)
 	if err != nil {
 		t.Fatal(err)
+	}
+	want := []string{`"SHA256"/32/false`, `""/20/false`}
+	if underWine() {
+		// Wine 8 has no CryptCATAdminAcquireContext2 (it answers "not
+		// implemented") nor CryptCATAdminCalcHashFromFileHandle2: only
+		// the SHA-1 lookup runs.
+		want = want[1:]
+	}
+	if !slices.Equal(lookups, want) {
+		t.Errorf("catalog lookups %v, want %v", lookups, want)
 	}
 	if sig.Signed || sig.Status != StatusUnavailable || sig.Subject != "" || sig.Catalog {
 		t.Errorf("unsigned DLL: %+v, want not signed, Unavailable", sig)

@@ -12,7 +12,9 @@ import (
 
 var (
 	modwintrust                              = windows.NewLazySystemDLL("wintrust.dll")
+	procCryptCATAdminAcquireContext          = modwintrust.NewProc("CryptCATAdminAcquireContext")
 	procCryptCATAdminAcquireContext2         = modwintrust.NewProc("CryptCATAdminAcquireContext2")
+	procCryptCATAdminCalcHashFromFileHandle  = modwintrust.NewProc("CryptCATAdminCalcHashFromFileHandle")
 	procCryptCATAdminReleaseContext          = modwintrust.NewProc("CryptCATAdminReleaseContext")
 	procCryptCATAdminCalcHashFromFileHandle2 = modwintrust.NewProc("CryptCATAdminCalcHashFromFileHandle2")
 	procCryptCATAdminEnumCatalogFromHash     = modwintrust.NewProc("CryptCATAdminEnumCatalogFromHash")
@@ -157,26 +159,38 @@ func signerSubject(state windows.Handle) string {
 	return windows.UTF16ToString(buf[:n])
 }
 
+// catalogHook, when set (by tests), is told of every catalog lookup that got
+// as far as asking for the file's hash: the algorithm, the hash's length and
+// whether a catalog lists it.
+var catalogHook func(alg string, hashLen int, found bool)
+
 // verifyCatalog looks the file's hash (hashAlg, "" for SHA-1) up in the
 // system catalogs and, when a catalog lists it, verifies the file as that
 // catalog's member. found is false when no catalog lists it.
 func verifyCatalog(path string, p *uint16, hashAlg string) (sig Signature, found bool, err error) {
-	// A wintrust.dll without the catalog API (it came with Windows 8)
-	// leaves only embedded signatures; LazyProc.Call would panic.
-	for _, p := range []*windows.LazyProc{procCryptCATAdminAcquireContext2, procCryptCATAdminReleaseContext,
-		procCryptCATAdminCalcHashFromFileHandle2, procCryptCATAdminEnumCatalogFromHash,
-		procCryptCATAdminReleaseCatalogContext, procCryptCATCatalogInfoFromContext} {
+	// SHA-256 needs the ...2 functions (Windows 8 and later; Wine 8 lacks
+	// them); SHA-1 has the original pair everywhere. A wintrust.dll without
+	// a function leaves that lookup out: LazyProc.Call would panic.
+	acquire, calc := procCryptCATAdminAcquireContext2, procCryptCATAdminCalcHashFromFileHandle2
+	if hashAlg == "" {
+		acquire, calc = procCryptCATAdminAcquireContext, procCryptCATAdminCalcHashFromFileHandle
+	}
+	for _, p := range []*windows.LazyProc{acquire, calc, procCryptCATAdminReleaseContext,
+		procCryptCATAdminEnumCatalogFromHash, procCryptCATAdminReleaseCatalogContext, procCryptCATCatalogInfoFromContext} {
 		if p.Find() != nil {
 			return Signature{}, false, nil
 		}
 	}
 	var admin windows.Handle
-	var alg *uint16 // nil: the default, SHA-1
-	if hashAlg != "" {
-		alg, _ = windows.UTF16PtrFromString(hashAlg)
+	var r uintptr
+	if hashAlg == "" {
+		r, _, _ = acquire.Call(uintptr(unsafe.Pointer(&admin)), uintptr(unsafe.Pointer(&driverActionVerify)), 0)
+	} else {
+		alg, _ := windows.UTF16PtrFromString(hashAlg)
+		r, _, _ = acquire.Call(uintptr(unsafe.Pointer(&admin)), uintptr(unsafe.Pointer(&driverActionVerify)), uintptr(unsafe.Pointer(alg)), 0, 0)
 	}
-	if r, _, _ := procCryptCATAdminAcquireContext2.Call(uintptr(unsafe.Pointer(&admin)), uintptr(unsafe.Pointer(&driverActionVerify)), uintptr(unsafe.Pointer(alg)), 0, 0); r == 0 {
-		// No catalog database: nothing lists the file.
+	if r == 0 {
+		// No catalog database for this algorithm: nothing lists the file.
 		return Signature{}, false, nil
 	}
 	defer func() { _, _, _ = procCryptCATAdminReleaseContext.Call(uintptr(admin), 0) }()
@@ -188,16 +202,28 @@ func verifyCatalog(path string, p *uint16, hashAlg string) (sig Signature, found
 	}
 	defer func() { _ = windows.CloseHandle(f) }()
 
+	// The first call asks for the hash's size, the second for the hash.
+	hashFile := func(size *uint32, hash *byte) uintptr {
+		if hashAlg == "" {
+			r, _, _ := calc.Call(uintptr(f), uintptr(unsafe.Pointer(size)), uintptr(unsafe.Pointer(hash)), 0)
+			return r
+		}
+		r, _, _ := calc.Call(uintptr(admin), uintptr(f), uintptr(unsafe.Pointer(size)), uintptr(unsafe.Pointer(hash)), 0)
+		return r
+	}
 	var size uint32
-	_, _, _ = procCryptCATAdminCalcHashFromFileHandle2.Call(uintptr(admin), uintptr(f), uintptr(unsafe.Pointer(&size)), 0, 0)
+	_ = hashFile(&size, nil)
 	if size == 0 || size > 64 {
 		return Signature{}, false, nil
 	}
 	hash := make([]byte, size)
-	if r, _, _ := procCryptCATAdminCalcHashFromFileHandle2.Call(uintptr(admin), uintptr(f), uintptr(unsafe.Pointer(&size)), uintptr(unsafe.Pointer(&hash[0])), 0); r == 0 {
+	if hashFile(&size, &hash[0]) == 0 {
 		return Signature{}, false, nil
 	}
 	catInfo, _, _ := procCryptCATAdminEnumCatalogFromHash.Call(uintptr(admin), uintptr(unsafe.Pointer(&hash[0])), uintptr(size), 0, 0)
+	if catalogHook != nil {
+		catalogHook(hashAlg, len(hash), catInfo != 0)
+	}
 	if catInfo == 0 {
 		return Signature{}, false, nil
 	}
