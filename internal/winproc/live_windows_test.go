@@ -92,17 +92,25 @@ func start(t testing.TB, program, word, dll string) (uint32, uint64) {
 	case <-time.After(time.Minute):
 		t.Fatalf("%s printed nothing in a minute", exe)
 	}
-	hex, ok := strings.CutPrefix(s, word+" ")
+	rest, ok := strings.CutPrefix(s, word+" ")
 	if !ok {
 		_ = cmd.Wait()
 		t.Fatalf("%s %s: %q, stderr %q", exe, dll, s, stderr.String())
 	}
-	addr, err := strconv.ParseUint(hex, 16, 64)
-	if err != nil {
-		t.Fatalf("%s printed %q: %v", exe, s, err)
+	var addrs []uint64
+	for _, hex := range strings.Fields(rest) {
+		a, err := strconv.ParseUint(hex, 16, 64)
+		if err != nil {
+			t.Fatalf("%s printed %q: %v", exe, s, err)
+		}
+		addrs = append(addrs, a)
 	}
-	return uint32(cmd.Process.Pid), addr
+	lastAddrs = addrs
+	return uint32(cmd.Process.Pid), addrs[0]
 }
+
+// lastAddrs are all the addresses the last started fixture printed.
+var lastAddrs []uint64
 
 func findModule(mods []Module, base uint64) *Module {
 	for i := range mods {
@@ -243,6 +251,26 @@ func TestMemoryViewShowsHandMappedImageOutsideLoaderList(t *testing.T) {
 	t.Logf("GetMappedFileNameW: %q -> %q", found.NTPath, found.Path)
 	if found.InLoaderList || !SamePath(found.Path, dll) {
 		t.Errorf("hand-mapped image: %+v, want %s with InLoaderList false", *found, dll)
+	}
+	// The same file mapped as data is a MEM_MAPPED region with its path,
+	// and no image mapping.
+	data := lastAddrs[1]
+	seen := false
+	for _, r := range view.Regions {
+		if r.Base == data {
+			seen = true
+			if r.Type != MemMapped || r.State != MemCommit || !SamePath(r.Path, dll) {
+				t.Errorf("data view at %#x: %+v (type %s), want a committed mapped region of %s", data, r, TypeName(r.Type), dll)
+			}
+		}
+	}
+	if !seen {
+		t.Errorf("no region at the data view's %#x", data)
+	}
+	for _, img := range imgs {
+		if img.Base == data {
+			t.Errorf("data view at %#x counted as an image mapping", data)
+		}
 	}
 	// The executable and ntdll at least are mapped and in the list.
 	if loaded < 2 {
