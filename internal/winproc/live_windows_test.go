@@ -442,6 +442,16 @@ func TestVerifyUnreadableFileIsAnError(t *testing.T) {
 			t.Errorf("Verify(%s) = %+v, want an error", p, sig)
 		}
 	}
+	// A file past MaxVerifySize (sparse: nothing is written) is refused
+	// before WinVerifyTrust reads a byte of it.
+	big := filepath.Join(dir, "big.dll")
+	copyFile(t, filepath.Join(fixtures(t), "payload.dll"), big)
+	if err := os.Truncate(big, MaxVerifySize+1); err != nil {
+		t.Fatal(err)
+	}
+	if sig, err := Verify(big); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Verify(%d-byte file) = %+v, %v; want ErrTooLarge", int64(MaxVerifySize+1), sig, err)
+	}
 	txt := filepath.Join(dir, "notes.txt")
 	if err := os.WriteFile(txt, []byte("not a PE file"), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,15 @@
 package winproc
 
+import "errors"
+
+// MaxVerifySize bounds the files Verify hashes: WinVerifyTrust reads the
+// whole file and cannot be interrupted. The largest DLLs of common software
+// (a browser's main DLL) are a few hundred megabytes.
+const MaxVerifySize = 1 << 30
+
+// ErrTooLarge is Verify's error for a file past MaxVerifySize.
+var ErrTooLarge = errors.New("file too large to verify")
+
 // Signature is the Authenticode verdict on one file, in the fields of Sysmon's
 // image-load event (Event ID 7): Signed, SignatureStatus and Signature.
 type Signature struct {

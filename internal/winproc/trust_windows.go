@@ -75,6 +75,15 @@ func Verify(path string) (Signature, error) {
 	if err != nil {
 		return Signature{}, err
 	}
+	// WinVerifyTrust hashes the whole file and cannot be stopped; the size
+	// is the only bound there is.
+	var fa windows.Win32FileAttributeData
+	if err := windows.GetFileAttributesEx(p, windows.GetFileExInfoStandard, (*byte)(unsafe.Pointer(&fa))); err != nil {
+		return Signature{}, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if size := int64(fa.FileSizeHigh)<<32 | int64(fa.FileSizeLow); size > MaxVerifySize {
+		return Signature{}, fmt.Errorf("%s: %d bytes: %w", path, size, ErrTooLarge)
+	}
 	fi := windows.WinTrustFileInfo{Size: uint32(unsafe.Sizeof(windows.WinTrustFileInfo{})), FilePath: p}
 	hr, subject := verifyTrust(windows.WTD_CHOICE_FILE, unsafe.Pointer(&fi))
 	if readFailure(hr) {
