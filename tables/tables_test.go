@@ -109,7 +109,7 @@ type countingJudge struct {
 	calls [verdict.Consumers]atomic.Int32
 }
 
-func (c *countingJudge) Judge(_ context.Context, _ []int, who verdict.Consumer) (*verdict.Judgement, error) {
+func (c *countingJudge) Judge(_ context.Context, _ []int, who verdict.Consumer, _ verdict.Need) (*verdict.Judgement, error) {
 	c.calls[who].Add(1)
 	return &verdict.Judgement{}, nil
 }

@@ -6,10 +6,13 @@ package osqueryhost
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 
+	osquery "github.com/osquery/osquery-go/gen/osquery"
 	osqtable "github.com/osquery/osquery-go/plugin/table"
 
 	"github.com/modhunt/modhunt/tables/table"
@@ -69,7 +72,7 @@ func pickPlatforms[P ~string](names []string, all ...P) (picked []P, unknown []s
 // call runs under guard; log receives what osqueryd cannot show (partial
 // results, malformed rows). Description, examples and platforms go on the
 // plugin so its Spec is the table's osquery spec.
-func NewPlugin(t *table.Table, guard *table.Guard, log *slog.Logger) (*osqtable.Plugin, error) {
+func NewPlugin(t *table.Table, guard *table.Guard, log *slog.Logger) (*Plugin, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
@@ -96,7 +99,83 @@ func NewPlugin(t *table.Table, guard *table.Guard, log *slog.Logger) (*osqtable.
 		opts = append(opts, osqtable.WithPlatforms(platforms...))
 	}
 	g := &generator{t: t, guard: guard, log: log.With("table", t.Name)}
-	return osqtable.NewPlugin(t.Name, columnDefinitions(t), g.generate, opts...), nil
+	return &Plugin{Plugin: osqtable.NewPlugin(t.Name, columnDefinitions(t), g.generate, opts...), t: t}, nil
+}
+
+// Plugin is osquery-go's table plugin, plus the one thing osquery-go's
+// request parsing drops: the columns the statement reads. osqueryd sends
+// them in the generate context (colsUsed, colsUsedBitset), but osquery-go's
+// QueryContext carries only the constraints, so Call reads them from the
+// request itself and hands them to the generate call it delegates.
+type Plugin struct {
+	*osqtable.Plugin
+	t *table.Table
+}
+
+// usedKey carries the parsed used columns from Call to generate, through
+// the context osquery-go passes from one to the other.
+type usedKey struct{}
+
+// Call answers osqueryd's calls as osquery-go does, with the used columns
+// of a generate call read first. A context whose colsUsed or
+// colsUsedBitset does not parse is refused as osquery-go refuses a
+// malformed context: with an error status naming the field.
+func (p *Plugin) Call(ctx context.Context, req osquery.ExtensionPluginRequest) osquery.ExtensionResponse {
+	if req["action"] == "generate" {
+		used, err := usedFromContext(p.t, req["context"])
+		if err != nil {
+			return osquery.ExtensionResponse{Status: &osquery.ExtensionStatus{
+				Code: 1, Message: "error parsing context JSON: " + err.Error(),
+			}}
+		}
+		ctx = context.WithValue(ctx, usedKey{}, used)
+	}
+	return p.Plugin.Call(ctx, req)
+}
+
+// usedContext is the part of osqueryd's generate context that names the
+// columns the statement reads.
+type usedContext struct {
+	ColsUsed       *[]string `json:"colsUsed"`
+	ColsUsedBitset *uint64   `json:"colsUsedBitset"`
+}
+
+// usedFromContext reads the used columns of a generate context as osquery
+// itself reads them back (osquery/core/tables.cpp,
+// TablePlugin::getContextFromRequest and deserializeQueryContextJSON at
+// 5.23.1): the names in colsUsed when present; else colsUsedBitset, bit i
+// for column i in declaration order and bit 63 for every column from the
+// 64th on (the shape of SQLite's colUsed, which osqueryd copies); with
+// neither, every column (nil), which is what an osqueryd older than colsUsed
+// needs. An empty colsUsed means no column (SELECT count(*)). A context that
+// is not JSON at all is left to osquery-go to refuse.
+func usedFromContext(t *table.Table, contextJSON string) (map[string]bool, error) {
+	var uc usedContext
+	if err := json.Unmarshal([]byte(contextJSON), &uc); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || contextJSON == "" {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("colsUsed/colsUsedBitset: %w", err)
+	}
+	switch {
+	case uc.ColsUsed != nil:
+		used := make(map[string]bool, len(*uc.ColsUsed))
+		for _, name := range *uc.ColsUsed {
+			used[name] = true
+		}
+		return used, nil
+	case uc.ColsUsedBitset != nil:
+		bits := *uc.ColsUsedBitset
+		used := make(map[string]bool, len(t.Columns))
+		for i, c := range t.Columns {
+			if bits&(1<<min(i, 63)) != 0 {
+				used[c.Name] = true
+			}
+		}
+		return used, nil
+	}
+	return nil, nil
 }
 
 // generator is one table's osquery-go GenerateFunc.
@@ -120,6 +199,7 @@ func (g *generator) generate(ctx context.Context, qc osqtable.QueryContext) (row
 	}()
 
 	q := QueryFromContext(qc)
+	q.Used, _ = ctx.Value(usedKey{}).(map[string]bool)
 	got, err := g.guard.Generate(ctx, g.t, q)
 	if err != nil {
 		if len(got) == 0 {
@@ -127,22 +207,39 @@ func (g *generator) generate(ctx context.Context, qc osqtable.QueryContext) (row
 		}
 		g.log.WarnContext(ctx, "serving partial rows", "rows", len(got), "err", err)
 	}
-	return g.rowMaps(ctx, got), nil
+	return g.rowMaps(ctx, got, g.t.UsedMask(q)), nil
 }
 
 // rowMaps turns rows in column order into osquery's column-name maps. Every
-// column is present in every map: "" stays "" (osqueryd reads it as NULL
-// in a numeric column), and a missing key would mean NULL for TEXT too.
-func (g *generator) rowMaps(ctx context.Context, rows []table.Row) []map[string]string {
+// column the statement reads is present in every map: "" stays "" (osqueryd
+// reads it as NULL in a numeric column), and a missing key would mean NULL
+// for TEXT too. A column it does not read (used false; nil means all are
+// read) has no key at all: osqueryd reads a row's values by column name
+// only for the columns SQLite asks for (DynamicTableRow::get_column in
+// osquery/sql/dynamic_table_row.cpp), so an unread key is bytes on the wire
+// and a string in the worker for nothing.
+func (g *generator) rowMaps(ctx context.Context, rows []table.Row, used []bool) []map[string]string {
 	cols := g.t.Columns
+	n := len(cols)
+	if used != nil {
+		n = 0
+		for _, u := range used {
+			if u {
+				n++
+			}
+		}
+	}
 	out := make([]map[string]string, 0, len(rows))
 	misshapen := 0
 	for _, r := range rows {
 		if len(r) != len(cols) {
 			misshapen++
 		}
-		m := make(map[string]string, len(cols))
+		m := make(map[string]string, n)
 		for i, c := range cols {
+			if used != nil && !used[i] {
+				continue
+			}
 			if i < len(r) {
 				m[c.Name] = r[i]
 			} else {

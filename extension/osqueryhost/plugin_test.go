@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +66,7 @@ func (f *fakeTable) lastQuery(t *testing.T) table.Query {
 	return f.queries[len(f.queries)-1]
 }
 
-func newPlugin(t *testing.T, f *fakeTable, guard *table.Guard) *osqtable.Plugin {
+func newPlugin(t *testing.T, f *fakeTable, guard *table.Guard) *Plugin {
 	t.Helper()
 	if guard == nil {
 		guard = table.NewGuard(time.Second, 2, nil)
@@ -74,7 +76,7 @@ func newPlugin(t *testing.T, f *fakeTable, guard *table.Guard) *osqtable.Plugin 
 	return p
 }
 
-func generate(p *osqtable.Plugin, contextJSON string) gen.ExtensionResponse {
+func generate(p *Plugin, contextJSON string) gen.ExtensionResponse {
 	return p.Call(context.Background(), gen.ExtensionPluginRequest{"action": "generate", "context": contextJSON})
 }
 
@@ -294,4 +296,95 @@ func TestNewPluginRejectsBadTables(t *testing.T) {
 
 	_, err = NewPlugin((&fakeTable{}).table(), nil, nil)
 	require.Error(t, err, "no guard")
+}
+
+// usedOf returns the sorted names of a query's used columns; nil when the
+// query says every column is used.
+func usedOf(q table.Query) []string {
+	if q.Used == nil {
+		return nil
+	}
+	names := []string{}
+	for n, ok := range q.Used {
+		if ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestUsedColumnsFromContext(t *testing.T) {
+	t.Parallel()
+	row := table.Row{"1", "/usr/lib/libc.so.6", "2031616", "0"}
+	cases := []struct {
+		name    string
+		context string
+		used    []string          // the query's Used, sorted; nil = all
+		row     map[string]string // the row osqueryd gets
+	}{
+		{"colsUsed as osqueryd sends it, in no particular order",
+			`{"constraints":[],"colsUsed":["size","pid"],"colsUsedBitset":5}`,
+			[]string{"pid", "size"}, map[string]string{"pid": "1", "size": "2031616"}},
+		{"names win over the bitset, as in osquery's own reading",
+			`{"constraints":[],"colsUsed":["path"],"colsUsedBitset":15}`,
+			[]string{"path"}, map[string]string{"path": "/usr/lib/libc.so.6"}},
+		{"bitset alone: bit i is column i",
+			`{"constraints":[],"colsUsedBitset":10}`,
+			[]string{"deleted", "path"}, map[string]string{"path": "/usr/lib/libc.so.6", "deleted": "0"}},
+		{"SELECT count(*): no column, rows still counted",
+			`{"constraints":[],"colsUsed":[],"colsUsedBitset":0}`,
+			[]string{}, map[string]string{}},
+		{"a constrained column is read by the engine, listed or not",
+			`{"constraints":[{"name":"pid","list":[{"op":2,"expr":"1"}],"affinity":"BIGINT"}],"colsUsed":["path"],"colsUsedBitset":2}`,
+			[]string{"path"}, map[string]string{"pid": "1", "path": "/usr/lib/libc.so.6"}},
+		{"an osqueryd that sends neither gets every column",
+			`{"constraints":[]}`,
+			nil, map[string]string{"pid": "1", "path": "/usr/lib/libc.so.6", "size": "2031616", "deleted": "0"}},
+		{"unknown names are ignored",
+			`{"constraints":[],"colsUsed":["pid","no_such_column"]}`,
+			[]string{"no_such_column", "pid"}, map[string]string{"pid": "1"}},
+	}
+	for _, tc := range cases {
+		f := &fakeTable{gen: func(context.Context, table.Query) ([]table.Row, error) { return []table.Row{row}, nil }}
+		p := newPlugin(t, f, nil)
+		resp := generate(p, tc.context)
+		require.Equal(t, int32(0), resp.Status.Code, "%s: %s", tc.name, resp.Status.Message)
+		assert.Equal(t, tc.used, usedOf(f.lastQuery(t)), tc.name)
+		assert.Equal(t, gen.ExtensionPluginResponse{tc.row}, resp.Response, tc.name)
+	}
+}
+
+func TestUsedColumnsPastTheSixtyThird(t *testing.T) {
+	t.Parallel()
+	f := &fakeTable{}
+	tbl := f.table()
+	for i := range 66 {
+		tbl.Columns = append(tbl.Columns, table.Column{Name: "c" + strconv.Itoa(i), Type: table.Text, Description: "filler"})
+	}
+	p, err := NewPlugin(tbl, table.NewGuard(time.Second, 1, nil), nil)
+	require.NoError(t, err)
+	// Bit 63 stands for every column from the 64th on (columns 63..69).
+	resp := generate(p, `{"constraints":[],"colsUsedBitset":9223372036854775809}`)
+	require.Equal(t, int32(0), resp.Status.Code, resp.Status.Message)
+	assert.Equal(t, []string{"c59", "c60", "c61", "c62", "c63", "c64", "c65", "pid"}, usedOf(f.lastQuery(t)))
+}
+
+func TestMalformedUsedColumnsAreRefused(t *testing.T) {
+	t.Parallel()
+	f := &fakeTable{}
+	p := newPlugin(t, f, nil)
+	for _, ctxJSON := range []string{
+		`{"constraints":[],"colsUsed":"pid"}`,
+		`{"constraints":[],"colsUsed":[1]}`,
+		`{"constraints":[],"colsUsedBitset":-1}`,
+		`{"constraints":[],"colsUsedBitset":"3"}`,
+	} {
+		resp := generate(p, ctxJSON)
+		assert.Equal(t, int32(1), resp.Status.Code, ctxJSON)
+		assert.Contains(t, resp.Status.Message, "colsUsed", ctxJSON)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.Empty(t, f.queries, "a context that does not parse must not reach the table")
 }

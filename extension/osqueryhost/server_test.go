@@ -286,3 +286,24 @@ func TestServeStoppedWhileWaitingForOsquery(t *testing.T) {
 	require.NoError(t, err, "a stop request is not a failure, even before osqueryd answered")
 	assert.Contains(t, logs.String(), "extension stopping before osquery answered")
 }
+
+// TestServeSendsOnlyUsedColumns is SELECT path FROM fake_modules WHERE
+// pid = 2 as osqueryd sends it over Thrift: the table hears which columns
+// are read, and the rows carry no key for any other.
+func TestServeSendsOnlyUsedColumns(t *testing.T) {
+	f := &fakeTable{gen: func(context.Context, table.Query) ([]table.Row, error) {
+		return []table.Row{{"2", "/usr/lib/libc.so.6", "8192", "1"}}, nil
+	}}
+	s := startServe(t, f.table())
+	cols, err := s.ext.Columns("fake_modules")
+	require.NoError(t, err)
+	resp, err := s.mgr.Generate(t.Context(), s.ext.UUID, "fake_modules", osqueryd.QueryContext{
+		Columns:     cols,
+		Constraints: map[string][]osqueryd.Constraint{"pid": osqueryd.In("2")},
+		Used:        []string{"path"},
+	})
+	require.NoError(t, err)
+	require.Equal(t, int32(0), resp.Status.Code, resp.Status.Message)
+	assert.Equal(t, []map[string]string{{"pid": "2", "path": "/usr/lib/libc.so.6"}}, []map[string]string(resp.Response))
+	assert.Equal(t, []string{"path", "pid"}, usedOf(f.lastQuery(t)))
+}

@@ -19,10 +19,15 @@
 //   - Values are cast by column type: "" in a numeric column is NULL, so is
 //     a number that does not parse (INTEGER and BIGINT accept what C's
 //     strtoll accepts with base 0: decimal, 0x hex, leading-0 octal).
+//   - Generate learns the columns the statement reads (Query.Used, from
+//     SQLite's colUsed, as osqueryd forwards it): the selected ones and
+//     those in WHERE, ORDER BY and joins; none for count(*). SQLite never
+//     reads a cell of another column, so a table may leave those empty.
 //
 // Within one Query, a table is generated at most once per distinct set of
 // pushed-down constraints: a nested-loop join that rescans a table reuses
-// the rows of the first scan instead of re-reading every process. Every
+// the rows of the first scan instead of re-reading every process, as long
+// as that scan filled every column the rescan reads. Every
 // Generate runs under the table.Guard; rows that come with an error are
 // served, and a call that fails with no rows fails the statement with an
 // error that names the table.
@@ -212,32 +217,38 @@ func cleanError(err error) error {
 	return errors.New(msg)
 }
 
-// scanCache holds the rows of the scans a query has made,
-// keyed by table and pushed-down constraints.
+// scanCache holds the rows of the scans a query has made, keyed by table
+// and pushed-down constraints, with the columns each scan filled (SQLite's
+// colUsed bits).
 type scanCache struct {
 	mu sync.Mutex
-	m  map[string][]table.Row
+	m  map[string]cachedScan
 }
 
-func newScanCache() *scanCache { return &scanCache{m: make(map[string][]table.Row)} }
+type cachedScan struct {
+	rows []table.Row
+	used uint64
+}
 
-func (c *scanCache) get(key string) ([]table.Row, bool) {
+func newScanCache() *scanCache { return &scanCache{m: make(map[string]cachedScan)} }
+
+func (c *scanCache) get(key string) ([]table.Row, uint64, bool) {
 	if c == nil {
-		return nil, false
+		return nil, 0, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rows, ok := c.m[key]
-	return rows, ok
+	s, ok := c.m[key]
+	return s.rows, s.used, ok
 }
 
-func (c *scanCache) put(key string, rows []table.Row) {
+func (c *scanCache) put(key string, rows []table.Row, used uint64) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[key] = rows
+	c.m[key] = cachedScan{rows: rows, used: used}
 }
 
 // connState is what the virtual tables of one connection share: the context

@@ -26,16 +26,44 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// recorder remembers every Query a fake table's generate received.
+// recorder remembers every Query a fake table's generate received: the
+// constraints in queries, the used columns apart in used (the pushdown
+// tests compare constraints only).
 type recorder struct {
 	mu      sync.Mutex
 	queries []table.Query
+	used    []map[string]bool
 }
 
 func (r *recorder) add(q table.Query) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.used = append(r.used, q.Used)
+	q.Used = nil
 	r.queries = append(r.queries, q)
+}
+
+// usedSets lists the used columns of every call, sorted names per call;
+// nil for a call that was told every column is used.
+func (r *recorder) usedSets() [][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([][]string, 0, len(r.used))
+	for _, u := range r.used {
+		if u == nil {
+			out = append(out, nil) // every column
+			continue
+		}
+		names := []string{}
+		for n, ok := range u {
+			if ok {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		out = append(out, names)
+	}
+	return out
 }
 
 func (r *recorder) all() []table.Query {
@@ -510,5 +538,65 @@ func TestSplit(t *testing.T) {
 		stmts, rest := Split(c.in)
 		assert.Equal(t, c.stmts, stmts, "%q", c.in)
 		assert.Equal(t, c.rest, rest, "%q", c.in)
+	}
+}
+
+// TestUsedColumnsReachGenerate checks what SQLite's colUsed marks and that
+// generate gets exactly that: the selected columns, the columns of WHERE
+// (pushed down or not), every column for SELECT *, none for count(*).
+func TestUsedColumnsReachGenerate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sql  string
+		want []string
+	}{
+		{"SELECT * FROM procs", []string{"name", "path", "pid", "ratio", "size"}},
+		{"SELECT pid, path FROM procs", []string{"path", "pid"}},
+		{"SELECT name FROM procs WHERE pid = 5", []string{"name", "pid"}},
+		{"SELECT name FROM procs WHERE size > 100", []string{"name", "size"}},
+		{"SELECT path FROM procs ORDER BY ratio", []string{"path", "ratio"}},
+		{"SELECT count(*) FROM procs", []string{}},
+		{"SELECT 1 FROM procs WHERE name = 'x'", []string{"name"}},
+	} {
+		rec := &recorder{}
+		db := openDB(t, 0, procsTable(rec))
+		query(t, db, tc.sql)
+		assert.Equal(t, [][]string{tc.want}, rec.usedSets(), tc.sql)
+	}
+}
+
+// TestUnusedColumnsStayUnread runs a table that fills only the columns it
+// is asked for: a statement that reads some columns sees their values, and
+// one scan that filled fewer columns is never served to a scan that needs
+// more (a self-join reading different columns on each side).
+func TestUnusedColumnsStayUnread(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	full := procsTable(&recorder{})
+	pruned := procsTable(rec)
+	inner := pruned.Generate
+	pruned.Generate = func(ctx context.Context, q table.Query) ([]table.Row, error) {
+		rows, err := inner(ctx, q)
+		out := make([]table.Row, len(rows))
+		for i, r := range rows {
+			out[i] = make(table.Row, len(r))
+			for j, c := range pruned.Columns {
+				if q.Uses(c.Name) {
+					out[i][j] = r[j]
+				}
+			}
+		}
+		return out, err
+	}
+	fullDB := openDB(t, 0, full)
+	prunedDB := openDB(t, 0, pruned)
+	for _, sql := range []string{
+		"SELECT name, size FROM procs ORDER BY pid",
+		"SELECT a.name, b.path FROM procs a JOIN procs b ON a.size = b.size ORDER BY a.pid",
+		"SELECT a.pid, b.ratio FROM procs a, procs b WHERE a.name < b.name ORDER BY a.pid, b.pid",
+	} {
+		_, want := query(t, fullDB, sql)
+		_, got := query(t, prunedDB, sql)
+		assert.Equal(t, want, got, sql)
 	}
 }

@@ -118,9 +118,15 @@ func pushedOp(op vtab.ConstraintOp, typ table.Type) (table.Op, bool) {
 }
 
 // BestIndex passes the usable constraints on index columns to Filter, in
-// argument order, and describes them in IdxStr as "column:op" pairs. It never
-// sets Omit: SQLite re-checks every constraint, so a table that ignores one
-// (or an operator it does not implement) still gives correct results.
+// argument order, and describes them in IdxStr: SQLite's colUsed in hex,
+// then "|" and the constraints as "column:op" pairs. It never sets Omit:
+// SQLite re-checks every constraint, so a table that ignores one (or an
+// operator it does not implement) still gives correct results.
+//
+// colUsed has bit i set when the statement may read column i (the columns
+// in WHERE too), bit 63 standing for every column from the 64th on; 0 when
+// it reads none (SELECT count(*)). IdxNum cannot carry it: SQLite keeps
+// idxNum as 32 bits.
 func (v *vtable) BestIndex(info *vtab.IndexInfo) error {
 	var parts []string
 	pinned := false
@@ -141,7 +147,7 @@ func (v *vtable) BestIndex(info *vtab.IndexInfo) error {
 		parts = append(parts, strconv.Itoa(c.Column)+":"+strconv.Itoa(int(op)))
 		pinned = pinned || op == table.OpEquals
 	}
-	info.IdxStr = strings.Join(parts, ",")
+	info.IdxStr = strconv.FormatUint(info.ColUsed, 16) + "|" + strings.Join(parts, ",")
 	if pinned {
 		info.EstimatedCost, info.EstimatedRows = probeCost, probeRows
 	} else {
@@ -167,6 +173,11 @@ type cursor struct {
 func (c *cursor) Filter(_ int, idxStr string, vals []vtab.Value) error {
 	t := c.v.t
 	q := table.Query{}
+	usedHex, idxStr, ok := strings.Cut(idxStr, "|")
+	colUsed, err := strconv.ParseUint(usedHex, 16, 64)
+	if !ok || err != nil {
+		return fmt.Errorf("table %s: bad plan %q", t.Name, usedHex+"|"+idxStr)
+	}
 	var key strings.Builder
 	key.WriteString(t.Name)
 	if idxStr != "" {
@@ -190,10 +201,17 @@ func (c *cursor) Filter(_ int, idxStr string, vals []vtab.Value) error {
 	}
 
 	ctx, cache := c.v.st.current()
-	if rows, ok := cache.get(key.String()); ok {
-		c.rows, c.pos = rows, 0
+	// A scan that read more columns serves one that reads fewer; one that
+	// read fewer is redone for both sets, so a later scan finds it.
+	cached, cachedUsed, ok := cache.get(key.String())
+	if ok && colUsed&^cachedUsed == 0 {
+		c.rows, c.pos = cached, 0
 		return nil
 	}
+	if ok {
+		colUsed |= cachedUsed
+	}
+	q.Used = usedColumns(t, colUsed)
 	rows, err := c.v.st.db.guard.Generate(ctx, t, q)
 	if err != nil {
 		if len(rows) == 0 {
@@ -202,9 +220,21 @@ func (c *cursor) Filter(_ int, idxStr string, vals []vtab.Value) error {
 		// The guard has logged the error; the rows are still the best answer.
 		c.v.st.db.log.DebugContext(ctx, "serving partial rows", "table", t.Name, "rows", len(rows))
 	}
-	cache.put(key.String(), rows)
+	cache.put(key.String(), rows, colUsed)
 	c.rows, c.pos = rows, 0
 	return nil
+}
+
+// usedColumns names the columns SQLite's colUsed marks: bit i for column
+// i, bit 63 for every column from the 64th on.
+func usedColumns(t *table.Table, colUsed uint64) map[string]bool {
+	used := make(map[string]bool, len(t.Columns))
+	for i, col := range t.Columns {
+		if colUsed&(1<<min(i, 63)) != 0 {
+			used[col.Name] = true
+		}
+	}
+	return used
 }
 
 // tableError makes sure the message names the table: the guard's own errors

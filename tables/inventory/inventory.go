@@ -78,6 +78,9 @@ type Source interface {
 	// Walk calls fn for each process in pids (nil: every process; empty:
 	// none); see Inventory.Walk for what may be kept of p.
 	Walk(ctx context.Context, pids []int, fn func(p *Process) error) error
+	// WalkDetail is Walk reading only the detail asked for besides the
+	// modules (a source may read more; fields not asked for may be zero).
+	WalkDetail(ctx context.Context, pids []int, detail Detail, fn func(p *Process) error) error
 	// OpenModule opens the very file mapped as m in process pid (regular
 	// files only); StatModule stats it; ModuleFSType names its file system.
 	OpenModule(pid int, m *Module) (*os.File, error)
@@ -314,7 +317,32 @@ type Config struct {
 	// OnProcess, when set, is called with each pid just before it is read,
 	// so callers can count or trace reads.
 	OnProcess func(pid int)
+	// OnRead, when set, is called just before a walk reads one of a
+	// process's files: "maps", "stat", "cmdline", "exe", or "module" (the
+	// first bytes of a mapped file, for its type), so tests can count what
+	// a walk reads.
+	OnRead func(pid int, file string)
 }
+
+// Detail selects what a walk reads of each process besides its maps, from
+// which every walk takes the modules (paths, deletion, permissions, sizes)
+// and the uid. Fields a walk does not read keep their zero values.
+type Detail uint8
+
+// What a walk can read besides the maps.
+const (
+	// DetailStat is Process.Name and PPID (/proc/PID/stat).
+	DetailStat Detail = 1 << iota
+	// DetailCmdline is Process.Cmdline.
+	DetailCmdline
+	// DetailExe is Process.Path and PathDeleted (the exe link).
+	DetailExe
+	// DetailFileType is every Module.FileType (the mapped file's first
+	// bytes, cached across walks).
+	DetailFileType
+	// DetailAll is everything: what Walk reads.
+	DetailAll = DetailStat | DetailCmdline | DetailExe | DetailFileType
+)
 
 // Defaults for Config's zero fields.
 const (

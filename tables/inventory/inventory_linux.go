@@ -148,6 +148,14 @@ func (s *scratch) str(b []byte) string {
 // denies access mid-read is skipped with a debug log. Walk stops early and
 // returns fn's error, or ctx's.
 func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) error) error {
+	return inv.WalkDetail(ctx, pids, DetailAll, fn)
+}
+
+// WalkDetail is Walk reading only the detail asked for besides the maps: a
+// query that reads pid and path needs neither stat, cmdline nor the exe
+// link, nor a single byte of a module. A process whose stat cannot be read
+// is skipped only when stat is read.
+func (inv *Inventory) WalkDetail(ctx context.Context, pids []int, detail Detail, fn func(*Process) error) error {
 	if pids == nil {
 		var err error
 		if pids, err = inv.listPIDs(); err != nil {
@@ -182,7 +190,7 @@ func (inv *Inventory) Walk(ctx context.Context, pids []int, fn func(*Process) er
 		if inv.cfg.OnProcess != nil {
 			inv.cfg.OnProcess(pid)
 		}
-		if err := inv.readProcess(s, procFD, pid); err != nil {
+		if err := inv.readProcess(s, procFD, pid, detail); err != nil {
 			if !errors.Is(err, errNoModules) {
 				inv.cfg.Log.DebugContext(ctx, "process skipped", "pid", pid, "err", err)
 			}
@@ -310,41 +318,52 @@ var errNoModules = errors.New("no mapped files")
 // exits and is reused between two reads would mix two processes; pids are
 // handed out cyclically, so reuse within microseconds needs a wrap-around
 // of the whole pid space.
-func (inv *Inventory) readProcess(s *scratch, procFD, pid int) error {
+func (inv *Inventory) readProcess(s *scratch, procFD, pid int, detail Detail) error {
 	d := pdir{fd: procFD, prefix: strconv.Itoa(pid) + "/"}
 	p := &s.proc
 	*p = Process{PID: pid, UID: -1, Modules: p.Modules[:0]}
 
 	// maps first: it is the costly read, and a process without mapped
 	// files can stop here when the caller only wants modules.
-	if err := inv.readMaps(s, d); err != nil {
+	inv.onRead(pid, "maps")
+	if err := inv.readMaps(s, d, detail); err != nil {
 		return err
 	}
 	if inv.cfg.ModulesOnly && len(p.Modules) == 0 {
 		return errNoModules
 	}
 
-	n, err := readAt(d, "stat", s.small)
-	if err != nil {
-		return fmt.Errorf("read stat: %w", err)
-	}
-	if err := parseStat(s, p, s.small[:n]); err != nil {
-		return err
+	if detail&DetailStat != 0 {
+		inv.onRead(pid, "stat")
+		n, err := readAt(d, "stat", s.small)
+		if err != nil {
+			return fmt.Errorf("read stat: %w", err)
+		}
+		if err := parseStat(s, p, s.small[:n]); err != nil {
+			return err
+		}
 	}
 	if s.lines == 0 {
 		return nil // no address space (kernel thread, zombie): no cmdline, no exe
 	}
 
-	if n, err = readAt(d, "cmdline", s.cmd); err == nil {
-		c := bytes.TrimRight(s.cmd[:n], "\x00")
-		for i, b := range c {
-			if b == 0 {
-				c[i] = ' '
+	if detail&DetailCmdline != 0 {
+		inv.onRead(pid, "cmdline")
+		if n, err := readAt(d, "cmdline", s.cmd); err == nil {
+			c := bytes.TrimRight(s.cmd[:n], "\x00")
+			for i, b := range c {
+				if b == 0 {
+					c[i] = ' '
+				}
 			}
+			p.Cmdline = string(c)
 		}
-		p.Cmdline = string(c)
 	}
 
+	if detail&DetailExe == 0 {
+		return nil
+	}
+	inv.onRead(pid, "exe")
 	var st unix.Stat_t
 	serr := d.stat("exe", &st)
 	if n, err := unix.Readlinkat(d.fd, d.name("exe"), s.link); err == nil && n < len(s.link) {
@@ -402,6 +421,12 @@ func markExe(s *scratch, d pdir, p *Process, exe *unix.Stat_t) {
 	}
 }
 
+func (inv *Inventory) onRead(pid int, file string) {
+	if inv.cfg.OnRead != nil {
+		inv.cfg.OnRead(pid, file)
+	}
+}
+
 // parseStat takes comm and the parent pid from /proc/PID/stat: "pid (comm)
 // state ppid ...". comm may hold spaces and parentheses, so it ends at the
 // last ')'.
@@ -431,7 +456,7 @@ func parseStat(s *scratch, p *Process, b []byte) error {
 
 // readMaps streams /proc/PID/maps through a buffer that holds the longest
 // line so far (up to MaxMapsLine), folding file mappings into modules.
-func (inv *Inventory) readMaps(s *scratch, d pdir) error {
+func (inv *Inventory) readMaps(s *scratch, d pdir, detail Detail) error {
 	fd, err := d.open("maps", unix.O_RDONLY)
 	if err != nil {
 		return fmt.Errorf("open maps: %w", err)
@@ -499,7 +524,7 @@ func (inv *Inventory) readMaps(s *scratch, d pdir) error {
 		inv.addLines(s, s.maps[:have], true)
 		have, skipping = 0, true
 	}
-	inv.finishModules(s, d)
+	inv.finishModules(s, d, detail)
 	return nil
 }
 
@@ -590,8 +615,8 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 }
 
 // finishModules settles what needs the file itself: deletion, memfd,
-// type, the exact name.
-func (inv *Inventory) finishModules(s *scratch, d pdir) {
+// type (when asked for), the exact name.
+func (inv *Inventory) finishModules(s *scratch, d pdir, detail Detail) {
 	base, opened := -1, false
 	defer func() {
 		if base >= 0 {
@@ -642,7 +667,9 @@ func (inv *Inventory) finishModules(s *scratch, d pdir) {
 			m.Path = strings.TrimSuffix(raw, procmaps.DeletedSuffix)
 		}
 		m.Name = m.Path[strings.LastIndexByte(m.Path, '/')+1:]
-		m.FileType = inv.fileType(s, d, m, raw, &st, statErr)
+		if detail&DetailFileType != 0 {
+			m.FileType = inv.fileType(s, d, m, raw, &st, statErr)
+		}
 	}
 }
 
@@ -698,6 +725,7 @@ func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *un
 		statErr = d.stat(name, st)
 	}
 	if statErr != nil {
+		inv.onRead(s.proc.PID, "module")
 		return fileTypeByPath(s, d, m)
 	}
 	id := idOfStat(st)
@@ -705,6 +733,7 @@ func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *un
 	if !ok {
 		ft = FileUnknown
 		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+			inv.onRead(s.proc.PID, "module")
 			if fd, err := d.open(name, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK); err == nil {
 				ft = sniffFD(fd, s.small)
 				closeFD(fd)

@@ -21,6 +21,11 @@ func New(cfg Config) *Inventory { return &Inventory{cfg: cfg.withDefaults()} }
 // Walk returns ErrUnsupported.
 func (inv *Inventory) Walk(context.Context, []int, func(*Process) error) error { return ErrUnsupported }
 
+// WalkDetail returns ErrUnsupported.
+func (inv *Inventory) WalkDetail(context.Context, []int, Detail, func(*Process) error) error {
+	return ErrUnsupported
+}
+
 // Processes returns ErrUnsupported.
 func (inv *Inventory) Processes(context.Context, []int) ([]Process, error) {
 	return nil, ErrUnsupported

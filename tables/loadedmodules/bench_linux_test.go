@@ -274,3 +274,25 @@ func BenchmarkPeakRSS(b *testing.B) {
 	b.ReportMetric(float64(peakKB)/1024, "peak_rss_MB")
 	b.ReportMetric(float64(rows), "rows")
 }
+
+// BenchmarkPrunedScan is Generate for SELECT pid, path (the maps alone):
+// x_raw_read is it over reading every maps raw, the part of the
+// osquery-protocol figure (test/osquery BenchmarkPrunedScanOverOsquery)
+// that is the table's own.
+func BenchmarkPrunedScan(b *testing.B) {
+	benchSetup(b)
+	tbl := mustNew(deps.Deps{})
+	buf := make([]byte, 64<<10)
+	q := table.Query{Used: table.UsedColumns("pid", "path")}
+	var raw time.Duration
+	for b.Loop() {
+		raw += timed(b, func() { rawRead(b, buf, rawMaps) })
+		rows, err := tbl.Generate(context.Background(), q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rowSink = rows
+	}
+	b.ReportMetric(float64(len(rowSink)), "rows")
+	b.ReportMetric(float64(b.Elapsed())/float64(raw), "x_raw_read")
+}

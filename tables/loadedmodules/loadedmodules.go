@@ -92,9 +92,10 @@ func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q tab
 	if pids != nil && len(pids) == 0 {
 		return nil, nil
 	}
+	used := usedColumns(q)
 	var rows []table.Row
-	err := inv.Walk(ctx, pids, func(p *inventory.Process) error {
-		rows = AppendRows(rows, p)
+	err := inv.WalkDetail(ctx, pids, detail(q), func(p *inventory.Process) error {
+		rows = appendRows(rows, p, used)
 		return nil
 	})
 	if err != nil {
@@ -103,34 +104,108 @@ func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q tab
 	return rows, err
 }
 
+// detail is what the inventory must read for the columns q reads: the maps
+// alone give pid, uid and every module column but file_type.
+func detail(q table.Query) inventory.Detail {
+	var d inventory.Detail
+	if q.UsesAny("process_name", "parent") {
+		d |= inventory.DetailStat
+	}
+	if q.Uses("cmdline") {
+		d |= inventory.DetailCmdline
+	}
+	if q.Uses("process_path") {
+		d |= inventory.DetailExe
+	}
+	if q.Uses("file_type") {
+		d |= inventory.DetailFileType
+	}
+	return d
+}
+
+// Column positions, in Columns' order.
+const (
+	colPID = iota
+	colProcessName
+	colProcessPath
+	colCmdline
+	colParent
+	colUID
+	colPath
+	colName
+	colBase
+	colSize
+	colPerms
+	colInode
+	colDevice
+	colDeleted
+	colMemfd
+	colExecutable
+	colFileType
+)
+
+// usedColumns is q's used columns by position; nil means all.
+func usedColumns(q table.Query) []bool {
+	if q.Used == nil {
+		return nil
+	}
+	used := make([]bool, len(Columns))
+	for i, c := range Columns {
+		used[i] = q.Uses(c.Name)
+	}
+	return used
+}
+
 // AppendRows renders p's modules as rows in column order. One backing
 // array holds all of a process's cells and one string all of its numbers,
 // so a process costs a few allocations, not a few per module.
 func AppendRows(rows []table.Row, p *inventory.Process) []table.Row {
+	return appendRows(rows, p, nil)
+}
+
+// appendRows is AppendRows formatting only the numbers of the columns used
+// marks (nil: all); the other number cells stay empty.
+func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row {
 	if len(p.Modules) == 0 {
 		return rows
 	}
+	want := func(col int) bool { return used == nil || used[col] }
+	base, size, inode := want(colBase), want(colSize), want(colInode)
 	n := len(Columns)
 	cells := make([]string, n*len(p.Modules))
 	// Numbers first go to one buffer; offsets mark where each ends.
-	buf := make([]byte, 0, 32+len(p.Modules)*48)
+	perModule := 0
+	for _, w := range []bool{base, size, inode} {
+		if w {
+			perModule += 24
+		}
+	}
+	buf := make([]byte, 0, 32+len(p.Modules)*perModule)
 	buf = strconv.AppendInt(buf, int64(p.PID), 10)
 	pidEnd := len(buf)
-	buf = strconv.AppendInt(buf, int64(p.PPID), 10)
+	if want(colParent) {
+		buf = strconv.AppendInt(buf, int64(p.PPID), 10)
+	}
 	parentEnd := len(buf)
-	if p.UID >= 0 {
+	if p.UID >= 0 && want(colUID) {
 		buf = strconv.AppendInt(buf, p.UID, 10)
 	}
 	uidEnd := len(buf)
 	ends := make([]int, 0, 3*len(p.Modules))
 	for i := range p.Modules {
 		m := &p.Modules[i]
-		buf = append(buf, "0x"...)
-		buf = strconv.AppendUint(buf, m.Base, 16)
+		if base {
+			buf = append(buf, "0x"...)
+			buf = strconv.AppendUint(buf, m.Base, 16)
+		}
 		ends = append(ends, len(buf))
-		buf = strconv.AppendUint(buf, m.Size, 10)
+		if size {
+			buf = strconv.AppendUint(buf, m.Size, 10)
+		}
 		ends = append(ends, len(buf))
-		buf = strconv.AppendUint(buf, m.Linux.Inode, 10)
+		if inode {
+			buf = strconv.AppendUint(buf, m.Linux.Inode, 10)
+		}
 		ends = append(ends, len(buf))
 	}
 	nums := string(buf)
@@ -139,15 +214,16 @@ func AppendRows(rows []table.Row, p *inventory.Process) []table.Row {
 	for i := range p.Modules {
 		m := &p.Modules[i]
 		r := cells[i*n : (i+1)*n : (i+1)*n]
-		r[0], r[1], r[2], r[3], r[4], r[5] = pid, p.Name, p.Path, p.Cmdline, parent, uid
-		r[6], r[7] = m.Path, m.Name
 		e := ends[3*i : 3*i+3]
-		r[8], r[9], r[11] = nums[at:e[0]], nums[e[0]:e[1]], nums[e[1]:e[2]]
+		r[colPID], r[colParent], r[colUID] = pid, parent, uid
+		r[colBase], r[colSize], r[colInode] = nums[at:e[0]], nums[e[0]:e[1]], nums[e[1]:e[2]]
 		at = e[2]
-		r[10] = m.Linux.Perms
-		r[12] = m.Linux.Device
-		r[13], r[14], r[15] = table.Bool(m.Deleted), table.Bool(m.Memfd), table.Bool(m.Executable)
-		r[16] = string(m.FileType)
+		// Strings cost nothing to place; those whose reads were skipped
+		// are empty.
+		r[colProcessName], r[colProcessPath], r[colCmdline] = p.Name, p.Path, p.Cmdline
+		r[colPath], r[colName], r[colPerms], r[colDevice] = m.Path, m.Name, m.Linux.Perms, m.Linux.Device
+		r[colDeleted], r[colMemfd], r[colExecutable] = table.Bool(m.Deleted), table.Bool(m.Memfd), table.Bool(m.Executable)
+		r[colFileType] = string(m.FileType)
 		rows = append(rows, table.Row(r))
 	}
 	return rows

@@ -125,6 +125,9 @@ type ruleText struct{ tags, siem string }
 func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Builder, q table.Query) ([]table.Row, error) {
 	var rows []table.Row
 	var matches []detections.Match
+	// The rules see the whole event whatever the query reads; only its
+	// rendering as JSON is for the fields column alone.
+	withFields := q.Uses("fields")
 	var cur *moduleevents.Process
 	var queue []pending
 	nrows := 0
@@ -137,9 +140,12 @@ func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Bu
 		pid := table.Int(cur.PID)
 		for i := range queue {
 			ev := &queue[i].ev
-			fields, err := view.Fields(ev)
-			if err != nil {
-				return fmt.Errorf("event of pid %d, module %q: %w", cur.PID, ev.ImageLoaded, err)
+			var fields []byte
+			if withFields {
+				var err error
+				if fields, err = view.Fields(ev); err != nil {
+					return fmt.Errorf("event of pid %d, module %q: %w", cur.PID, ev.ImageLoaded, err)
+				}
 			}
 			reasons := strings.Join(ev.UntrustedReasons, ",")
 			for _, r := range queue[i].rules {

@@ -114,7 +114,7 @@ func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*Process, *detec
 	if pids != nil && len(pids) == 0 {
 		return nil
 	}
-	res, scanErr := b.judge.Judge(ctx, pids, verdict.ForEvents)
+	res, scanErr := b.judge.Judge(ctx, pids, verdict.ForEvents, verdict.Everything)
 	if scanErr != nil {
 		b.log.DebugContext(ctx, "module scan stopped", "err", scanErr, "processes", len(res.Processes))
 	}

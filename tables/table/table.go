@@ -60,11 +60,43 @@ type Constraint struct {
 	Expr string
 }
 
-// Query is what a host tells Generate about the WHERE clause: the
-// constraints on index columns, keyed by column name. An IN list arrives as
-// one OpEquals constraint per value.
+// Query is what a host tells Generate about the statement: the constraints
+// on index columns, keyed by column name (an IN list arrives as one OpEquals
+// constraint per value), and the columns the statement reads.
 type Query struct {
 	Constraints map[string][]Constraint
+	// Used names the columns the statement reads (osquery's colsUsed,
+	// SQLite's colUsed). nil means every column: a host or caller that
+	// cannot tell gets everything. A table may skip the work that only
+	// unused columns need and leave those cells empty; hosts never show
+	// them. Read it through Uses.
+	Used map[string]bool
+}
+
+// Uses reports whether the statement reads column. A column with pushed
+// constraints counts as read: the engine re-checks every constraint on the
+// rows it gets, so it reads that column's values.
+func (q Query) Uses(column string) bool {
+	return q.Used == nil || q.Used[column] || len(q.Constraints[column]) > 0
+}
+
+// UsesAny reports whether the statement reads any of columns.
+func (q Query) UsesAny(columns ...string) bool {
+	for _, c := range columns {
+		if q.Uses(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// UsedColumns returns the Used set of names (nil: none, which is not "all").
+func UsedColumns(names ...string) map[string]bool {
+	used := make(map[string]bool, len(names))
+	for _, n := range names {
+		used[n] = true
+	}
+	return used
 }
 
 // Equals returns the values column is constrained to equal, or nil when the
@@ -206,6 +238,24 @@ func (t *Spec) Validate() error {
 		seen[c.Name] = true
 	}
 	return nil
+}
+
+// UsedMask returns, per column position, whether q reads that column; nil
+// when it reads every column. Hosts use it to leave unused cells out.
+func (t *Table) UsedMask(q Query) []bool {
+	if q.Used == nil {
+		return nil
+	}
+	mask := make([]bool, len(t.Columns))
+	all := true
+	for i, c := range t.Columns {
+		mask[i] = q.Uses(c.Name)
+		all = all && mask[i]
+	}
+	if all {
+		return nil
+	}
+	return mask
 }
 
 // ColumnIndex returns the position of the named column, or -1.

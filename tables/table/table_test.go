@@ -62,3 +62,39 @@ func TestPIDs(t *testing.T) {
 	assert.Nil(t, q.PIDs(), "a range is the SQL engine's to filter")
 	assert.Equal(t, Query{}, PIDQuery(nil))
 }
+
+func TestQueryUses(t *testing.T) {
+	t.Parallel()
+	all := Query{}
+	assert.True(t, all.Uses("anything"), "a query that does not say uses every column")
+	assert.True(t, PIDQuery([]int{1}).Uses("sha256"))
+
+	q := Query{Used: UsedColumns("pid", "path")}
+	assert.True(t, q.Uses("pid"))
+	assert.False(t, q.Uses("sha256"))
+	assert.True(t, q.UsesAny("sha256", "path"))
+	assert.False(t, q.UsesAny("sha256", "sha256_skipped"))
+	assert.False(t, q.UsesAny())
+
+	none := Query{Used: UsedColumns()}
+	assert.False(t, none.Uses("pid"), "SELECT count(*) reads no column")
+	none.Constraints = map[string][]Constraint{"pid": {{Op: OpEquals, Expr: "1"}}, "path": {}}
+	assert.True(t, none.Uses("pid"), "the engine reads a constrained column to re-check it")
+	assert.False(t, none.Uses("path"), "an empty constraint list constrains nothing")
+}
+
+func TestUsedMask(t *testing.T) {
+	t.Parallel()
+	tbl := fake(nil)
+	tbl.Columns = append(tbl.Columns, Column{Name: "path", Type: Text, Description: "path"}, Column{Name: "size", Type: BigInt, Description: "size"})
+	assert.Nil(t, tbl.UsedMask(Query{}), "every column")
+	names := make([]string, 0, len(tbl.Columns))
+	for _, c := range tbl.Columns {
+		names = append(names, c.Name)
+	}
+	assert.Nil(t, tbl.UsedMask(Query{Used: UsedColumns(names...)}), "every column named is every column")
+	mask := tbl.UsedMask(Query{Used: UsedColumns(names[1])})
+	want := make([]bool, len(names))
+	want[1] = true
+	assert.Equal(t, want, mask)
+}

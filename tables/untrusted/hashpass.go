@@ -71,6 +71,9 @@ func (sc *scan) hashPass(ctx context.Context) hashStats {
 	for i := range sc.jobs {
 		j := &sc.jobs[i]
 		open := func() (*os.File, error) {
+			if sc.cfg.onHash != nil {
+				sc.cfg.onHash(j.pid, j.mod.Path)
+			}
 			f, err := sc.src.OpenModule(j.pid, &j.mod)
 			if err == nil && !isFile(f, j.id.Dev, j.id.Ino) {
 				_ = f.Close() // read only: nothing to lose

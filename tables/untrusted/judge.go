@@ -33,6 +33,7 @@ type Judge struct {
 
 type shared struct {
 	pids  []int // sorted; nil: every process
+	need  verdict.Need
 	done  chan struct{}
 	taken [verdict.Consumers]bool
 	res   *verdict.Judgement
@@ -84,11 +85,12 @@ func (sh *shared) answer(want []int) *verdict.Judgement {
 }
 
 // Judge judges the processes pids (nil: every process; empty: none) for
-// who. A scan made for the other consumer moments ago, or still running,
-// that covers pids is taken instead of a new one. The Judgement is shared:
+// who, computing what need asks. A scan made for the other consumer
+// moments ago, or still running, that covers pids and need is taken
+// instead of a new one. The Judgement is shared:
 // read it, never change it. A deadline stops the scan, and what was judged
 // so far is returned with the error.
-func (j *Judge) Judge(ctx context.Context, pids []int, who verdict.Consumer) (*verdict.Judgement, error) {
+func (j *Judge) Judge(ctx context.Context, pids []int, who verdict.Consumer, need verdict.Need) (*verdict.Judgement, error) {
 	if pids != nil {
 		pids = slices.Compact(slices.Sorted(slices.Values(pids)))
 		if len(pids) == 0 {
@@ -96,12 +98,12 @@ func (j *Judge) Judge(ctx context.Context, pids []int, who verdict.Consumer) (*v
 		}
 	}
 	j.mu.Lock()
-	if sh := j.last; sh != nil && !sh.taken[who] && covers(sh.pids, pids) {
+	if sh := j.last; sh != nil && !sh.taken[who] && covers(sh.pids, pids) && sh.need.Covers(need) {
 		sh.taken[who] = true
 		j.mu.Unlock()
 		return sh.answer(pids), nil
 	}
-	if sh := j.flight; sh != nil && !sh.taken[who] && covers(sh.pids, pids) {
+	if sh := j.flight; sh != nil && !sh.taken[who] && covers(sh.pids, pids) && sh.need.Covers(need) {
 		sh.taken[who] = true
 		j.mu.Unlock()
 		select {
@@ -110,18 +112,18 @@ func (j *Judge) Judge(ctx context.Context, pids []int, who verdict.Consumer) (*v
 				return sh.answer(pids), nil
 			}
 			// The other consumer's scan was cut short: scan anew.
-			res, _, err := j.s.judge(ctx, pids)
+			res, _, err := j.s.judge(ctx, pids, need)
 			return res, err
 		case <-ctx.Done():
 			return &verdict.Judgement{}, ctx.Err()
 		}
 	}
-	sh := &shared{pids: pids, done: make(chan struct{})}
+	sh := &shared{pids: pids, need: need, done: make(chan struct{})}
 	sh.taken[who] = true
 	j.flight = sh
 	j.mu.Unlock()
 
-	sh.res, _, sh.err = j.s.judge(ctx, pids)
+	sh.res, _, sh.err = j.s.judge(ctx, pids, need)
 
 	j.mu.Lock()
 	if j.flight == sh {

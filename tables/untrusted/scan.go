@@ -25,6 +25,9 @@ type scanner struct {
 	hash      fileinfo.Hasher
 	log       *slog.Logger
 	mountInfo func(pid int) ([]mounts.Mount, error)
+	// The policy allowlists modules by sha256, or by package: then the
+	// hash, or the owner, decides whether a row exists at all.
+	allowBySHA256, allowByPackage bool
 }
 
 type scan struct {
@@ -36,6 +39,12 @@ type scan struct {
 	dropped []bool
 	// jobs are the verdicts whose sha256 the hashing pass computes.
 	jobs []hashJob
+	// hashing: the consumer reads sha256 or sha256_skipped, or the policy
+	// allowlists by sha256. ownership: the consumer reads package, reasons
+	// or severity, or the policy allowlists by package; without it a
+	// module's owner is looked up only when its other reasons leave the
+	// row in doubt.
+	hashing, ownership bool
 	osScan
 }
 
@@ -44,24 +53,36 @@ type fileKey struct {
 	inode        uint64
 }
 
-// scan is judge for benchmarks: the rows and the hashing pass's figures.
+// scan is judge for benchmarks and tests: the rows a query gets and the
+// hashing pass's figures.
 func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashStats, error) {
-	j, st, err := s.judge(ctx, q.PIDs())
+	j, st, err := s.judge(ctx, q.PIDs(), needOf(q))
 	return rows(j), st, err
+}
+
+// needOf is what of the verdicts a query of untrusted_module_loads reads.
+func needOf(q table.Query) verdict.Need {
+	return verdict.Need{
+		Hashes: q.UsesAny("sha256", "sha256_skipped"),
+		Owners: q.UsesAny("package", "reasons", "severity"),
+	}
 }
 
 // judge judges every process first and hashes after, in one pass bounded
 // by the hashing budget: what one process maps can cost the scan at most
 // the budget, never the verdicts on the others. A deadline stops the walk
 // and the pass, and what was judged so far is returned with the error.
-func (s *scanner) judge(ctx context.Context, pids []int) (*verdict.Judgement, hashStats, error) {
+func (s *scanner) judge(ctx context.Context, pids []int, need verdict.Need) (*verdict.Judgement, hashStats, error) {
 	if pids != nil && len(pids) == 0 {
 		return &verdict.Judgement{}, hashStats{}, nil
 	}
 	if err := s.pkgs.Refresh(); err != nil {
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
 	}
-	sc := &scan{scanner: s, res: &verdict.Judgement{}}
+	sc := &scan{scanner: s, res: &verdict.Judgement{},
+		hashing:   s.allowBySHA256 || need.Hashes,
+		ownership: s.allowByPackage || need.Owners,
+	}
 	native := s.src.Platform() == runtime.GOOS
 	if native {
 		sc.begin()
@@ -115,10 +136,16 @@ func Judged(_ *inventory.Process, m *inventory.Module) bool {
 // hashed before; otherwise the verdict waits for the hashing pass.
 func (sc *scan) add(proc, mod int, reasons trust.Reasons, fi inventory.FileInfo, statOK bool, pkg, fsType string) {
 	p := &sc.res.Processes[proc]
-	vd := verdict.Verdict{Proc: proc, Module: mod, Reasons: reasons, HashSkip: fileinfo.SkipUnreadable, Package: pkg, FSType: fsType}
+	vd := verdict.Verdict{Proc: proc, Module: mod, Reasons: reasons, Package: pkg, FSType: fsType}
 	var job *hashJob
 	if statOK {
 		vd.Owner, vd.Mode, vd.StatOK = fi.UID, fi.Mode, true
+	}
+	if sc.hashing {
+		// Not hashed at all when no one reads the sum (verdict.Need).
+		vd.HashSkip = fileinfo.SkipUnreadable
+	}
+	if sc.hashing && statOK {
 		id := inventory.IDOf(fi)
 		var cached bool
 		switch vd.SHA256, cached = sc.hash.Cached(id); {

@@ -254,17 +254,28 @@ func (sc *scan) module(proc, mod int, root *procRoot, base int, v *view, list *p
 				fsType = mt.FSType
 			}
 		}
-		if !foreign {
-			pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
-			if pkg != "" && (mismatch || (!m.Deleted && !sc.isHostFile(m, fi, statOK))) {
-				// A package owns the name, not this file: a private mount
-				// namespace can lay its own library over a packaged one.
-				pkg = ""
-			}
-			facts.Package = pkg
+	}
+	owner := func() {
+		pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
+		if pkg != "" && (mismatch || (!m.Deleted && !sc.isHostFile(m, fi, statOK))) {
+			// A package owns the name, not this file: a private mount
+			// namespace can lay its own library over a packaged one; and
+			// a path that does not lead to the file vouches for nothing.
+			pkg = ""
 		}
+		facts.Package = pkg
+	}
+	lookup := !m.Memfd && !foreign
+	if lookup && sc.ownership {
+		owner()
 	}
 	reasons := sc.policy.Evaluate(facts)
+	if lookup && !sc.ownership && reasons.Empty() {
+		// Ownership only ever adds not_package_owned: with another reason
+		// the row stands whoever owns the file, without one it decides.
+		owner()
+		reasons = sc.policy.Evaluate(facts)
+	}
 	if reasons.Empty() || (!mismatch && sc.policy.AllowsModule(m.Path, "", pkg)) {
 		return
 	}

@@ -74,6 +74,9 @@ type Config struct {
 	// noStartupEvidence turns off the start-up layout evidence of preloads
 	// (benchmarks weigh its cost against a scan without it).
 	noStartupEvidence bool
+	// onHash, when set, is called just before a module is opened to be
+	// hashed, so tests can count what hashing reads.
+	onHash func(pid int, path string)
 }
 
 // Columns, in row order.
@@ -142,7 +145,7 @@ func TableOf(j verdict.Judge) *table.Table {
 	return &table.Table{
 		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
-			res, err := j.Judge(ctx, q.PIDs(), verdict.ForTable)
+			res, err := j.Judge(ctx, q.PIDs(), verdict.ForTable, needOf(q))
 			return rows(res), err
 		},
 	}
@@ -206,6 +209,10 @@ func newScanner(cfg Config) (*scanner, error) {
 		facts:  files,
 		hash:   fileinfo.Hasher{Cache: files, Max: cfg.HashMax},
 		log:    cfg.Log,
+	}
+	for _, r := range policy.AllowModules {
+		s.allowBySHA256 = s.allowBySHA256 || r.SHA256 != ""
+		s.allowByPackage = s.allowByPackage || r.Package != ""
 	}
 	if s.mountInfo = cfg.MountInfo; s.mountInfo == nil {
 		s.mountInfo = s.readMountInfo

@@ -66,10 +66,30 @@ const (
 	Consumers                 // how many there are
 )
 
+// Need is what a consumer reads of the verdicts besides their existence:
+// a judge skips the work no one reads (a query of untrusted_module_loads
+// without sha256 reads no module content). Which loads have a verdict
+// never depends on it.
+type Need struct {
+	// Hashes: SHA256 and HashSkip (else both are empty).
+	Hashes bool
+	// Owners: Package, and not_package_owned among the reasons even when
+	// other reasons already make the verdict.
+	Owners bool
+}
+
+// Everything is every fact of every verdict.
+var Everything = Need{Hashes: true, Owners: true}
+
+// Covers reports whether what n computes answers other.
+func (n Need) Covers(other Need) bool {
+	return (n.Hashes || !other.Hashes) && (n.Owners || !other.Owners)
+}
+
 // Judge judges the processes pids (nil: every process; empty: none) for
-// who. The Judgement may be shared with the other consumer: read it, never
-// change it. A deadline stops the scan, and what was judged so far is
-// returned with the error.
+// who, computing what need asks. The Judgement may be shared with the
+// other consumer: read it, never change it. A deadline stops the scan, and
+// what was judged so far is returned with the error.
 type Judge interface {
-	Judge(ctx context.Context, pids []int, who Consumer) (*Judgement, error)
+	Judge(ctx context.Context, pids []int, who Consumer, need Need) (*Judgement, error)
 }

@@ -8,7 +8,9 @@ MINGW_CC      ?= x86_64-w64-mingw32-gcc
 WINE_FIXTURES := build/wine/fixtures
 # Programs the Windows suites start, built here (the suites themselves run
 # inside Wine, where no compiler is) and found through MODHUNT_WINE_FIXTURES.
-WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll
+WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll \
+	$(WINE_FIXTURES)/mapimage.exe $(WINE_FIXTURES)/unlink.exe $(WINE_FIXTURES)/payload_signed.dll \
+	$(WINE_FIXTURES)/payload_expired.dll
 
 .PHONY: test-windows wine-fixtures wine-stop wine-clean
 
@@ -21,6 +23,34 @@ $(WINE_FIXTURES)/%.exe: test/wine/fixtures/%.c
 $(WINE_FIXTURES)/%.dll: test/wine/fixtures/%.c
 	@mkdir -p $(@D)
 	$(MINGW_CC) -shared -O2 -Wall -Wextra -Werror -o $@ $<
+
+# payload.dll signed by osslsigncode with a self-signed code-signing
+# certificate made here (internal/winproc's Authenticode test): a signature
+# that verifies but chains to a root no host trusts.
+$(WINE_FIXTURES)/signer.pem:
+	@mkdir -p $(@D)
+	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=modhunt test signer" \
+	  -addext extendedKeyUsage=codeSigning -keyout $(WINE_FIXTURES)/signer.key -out $@ 2>/dev/null
+
+$(WINE_FIXTURES)/payload_signed.dll: $(WINE_FIXTURES)/payload.dll $(WINE_FIXTURES)/signer.pem
+	rm -f $@
+	osslsigncode sign -h sha256 -n "modhunt test" -certs $(WINE_FIXTURES)/signer.pem \
+	  -key $(WINE_FIXTURES)/signer.key -in $< -out $@ >/dev/null
+
+# The same DLL signed with a self-signed certificate valid only in 2020
+# (openssl ca can back-date one; openssl req cannot).
+$(WINE_FIXTURES)/expired.pem: test/wine/fixtures/expired-ca.cnf
+	@rm -rf $(WINE_FIXTURES)/expired-ca && mkdir -p $(WINE_FIXTURES)/expired-ca
+	cd $(WINE_FIXTURES)/expired-ca && : >index.txt && echo 01 >serial && \
+	  openssl req -new -newkey rsa:2048 -nodes -keyout key.pem -out req.csr -config $(CURDIR)/$< 2>/dev/null && \
+	  openssl ca -batch -config $(CURDIR)/$< -selfsign -keyfile key.pem -in req.csr -out cert.pem \
+	    -startdate 20200101000000Z -enddate 20210101000000Z 2>/dev/null
+	cp $(WINE_FIXTURES)/expired-ca/cert.pem $@
+
+$(WINE_FIXTURES)/payload_expired.dll: $(WINE_FIXTURES)/payload.dll $(WINE_FIXTURES)/expired.pem
+	rm -f $@
+	osslsigncode sign -h sha256 -n "modhunt test" -certs $(WINE_FIXTURES)/expired.pem \
+	  -key $(WINE_FIXTURES)/expired-ca/key.pem -in $< -out $@ >/dev/null
 
 # Every GOOS=windows test binary, run under Wine by the runner. The prefix's
 # wineserver is stopped at the end, whether the suites passed or not.

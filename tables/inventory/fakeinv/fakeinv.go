@@ -56,6 +56,11 @@ func (f *Inventory) Walk(ctx context.Context, pids []int, fn func(*inventory.Pro
 	return nil
 }
 
+// WalkDetail is Walk: a fake has every detail at hand.
+func (f *Inventory) WalkDetail(ctx context.Context, pids []int, _ inventory.Detail, fn func(*inventory.Process) error) error {
+	return f.Walk(ctx, pids, fn)
+}
+
 // Walked is how many times pid was read.
 func (f *Inventory) Walked(pid int) int {
 	f.mu.Lock()

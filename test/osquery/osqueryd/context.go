@@ -52,6 +52,8 @@ type QueryContext struct {
 	Constraints map[string][]Constraint
 	// Used are the columns the query reads. nil means all of them
 	// (SELECT *); an empty non-nil slice means none (SELECT count(*)).
+	// A column with forwarded terms is read whether listed or not: SQLite's
+	// colUsed marks every column the statement names, WHERE included.
 	Used []string
 }
 
@@ -79,9 +81,26 @@ type contextJSON struct {
 //     entries come sorted by name), writing {"name", "list":[{"op","expr"}],
 //     "affinity"} per column (ConstraintList::serialize; op as a number,
 //     affinity as columnTypeName: "TEXT", "BIGINT", ...), then "colsUsed"
-//     (the names of the columns SQLite's colUsed marks) and
-//     "colsUsedBitset" (colUsed itself as an unsigned integer: bit i for
-//     column i, bit 63 for every column from the 64th on).
+//     and "colsUsedBitset" (tables.cpp:76-86).
+//   - Both come from xBestIndex (virtual_table.cpp:807-854): the bitset is
+//     SQLite's colUsed as is, bit i for column i in the order the
+//     extension's routes declared them and bit 63 for every column from the
+//     64th on; the names are the columns whose bit is set. xBestIndex runs
+//     before every xFilter and stores both for the plan it numbers, and
+//     xFilter copies them into the request (virtual_table.cpp:990-998), so
+//     osqueryd always sends both keys: every column for SELECT *, an empty
+//     list and 0 for SELECT count(*). colUsed covers every column the
+//     statement names (the selected ones and those of WHERE, ORDER BY and
+//     joins), so a column with forwarded terms is always among them.
+//   - osqueryd keeps the names in a std::unordered_set (UsedColumns,
+//     osquery/core/tables.h:379), so its colsUsed order is unspecified; the
+//     double lists them in column order, and readers must not depend on it.
+//   - The rows osqueryd gets back are read by column name, and only for the
+//     columns SQLite asks for (DynamicTableRow::get_column,
+//     osquery/sql/dynamic_table_row.cpp:89-111): a missing key is NULL, a
+//     key for a column the statement does not read is never looked at.
+//
+// Line numbers are osquery 5.23.1's.
 func (qc QueryContext) JSON() string {
 	doc := contextJSON{ColsUsed: []string{}}
 	for _, c := range qc.Columns {
@@ -101,7 +120,7 @@ func (qc QueryContext) JSON() string {
 		return 0
 	})
 	for i, c := range qc.Columns {
-		if qc.Used != nil && !slices.Contains(qc.Used, c.Name) {
+		if qc.Used != nil && !slices.Contains(qc.Used, c.Name) && len(qc.Constraints[c.Name]) == 0 {
 			continue
 		}
 		doc.ColsUsed = append(doc.ColsUsed, c.Name)

@@ -152,3 +152,14 @@ func TestContextJSONIsOsquerys(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestContextCountsConstrainedColumnsAsUsed(t *testing.T) {
+	t.Parallel()
+	cols := []Column{{Name: "pid", Type: "BIGINT"}, {Name: "path", Type: "TEXT"}, {Name: "deleted", Type: "INTEGER"}}
+	// SELECT path FROM t WHERE pid = 7: SQLite's colUsed has pid too.
+	qc := QueryContext{Columns: cols, Constraints: map[string][]Constraint{"pid": In("7")}, Used: []string{"path"}}
+	assert.Contains(t, qc.JSON(), `"colsUsed":["pid","path"],"colsUsedBitset":3`)
+	// SELECT count(*) FROM t WHERE pid = 7
+	qc.Used = []string{}
+	assert.Contains(t, qc.JSON(), `"colsUsed":["pid"],"colsUsedBitset":1`)
+}
