@@ -59,7 +59,7 @@ func load() (*libproc, error) {
 	libOnce.Do(func() {
 		h, err := purego.Dlopen(libSystemPath, purego.RTLD_LAZY|purego.RTLD_GLOBAL)
 		if err != nil {
-			errLib = fmt.Errorf("%w: dlopen %s: %v", ErrUnavailable, libSystemPath, err)
+			errLib = fmt.Errorf("%w: dlopen %s: %w", ErrUnavailable, libSystemPath, err)
 			return
 		}
 		l := &libproc{}
@@ -74,7 +74,7 @@ func load() (*libproc, error) {
 		} {
 			// RegisterLibFunc panics on a missing symbol; look it up first.
 			if _, err := purego.Dlsym(h, s.name); err != nil {
-				errLib = fmt.Errorf("%w: dlsym %s: %v", ErrUnavailable, s.name, err)
+				errLib = fmt.Errorf("%w: dlsym %s: %w", ErrUnavailable, s.name, err)
 				return
 			}
 			purego.RegisterLibFunc(s.fn, h, s.name)
