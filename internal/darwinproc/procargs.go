@@ -122,6 +122,22 @@ func allNUL(b []byte) bool {
 	return true
 }
 
+// DYLDEnv returns every DYLD_* entry of env in order (DYLD_LIBRARY_PATH,
+// DYLD_FRAMEWORK_PATH, DYLD_FALLBACK_*: the hijacking variables beside
+// DYLD_INSERT_LIBRARIES). dyld ignores them for restricted and hardened
+// processes without the allow-dyld-environment-variables entitlement, so an
+// entry says what was asked for, not what was loaded: the mapped modules say
+// that.
+func DYLDEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "DYLD_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // DYLDInsertLibraries returns the paths of every DYLD_INSERT_LIBRARIES entry
 // in env, in order, split on ':' as dyld splits them, empty elements dropped.
 // Every occurrence counts: which one dyld honours when the variable is

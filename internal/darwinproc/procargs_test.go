@@ -163,6 +163,10 @@ func TestDYLDInsertLibraries(t *testing.T) {
 	if got := DYLDInsertLibraries(env); !slices.Equal(got, want) {
 		t.Fatalf("%q, want %q", got, want)
 	}
+	all := DYLDEnv(append(env, "DYLD_LIBRARY_PATH=/tmp/l", "HOME=/x"))
+	if len(all) != 4 || all[3] != "DYLD_LIBRARY_PATH=/tmp/l" {
+		t.Fatalf("DYLDEnv %q", all)
+	}
 }
 
 func FuzzParseProcArgs2(f *testing.F) {

@@ -138,6 +138,21 @@ func (r Region) End() uint64 {
 // descend into it and gives no file for it. The dyld shared region is one.
 func (r Region) Submap() bool { return r.Flags&regionSubmap != 0 }
 
+// Kind is what backs a region: "file" (a vnode), "submap" (a nested map:
+// the dyld shared region, the x86_64 commpage) or "anonymous" (memory no file
+// backs: heap, stacks, JIT and anything written there by a loader of its
+// own). Executable anonymous memory is what the reflective-loading hunts look
+// for.
+func (r Region) Kind() string {
+	switch {
+	case r.Submap():
+		return "submap"
+	case r.Vnode.HasFile():
+		return "file"
+	}
+	return "anonymous"
+}
+
 // Perms renders the protection as "r-x".
 func (r Region) Perms() string {
 	b := []byte("---")

@@ -114,6 +114,13 @@ func TestWalkFixture(t *testing.T) {
 			t.Errorf("module %d = %+v, want %+v", i, g[i], want[i])
 		}
 	}
+	kinds := map[string]int{}
+	for _, r := range w.Regions {
+		kinds[r.Kind()]++
+	}
+	if kinds["file"] != 11 || kinds["submap"] != 2 || kinds["anonymous"] != 5 {
+		t.Errorf("region kinds %v", kinds)
+	}
 	if !mods[1].Executable() || mods[3].Executable() {
 		t.Errorf("executable: evil %v cache %v", mods[1].Executable(), mods[3].Executable())
 	}
