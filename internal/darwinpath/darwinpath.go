@@ -110,17 +110,17 @@ func under(p, dir string) (string, bool) {
 var trustedRoots = [...]string{"/System", "/usr/lib", "/Library/Apple"}
 
 // TrustedSystem reports whether p is inside a location macOS trusts by
-// default: the sealed system volume (/System, /usr/lib), /Library/Apple, the
-// OS cryptex, or a dyld shared cache file. The comparison is case-sensitive on
-// purpose: an odd spelling is left untrusted (reported, not hidden), which
-// errs towards a finding rather than a miss.
+// default: the sealed system volume (/System, /usr/lib), /Library/Apple, and
+// the OS cryptex, which hold the dyld shared cache from macOS 11 on. A cache
+// file is not trusted by its name alone: /private/var/db/dyld (where 10.x
+// kept it) is on the writable data volume, and any file can be called
+// dyld_shared_cache_x. The comparison is case-sensitive on purpose: an odd
+// spelling is left untrusted (reported, not hidden), which errs towards a
+// finding rather than a miss.
 func TrustedSystem(p string) bool {
 	c := Canonical(p)
 	if !strings.HasPrefix(c, "/") {
 		return false
-	}
-	if IsSharedCache(c) {
-		return true
 	}
 	if _, ok := under(c, osCryptex); ok {
 		return true
@@ -153,6 +153,8 @@ var sharedCacheDirs = [...]string{
 
 // IsSharedCache reports whether p names a dyld shared cache file, including
 // its sub-caches ("dyld_shared_cache_arm64e.01", ".symbols", ".dylddata").
+// It is a name, not a proof: see TrustedSystem, and darwinproc.Fold, which
+// also requires the mapping to lie in the shared region.
 func IsSharedCache(p string) bool {
 	c := Canonical(p)
 	dir, file := path.Split(c)

@@ -43,8 +43,10 @@ func TestTrustedSystem(t *testing.T) {
 		{"/Library/Apple/System/Library/x.dylib", true},
 		{"/System/Volumes/Preboot/Cryptexes/OS/System/Library/dyld/dyld_shared_cache_arm64e", true},
 		{"/System/Library/dyld/dyld_shared_cache_x86_64h", true},
-		{"/private/var/db/dyld/dyld_shared_cache_x86_64h", true},
-		{"/var/db/dyld/dyld_shared_cache_x86_64h.map", true},
+		// 10.x kept the cache on what is now the writable data volume:
+		// a name there proves nothing.
+		{"/private/var/db/dyld/dyld_shared_cache_x86_64h", false},
+		{"/var/db/dyld/dyld_shared_cache_x86_64h.map", false},
 		// The writable data volume is under /System/Volumes.
 		{"/System/Volumes/Data/private/tmp/evil.dylib", false},
 		{"/System/Volumes/Data/System/Library/x.dylib", false},
@@ -52,7 +54,8 @@ func TestTrustedSystem(t *testing.T) {
 		{"/System/Library/Caches/x.dylib", false},
 		{"/System/Volumes/Data/System/Library/Caches/x.dylib", false},
 		{"/System/Library/Speech/x.dylib", false},
-		{"/VAR/db/dyld/dyld_shared_cache_x86_64h", true},
+		{"/VAR/db/dyld/dyld_shared_cache_x86_64h", false},
+		{"/System/Cryptexes/OS/System/Library/dyld/dyld_shared_cache_arm64e", true},
 		{"/System/Volumes/Update/x.dylib", false},
 		{"/System/Volumes/Preboot/x.dylib", false},
 		{"/usr/local/lib/libfoo.dylib", false},

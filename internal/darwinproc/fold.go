@@ -39,8 +39,10 @@ type Module struct {
 	Mapped  uint64
 	// Protection is the union of the regions' protections (VM_PROT_*).
 	Protection uint32
-	// SharedCache is set for the dyld shared cache file itself (regions of
-	// it unnested from the shared region, or a cache mapped by path).
+	// SharedCache is set for the dyld shared cache file itself: every
+	// region has a cache file's name and lies in the shared region (entries
+	// unnested from it). A file named like the cache and mapped anywhere
+	// else, as dlopen would map it, is not the cache.
 	SharedCache bool
 }
 
@@ -98,8 +100,8 @@ func Fold(regions []Region) ([]Module, SharedRegion) {
 		if !r.Vnode.HasFile() {
 			continue
 		}
-		cache := darwinpath.IsSharedCache(r.Vnode.Path)
-		if cache && InSharedRegion(r.Address) {
+		cache := darwinpath.IsSharedCache(r.Vnode.Path) && InSharedRegion(r.Address)
+		if cache {
 			files[r.Vnode.Path] = true
 			span(r)
 		}
@@ -121,6 +123,7 @@ func Fold(regions []Region) ([]Module, SharedRegion) {
 		m.Regions++
 		m.Mapped += r.Size
 		m.Protection |= r.Protection
+		m.SharedCache = m.SharedCache && cache
 	}
 	sort.SliceStable(mods, func(a, b int) bool { return mods[a].Base < mods[b].Base })
 	for f := range files {
