@@ -28,6 +28,13 @@ type ProcArgs struct {
 	// file=", ...) follow the environment here. None of them starts with
 	// "DYLD_", so DYLDInsertLibraries is unaffected.
 	Env []string
+	// EnvOmitted is set when the area ends right after argv: the kernel
+	// leaves the environment out for a cs_restricted target (setuid,
+	// __RESTRICT segment, restricting entitlements) unless SIP is off or the
+	// caller holds an entitlement, and for a target with the
+	// no-read-procargs entitlement it returns only a synthetic path and
+	// argv[0]. An unrestricted process always has apple strings after argv.
+	EnvOmitted bool
 	// Truncated is set when argc promised more arguments than the area holds
 	// or the environment ran to the end of the buffer without a terminator.
 	Truncated bool
@@ -70,6 +77,10 @@ func ParseProcArgs2(b []byte) (ProcArgs, error) {
 	i := end + 1
 	if aligned := (i + ptrSize - 1) &^ (ptrSize - 1); aligned <= len(s) && allNUL(s[i:aligned]) {
 		i = aligned
+	} else {
+		for i < len(s) && s[i] == 0 {
+			i++
+		}
 	}
 	// Each argument takes at least one byte, so argc cannot exceed the rest;
 	// bounding the capacity by it keeps a hostile argc from allocating.
@@ -88,6 +99,7 @@ func ParseProcArgs2(b []byte) (ProcArgs, error) {
 		pa.Argv = append(pa.Argv, string(s[i:i+e]))
 		i += e + 1
 	}
+	pa.EnvOmitted = i >= len(s)
 	for i < len(s) {
 		e := indexNUL(s[i:])
 		if e < 0 {

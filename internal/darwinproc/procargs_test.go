@@ -73,9 +73,22 @@ func TestParseProcArgs2(t *testing.T) {
 			want: ProcArgs{ExecPath: "/bin/ls", Argv: []string{""}, Env: []string{"A=1"}},
 		},
 		{
-			name: "no environment",
-			buf:  procargs(1, "/sbin/launchd", []string{"launchd"}, nil, nil),
-			want: ProcArgs{ExecPath: "/sbin/launchd", Argv: []string{"launchd"}},
+			// Empty environment: the apple strings still follow.
+			name: "empty environment",
+			buf:  procargs(1, "/sbin/launchd", []string{"launchd"}, nil, apple),
+			want: ProcArgs{ExecPath: "/sbin/launchd", Argv: []string{"launchd"}, Env: apple},
+		},
+		{
+			// A cs_restricted target: the kernel cuts the area after argv.
+			name: "environment omitted by the kernel",
+			buf:  procargs(2, "/usr/bin/sudo", []string{"sudo", "-l"}, nil, nil),
+			want: ProcArgs{ExecPath: "/usr/bin/sudo", Argv: []string{"sudo", "-l"}, EnvOmitted: true},
+		},
+		{
+			// sysctl_procargs_no_read: argc 1, "path \0 \0 path \0".
+			name: "no-read-procargs synthetic reply",
+			buf:  append(binary.LittleEndian.AppendUint32(nil, 1), "/usr/libexec/xpcproxy\x00\x00/usr/libexec/xpcproxy\x00"...),
+			want: ProcArgs{ExecPath: "/usr/libexec/xpcproxy", Argv: []string{"/usr/libexec/xpcproxy"}, EnvOmitted: true},
 		},
 		{
 			name: "key prefix kept by a recording",
@@ -108,9 +121,10 @@ func TestParseProcArgs2(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.ExecPath != tc.want.ExecPath || !slices.Equal(got.Argv, tc.want.Argv) ||
-				!slices.Equal(got.Env, tc.want.Env) || got.Truncated != tc.want.Truncated {
-				t.Fatalf("got  %q %q %q %v\nwant %q %q %q %v", got.ExecPath, got.Argv, got.Env, got.Truncated,
-					tc.want.ExecPath, tc.want.Argv, tc.want.Env, tc.want.Truncated)
+				!slices.Equal(got.Env, tc.want.Env) || got.Truncated != tc.want.Truncated || got.EnvOmitted != tc.want.EnvOmitted {
+				t.Fatalf("got  %q %q %q truncated %v omitted %v\nwant %q %q %q truncated %v omitted %v",
+					got.ExecPath, got.Argv, got.Env, got.Truncated, got.EnvOmitted,
+					tc.want.ExecPath, tc.want.Argv, tc.want.Env, tc.want.Truncated, tc.want.EnvOmitted)
 			}
 			if ins := DYLDInsertLibraries(got.Env); !slices.Equal(ins, tc.wantInsrt) {
 				t.Fatalf("DYLD_INSERT_LIBRARIES %q, want %q", ins, tc.wantInsrt)
