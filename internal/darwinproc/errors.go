@@ -16,6 +16,11 @@ var (
 	ErrNotPermitted = errors.New("not permitted")
 	// ErrNoProcess: the process does not exist (any more).
 	ErrNoProcess = errors.New("no such process")
+	// ErrArgsUnreadable: kern.procargs2 said EINVAL, which XNU returns both
+	// for a process that is gone and for one whose arguments it will not
+	// show (is_procargs_content_read_permitted, no user stack, a task that
+	// is not IPC-active yet or any more).
+	ErrArgsUnreadable = errors.New("arguments unreadable (gone or refused)")
 	// ErrUnavailable: libproc could not be loaded or a symbol is missing.
 	ErrUnavailable = errors.New("libproc unavailable")
 	// errEndOfMap ends a region walk: no region at or above the address.
@@ -57,8 +62,18 @@ func NewProcError(pid int32, op string, errno syscall.Errno) *ProcError {
 	return e
 }
 
+// ProcArgsError classifies a kern.procargs2 failure: EINVAL is
+// ErrArgsUnreadable there (see its comment), the rest as NewProcError does.
+func ProcArgsError(pid int32, errno syscall.Errno) *ProcError {
+	e := NewProcError(pid, "kern.procargs2", errno)
+	if errno == syscall.EINVAL {
+		e.class = ErrArgsUnreadable
+	}
+	return e
+}
+
 // Expected reports whether err is one every host produces in normal
 // operation (a protected or vanished process), which callers log at debug.
 func Expected(err error) bool {
-	return errors.Is(err, ErrNotPermitted) || errors.Is(err, ErrNoProcess)
+	return errors.Is(err, ErrNotPermitted) || errors.Is(err, ErrNoProcess) || errors.Is(err, ErrArgsUnreadable)
 }

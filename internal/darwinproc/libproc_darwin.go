@@ -160,14 +160,15 @@ func ReadPath(pid int32) (string, error) {
 }
 
 // ReadProcArgs returns the executable path, argv and environment of pid from
-// the KERN_PROCARGS2 sysctl. The kernel bounds the area by kern.argmax;
-// another user's process is EINVAL unless the caller is root.
+// the KERN_PROCARGS2 sysctl. The kernel bounds the area by kern.argmax. A
+// refusal or a vanished process is EINVAL from the kernel and
+// ErrArgsUnreadable here.
 func ReadProcArgs(pid int32) (ProcArgs, error) {
 	b, err := unix.SysctlRaw("kern.procargs2", int(pid))
 	if err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
-			return ProcArgs{}, NewProcError(pid, "kern.procargs2", errno)
+			return ProcArgs{}, ProcArgsError(pid, errno)
 		}
 		return ProcArgs{}, fmt.Errorf("pid %d: kern.procargs2: %w", pid, err)
 	}

@@ -254,6 +254,19 @@ func TestProcErrorClasses(t *testing.T) {
 	}
 }
 
+func TestProcArgsErrorClasses(t *testing.T) {
+	err := ProcArgsError(3, syscall.EINVAL)
+	if !errors.Is(err, ErrArgsUnreadable) || !errors.Is(err, syscall.EINVAL) || !Expected(err) {
+		t.Fatalf("EINVAL: %v", err)
+	}
+	if err := ProcArgsError(3, syscall.EPERM); !errors.Is(err, ErrNotPermitted) || errors.Is(err, ErrArgsUnreadable) {
+		t.Fatalf("EPERM: %v", err)
+	}
+	if err := ProcArgsError(3, syscall.ENOMEM); Expected(err) {
+		t.Fatalf("ENOMEM taken for an expected refusal: %v", err)
+	}
+}
+
 func TestFoldSharedRegionBounds(t *testing.T) {
 	regs := []Region{
 		// x86_64 shared region (a Rosetta or Intel process).
