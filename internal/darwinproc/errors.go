@@ -21,6 +21,10 @@ var (
 	// show (is_procargs_content_read_permitted, no user stack, a task that
 	// is not IPC-active yet or any more).
 	ErrArgsUnreadable = errors.New("arguments unreadable (gone or refused)")
+	// ErrNoRegions: the region walk ended before its first region. A live
+	// process always has one (__PAGEZERO at least), so the task had no map
+	// any more (exiting) or the kernel showed nothing.
+	ErrNoRegions = errors.New("no regions (exiting or hidden)")
 	// ErrUnavailable: libproc could not be loaded or a symbol is missing.
 	ErrUnavailable = errors.New("libproc unavailable")
 	// errEndOfMap ends a region walk: no region at or above the address.
@@ -75,5 +79,6 @@ func ProcArgsError(pid int32, errno syscall.Errno) *ProcError {
 // Expected reports whether err is one every host produces in normal
 // operation (a protected or vanished process), which callers log at debug.
 func Expected(err error) bool {
-	return errors.Is(err, ErrNotPermitted) || errors.Is(err, ErrNoProcess) || errors.Is(err, ErrArgsUnreadable)
+	return errors.Is(err, ErrNotPermitted) || errors.Is(err, ErrNoProcess) ||
+		errors.Is(err, ErrArgsUnreadable) || errors.Is(err, ErrNoRegions)
 }

@@ -52,8 +52,10 @@ type fetchFunc func(addr uint64) (Region, error)
 // walk iterates addr = region end until fetch reports the end of the map, the
 // limits are hit, or the walk would not advance (a region ending at or below
 // the address asked for: a kernel bug or a hostile recording, never a loop).
-// A failure on the first call is returned as the error (nothing was seen);
-// a later failure keeps what was seen and records it in Walk.Err.
+// A failure on the first call is returned as the error (nothing was seen),
+// and so is an end of the map there (ErrNoRegions: an empty walk must not
+// read as a process with no modules); a later failure keeps what was seen
+// and records it in Walk.Err.
 func walk(fetch fetchFunc, lim Limits, now func() time.Time) (Walk, error) {
 	lim = lim.norm()
 	deadline := now().Add(lim.Budget)
@@ -70,6 +72,9 @@ func walk(fetch fetchFunc, lim Limits, now func() time.Time) (Walk, error) {
 		}
 		r, err := fetch(addr)
 		if errors.Is(err, errEndOfMap) {
+			if len(w.Regions) == 0 {
+				return w, ErrNoRegions
+			}
 			return w, nil
 		}
 		if err != nil {

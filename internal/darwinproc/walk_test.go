@@ -222,6 +222,10 @@ func TestWalkErrors(t *testing.T) {
 	if !errors.As(err, &pe) || pe.PID != 7 {
 		t.Fatalf("not a ProcError for pid 7: %#v", err)
 	}
+	empty := func(uint64) (Region, error) { return Region{}, errEndOfMap }
+	if w, err := walk(empty, Limits{}, time.Now); !errors.Is(err, ErrNoRegions) || !Expected(err) || len(w.Regions) != 0 {
+		t.Fatalf("empty map: %v", err)
+	}
 	n := 0
 	gone := func(addr uint64) (Region, error) {
 		if n++; n > 3 {
