@@ -53,6 +53,9 @@ vet:
 	$(GO) vet $(PKGS)
 	GOOS=windows $(GO) vet $(PKGS)
 	GOOS=darwin  $(GO) vet $(PKGS)
+	# No Mac runs the suites: the darwin test binaries must at least build and link, both architectures, without cgo.
+	GOOS=darwin GOARCH=arm64 $(GO) test -c -o /dev/null $(PKGS)
+	GOOS=darwin GOARCH=amd64 $(GO) test -c -o /dev/null $(PKGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -69,8 +72,9 @@ tidy-check:
 lint: vet tidy-check $(LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(LINT) run $(PKGS)
-	# Fields and helpers only Linux code uses are not dead on Windows, so that pass skips `unused`.
+	# Fields and helpers only Linux code uses are not dead on Windows or macOS, so those passes skip `unused`.
 	GOOS=windows $(LINT) run --disable unused $(PKGS)
+	GOOS=darwin  $(LINT) run --disable unused $(PKGS)
 
 # The eBPF object and its Go loader are generated and committed: go build
 # needs no clang. `make bpf` regenerates them (clang-14 and llvm-strip-14:

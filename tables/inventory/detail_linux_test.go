@@ -64,7 +64,8 @@ func TestWalkDetailReadsOnlyWhatIsAsked(t *testing.T) {
 	require.Len(t, bare.Modules, len(full.Modules))
 	for i, m := range bare.Modules {
 		assert.Zero(t, m.FileType, m.Path)
-		m.FileType = full.Modules[i].FileType
+		assert.False(t, m.Exe, m.Path)
+		m.FileType, m.Exe = full.Modules[i].FileType, full.Modules[i].Exe
 		assert.Equal(t, full.Modules[i], m, "every other module field comes from the maps")
 	}
 
@@ -81,8 +82,16 @@ func TestWalkDetailReadsOnlyWhatIsAsked(t *testing.T) {
 	assert.Equal(t, []string{"exe", "maps"}, reads)
 	assert.Equal(t, full.Path, p.Path)
 	assert.Equal(t, full.PathDeleted, p.PathDeleted)
+	require.Len(t, p.Modules, len(full.Modules))
+	for i, m := range p.Modules {
+		assert.Equal(t, full.Modules[i].Exe, m.Exe, m.Path)
+	}
 
 	p, reads = walk(DetailFileType)
 	assert.Equal(t, []string{"maps", "module"}, reads)
-	assert.Equal(t, full.Modules, p.Modules)
+	require.Len(t, p.Modules, len(full.Modules))
+	for i, m := range p.Modules {
+		m.Exe = full.Modules[i].Exe // DetailExe's
+		assert.Equal(t, full.Modules[i], m)
+	}
 }

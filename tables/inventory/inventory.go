@@ -225,7 +225,7 @@ type Module struct {
 	File fileinfo.Key
 	// Exe is true when the module is the process's executable: the very
 	// file /proc/PID/exe links to (same device and inode), not a module
-	// that merely has its name.
+	// that merely has its name. Set only by walks with DetailExe.
 	Exe bool
 	// Executable is true when some mapping of the file is executable.
 	Executable bool
@@ -335,7 +335,8 @@ const (
 	DetailStat Detail = 1 << iota
 	// DetailCmdline is Process.Cmdline.
 	DetailCmdline
-	// DetailExe is Process.Path and PathDeleted (the exe link).
+	// DetailExe is Process.Path and PathDeleted (the exe link), and
+	// Module.Exe, which compares each module with the file exe links to.
 	DetailExe
 	// DetailFileType is every Module.FileType (the mapped file's first
 	// bytes, cached across walks).
