@@ -1,11 +1,9 @@
 package winproc
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,100 +11,31 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/modhunt/modhunt/test/wine/winfix"
 )
 
 // These tests start mingw-built fixture programs (test/wine/fixtures) and look
 // at them from outside through this package. They run for real under Wine in
 // make test-windows; on a Windows host they need MODHUNT_WINE_FIXTURES too.
 
-// fixtures is the folder of fixture programs. The Makefile passes a Linux
-// path, which Wine shows on its Z: drive.
-func fixtures(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("MODHUNT_WINE_FIXTURES")
-	if dir == "" {
-		t.Skip("MODHUNT_WINE_FIXTURES is not set: run make test-windows, which builds the fixtures and runs this under Wine")
-	}
-	if strings.HasPrefix(dir, "/") {
-		dir = "Z:" + filepath.FromSlash(dir)
-	}
-	return dir
-}
-
-func copyFile(t testing.TB, from, to string) {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatalf("fixture missing (make wine-fixtures): %v", err)
-	}
-	if err := os.WriteFile(to, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // dropDLL copies a fixture DLL into a fresh temp folder under name.
 func dropDLL(t testing.TB, fixture, name string) string {
 	t.Helper()
 	dll := filepath.Join(t.TempDir(), name)
-	copyFile(t, filepath.Join(fixtures(t), fixture), dll)
+	winfix.CopyFile(t, filepath.Join(winfix.Dir(t), fixture), dll)
 	return dll
 }
 
 // start runs a fixture program on dll and returns its pid and the address
-// it printed after word ("loaded", "mapped"). The process ends with the test:
-// closing its stdin ends it, and it is killed in case that did not.
+// it printed after word ("loaded", "mapped"); it ends with the test.
 func start(t testing.TB, program, word, dll string) (uint32, uint64) {
 	t.Helper()
-	exe := filepath.Join(fixtures(t), program)
-	cmd := exec.Command(exe, dll)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", exe, err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(stdout).ReadString('\n')
-		line <- strings.TrimSpace(s)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	var s string
-	select {
-	case s = <-line:
-	case <-time.After(time.Minute):
-		t.Fatalf("%s printed nothing in a minute", exe)
-	}
-	rest, ok := strings.CutPrefix(s, word+" ")
-	if !ok {
-		_ = cmd.Wait()
-		t.Fatalf("%s %s: %q, stderr %q", exe, dll, s, stderr.String())
-	}
-	var addrs []uint64
-	for _, hex := range strings.Fields(rest) {
-		a, err := strconv.ParseUint(hex, 16, 64)
-		if err != nil {
-			t.Fatalf("%s printed %q: %v", exe, s, err)
-		}
-		addrs = append(addrs, a)
-	}
+	pid, addrs := winfix.Start(t, filepath.Join(winfix.Dir(t), program), word, dll)
 	lastAddrs = addrs
-	return uint32(cmd.Process.Pid), addrs[0]
+	return pid, addrs[0]
 }
 
 // lastAddrs are all the addresses the last started fixture printed.
@@ -176,7 +105,7 @@ func TestModulesGiveFullPathPastMaxPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	dll := filepath.Join(dir, "modhunt_long.dll")
-	copyFile(t, filepath.Join(fixtures(t), "payload.dll"), dll)
+	winfix.CopyFile(t, filepath.Join(winfix.Dir(t), "payload.dll"), dll)
 	pid, base := start(t, "loadlib.exe", "loaded", dll)
 
 	mods, err := Modules(pid)
@@ -209,13 +138,10 @@ func TestModulesGiveFullPathPastMaxPath(t *testing.T) {
 	t.Errorf("no image mapping at %#x", base)
 }
 
-// TestMemoryViewShowsHandMappedImageOutsideLoaderList: a DLL mapped as an
-// image by CreateFileMapping(SEC_IMAGE) + MapViewOfFile is MEM_IMAGE memory
-// that no loader list has: the trace manual mapping leaves.
-func TestMemoryViewShowsHandMappedImageOutsideLoaderList(t *testing.T) {
-	dll := dropDLL(t, "payload.dll", "modhunt_mapped.dll")
-	pid, base := start(t, "mapimage.exe", "mapped", dll)
-
+// notInLoaderList returns pid's modules and memory view (with device paths
+// translated), failing with "<found> at <base>" if a module is at base.
+func notInLoaderList(t *testing.T, pid uint32, base uint64, found string) ([]Module, MemoryView) {
+	t.Helper()
 	devices, err := Devices()
 	if err != nil {
 		t.Fatal(err)
@@ -225,12 +151,23 @@ func TestMemoryViewShowsHandMappedImageOutsideLoaderList(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m := findModule(mods, base); m != nil {
-		t.Fatalf("the loader list has the hand-mapped view at %#x: %+v", base, *m)
+		t.Fatalf("%s at %#x: %+v", found, base, *m)
 	}
 	view, err := ReadMemory(pid, devices, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mods, view
+}
+
+// TestMemoryViewShowsHandMappedImageOutsideLoaderList: a DLL mapped as an
+// image by CreateFileMapping(SEC_IMAGE) + MapViewOfFile is MEM_IMAGE memory
+// that no loader list has: the trace manual mapping leaves.
+func TestMemoryViewShowsHandMappedImageOutsideLoaderList(t *testing.T) {
+	dll := dropDLL(t, "payload.dll", "modhunt_mapped.dll")
+	pid, base := start(t, "mapimage.exe", "mapped", dll)
+
+	mods, view := notInLoaderList(t, pid, base, "the loader list has the hand-mapped view")
 	if view.Truncated {
 		t.Fatalf("walk of %d regions truncated", len(view.Regions))
 	}
@@ -285,21 +222,7 @@ func TestMemoryViewShowsUnlinkedModuleOutsideLoaderList(t *testing.T) {
 	dll := dropDLL(t, "payload.dll", "modhunt_unlinked.dll")
 	pid, base := start(t, "unlink.exe", "unlinked", dll)
 
-	devices, err := Devices()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mods, err := Modules(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := findModule(mods, base); m != nil {
-		t.Fatalf("the module snapshot still has the unlinked DLL at %#x: %+v", base, *m)
-	}
-	view, err := ReadMemory(pid, devices, Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mods, view := notInLoaderList(t, pid, base, "the module snapshot still has the unlinked DLL")
 	for _, img := range ImageMappings(view.Regions, mods) {
 		if img.Base == base {
 			if img.InLoaderList || !SamePath(img.Path, dll) {
@@ -357,7 +280,7 @@ func TestReadContextOfChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("child: %+v", c)
-	if !SamePath(c.Image, filepath.Join(fixtures(t), "loadlib.exe")) {
+	if !SamePath(c.Image, filepath.Join(winfix.Dir(t), "loadlib.exe")) {
 		t.Errorf("image %q", c.Image)
 	}
 	if !strings.Contains(c.CommandLine, `"`+dll+`"`) || !strings.Contains(strings.ToLower(c.CommandLine), "loadlib.exe") {
@@ -379,7 +302,7 @@ func TestReadContextOfChild(t *testing.T) {
 }
 
 func TestReadContextSkipsProcessThatIsGone(t *testing.T) {
-	cmd := exec.Command(filepath.Join(fixtures(t), "loadlib.exe"))
+	cmd := exec.Command(filepath.Join(winfix.Dir(t), "loadlib.exe"))
 	_ = cmd.Run() // usage error, exits at once
 	pid := uint32(cmd.Process.Pid)
 	_, err := ReadContext(pid, &Accounts{})
@@ -445,7 +368,7 @@ func TestVerifyUnreadableFileIsAnError(t *testing.T) {
 	// A file past MaxVerifySize (sparse: nothing is written) is refused
 	// before WinVerifyTrust reads a byte of it.
 	big := filepath.Join(dir, "big.dll")
-	copyFile(t, filepath.Join(fixtures(t), "payload.dll"), big)
+	winfix.CopyFile(t, filepath.Join(winfix.Dir(t), "payload.dll"), big)
 	if err := os.Truncate(big, MaxVerifySize+1); err != nil {
 		t.Fatal(err)
 	}

@@ -3,21 +3,17 @@
 package wine
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf16"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/modhunt/modhunt/test/wine/winfix"
 )
 
 // TestToolhelpAndMemoryViewSeeDLLLoadedFromTemp is the ground issue 11 stands
@@ -26,10 +22,11 @@ import (
 // of its address space, as the same image at the same base, with a file name
 // that resolves to the same path. Under Wine this runs for real, in CI.
 func TestToolhelpAndMemoryViewSeeDLLLoadedFromTemp(t *testing.T) {
-	dir := fixtures(t)
+	dir := winfix.Dir(t)
 	dll := filepath.Join(t.TempDir(), "modhunt_payload.dll")
-	copyFile(t, filepath.Join(dir, "payload.dll"), dll)
-	pid, base := startLoader(t, filepath.Join(dir, "loadlib.exe"), dll)
+	winfix.CopyFile(t, filepath.Join(dir, "payload.dll"), dll)
+	pid, addrs := winfix.Start(t, filepath.Join(dir, "loadlib.exe"), "loaded", dll)
+	base := uintptr(addrs[0]) // as LoadLibraryW returned it
 
 	mods := snapshotModules(t, pid)
 	var found *module
@@ -59,80 +56,6 @@ func TestToolhelpAndMemoryViewSeeDLLLoadedFromTemp(t *testing.T) {
 	if img.size < uintptr(found.size) {
 		t.Errorf("image mapping at %#x spans %d bytes, Toolhelp says the module is %d", base, img.size, found.size)
 	}
-}
-
-// fixtures is the folder of mingw-built programs (make wine-fixtures). The
-// Makefile passes it as a Linux path, which Wine shows on its Z: drive.
-func fixtures(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("MODHUNT_WINE_FIXTURES")
-	if dir == "" {
-		t.Skip("MODHUNT_WINE_FIXTURES is not set: run make test-windows, which builds the fixtures and runs this under Wine")
-	}
-	if strings.HasPrefix(dir, "/") {
-		dir = "Z:" + filepath.FromSlash(dir)
-	}
-	return dir
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatalf("fixture missing (make wine-fixtures): %v", err)
-	}
-	if err := os.WriteFile(to, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// startLoader starts loadlib.exe on dll and returns its pid and the DLL's base
-// as LoadLibraryW returned it. The process ends with the test: closing its
-// stdin ends it, and it is killed in case that did not.
-func startLoader(t *testing.T, loader, dll string) (uint32, uintptr) {
-	t.Helper()
-	cmd := exec.Command(loader, dll)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", loader, err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(stdout).ReadString('\n')
-		line <- strings.TrimSpace(s)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	var s string
-	select {
-	case s = <-line:
-	case <-time.After(time.Minute):
-		t.Fatalf("%s printed nothing in a minute", loader)
-	}
-	hex, ok := strings.CutPrefix(s, "loaded ")
-	if !ok {
-		_ = cmd.Wait()
-		t.Fatalf("%s %s: %q, stderr %q", loader, dll, s, stderr.String())
-	}
-	base, err := strconv.ParseUint(hex, 16, 64)
-	if err != nil {
-		t.Fatalf("loader printed %q: %v", s, err)
-	}
-	return uint32(cmd.Process.Pid), uintptr(base)
 }
 
 type module struct {

@@ -16,7 +16,7 @@ WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll 
 
 wine-fixtures: $(WINE_FIXTURE_FILES)
 
-$(WINE_FIXTURES)/%.exe: test/wine/fixtures/%.c
+$(WINE_FIXTURES)/%.exe: test/wine/fixtures/%.c test/wine/fixtures/fixture.h
 	@mkdir -p $(@D)
 	$(MINGW_CC) -municode -O2 -Wall -Wextra -Werror -o $@ $<
 
