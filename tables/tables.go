@@ -11,7 +11,6 @@ import (
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/moduledetections"
-	"github.com/modhunt/modhunt/tables/moduleevents"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
 )
@@ -55,8 +54,8 @@ func SpecsFor(goos string) []table.Spec {
 }
 
 // Build builds the tables this OS serves, for a host. They share one
-// inventory, so their scans share its caches, and one untrusted_module_loads,
-// whose verdicts module_detections reuses. An error names the setting that
+// inventory, so their scans share its caches, and one trust judge, whose
+// verdicts untrusted_module_loads renders and module_detections reuses. An error names the setting that
 // broke a table (a malformed policy file): a host must refuse to start
 // rather than serve a table with a policy nobody wrote.
 func Build(d deps.Deps) ([]*table.Table, error) {
@@ -73,16 +72,18 @@ func build(goos string, d deps.Deps) ([]*table.Table, error) {
 	judges := slices.ContainsFunc(mine, func(s table.Spec) bool {
 		return s.Name == untrusted.Name || s.Name == moduledetections.Name
 	})
-	if d.Untrusted == nil && judges {
-		// module_detections reads untrusted_module_loads' own scans
-		// through Tee, so both share one package index and hash cache.
-		ut, err := untrusted.NewFromConfig(untrusted.Config{
-			Log: d.Log, PolicyFile: d.Policy, Inventory: moduleevents.Tee(d.Inventory), HashBudget: d.HashBudget, HashTime: d.HashTime,
+	if d.Judge == nil && judges {
+		// module_detections' events carry the verdicts of
+		// untrusted_module_loads' judge, typed: both share one package
+		// index and one file-facts cache, and a query reading both judges
+		// the host once.
+		j, err := untrusted.NewJudge(untrusted.Config{
+			Log: d.Log, PolicyFile: d.Policy, Inventory: d.Inventory, HashBudget: d.HashBudget, HashTime: d.HashTime,
 		})
 		if err != nil {
 			return nil, err
 		}
-		d.Untrusted = ut
+		d.Judge = j
 	}
 	out := make([]*table.Table, 0, len(mine))
 	for _, s := range mine {

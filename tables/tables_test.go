@@ -17,6 +17,7 @@ import (
 	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
+	"github.com/modhunt/modhunt/tables/verdict"
 )
 
 // The tables a host builds are exactly the definitions SpecsFor lists for
@@ -76,8 +77,9 @@ func TestSpecsListEveryTableOnce(t *testing.T) {
 	}
 }
 
-// A host's module_detections judges through the one untrusted_module_loads
-// the host serves (deps.Deps.Untrusted): counted on the table's calls.
+// A host's module_detections judges through the one judge whose verdicts
+// its untrusted_module_loads renders (deps.Deps.Judge): counted on the
+// judge's calls, per consumer.
 func TestBuildSharesOneUntrustedTable(t *testing.T) {
 	t.Parallel()
 	served := SpecsFor(runtime.GOOS)
@@ -87,19 +89,27 @@ func TestBuildSharesOneUntrustedTable(t *testing.T) {
 	if !has(untrusted.Name) || !has(moduledetections.Name) {
 		t.Skip("untrusted_module_loads and module_detections are not served here")
 	}
-	var calls atomic.Int32
-	shared := &table.Table{Spec: untrusted.Spec, Generate: func(context.Context, table.Query) ([]table.Row, error) {
-		calls.Add(1)
-		return nil, nil
-	}}
-	built, err := Build(deps.Deps{Untrusted: shared})
+	shared := &countingJudge{}
+	built, err := Build(deps.Deps{Judge: shared})
 	require.NoError(t, err)
 	byName := map[string]*table.Table{}
 	for _, tb := range built {
 		byName[tb.Name] = tb
 	}
-	assert.Same(t, shared, byName[untrusted.Name], "the host serves the shared table")
+	_, err = byName[untrusted.Name].Generate(t.Context(), table.PIDQuery([]int{os.Getpid()}))
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), shared.calls[verdict.ForTable].Load(), "the host's untrusted_module_loads renders the shared judge")
 	_, err = byName[moduledetections.Name].Generate(t.Context(), table.PIDQuery([]int{os.Getpid()}))
 	require.NoError(t, err)
-	assert.Equal(t, int32(1), calls.Load(), "module_detections judged through the shared table")
+	assert.Equal(t, int32(1), shared.calls[verdict.ForEvents].Load(), "module_detections judged through the shared judge")
+}
+
+// countingJudge judges nothing and counts its calls per consumer.
+type countingJudge struct {
+	calls [verdict.Consumers]atomic.Int32
+}
+
+func (c *countingJudge) Judge(_ context.Context, _ []int, who verdict.Consumer, _ verdict.Need) (*verdict.Judgement, error) {
+	c.calls[who].Add(1)
+	return &verdict.Judgement{}, nil
 }

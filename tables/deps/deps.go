@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/modhunt/modhunt/tables/inventory"
-	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/verdict"
 )
 
 // Deps holds a table's dependencies. The zero value works: every table
@@ -30,17 +30,17 @@ type Deps struct {
 	HashBudget int64
 	HashTime   time.Duration
 
-	// Inventory is the process scan the tables read (and its caches);
-	// nil means a table makes its own over /proc.
-	Inventory *inventory.Inventory
-	// Untrusted is the host's untrusted_module_loads table, shared:
-	// untrusted.New returns it, and module_detections takes its trust
-	// verdicts from its scans, so both use one package index and one hash
-	// cache. It must read its processes through moduleevents.Tee(Inventory),
-	// which tables.Build sees to; nil means each table judges on its own.
-	// Typed verdicts will replace this table-as-dependency
-	// (docs/ARCHITECTURE.md, "In progress").
-	Untrusted *table.Table
+	// Inventory is the process source the tables read (and its caches);
+	// nil means a table makes its own over /proc. Tests feed other OSes'
+	// processes through it (inventory/fakeinv).
+	Inventory inventory.Source
+	// Judge is the host's trust judgement, shared: untrusted_module_loads
+	// renders its verdicts as rows and module_detections' events carry the
+	// same verdicts, typed, so both use one package index and one file-facts
+	// cache, and a query reading both judges the host once. It must read
+	// Inventory; tables.Build makes it (untrusted.NewJudge). nil means each
+	// table judges on its own.
+	Judge verdict.Judge
 }
 
 // Logger returns d.Log, or a logger that discards.
@@ -53,7 +53,7 @@ func (d Deps) Logger() *slog.Logger {
 
 // ModuleInventory returns d.Inventory, or a new inventory of the processes
 // that map files (what every module table reads).
-func (d Deps) ModuleInventory() *inventory.Inventory {
+func (d Deps) ModuleInventory() inventory.Source {
 	if d.Inventory == nil {
 		return inventory.New(inventory.Config{Log: d.Logger(), ModulesOnly: true})
 	}

@@ -14,64 +14,37 @@ package inventory
 
 import (
 	"bytes"
-	"encoding/binary"
+	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
+
+	"github.com/modhunt/modhunt/tables/fileinfo"
 )
 
 // ErrUnsupported is returned on platforms without an inventory yet.
 var ErrUnsupported = errors.New("inventory: not supported on this platform")
 
-// FileType is what a mapped file's first bytes say it is.
-type FileType string
+// FileType is what a mapped file's first bytes say it is (see fileinfo).
+type FileType = fileinfo.Type
 
 // File types, as the file_type column spells them.
 const (
-	FileELF     FileType = "elf"
-	FilePE      FileType = "pe"
-	FileMachO   FileType = "macho"
-	FileScript  FileType = "script" // starts with "#!"
-	FileData    FileType = "data"   // a readable regular file, none of the above
-	FileUnknown FileType = "unknown"
+	FileELF     = fileinfo.ELF
+	FilePE      = fileinfo.PE
+	FileMachO   = fileinfo.MachO
+	FileScript  = fileinfo.Script
+	FileData    = fileinfo.Data
+	FileUnknown = fileinfo.Unknown
 )
 
-// SniffSize is how many leading bytes DetectFileType wants: enough for a PE
-// header at any usual e_lfanew.
-const SniffSize = 4096
+// SniffSize is how many leading bytes DetectFileType wants.
+const SniffSize = fileinfo.SniffSize
 
 // DetectFileType classifies a file from its first bytes (up to SniffSize).
-func DetectFileType(head []byte) FileType {
-	switch {
-	case bytes.HasPrefix(head, []byte("\x7fELF")):
-		return FileELF
-	case bytes.HasPrefix(head, []byte("#!")):
-		return FileScript
-	case bytes.HasPrefix(head, []byte("MZ")):
-		// A bare MZ is a DOS stub; a PE image has "PE\0\0" at e_lfanew.
-		if len(head) >= 0x40 {
-			off := int(binary.LittleEndian.Uint32(head[0x3c:]))
-			if off >= 0x40 && off <= len(head)-4 && string(head[off:off+4]) == "PE\x00\x00" {
-				return FilePE
-			}
-		}
-		return FileData
-	case len(head) >= 8:
-		switch binary.BigEndian.Uint32(head) {
-		case 0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe:
-			return FileMachO
-		case 0xcafebabe:
-			// Fat Mach-O and Java class files share this magic; a fat
-			// header counts architectures (few), a class file has a
-			// class-file version (>= 45) in the same place.
-			if n := binary.BigEndian.Uint32(head[4:]); n > 0 && n < 45 {
-				return FileMachO
-			}
-		}
-	}
-	return FileData
-}
+func DetectFileType(head []byte) FileType { return fileinfo.Detect(head) }
 
 // Process is one process and its modules.
 type Process struct {
@@ -85,13 +58,127 @@ type Process struct {
 	// Cmdline is the argument vector joined by spaces, cut to
 	// Config.CmdlineMax bytes.
 	Cmdline string
-	// UID is the owner procfs gives the process's files: its effective
-	// uid, or 0 when the process is not dumpable (setuid programs, or after
-	// prctl(PR_SET_DUMPABLE, 0)); -1 when unknown. The real uid costs a
-	// read of /proc/PID/status, which on a small process costs more than
-	// its maps: callers that need it use ReadFile(pid, "status", ...).
-	UID     int64
+	// UID is the process's numeric user id, -1 when unknown or when the
+	// OS has none (Windows). On Linux it is the owner procfs gives the
+	// process's files: its effective uid, or 0 when the process is not
+	// dumpable (setuid programs, or after prctl(PR_SET_DUMPABLE, 0)). The
+	// real uid costs a read of /proc/PID/status, which on a small process
+	// costs more than its maps.
+	UID int64
+	// User names the process's user: on Linux the host's /etc/passwd name
+	// of UID (its number when no entry names it; empty when UID is
+	// unknown); on Windows DOMAIN\name from the token.
+	User    string
 	Modules []Module
+}
+
+// Source is an inventory as tables and the event builder read it. *Inventory
+// is this OS's; tests feed fakes shaped like another OS's processes.
+type Source interface {
+	// Walk calls fn for each process in pids (nil: every process; empty:
+	// none); see Inventory.Walk for what may be kept of p.
+	Walk(ctx context.Context, pids []int, fn func(p *Process) error) error
+	// WalkDetail is Walk reading only the detail asked for besides the
+	// modules (a source may read more; fields not asked for may be zero).
+	WalkDetail(ctx context.Context, pids []int, detail Detail, fn func(p *Process) error) error
+	// OpenModule opens the very file mapped as m in process pid (regular
+	// files only); StatModule stats it; ModuleFSType names its file system.
+	OpenModule(pid int, m *Module) (*os.File, error)
+	StatModule(pid int, m *Module) (FileInfo, error)
+	ModuleFSType(pid int, m *Module) (string, error)
+	// Environ is the process's environment, at most limit bytes of it.
+	Environ(pid int, limit int) (env []string, truncated bool, err error)
+	// Regions is the process's memory view: every region, file-backed or
+	// not, in address order.
+	Regions(ctx context.Context, pid int) ([]Region, error)
+	// Files is the file-facts cache to read module facts through.
+	Files() *fileinfo.Cache
+	// Platform is the OS whose processes these are, as runtime.GOOS names
+	// it: what judges them (a fake Windows inventory read on Linux is not
+	// judged by Linux's /proc).
+	Platform() string
+}
+
+// Processes is Walk collecting deep copies.
+func Processes(ctx context.Context, src Source, pids []int) ([]Process, error) {
+	var out []Process
+	err := src.Walk(ctx, pids, func(p *Process) error {
+		out = append(out, p.Clone())
+		return nil
+	})
+	return out, err
+}
+
+// IsAbs reports whether p is an absolute file path on any OS modhunt
+// knows: /x, C:\x, \\server\share or \\?\C:\x. Module paths that are
+// not (a kernel's [vdso], anon_inode:...) name no file.
+func IsAbs(p string) bool {
+	switch {
+	case strings.HasPrefix(p, "/"), strings.HasPrefix(p, `\\`):
+		return true
+	case len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/'):
+		c := p[0] | 0x20
+		return c >= 'a' && c <= 'z'
+	}
+	return false
+}
+
+// Protection is a memory region's access, a set of Prot bits.
+type Protection uint8
+
+// Protection bits.
+const (
+	ProtRead Protection = 1 << iota
+	ProtWrite
+	ProtExec
+	// ProtShared: the region is shared (Linux 's'), not copy-on-write.
+	ProtShared
+)
+
+func (p Protection) String() string {
+	b := []byte("---")
+	if p&ProtRead != 0 {
+		b[0] = 'r'
+	}
+	if p&ProtWrite != 0 {
+		b[1] = 'w'
+	}
+	if p&ProtExec != 0 {
+		b[2] = 'x'
+	}
+	return string(b)
+}
+
+// RegionType says what backs a memory region.
+type RegionType string
+
+// Region types, OS-neutral: Windows' MEM_IMAGE, MEM_MAPPED and MEM_PRIVATE,
+// and Linux's file and anonymous mappings.
+const (
+	// RegionImage is a file mapped as a loaded module (Windows MEM_IMAGE;
+	// on Linux a mapping of a file the process maps executable).
+	RegionImage RegionType = "image"
+	// RegionMapped is any other file mapping (data files, MEM_MAPPED).
+	RegionMapped RegionType = "mapped"
+	// RegionPrivate is process-private memory no file backs: heap, stack,
+	// anonymous mmap, VirtualAlloc (MEM_PRIVATE).
+	RegionPrivate RegionType = "private"
+	// RegionAnonymous is memory no file backs that is shared or the
+	// kernel's own (shared anonymous memory, SysV segments, [vdso]).
+	RegionAnonymous RegionType = "anonymous"
+)
+
+// Region is one memory region of a process.
+type Region struct {
+	Start, Size uint64
+	Prot        Protection
+	Type        RegionType
+	// File is the backing file's identity (image and mapped regions);
+	// Path its path as the OS names it, or a pseudo name ([heap]).
+	File fileinfo.Key
+	Path string
+	// Offset is where in the file the region starts.
+	Offset uint64
 }
 
 // Module is one distinct file mapped into a process: all mappings of one
@@ -109,14 +196,6 @@ type Module struct {
 	// Base is the lowest start address of the file's mappings; Size is the
 	// sum of their sizes.
 	Base, Size uint64
-	// Perms is the union of the mappings' permissions, e.g. "r-xp" or
-	// "rwxp"; 's' when any mapping is shared.
-	Perms string
-	Inode uint64
-	// Device is the kernel's text from maps, hex "major:minor", e.g.
-	// "fd:01"; Major and Minor are the same numbers.
-	Device       string
-	Major, Minor uint32
 	// Deleted is true when the file is unlinked: decided from the file
 	// itself (its link count, through map_files), not from a " (deleted)"
 	// suffix that a file may carry in its real name. A name unlinked while
@@ -134,6 +213,16 @@ type Module struct {
 	// path: the maps line was longer than MaxMapsLine, or the process had
 	// spent its path budget on other modules. The path then names no file.
 	PathTruncated bool
+	// InLoaderList is true when the OS loader's own module list has the
+	// module: on Linux for every mapped file but a memfd (reading ld.so's
+	// link_map would mean reading process memory; a file-backed mapping is
+	// almost always the loader's work, memfd code the typical loader
+	// bypass), on Windows whether the PEB's loader
+	// list has it (an image mapped by hand is not in it).
+	InLoaderList bool
+	// File is the mapped file's identity (on Linux the device and inode
+	// maps gives), for reading facts through the file-facts cache.
+	File fileinfo.Key
 	// Exe is true when the module is the process's executable: the very
 	// file /proc/PID/exe links to (same device and inode), not a module
 	// that merely has its name. Set only by walks with DetailExe.
@@ -142,8 +231,24 @@ type Module struct {
 	Executable bool
 	// FileType comes from the first bytes of the mapped file itself.
 	FileType FileType
+	// Linux is what Linux's maps says of the module's mappings; zero on
+	// other OSes.
+	Linux LinuxMapping
+}
+
+// LinuxMapping is /proc/PID/maps' view of a module.
+type LinuxMapping struct {
+	// Perms is the union of the mappings' permissions, e.g. "r-xp" or
+	// "rwxp"; 's' when any mapping is shared.
+	Perms string
+	Inode uint64
+	// Device is the kernel's text from maps, hex "major:minor", e.g.
+	// "fd:01"; Major and Minor are the same numbers.
+	Device       string
+	Major, Minor uint32
 	// MapStart and MapEnd bound the lowest mapping of the file: the handle
-	// OpenModule and StatModule use to reach the very file that is mapped.
+	// OpenModule and StatModule use to reach the very file that is mapped
+	// (/proc/PID/map_files/START-END).
 	MapStart, MapEnd uint64
 }
 
@@ -154,9 +259,12 @@ type FileInfo struct {
 	GID     uint32
 	Size    int64
 	ModTime time.Time
-	Nlink   uint64
-	Dev     uint64
-	Ino     uint64
+	// ChangeTime is the status change time (ctime): no one can set it back,
+	// so a file rewritten in place and re-dated still shows a new one.
+	ChangeTime time.Time
+	Nlink      uint64
+	Dev        uint64
+	Ino        uint64
 	// MountID is the mount the file was reached through (statx
 	// STATX_MNT_ID); 0 when unknown (kernels before 5.8, or FileInfoOf).
 	MountID uint64
@@ -192,14 +300,20 @@ type Config struct {
 	// at fixtures.
 	ProcRoot string
 	Log      *slog.Logger
-	// CacheSize bounds the file-type cache shared across walks (entries);
-	// 0 means DefaultCacheSize.
+	// Files is the file-facts cache the inventory records file types in,
+	// shared with whatever else reads facts through the inventory (Files());
+	// nil means a new one of CacheSize entries.
+	Files *fileinfo.Cache
+	// CacheSize bounds a new Files cache (entries); 0 means DefaultCacheSize.
 	CacheSize int
 	// CmdlineMax bounds Process.Cmdline in bytes; 0 means DefaultCmdlineMax.
 	CmdlineMax int
 	// ModulesOnly makes Walk skip processes that map no file (kernel
 	// threads, zombies) after reading only their maps.
 	ModulesOnly bool
+	// Passwd is the user database Process.User is named from; "" means
+	// /etc/passwd (Linux).
+	Passwd string
 	// OnProcess, when set, is called with each pid just before it is read,
 	// so callers can count or trace reads.
 	OnProcess func(pid int)
@@ -253,7 +367,18 @@ func (c Config) withDefaults() Config {
 	if c.CmdlineMax <= 0 {
 		c.CmdlineMax = DefaultCmdlineMax
 	}
+	if c.Files == nil {
+		c.Files = fileinfo.New(c.CacheSize, 0)
+	}
 	return c
+}
+
+// IDOf is the file-facts identity of a file as FileInfo describes it.
+func IDOf(fi FileInfo) fileinfo.ID {
+	return fileinfo.ID{
+		Key:  fileinfo.Key{Dev: fi.Dev, Ino: fi.Ino},
+		Size: fi.Size, MTime: fi.ModTime.UnixNano(), CTime: fi.ChangeTime.UnixNano(),
+	}
 }
 
 // Clone returns a deep copy of p that stays valid after a Walk callback

@@ -15,16 +15,17 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/procmaps"
 )
 
 // Inventory reads processes and their modules from procfs. It is safe for
 // concurrent use; each Walk takes its own scratch buffers from a pool and
-// all walks share one bounded file-type cache.
+// all walks record file types in one file-facts cache (Config.Files).
 type Inventory struct {
 	cfg     Config
 	scratch sync.Pool
-	cache   typeCache
+	users   *userDB
 	// kmemOnce says once that the kernel's memory devices are unknown.
 	kmemOnce sync.Once
 }
@@ -32,7 +33,11 @@ type Inventory struct {
 // New returns an Inventory reading cfg.ProcRoot.
 func New(cfg Config) *Inventory {
 	inv := &Inventory{cfg: cfg.withDefaults()}
-	inv.cache.max = inv.cfg.CacheSize
+	passwd := inv.cfg.Passwd
+	if passwd == "" {
+		passwd = "/etc/passwd"
+	}
+	inv.users = newUserDB(passwd)
 	inv.scratch.New = func() any { return newScratch(inv.cfg) }
 	return inv
 }
@@ -98,10 +103,13 @@ type scratch struct {
 	names map[nameKey]int  // every module of a file mapped under more than one name
 	// pathBytes is how much of pathBudget the current process spent.
 	pathBytes int
-	intern    map[string]string
+	// typed holds the file types this walk already confirmed, per file and
+	// name: they are trusted again without a stat. At most
+	// Config.CacheSize entries.
+	typed  map[nameKey]FileType
+	intern map[string]string
 	// internSize is the bytes of the intern table's strings.
 	internSize int
-	gen        uint64
 }
 
 func newScratch(cfg Config) *scratch {
@@ -112,6 +120,7 @@ func newScratch(cfg Config) *scratch {
 		link:   make([]byte, unix.PathMax+len(procmaps.DeletedSuffix)),
 		index:  make(map[fileKey]int),
 		names:  make(map[nameKey]int),
+		typed:  make(map[nameKey]FileType),
 		intern: make(map[string]string),
 	}
 }
@@ -172,7 +181,8 @@ func (inv *Inventory) WalkDetail(ctx context.Context, pids []int, detail Detail,
 	defer closeFD(procFD)
 	s := inv.scratch.Get().(*scratch)
 	defer inv.scratch.Put(s)
-	s.gen = inv.cache.nextGen()
+	clear(s.typed)
+	users := inv.users.snapshot(ctx, inv.cfg.Log)
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -185,6 +195,11 @@ func (inv *Inventory) WalkDetail(ctx context.Context, pids []int, detail Detail,
 				inv.cfg.Log.DebugContext(ctx, "process skipped", "pid", pid, "err", err)
 			}
 			continue
+		}
+		if p := &s.proc; p.UID >= 0 {
+			if p.User = users[p.UID]; p.User == "" {
+				p.User = strconv.FormatInt(p.UID, 10)
+			}
 		}
 		if err := fn(&s.proc); err != nil {
 			return err
@@ -394,14 +409,14 @@ func (inv *Inventory) readProcess(s *scratch, procFD, pid int, detail Detail) er
 func markExe(s *scratch, d pdir, p *Process, exe *unix.Stat_t) {
 	for i := range p.Modules {
 		m := &p.Modules[i]
-		if m.Inode != exe.Ino && m.Path != p.Path {
+		if m.Linux.Inode != exe.Ino && m.Path != p.Path {
 			continue
 		}
 		var st unix.Stat_t
 		if err := d.stat(mapFilesName(s, m), &st); err == nil {
 			m.Exe = st.Dev == exe.Dev && st.Ino == exe.Ino
 		} else {
-			m.Exe = m.Inode == exe.Ino && m.Path == p.Path
+			m.Exe = m.Linux.Inode == exe.Ino && m.Path == p.Path
 		}
 	}
 }
@@ -546,7 +561,7 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 	mods := s.proc.Modules
 	key := fileKey{m.Major, m.Minor, m.Inode}
 	same := func(k int) bool {
-		return mods[k].Inode == m.Inode && mods[k].Major == m.Major && mods[k].Minor == m.Minor &&
+		return mods[k].Linux.Inode == m.Inode && mods[k].Linux.Major == m.Major && mods[k].Linux.Minor == m.Minor &&
 			mods[k].PathTruncated == truncated && s.raw[k] == string(path)
 	}
 	find := func() int {
@@ -577,8 +592,9 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 		raw := s.str(path)
 		s.pathBytes += len(raw)
 		mods = append(mods, Module{
-			Base: m.Start, Size: 0, Inode: m.Inode, Major: m.Major, Minor: m.Minor,
-			Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End, PathTruncated: truncated,
+			Base: m.Start, Size: 0, PathTruncated: truncated,
+			Linux: LinuxMapping{Inode: m.Inode, Major: m.Major, Minor: m.Minor, Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End},
+			File:  fileinfo.Key{Dev: unix.Mkdev(m.Major, m.Minor), Ino: m.Inode},
 		})
 		s.raw = append(s.raw, raw)
 		idx = len(mods) - 1
@@ -591,7 +607,7 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 	}
 	mod := &mods[idx]
 	if m.Start < mod.Base {
-		mod.Base, mod.MapStart, mod.MapEnd = m.Start, m.Start, m.End
+		mod.Base, mod.Linux.MapStart, mod.Linux.MapEnd = m.Start, m.Start, m.End
 	}
 	mod.Size += m.Size()
 	s.perms[idx] |= m.Perms
@@ -616,10 +632,14 @@ func (inv *Inventory) finishModules(s *scratch, d pdir, detail Detail) {
 	for i := range s.proc.Modules {
 		m := &s.proc.Modules[i]
 		raw := s.raw[i]
-		m.Perms = s.perms[i].String()
+		m.Linux.Perms = s.perms[i].String()
 		m.Executable = s.perms[i]&procmaps.PermExec != 0
 		// addLines kept only memfds of the kernel's memory mounts.
-		m.Memfd = isKernelMem(m.Major, m.Minor)
+		m.Memfd = isKernelMem(m.Linux.Major, m.Linux.Minor)
+		// The loader's link_map is process memory, not read here: a
+		// file-backed mapping is almost always the loader's work, while
+		// memfd code is the typical loader bypass.
+		m.InLoaderList = !m.Memfd
 		suffix := !m.PathTruncated && strings.HasSuffix(raw, procmaps.DeletedSuffix)
 		escaped := !m.PathTruncated && strings.IndexByte(raw, '\\') >= 0
 		var st unix.Stat_t
@@ -640,7 +660,7 @@ func (inv *Inventory) finishModules(s *scratch, d pdir, detail Detail) {
 			// nothing or to another file.
 			m.Deleted = st.Nlink == 0
 		case suffix:
-			m.Deleted = reallyDeleted(baseFD, raw, m.Inode, true)
+			m.Deleted = reallyDeleted(baseFD, raw, m.Linux.Inode, true)
 		}
 		m.Path = raw
 		if m.Deleted {
@@ -684,21 +704,21 @@ func reallyDeleted(baseFD func() int, raw string, inode uint64, haveInode bool) 
 
 func mapFilesName(s *scratch, m *Module) string {
 	b := append(s.link[:0], "map_files/"...)
-	b = strconv.AppendUint(b, m.MapStart, 16)
+	b = strconv.AppendUint(b, m.Linux.MapStart, 16)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, m.MapEnd, 16)
+	b = strconv.AppendUint(b, m.Linux.MapEnd, 16)
 	return string(b)
 }
 
-// fileType finds the module's type in the cache, or reads its first bytes
-// through map_files. A cache entry is trusted without a stat when this walk
-// already checked it under the same path; otherwise one stat confirms that
-// size and mtime still match.
+// fileType finds the module's type in the file-facts cache, or reads its
+// first bytes through map_files. A type is trusted without a stat when this
+// walk already confirmed it for the same file under the same path;
+// otherwise one stat gives the file's identity, under which the cache
+// knows the type or it is read.
 func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *unix.Stat_t, statErr error) FileType {
-	key := fileKey{m.Major, m.Minor, m.Inode}
-	e, ok := inv.cache.get(key)
-	if ok && e.gen == s.gen && e.path == raw {
-		return e.ft
+	key := nameKey{fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}, raw}
+	if ft, ok := s.typed[key]; ok {
+		return ft
 	}
 	name := mapFilesName(s, m)
 	if statErr != nil {
@@ -708,20 +728,31 @@ func (inv *Inventory) fileType(s *scratch, d pdir, m *Module, raw string, st *un
 		inv.onRead(s.proc.PID, "module")
 		return fileTypeByPath(s, d, m)
 	}
-	if ok && e.size == st.Size && e.mtime == st.Mtim {
-		inv.cache.put(key, typeEntry{gen: s.gen, path: raw, size: st.Size, mtime: st.Mtim, ft: e.ft})
-		return e.ft
-	}
-	ft := FileUnknown
-	if st.Mode&unix.S_IFMT == unix.S_IFREG {
-		inv.onRead(s.proc.PID, "module")
-		if fd, err := d.open(name, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK); err == nil {
-			ft = sniffFD(fd, s.small)
-			closeFD(fd)
+	id := idOfStat(st)
+	ft, ok := inv.cfg.Files.Type(id)
+	if !ok {
+		ft = FileUnknown
+		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+			inv.onRead(s.proc.PID, "module")
+			if fd, err := d.open(name, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK); err == nil {
+				ft = sniffFD(fd, s.small)
+				closeFD(fd)
+			}
 		}
+		inv.cfg.Files.SetType(id, ft)
 	}
-	inv.cache.put(key, typeEntry{gen: s.gen, path: raw, size: st.Size, mtime: st.Mtim, ft: ft})
+	if len(s.typed) < inv.cfg.CacheSize {
+		s.typed[key] = ft
+	}
 	return ft
+}
+
+// idOfStat is the file-facts identity of a stat result.
+func idOfStat(st *unix.Stat_t) fileinfo.ID {
+	return fileinfo.ID{
+		Key:  fileinfo.Key{Dev: st.Dev, Ino: st.Ino},
+		Size: st.Size, MTime: st.Mtim.Nano(), CTime: st.Ctim.Nano(),
+	}
 }
 
 // fileTypeByPath is the fallback without map_files (no CAP_SYS_ADMIN): the
@@ -746,7 +777,7 @@ func fileTypeByPath(s *scratch, d pdir, m *Module) FileType {
 	}
 	defer closeFD(pfd)
 	var st unix.Stat_t
-	if unix.Fstat(pfd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != m.Inode {
+	if unix.Fstat(pfd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != m.Linux.Inode {
 		return FileUnknown
 	}
 	// Reopening the handle reaches the very inode just checked, whatever
@@ -774,61 +805,11 @@ func sniffFD(fd int, buf []byte) FileType {
 	return DetectFileType(buf[:n])
 }
 
-type typeEntry struct {
-	gen   uint64
-	path  string
-	size  int64
-	mtime unix.Timespec
-	ft    FileType
-}
+// Files is the file-facts cache the inventory records file types in; read
+// other facts of its modules through it.
+func (inv *Inventory) Files() *fileinfo.Cache { return inv.cfg.Files }
 
-// typeCache is a bounded map of file types shared by all walks. When full,
-// entries not confirmed by the current walk go first, then everything.
-type typeCache struct {
-	mu  sync.Mutex
-	max int
-	gen uint64
-	m   map[fileKey]typeEntry
-}
-
-func (c *typeCache) nextGen() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	return c.gen
-}
-
-func (c *typeCache) get(k fileKey) (typeEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	return e, ok
-}
-
-func (c *typeCache) put(k fileKey, e typeEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[fileKey]typeEntry)
-	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		for key, old := range c.m {
-			if old.gen != e.gen {
-				delete(c.m, key)
-			}
-		}
-		if len(c.m) >= c.max {
-			clear(c.m)
-		}
-	}
-	c.m[k] = e
-}
-
-func (inv *Inventory) cacheLen() int {
-	inv.cache.mu.Lock()
-	defer inv.cache.mu.Unlock()
-	return len(inv.cache.m)
-}
+func (inv *Inventory) cacheLen() int { return inv.cfg.Files.Len() }
 
 // OpenModule opens the file mapped as m in process pid, through
 // /proc/PID/map_files, so it is the mapped file even when unlinked, a
@@ -907,7 +888,7 @@ func (inv *Inventory) statMapFile(pid int, m *Module, st *unix.Stat_t) (dir int,
 func FileInfoOf(st *unix.Stat_t) FileInfo {
 	return FileInfo{
 		Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size,
-		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Nlink: uint64(st.Nlink), //nolint:unconvert // uint32 on some architectures
+		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), ChangeTime: time.Unix(st.Ctim.Sec, st.Ctim.Nsec), Nlink: uint64(st.Nlink), //nolint:unconvert // uint32 on some architectures
 		Dev: st.Dev, Ino: st.Ino,
 	}
 }
@@ -963,3 +944,6 @@ func (inv *Inventory) ReadFile(pid int, name string, limit int) (data []byte, tr
 // closeFD closes a descriptor this package opened for reading or as a
 // path handle: there is nothing to flush, so a close error has no meaning.
 func closeFD(fd int) { _ = unix.Close(fd) }
+
+// Platform is linux.
+func (inv *Inventory) Platform() string { return "linux" }

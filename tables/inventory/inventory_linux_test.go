@@ -16,7 +16,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/test/sim"
 )
 
@@ -128,36 +130,35 @@ func TestWalkFixture(t *testing.T) {
 	dev, kmem := kmemDevice(t)
 	want := []Module{
 		// The fixture's exe link leads nowhere: only the name can say.
-		{Path: "/usr/bin/fake", Name: "fake", Base: 0x5600000a0000, Size: 0x5000, Perms: "r-xp", Inode: 11,
-			Device: "fe:00", Major: 0xfe, Executable: true, FileType: FileUnknown, Exe: true,
-			MapStart: 0x5600000a0000, MapEnd: 0x5600000a2000},
-		{Path: "/lib/a b.so", Name: "a b.so", Base: 0x7f0000000000, Size: 0x21000, Perms: "rwxp", Inode: 22,
-			Device: "fe:00", Major: 0xfe, Executable: true, FileType: FileUnknown,
-			MapStart: 0x7f0000000000, MapEnd: 0x7f0000010000},
-		{Path: "/lib/hardlink.so", Name: "hardlink.so", Base: 0x7f0000030000, Size: 0x1000, Perms: "r--p", Inode: 22,
-			Device: "fe:00", Major: 0xfe, FileType: FileUnknown,
-			MapStart: 0x7f0000030000, MapEnd: 0x7f0000031000},
+		{Path: "/usr/bin/fake", Name: "fake", Base: 0x5600000a0000, Size: 0x5000,
+			Executable: true, FileType: FileUnknown, Exe: true, Linux: LinuxMapping{Perms: "r-xp", Inode: 11, Device: "fe:00", Major: 0xfe, MapStart: 0x5600000a0000, MapEnd: 0x5600000a2000}},
+		{Path: "/lib/a b.so", Name: "a b.so", Base: 0x7f0000000000, Size: 0x21000,
+			Executable: true, FileType: FileUnknown, Linux: LinuxMapping{Perms: "rwxp", Inode: 22, Device: "fe:00", Major: 0xfe, MapStart: 0x7f0000000000, MapEnd: 0x7f0000010000}},
+		{Path: "/lib/hardlink.so", Name: "hardlink.so", Base: 0x7f0000030000, Size: 0x1000,
+			FileType: FileUnknown, Linux: LinuxMapping{Perms: "r--p", Inode: 22, Device: "fe:00", Major: 0xfe, MapStart: 0x7f0000030000, MapEnd: 0x7f0000031000}},
 		// On the kernel's memory device only the memfd is a module; the
 		// kernel made its name, and its file is unlinked by nature.
-		{Path: "/memfd:jit", Name: "memfd:jit", Base: 0x7f0000046000, Size: 0x1000, Perms: "r-xp", Inode: 77,
-			Device: kmem, Major: dev.major, Minor: dev.minor, Executable: true, FileType: FileUnknown,
-			Memfd: true, Deleted: true, MapStart: 0x7f0000046000, MapEnd: 0x7f0000047000},
+		{Path: "/memfd:jit", Name: "memfd:jit", Base: 0x7f0000046000, Size: 0x1000,
+			Executable: true, FileType: FileUnknown,
+			Memfd: true, Deleted: true, Linux: LinuxMapping{Perms: "r-xp", Inode: 77, Device: kmem, Major: dev.major, Minor: dev.minor, MapStart: 0x7f0000046000, MapEnd: 0x7f0000047000}},
 		// The same names on a tmpfs are files like any other (without
 		// map_files, the suffix is believed when the name resolves to
 		// nothing, and a memfd name alone makes no memfd).
-		{Path: "/SYSV00001129", Name: "SYSV00001129", Base: 0x7f0000048000, Size: 0x1000, Perms: "r-xp", Inode: 3,
-			Device: "00:2a", Minor: 0x2a, Executable: true, FileType: FileUnknown, Deleted: true,
-			MapStart: 0x7f0000048000, MapEnd: 0x7f0000049000},
-		{Path: "/dev/zero", Name: "zero", Base: 0x7f000004a000, Size: 0x1000, Perms: "r-xp", Inode: 4,
-			Device: "00:2a", Minor: 0x2a, Executable: true, FileType: FileUnknown, Deleted: true,
-			MapStart: 0x7f000004a000, MapEnd: 0x7f000004b000},
-		{Path: "/memfd:x", Name: "memfd:x", Base: 0x7f000004c000, Size: 0x1000, Perms: "r-xp", Inode: 5,
-			Device: "00:2a", Minor: 0x2a, Executable: true, FileType: FileUnknown, Deleted: true,
-			MapStart: 0x7f000004c000, MapEnd: 0x7f000004d000},
+		{Path: "/SYSV00001129", Name: "SYSV00001129", Base: 0x7f0000048000, Size: 0x1000,
+			Executable: true, FileType: FileUnknown, Deleted: true, Linux: LinuxMapping{Perms: "r-xp", Inode: 3, Device: "00:2a", Minor: 0x2a, MapStart: 0x7f0000048000, MapEnd: 0x7f0000049000}},
+		{Path: "/dev/zero", Name: "zero", Base: 0x7f000004a000, Size: 0x1000,
+			Executable: true, FileType: FileUnknown, Deleted: true, Linux: LinuxMapping{Perms: "r-xp", Inode: 4, Device: "00:2a", Minor: 0x2a, MapStart: 0x7f000004a000, MapEnd: 0x7f000004b000}},
+		{Path: "/memfd:x", Name: "memfd:x", Base: 0x7f000004c000, Size: 0x1000,
+			Executable: true, FileType: FileUnknown, Deleted: true, Linux: LinuxMapping{Perms: "r-xp", Inode: 5, Device: "00:2a", Minor: 0x2a, MapStart: 0x7f000004c000, MapEnd: 0x7f000004d000}},
 		// Inode 0 is a number a FUSE server may give a file.
-		{Path: "/fuse/inode-zero.so", Name: "inode-zero.so", Base: 0x7f000004e000, Size: 0x1000, Perms: "r-xp", Inode: 0,
-			Device: "00:2b", Minor: 0x2b, Executable: true, FileType: FileUnknown,
-			MapStart: 0x7f000004e000, MapEnd: 0x7f000004f000},
+		{Path: "/fuse/inode-zero.so", Name: "inode-zero.so", Base: 0x7f000004e000, Size: 0x1000,
+			Executable: true, FileType: FileUnknown, Linux: LinuxMapping{Perms: "r-xp", Inode: 0, Device: "00:2b", Minor: 0x2b, MapStart: 0x7f000004e000, MapEnd: 0x7f000004f000}},
+	}
+	// Every mapped file but a memfd is taken for the loader's on Linux,
+	// and is known by its device and inode.
+	for i := range want {
+		want[i].InLoaderList = !want[i].Memfd
+		want[i].File = fileinfo.Key{Dev: unix.Mkdev(want[i].Linux.Major, want[i].Linux.Minor), Ino: want[i].Linux.Inode}
 	}
 	assert.Equal(t, want, p.Modules)
 
@@ -311,7 +312,7 @@ func TestLiveSelf(t *testing.T) {
 	st, err := os.Stat(exe)
 	require.NoError(t, err)
 	assert.Equal(t, st.Size(), fi.Size)
-	assert.Equal(t, main.Inode, fi.Ino)
+	assert.Equal(t, main.Linux.Inode, fi.Ino)
 }
 
 func TestCacheIsBounded(t *testing.T) {
@@ -426,7 +427,7 @@ func TestLiveOpenModuleOfUnlinkedAndMemfd(t *testing.T) {
 		require.NoError(t, err)
 		assert.Zero(t, fi.Nlink)
 		assert.Equal(t, int64(len(want)), fi.Size)
-		assert.Equal(t, m.Inode, fi.Ino)
+		assert.Equal(t, m.Linux.Inode, fi.Ino)
 	}
 }
 

@@ -5,6 +5,9 @@ package inventory
 import (
 	"context"
 	"os"
+	"runtime"
+
+	"github.com/modhunt/modhunt/tables/fileinfo"
 )
 
 // Inventory is unsupported on this platform: every method returns
@@ -44,3 +47,12 @@ func (inv *Inventory) Environ(int, int) ([]string, bool, error) { return nil, fa
 func (inv *Inventory) ReadFile(int, string, int) ([]byte, bool, error) {
 	return nil, false, ErrUnsupported
 }
+
+// Files is the file-facts cache.
+func (inv *Inventory) Files() *fileinfo.Cache { return inv.cfg.Files }
+
+// Regions returns ErrUnsupported.
+func (inv *Inventory) Regions(context.Context, int) ([]Region, error) { return nil, ErrUnsupported }
+
+// Platform is this OS.
+func (inv *Inventory) Platform() string { return runtime.GOOS }

@@ -63,7 +63,7 @@ func TestLongMapsLines(t *testing.T) {
 	assert.True(t, h.PathTruncated)
 	assert.Len(t, h.Path, truncatedPath)
 	assert.Equal(t, huge[:truncatedPath], h.Path)
-	assert.Equal(t, uint64(3), h.Inode)
+	assert.Equal(t, uint64(3), h.Linux.Inode)
 	assert.Equal(t, uint64(0x7f0000020000), h.Base)
 	assert.Equal(t, uint64(0x2000), h.Size, "both mappings of the file fold into one module")
 	assert.Equal(t, "/lib/d.so", p.Modules[3].Path)

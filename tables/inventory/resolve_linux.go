@@ -175,7 +175,7 @@ func statxAt(dir int, name string, flags int) (FileInfo, error) {
 	}
 	fi := FileInfo{
 		Mode: uint32(stx.Mode), UID: stx.Uid, GID: stx.Gid, Size: int64(stx.Size), //nolint:gosec // sizes fit
-		ModTime: timeOf(stx.Mtime), Nlink: uint64(stx.Nlink),
+		ModTime: timeOf(stx.Mtime), ChangeTime: timeOf(stx.Ctime), Nlink: uint64(stx.Nlink),
 		Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino,
 	}
 	if stx.Mask&unix.STATX_MNT_ID != 0 {

@@ -87,7 +87,7 @@ func New(d deps.Deps) (*table.Table, error) {
 	}, nil
 }
 
-func generate(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, q table.Query) ([]table.Row, error) {
+func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Query) ([]table.Row, error) {
 	pids := q.PIDs()
 	if pids != nil && len(pids) == 0 {
 		return nil, nil
@@ -204,7 +204,7 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 		}
 		ends = append(ends, len(buf))
 		if inode {
-			buf = strconv.AppendUint(buf, m.Inode, 10)
+			buf = strconv.AppendUint(buf, m.Linux.Inode, 10)
 		}
 		ends = append(ends, len(buf))
 	}
@@ -221,7 +221,7 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 		// Strings cost nothing to place; those whose reads were skipped
 		// are empty.
 		r[colProcessName], r[colProcessPath], r[colCmdline] = p.Name, p.Path, p.Cmdline
-		r[colPath], r[colName], r[colPerms], r[colDevice] = m.Path, m.Name, m.Perms, m.Device
+		r[colPath], r[colName], r[colPerms], r[colDevice] = m.Path, m.Name, m.Linux.Perms, m.Linux.Device
 		r[colDeleted], r[colMemfd], r[colExecutable] = table.Bool(m.Deleted), table.Bool(m.Memfd), table.Bool(m.Executable)
 		r[colFileType] = string(m.FileType)
 		rows = append(rows, table.Row(r))

@@ -58,7 +58,7 @@ func TestReadsOnlyWhatTheColumnsNeed(t *testing.T) {
 func TestPrunedRowsFormatOnlyUsedNumbers(t *testing.T) {
 	t.Parallel()
 	p := &inventory.Process{PID: 7, PPID: 1, UID: 1000, Modules: []inventory.Module{
-		{Path: "/usr/lib/libc.so.6", Name: "libc.so.6", Base: 0x7f00, Size: 4096, Inode: 12, Perms: "r-xp"},
+		{Path: "/usr/lib/libc.so.6", Name: "libc.so.6", Base: 0x7f00, Size: 4096, Linux: inventory.LinuxMapping{Inode: 12, Perms: "r-xp"}},
 	}}
 	used := make([]bool, len(Columns))
 	used[colPID], used[colPath], used[colSize] = true, true, true

@@ -15,10 +15,10 @@ func TestAppendRows(t *testing.T) {
 	p := &inventory.Process{
 		PID: 4242, PPID: 1, Name: "evil", Path: "/tmp/evil", Cmdline: "/tmp/evil -x", UID: 1000,
 		Modules: []inventory.Module{
-			{Path: "/tmp/evil", Name: "evil", Base: 0x55d9c8553000, Size: 0x5000, Perms: "r-xp", Inode: 247026,
-				Device: "fe:00", Executable: true, FileType: inventory.FileELF},
-			{Path: "/memfd:x", Name: "memfd:x", Base: 0x7f0000002000, Size: 4096, Perms: "r-xp", Inode: 2049,
-				Device: "00:01", Deleted: true, Memfd: true, Executable: true, FileType: inventory.FileELF},
+			{Path: "/tmp/evil", Name: "evil", Base: 0x55d9c8553000, Size: 0x5000,
+				Executable: true, FileType: inventory.FileELF, Linux: inventory.LinuxMapping{Perms: "r-xp", Inode: 247026, Device: "fe:00"}},
+			{Path: "/memfd:x", Name: "memfd:x", Base: 0x7f0000002000, Size: 4096,
+				Deleted: true, Memfd: true, Executable: true, FileType: inventory.FileELF, Linux: inventory.LinuxMapping{Perms: "r-xp", Inode: 2049, Device: "00:01"}},
 		},
 	}
 	rows := AppendRows([]table.Row{{"already", "here"}}, p)

@@ -69,8 +69,8 @@ var Spec = table.Spec{
 }
 
 // New returns the table: the built-in rules and those of d.RuleDirs over
-// the events of d.Inventory, judged by d.Untrusted (nil: a private
-// untrusted_module_loads under d.Policy). Rules load here, once: every rule
+// the events of d.Inventory, judged by d.Judge (nil: a private judge under
+// d.Policy). Rules load here, once: every rule
 // that cannot be used (a broken extra rule, an unreadable folder) is logged
 // with its file, line and reason and skipped, and the others still run. The
 // error is for a trust policy file that does not load (a host must not serve
@@ -83,7 +83,7 @@ func New(d deps.Deps) (*table.Table, error) {
 		return nil, err
 	}
 	builder, err := moduleevents.New(moduleevents.Config{
-		Log: log, Policy: d.Policy, Inventory: d.Inventory, Untrusted: d.Untrusted, HashBudget: d.HashBudget, HashTime: d.HashTime,
+		Log: log, Policy: d.Policy, Inventory: d.Inventory, Judge: d.Judge, HashBudget: d.HashBudget, HashTime: d.HashTime,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)

@@ -78,10 +78,10 @@ func TestVerdictsAreUntrustedModuleLoads(t *testing.T) {
 	assert.Equal(t, want, got)
 }
 
-// TestSharedUntrustedTableIsTheOneConsulted: a builder given an
-// untrusted_module_loads table (Config.Untrusted, as tables.Build wires
-// the registered one) takes its verdicts from that table, so the host keeps
-// one package index and one hash cache.
+// TestSharedUntrustedTableIsTheOneConsulted: a builder given
+// untrusted_module_loads' judge (Config.Judge, as tables.Build wires the
+// registered one) takes its verdicts from that judge, so the host keeps
+// one package index and one file-facts cache.
 func TestSharedUntrustedTableIsTheOneConsulted(t *testing.T) {
 	t.Parallel()
 	sim.NeedRoot(t)
@@ -89,15 +89,10 @@ func TestSharedUntrustedTableIsTheOneConsulted(t *testing.T) {
 	p := sim.StartLoader(t, sim.LoaderOpts{Lib: lib})
 
 	inv := inventory.New(inventory.Config{ModulesOnly: true})
-	shared, err := untrusted.NewFromConfig(untrusted.Config{Inventory: Tee(inv)})
-	require.NoError(t, err)
 	var calls atomic.Int32
-	gen := shared.Generate
-	shared.Generate = func(ctx context.Context, q table.Query) ([]table.Row, error) {
-		calls.Add(1)
-		return gen(ctx, q)
-	}
-	b, err := New(Config{Inventory: inv, Untrusted: shared})
+	shared, err := untrusted.NewJudge(untrusted.Config{Inventory: inv, OnJudge: func(int) { calls.Add(1) }})
+	require.NoError(t, err)
+	b, err := New(Config{Inventory: inv, Judge: shared})
 	require.NoError(t, err)
 
 	var reasons []string

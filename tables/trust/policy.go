@@ -60,12 +60,22 @@ type ProcessRule struct {
 var DefaultTempDirs = []string{"/tmp", "/var/tmp", "/dev/shm", "/run/user"}
 
 // Under reports whether p is dir or lies below it. Both are clean absolute
-// paths.
+// paths. A Windows directory (C:\Windows, \\server\share) is compared as
+// Windows compares paths: without regard to case, and with either slash.
 func Under(p, dir string) bool {
+	if strings.IndexByte(dir, '\\') >= 0 {
+		return underWindows(p, dir)
+	}
 	if dir == "/" {
 		return strings.HasPrefix(p, "/")
 	}
 	return p == dir || (strings.HasPrefix(p, dir) && len(p) > len(dir) && p[len(dir)] == '/')
+}
+
+func underWindows(p, dir string) bool {
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "/", `\`)) }
+	p, dir = norm(p), strings.TrimSuffix(norm(dir), `\`)
+	return p == dir || (strings.HasPrefix(p, dir) && len(p) > len(dir) && p[len(dir)] == '\\')
 }
 
 // trustedDir returns the trusted directory p lies under, preferring managed

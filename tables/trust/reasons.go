@@ -56,6 +56,19 @@ func (rs Reasons) Has(r Reason) bool { return slices.Contains(rs.set, r) }
 // Empty reports whether the load broke no rule.
 func (rs Reasons) Empty() bool { return len(rs.set) == 0 }
 
+// List is the set's words, sorted: the reasons column split at its commas.
+func (rs Reasons) List() []string {
+	if len(rs.set) == 0 {
+		return nil
+	}
+	words := make([]string, len(rs.set))
+	for i, r := range rs.set {
+		words[i] = string(r)
+	}
+	slices.Sort(words)
+	return words
+}
+
 // String is the reasons column: sorted and comma-separated, so that equal
 // sets compare equal in SQL and in tests.
 func (rs Reasons) String() string {

@@ -202,6 +202,23 @@ func TestUnderAndHidden(t *testing.T) {
 	assert.False(t, IsHidden("/usr/lib/libc.so.6"))
 }
 
+// A Windows-shaped policy (another OS's inventory judged here) compares
+// Windows paths as Windows does: case-insensitive, either slash, whole
+// components only.
+func TestUnderWindowsPaths(t *testing.T) {
+	t.Parallel()
+	assert.True(t, Under(`C:\Windows\System32\kernel32.dll`, `C:\Windows`))
+	assert.True(t, Under(`c:\windows\system32\KERNEL32.DLL`, `C:\Windows\`))
+	assert.True(t, Under(`C:/Windows/System32/x.dll`, `C:\Windows`))
+	assert.False(t, Under(`C:\WindowsApps\x.dll`, `C:\Windows`))
+	assert.False(t, Under(`C:\Users\Public\evil.dll`, `C:\Windows`))
+	assert.True(t, Under(`\\fs\share\x.dll`, `\\fs\share`))
+	p := &Policy{TrustedDirs: []Dir{{Path: `C:\Windows`}}, TempDirs: []string{`C:\Windows\Temp`}}
+	assert.Equal(t, "outside_trusted_dirs", p.Evaluate(Module{Path: `C:\Users\Public\evil.dll`}).String())
+	assert.Equal(t, "temp_dir", p.Evaluate(Module{Path: `C:\WINDOWS\Temp\a.dll`}).String())
+	assert.True(t, p.Evaluate(Module{Path: `C:\Windows\System32\kernel32.dll`}).Empty())
+}
+
 func TestGlob(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -7,15 +7,16 @@ import (
 	"os"
 	"slices"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 )
 
-// hashJob is a judged row whose sha256 the hashing pass computes.
+// hashJob is a verdict whose sha256 the hashing pass computes.
 type hashJob struct {
-	row int // index in scan.rows
-	pid int
-	mod inventory.Module
-	id  fileID
+	verdict int // index in scan.res.Verdicts
+	pid     int
+	mod     inventory.Module
+	id      fileinfo.ID
 	// rank is the row's place among its process's rows that need hashing,
 	// smallest file first: the round of the pass it is hashed in.
 	rank int
@@ -26,21 +27,6 @@ type hashStats struct {
 	bytes   int64 // read to hash (cache hits cost nothing)
 	files   int   // hashed
 	skipped int   // rows left with sha256_skipped=budget
-}
-
-// Columns the hashing pass fills in.
-var (
-	colSHA256  = columnIndex("sha256")
-	colSkipped = columnIndex("sha256_skipped")
-)
-
-func columnIndex(name string) int {
-	for i, c := range columns {
-		if c.Name == name {
-			return i
-		}
-	}
-	panic("untrusted_module_loads has no column " + name)
 }
 
 // errReplaced: the file reached through map_files is not the file that was
@@ -62,7 +48,7 @@ func (sc *scan) hashPass(ctx context.Context) hashStats {
 	if len(sc.jobs) == 0 {
 		return st
 	}
-	bySize := func(a, b hashJob) int { return cmp.Compare(a.id.size, b.id.size) }
+	bySize := func(a, b hashJob) int { return cmp.Compare(a.id.Size, b.id.Size) }
 	// A process's jobs are adjacent: the walk judges one process at a time.
 	for start := 0; start < len(sc.jobs); {
 		end := start + 1
@@ -89,27 +75,27 @@ func (sc *scan) hashPass(ctx context.Context) hashStats {
 				sc.cfg.onHash(j.pid, j.mod.Path)
 			}
 			f, err := sc.src.OpenModule(j.pid, &j.mod)
-			if err == nil && !isFile(f, j.id.dev, j.id.ino) {
+			if err == nil && !isFile(f, j.id.Dev, j.id.Ino) {
 				_ = f.Close() // read only: nothing to lose
 				return nil, errReplaced
 			}
 			return f, err
 		}
-		sum, skipped, n := sc.hash.sumContext(ctx, j.id, open, budget)
+		sum, skipped, n := sc.hash.SumContext(ctx, j.id, open, budget)
 		budget -= n
 		st.bytes += n
 		if n > 0 && sum != "" {
 			st.files++
 		}
-		if skipped == skipBudget {
+		if skipped == fileinfo.SkipBudget {
 			st.skipped++
 		}
-		row := sc.rows[j.row]
+		v := &sc.res.Verdicts[j.verdict]
 		if sum != "" && sc.policy.AllowsModule("", sum, "") {
-			sc.rows[j.row] = nil
+			sc.dropped[j.verdict] = true
 			continue
 		}
-		row[colSHA256], row[colSkipped] = sum, skipped
+		v.SHA256, v.HashSkip = sum, skipped
 	}
 	return st
 }

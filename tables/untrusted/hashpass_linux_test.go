@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -14,43 +13,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/verdict"
 	"github.com/modhunt/modhunt/test/sim"
 )
 
 const mib = 1 << 20
-
-// The budget is checked against the size from stat before a byte is read,
-// and again against what the read finds (a memfd can grow); a cached sum
-// costs nothing, whatever is left of the budget.
-func TestHasherBudget(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "lib.so")
-	require.NoError(t, os.WriteFile(file, make([]byte, 100), 0o600))
-	opens := 0
-	open := func() (*os.File, error) { opens++; return os.Open(file) }
-	h := newHasher(1 << 20)
-
-	sum, skipped, n := h.sumContext(context.Background(), fileID{ino: 1, size: 100}, open, 99)
-	assert.Equal(t, [2]string{"", skipBudget}, [2]string{sum, skipped})
-	assert.Zero(t, n)
-	assert.Zero(t, opens, "a file over the budget by its size is not opened")
-
-	// Grew past the budget after stat: the read stops one byte past it.
-	sum, skipped, n = h.sumContext(context.Background(), fileID{ino: 2, size: 10}, open, 50)
-	assert.Equal(t, [2]string{"", skipBudget}, [2]string{sum, skipped})
-	assert.Equal(t, int64(51), n)
-
-	sum, skipped, n = h.sumContext(context.Background(), fileID{ino: 3, size: 100}, open, 100)
-	assert.Empty(t, skipped)
-	assert.NotEmpty(t, sum)
-	assert.Equal(t, int64(100), n)
-	again, skipped, n := h.sumContext(context.Background(), fileID{ino: 3, size: 100}, open, 0)
-	assert.Equal(t, [2]string{sum, ""}, [2]string{again, skipped}, "a cache hit needs no budget")
-	assert.Zero(t, n)
-}
 
 // fileSource opens a module's path directly; the hashing pass needs nothing
 // else from its source.
@@ -65,22 +35,49 @@ func passScan(t *testing.T, budget int64, procs map[int][]string, order []int) (
 	s, err := newScanner(Config{})
 	require.NoError(t, err)
 	s.src, s.cfg.HashBudget = fileSource{}, budget
-	sc := &scan{scanner: s}
+	sc := &scan{scanner: s, res: &verdict.Judgement{}}
 	rowOf := map[string]int{}
 	for _, pid := range order {
 		for _, p := range procs[pid] {
 			fi, err := os.Stat(p)
 			require.NoError(t, err)
 			st := fi.Sys().(*syscall.Stat_t)
-			rowOf[p] = len(sc.rows)
-			row := make(table.Row, len(columns))
-			row[colSkipped] = skipBudget
-			sc.jobs = append(sc.jobs, hashJob{row: len(sc.rows), pid: pid, mod: inventory.Module{Path: p},
-				id: fileID{dev: st.Dev, ino: st.Ino, size: fi.Size(), mtime: fi.ModTime()}})
-			sc.rows = append(sc.rows, row)
+			rowOf[p] = len(sc.res.Verdicts)
+			sc.res.Processes = append(sc.res.Processes, inventory.Process{PID: pid, Modules: []inventory.Module{{Path: p}}})
+			sc.jobs = append(sc.jobs, hashJob{verdict: len(sc.res.Verdicts), pid: pid, mod: inventory.Module{Path: p},
+				id: fileinfo.ID{Key: fileinfo.Key{Dev: st.Dev, Ino: st.Ino}, Size: fi.Size(), MTime: fi.ModTime().UnixNano()}})
+			sc.res.Verdicts = append(sc.res.Verdicts, verdict.Verdict{Proc: len(sc.res.Processes) - 1, HashSkip: fileinfo.SkipBudget})
+			sc.dropped = append(sc.dropped, false)
 		}
 	}
 	return sc, rowOf
+}
+
+// Columns the hashing pass fills in.
+var (
+	colSHA256  = columnIndex("sha256")
+	colSkipped = columnIndex("sha256_skipped")
+)
+
+func columnIndex(name string) int {
+	for i, c := range columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	panic("untrusted_module_loads has no column " + name)
+}
+
+// passRows renders every verdict of a passScan as its row, nil for one the
+// pass dropped, in job order.
+func passRows(sc *scan) []table.Row {
+	rows := make([]table.Row, len(sc.res.Verdicts))
+	for i := range sc.res.Verdicts {
+		if !sc.dropped[i] {
+			rows[i] = row(sc.res, &sc.res.Verdicts[i])
+		}
+	}
+	return rows
 }
 
 // One process's many files cannot spend the budget before another
@@ -94,12 +91,12 @@ func TestHashPassTakesTurnsBetweenProcesses(t *testing.T) {
 	sc, rowOf := passScan(t, 3*mib, map[int][]string{100: greedy, 200: victim}, []int{100, 200})
 	st := sc.hashPass(context.Background())
 
-	v := sc.rows[rowOf[victim[0]]]
+	v := passRows(sc)[rowOf[victim[0]]]
 	assert.Equal(t, zeroSum(t, 2*mib), v[colSHA256], "the other process's file is hashed")
 	assert.Empty(t, v[colSkipped])
 	hashed := 0
 	for _, p := range greedy {
-		r := sc.rows[rowOf[p]]
+		r := passRows(sc)[rowOf[p]]
 		if r[colSHA256] != "" {
 			hashed++
 			assert.Equal(t, zeroSum(t, 1*mib), r[colSHA256])
@@ -123,7 +120,7 @@ func TestHashPassReadsASharedFileOnceAndFillsTheBudget(t *testing.T) {
 	sc, _ := passScan(t, 4*mib, procs, []int{1, 2, 3, 4})
 	st := sc.hashPass(context.Background())
 	var sums, skips []string
-	for _, r := range sc.rows {
+	for _, r := range passRows(sc) {
 		sums, skips = append(sums, r[colSHA256]), append(skips, r[colSkipped])
 	}
 	two, one := zeroSum(t, 2*mib), zeroSum(t, 1*mib)
@@ -141,7 +138,7 @@ func TestHashPassStopsAtItsTimeBudget(t *testing.T) {
 	sc.cfg.HashTime = time.Nanosecond
 	st := sc.hashPass(context.Background())
 	assert.Equal(t, hashStats{skipped: 3}, st)
-	for _, r := range sc.rows {
+	for _, r := range passRows(sc) {
 		assert.Equal(t, [2]string{"", skipBudget}, [2]string{r[colSHA256], r[colSkipped]})
 	}
 }

@@ -20,13 +20,3 @@ func hostFile(hostRoot, path string) hostID {
 	}
 	return hostID{dev: st.Dev, ino: st.Ino, size: fi.Size(), mtime: fi.ModTime(), ok: true}
 }
-
-// isFile reports whether f is the file with device dev and inode ino.
-func isFile(f *os.File, dev, ino uint64) bool {
-	fi, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && st.Dev == dev && st.Ino == ino
-}

@@ -2,47 +2,27 @@ package untrusted
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path"
-	"strings"
-	"time"
+	"runtime"
 
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
 	"github.com/modhunt/modhunt/tables/pkgindex"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/trust"
+	"github.com/modhunt/modhunt/tables/verdict"
 )
-
-// Mode bits (Linux's st_mode values; this code only runs on Linux).
-const (
-	modeType   = 0o170000
-	modeDir    = 0o040000
-	modeSticky = 0o001000
-	modeSetuid = 0o004000
-	// writableByOthers: group or other may write.
-	writableByOthers = 0o022
-	worldWritable    = 0o002
-)
-
-// rootKey tells apart the file system views processes have: the same
-// mount namespace and the same root directory see the same files.
-type rootKey struct {
-	mntNS    uint64
-	dev, ino uint64
-}
 
 type scanner struct {
-	cfg       Config
-	src       Source
-	policy    *trust.Policy
-	pkgs      *pkgindex.DB
-	hash      *hasher
-	elf       *elfCache
+	cfg    Config
+	src    Source
+	policy *trust.Policy
+	pkgs   *pkgindex.DB
+	// facts is the file-facts cache (the inventory's when it has one);
+	// hash hashes through it.
+	facts     *fileinfo.Cache
+	hash      fileinfo.Hasher
 	log       *slog.Logger
 	mountInfo func(pid int) ([]mounts.Mount, error)
 	// The policy allowlists modules by sha256, or by package: then the
@@ -50,74 +30,22 @@ type scanner struct {
 	allowBySHA256, allowByPackage bool
 }
 
-// view caches, for one scan, what processes sharing a file system view
-// (mount namespace and root) have in common.
-type view struct {
-	preload preloadList
-	mounts  []mounts.Mount
-	dirs    map[string]dirFacts
-	stats   map[string]statResult
-	// named caches what the kernel's paths lead to under the view's path
-	// base (see inventory.PathBase).
-	named map[string]namedResult
-}
-
-type namedResult struct {
-	n  inventory.Named
-	ok bool
-}
-
-type dirFacts struct {
-	known         bool
-	userWritable  bool
-	worldWritable bool
-}
-
-type statResult struct {
-	fi inventory.FileInfo
-	ok bool
-}
-
 type scan struct {
 	*scanner
-	// rows are the judged modules; a row the hashing pass drops (its sum
-	// is allowlisted) becomes nil.
-	rows []table.Row
-	// jobs are the rows whose sha256 the hashing pass computes.
-	jobs  []hashJob
-	views map[rootKey]*view
-	files map[fileKey]statResult
-	// hostFiles caches, per path, the identity of the host's file there.
-	hostFiles map[string]hostID
-	// host is our own root directory; a process whose root is another
-	// directory (a container) sees other files under the same names.
-	host      rootKey
-	knownHost bool
-	// boot is the host's boot time (/proc/stat btime), read once.
-	boot     time.Time
-	bootRead bool
-	// ourNamed caches what the kernel's paths lead to under our own root.
-	ourNamed map[string]namedResult
-	// hashing: the query reads sha256 or sha256_skipped, or the policy
-	// allowlists by sha256. ownership: the query reads package, reasons or
-	// severity, or the policy allowlists by package; without it a module's
-	// owner is looked up only when its other reasons leave the row in
-	// doubt.
+	// res is the judgement being made: the processes read and the
+	// verdicts on their modules; dropped marks the verdicts the hashing
+	// pass found allowlisted by their sum.
+	res     *verdict.Judgement
+	dropped []bool
+	// jobs are the verdicts whose sha256 the hashing pass computes.
+	jobs []hashJob
+	// hashing: the consumer reads sha256 or sha256_skipped, or the policy
+	// allowlists by sha256. ownership: the consumer reads package, reasons
+	// or severity, or the policy allowlists by package; without it a
+	// module's owner is looked up only when its other reasons leave the
+	// row in doubt.
 	hashing, ownership bool
-}
-
-// maxEnviron bounds the environment read per process. It must cover all
-// of it: the loader honours LD_PRELOAD wherever it sits, so a process that
-// pads its environment past a smaller bound would hide its preload. execve
-// caps argv and envp together at 3/4 of _STK_LIM (6 MiB) whatever the stack
-// rlimit (fs/exec.c), and only CAP_SYS_RESOURCE can point environ at more.
-const maxEnviron = 6<<20 + 4096
-
-type hostID struct {
-	dev, ino uint64
-	size     int64
-	mtime    time.Time
-	ok       bool
+	osScan
 }
 
 type fileKey struct {
@@ -125,34 +53,50 @@ type fileKey struct {
 	inode        uint64
 }
 
-func (s *scanner) generate(ctx context.Context, q table.Query) ([]table.Row, error) {
-	rows, _, err := s.scan(ctx, q)
-	return rows, err
+// scan is judge for benchmarks and tests: the rows a query gets and the
+// hashing pass's figures.
+func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashStats, error) {
+	j, st, err := s.judge(ctx, q.PIDs(), needOf(q))
+	return rows(j), st, err
 }
 
-// scan judges every process first and hashes after, in one pass bounded
+// needOf is what of the verdicts a query of untrusted_module_loads reads.
+func needOf(q table.Query) verdict.Need {
+	return verdict.Need{
+		Hashes: q.UsesAny("sha256", "sha256_skipped"),
+		Owners: q.UsesAny("package", "reasons", "severity"),
+	}
+}
+
+// judge judges every process first and hashes after, in one pass bounded
 // by the hashing budget: what one process maps can cost the scan at most
 // the budget, never the verdicts on the others. A deadline stops the walk
-// and the pass, and the rows judged so far are returned with the error.
-func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashStats, error) {
-	pids := q.PIDs()
+// and the pass, and what was judged so far is returned with the error.
+func (s *scanner) judge(ctx context.Context, pids []int, need verdict.Need) (*verdict.Judgement, hashStats, error) {
 	if pids != nil && len(pids) == 0 {
-		return nil, hashStats{}, nil
+		return &verdict.Judgement{}, hashStats{}, nil
 	}
 	if err := s.pkgs.Refresh(); err != nil {
 		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
 	}
-	sc := &scan{scanner: s, views: map[rootKey]*view{}, files: map[fileKey]statResult{}, hostFiles: map[string]hostID{},
-		ourNamed:  map[string]namedResult{},
-		hashing:   s.allowBySHA256 || q.UsesAny("sha256", "sha256_skipped"),
-		ownership: s.allowByPackage || q.UsesAny("package", "reasons", "severity"),
+	sc := &scan{scanner: s, res: &verdict.Judgement{},
+		hashing:   s.allowBySHA256 || need.Hashes,
+		ownership: s.allowByPackage || need.Owners,
 	}
-	if self, err := openRoot(s.cfg.ProcFS, os.Getpid()); err == nil {
-		sc.host, sc.knownHost = self.key, true
-		self.close()
+	native := s.src.Platform() == runtime.GOOS
+	if native {
+		sc.begin()
 	}
 	err := s.src.Walk(ctx, pids, func(p *inventory.Process) error {
-		sc.process(ctx, p)
+		sc.res.Processes = append(sc.res.Processes, p.Clone())
+		if s.cfg.OnJudge != nil {
+			s.cfg.OnJudge(p.PID)
+		}
+		if native {
+			sc.process(ctx, len(sc.res.Processes)-1)
+		} else {
+			sc.processPortable(ctx, len(sc.res.Processes)-1)
+		}
 		return nil
 	})
 	stats := sc.hashPass(ctx)
@@ -161,13 +105,15 @@ func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashSta
 			"hashed_bytes", stats.bytes, "hashed_files", stats.files, "skipped_rows", stats.skipped,
 			"budget_bytes", s.cfg.HashBudget, "budget_time", s.cfg.HashTime.String())
 	}
-	rows := sc.rows[:0]
-	for _, r := range sc.rows {
-		if r != nil {
-			rows = append(rows, r)
+	// Verdicts whose sum the policy allowlists are no verdicts.
+	kept := sc.res.Verdicts[:0]
+	for i, v := range sc.res.Verdicts {
+		if !sc.dropped[i] {
+			kept = append(kept, v)
 		}
 	}
-	return rows, stats, err
+	sc.res.Verdicts = kept
+	return sc.res, stats, err
 }
 
 // Judged reports whether m is a module load this table judges: a file
@@ -178,457 +124,75 @@ func (s *scanner) scan(ctx context.Context, q table.Query) ([]table.Row, hashSta
 // make a library's path read like the program's. Package moduleevents
 // makes its events from the same loads.
 func Judged(_ *inventory.Process, m *inventory.Module) bool {
-	if !m.Executable || !strings.HasPrefix(m.Path, "/") {
+	if !m.Executable || !inventory.IsAbs(m.Path) {
 		return false
 	}
 	return m.Memfd || !m.Exe
 }
 
-func (sc *scan) process(ctx context.Context, p *inventory.Process) {
-	// An allowlisted path vouches for a program only when the path leads
-	// to the file the process runs.
-	if sc.policy.AllowsProcess("", p.Name) || (sc.policy.AllowsProcess(p.Path, "") && sc.exeNamed(p)) {
-		return
-	}
-	var mods []*inventory.Module
-	for i := range p.Modules {
-		if Judged(p, &p.Modules[i]) {
-			mods = append(mods, &p.Modules[i])
-		}
-	}
-	if len(mods) == 0 {
-		return
-	}
-	root, err := openRoot(sc.cfg.ProcFS, p.PID)
-	if err != nil {
-		sc.log.DebugContext(ctx, "process root unreadable", "pid", p.PID, "err", err)
-		root = nil
-	} else {
-		defer root.close()
-	}
-	v := sc.view(ctx, root, p.PID)
-	base := sc.pathBase(root)
-	defer func() {
-		if root == nil || base != root.fd {
-			closeBase(base)
-		}
-	}()
-
-	list, libPath, vars := sc.loaderLists(ctx, p, v)
-	var startup map[fileKey]bool
-	if !sc.cfg.noStartupEvidence {
-		startup = sc.startupOnly(ctx, p, root, vars)
-	}
-
-	// The host's package databases say nothing about a container's files:
-	// in a foreign root, package ownership is unknown, never "unowned".
-	foreign := root != nil && sc.knownHost && (root.key.dev != sc.host.dev || root.key.ino != sc.host.ino)
-	for _, m := range mods {
-		if ctx.Err() != nil {
-			break // the walk reports it
-		}
-		sc.module(p, m, root, base, v, list, libPath, startup, foreign)
-	}
-}
-
-// view returns the shared facts of the root's file system view, reading
-// ld.so.preload and mountinfo the first time the view is seen in this scan.
-func (sc *scan) view(ctx context.Context, root *procRoot, pid int) *view {
-	if root != nil {
-		if v, ok := sc.views[root.key]; ok {
-			return v
-		}
-	}
-	v := &view{dirs: map[string]dirFacts{}, stats: map[string]statResult{}, named: map[string]namedResult{}}
-	if root != nil {
-		sc.views[root.key] = v
-		// Read relative to the process's root: a private mount namespace
-		// may bind its own /etc/ld.so.preload over the host's.
-		f, err := root.openFile("/etc/ld.so.preload")
-		if err == nil {
-			var fi os.FileInfo
-			if fi, err = f.Stat(); err == nil {
-				err = readPreloadFile(f, fi.Size(), &v.preload)
-			}
-			_ = f.Close() // read only: nothing to lose
-		}
-		if err != nil && !isNotExist(err) {
-			sc.log.DebugContext(ctx, "ld.so.preload unreadable", "pid", pid, "err", err)
-		}
-	}
-	ms, err := sc.mountInfo(pid)
-	if err != nil {
-		sc.log.DebugContext(ctx, "mountinfo unreadable", "pid", pid, "err", err)
-	}
-	v.mounts = ms
-	return v
-}
-
-// isHostFile reports whether the mapped file is the very file the host's
-// view has at its path, the one the package database speaks for. Through
-// an overlay (a container's root, or a namespace's overlay over a system
-// directory) a lower layer's file keeps its inode, size and times but shows
-// the overlay's device, while a file laid over it in the upper layer is
-// another inode. A mapped file that cannot be statted is given the benefit
-// of the doubt (its other reasons still stand); a path the host does not
-// have is not its file.
-func (sc *scan) isHostFile(m *inventory.Module, mapped inventory.FileInfo, statOK bool) bool {
-	if !statOK {
-		return true
-	}
-	id, seen := sc.hostFiles[m.Path]
-	if !seen {
-		id = hostFile(sc.cfg.HostRoot, m.Path)
-		sc.hostFiles[m.Path] = id
-	}
-	if !id.ok || id.ino != mapped.Ino {
-		return false
-	}
-	return id.dev == mapped.Dev || (id.size == mapped.Size && id.mtime.Equal(mapped.ModTime))
-}
-
-func (sc *scan) statModule(pid int, m *inventory.Module) (inventory.FileInfo, bool) {
-	k := fileKey{m.Major, m.Minor, m.Inode}
-	if r, ok := sc.files[k]; ok && !m.Memfd {
-		return r.fi, r.ok
-	}
-	fi, err := sc.src.StatModule(pid, m)
-	r := statResult{fi: fi, ok: err == nil}
-	if !m.Memfd {
-		sc.files[k] = r // memfds share a device, and inodes are reused
-	}
-	return r.fi, r.ok
-}
-
-// module judges m and appends its row, if it has one. Its sha256 comes
-// from the cache when the file was hashed before; otherwise the row waits
-// for the hashing pass.
-func (sc *scan) module(p *inventory.Process, m *inventory.Module, root *procRoot, base int, v *view, list *preloadList, libPath *libDirs, startup map[fileKey]bool, foreign bool) {
-	fi, statOK := sc.statModule(p.PID, m)
-	mismatch := sc.pathMismatch(v, base, m, fi, statOK)
-	facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd, PathMismatch: mismatch}
-	facts.Preloaded = sc.preloaded(root, v, list, libPath, m, statOK && fi.Mode&modeSetuid != 0) ||
-		startup[fileKey{m.Major, m.Minor, m.Inode}]
-	pkg := ""
-	fsType := ""
-	if !m.Memfd {
-		if statOK && (fi.UID != 0 || fi.Mode&writableByOthers != 0) {
-			facts.UserWritable = true
-		}
-		if mismatch {
-			// The path names some other file, or none: its directories,
-			// its mount and its package say nothing about this one. The
-			// file system is the mapped file's own.
-			fsType, facts.Remote = sc.deviceFS(v, p.PID, m)
-		} else {
-			d := sc.dirFacts(root, v, path.Dir(m.Path))
-			facts.UserWritable = facts.UserWritable || d.userWritable
-			facts.WorldWritableDir = d.worldWritable
-			if mt, ok := mounts.Find(v.mounts, m.Path, m.Major, m.Minor, true); ok {
-				facts.Remote = mt.Remote()
-				facts.MountPoint, facts.MountNoexec = mt.MountPoint, mt.Noexec()
-				fsType = mt.FSType
-			}
-		}
-	}
-	owner := func() {
-		pkg, facts.PackagesKnown = sc.pkgs.Owner(m.Path)
-		if pkg != "" && (mismatch || (!m.Deleted && !sc.isHostFile(m, fi, statOK))) {
-			// A package owns the name, not this file: a private mount
-			// namespace can lay its own library over a packaged one; and
-			// a path that does not lead to the file vouches for nothing.
-			pkg = ""
-		}
-		facts.Package = pkg
-	}
-	lookup := !m.Memfd && !foreign
-	if lookup && sc.ownership {
-		owner()
-	}
-	reasons := sc.policy.Evaluate(facts)
-	if lookup && !sc.ownership && reasons.Empty() {
-		// Ownership only ever adds not_package_owned: with another reason
-		// the row stands whoever owns the file, without one it decides.
-		owner()
-		reasons = sc.policy.Evaluate(facts)
-	}
-	if reasons.Empty() || (!mismatch && sc.policy.AllowsModule(m.Path, "", pkg)) {
-		return
-	}
-	sum, skipped := "", ""
+// add appends the verdict on module mod of process proc, whose facts the
+// policy found reasons in: owner, mode and sha256 from the mapped file's
+// stat (fi, when statOK). Its sha256 comes from the cache when the file was
+// hashed before; otherwise the verdict waits for the hashing pass.
+func (sc *scan) add(proc, mod int, reasons trust.Reasons, fi inventory.FileInfo, statOK bool, pkg, fsType string) {
+	p := &sc.res.Processes[proc]
+	vd := verdict.Verdict{Proc: proc, Module: mod, Reasons: reasons, Package: pkg, FSType: fsType}
 	var job *hashJob
+	if statOK {
+		vd.Owner, vd.Mode, vd.StatOK = fi.UID, fi.Mode, true
+	}
 	if sc.hashing {
-		skipped = skipUnreadable
+		// Not hashed at all when no one reads the sum (verdict.Need).
+		vd.HashSkip = fileinfo.SkipUnreadable
 	}
 	if sc.hashing && statOK {
-		id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
+		id := inventory.IDOf(fi)
 		var cached bool
-		switch sum, cached = sc.hash.cached(id); {
+		switch vd.SHA256, cached = sc.hash.Cached(id); {
 		case cached:
-			skipped = ""
-		case id.size > sc.hash.max:
-			skipped = skipOverCap
+			vd.HashSkip = ""
+		case id.Size > sc.hash.Max:
+			vd.HashSkip = fileinfo.SkipOverCap
 		default:
-			skipped = skipBudget // until the hashing pass gets to it
-			job = &hashJob{row: len(sc.rows), pid: p.PID, mod: *m, id: id}
+			vd.HashSkip = fileinfo.SkipBudget // until the hashing pass gets to it
+			job = &hashJob{verdict: len(sc.res.Verdicts), pid: p.PID, mod: p.Modules[mod], id: id}
 		}
 	}
-	if sum != "" && sc.policy.AllowsModule("", sum, "") {
+	if vd.SHA256 != "" && sc.policy.AllowsModule("", vd.SHA256, "") {
 		return
 	}
-	uid, ownerUID, mode := "", "", ""
-	if p.UID >= 0 {
-		uid = table.Int(p.UID)
-	}
-	if statOK {
-		ownerUID = table.Int(fi.UID)
-		mode = fmt.Sprintf("%04o", fi.Mode&0o7777)
-	}
-	sc.rows = append(sc.rows, table.Row{
-		table.Int(p.PID), p.Name, p.Path, p.Cmdline, uid,
-		m.Path, m.Name, reasons.String(), string(reasons.Severity()),
-		sum, skipped, pkg, ownerUID, mode, fsType,
-	})
+	sc.res.Verdicts = append(sc.res.Verdicts, vd)
+	sc.dropped = append(sc.dropped, false)
 	if job != nil {
 		sc.jobs = append(sc.jobs, *job)
 	}
 }
 
-// preloaded reports whether the loader was told to load m before anything
-// else: an LD_PRELOAD/LD_AUDIT/ld.so.preload entry names it (by path, by
-// token glob, by bare name, or by resolving inside the process's root to
-// the very file mapped), or it came from an LD_LIBRARY_PATH directory that
-// the policy does not trust.
-func (sc *scan) preloaded(root *procRoot, v *view, list *preloadList, libPath *libDirs, m *inventory.Module, setuid bool) bool {
-	if list.matchName(m.Path, setuid) {
-		return true
+// processPortable judges a process of another OS's inventory (a Windows- or
+// macOS-shaped one fed to the table on this host, or any OS without a
+// judgement of its own yet): from what the inventory says alone, the
+// module's path, deletion, memfd and the mapped file's stat. Nothing is
+// read from this host's file system about it.
+func (sc *scan) processPortable(ctx context.Context, proc int) {
+	p := &sc.res.Processes[proc]
+	if sc.policy.AllowsProcess(p.Path, p.Name) {
+		return
 	}
-	if root == nil {
-		return false
-	}
-	// Each entry is statted once per process, not once per module: a list
-	// can hold thousands.
-	if list.files == nil {
-		list.files = make(map[fileKey]bool, len(list.paths))
-		for _, e := range list.paths {
-			if r := v.stat(root, e); r.ok {
-				list.files[fileKey{devMajor(r.fi.Dev), devMinor(r.fi.Dev), r.fi.Ino}] = true
-			}
+	for i := range p.Modules {
+		m := &p.Modules[i]
+		if ctx.Err() != nil {
+			return // the walk reports it
 		}
-	}
-	if list.files[fileKey{m.Major, m.Minor, m.Inode}] {
-		return true
-	}
-	if len(libPath.dirs) == 0 || m.Memfd || sc.policy.Trusted(m.Path) {
-		return false
-	}
-	if libPath.ids == nil {
-		libPath.names = make(map[string]bool, len(libPath.dirs))
-		libPath.ids = make(map[[2]uint64]bool, len(libPath.dirs))
-		for _, d := range libPath.dirs {
-			libPath.names[d] = true
-			if r := v.stat(root, d); r.ok {
-				libPath.ids[[2]uint64{r.fi.Dev, r.fi.Ino}] = true
-			}
+		if !Judged(p, m) {
+			continue
 		}
-	}
-	dir := path.Dir(m.Path)
-	if libPath.names[dir] {
-		return true
-	}
-	r := v.stat(root, dir)
-	return r.ok && libPath.ids[[2]uint64{r.fi.Dev, r.fi.Ino}]
-}
-
-// libDirs is a process's LD_LIBRARY_PATH, with the sets preloaded builds
-// from it on first use.
-type libDirs struct {
-	dirs  []string
-	names map[string]bool
-	ids   map[[2]uint64]bool // device and inode of each directory
-}
-
-func (v *view) stat(root *procRoot, p string) statResult {
-	if r, ok := v.stats[p]; ok {
-		return r
-	}
-	fi, err := root.stat(p)
-	r := statResult{fi: fi, ok: err == nil}
-	v.stats[p] = r
-	return r
-}
-
-// Linux's dev_t encoding (glibc's gnu_dev_major/minor).
-func devMajor(dev uint64) uint32 { return uint32((dev>>8)&0xfff) | uint32((dev>>32)&0xfffff000) }
-func devMinor(dev uint64) uint32 { return uint32(dev&0xff) | uint32((dev>>12)&0xffffff00) }
-
-// dirFacts walks dir and its ancestors inside the process's root, never
-// following a symlink: a directory is user-writable when a user other than
-// root owns it, or group/other may write it without the sticky bit (in a
-// sticky directory such as /tmp only an entry's owner may replace it, and
-// the entry's own owner is checked in turn). Any o+w directory on the way
-// makes the module a temp_dir one. A component that cannot be statted (the
-// directory is gone, or is a symlink) leaves it and everything below unknown.
-func (sc *scan) dirFacts(root *procRoot, v *view, dir string) dirFacts {
-	if root == nil {
-		return dirFacts{}
-	}
-	if f, ok := v.dirs[dir]; ok {
-		return f
-	}
-	var parent dirFacts
-	if dir != "/" {
-		parent = sc.dirFacts(root, v, path.Dir(dir))
-		if !parent.known {
-			v.dirs[dir] = parent
-			return parent
+		fi, err := sc.src.StatModule(p.PID, m)
+		statOK := err == nil
+		facts := trust.Module{Path: m.Path, Deleted: m.Deleted, Memfd: m.Memfd}
+		reasons := sc.policy.Evaluate(facts)
+		if reasons.Empty() || sc.policy.AllowsModule(m.Path, "", "") {
+			continue
 		}
+		sc.add(proc, i, reasons, fi, statOK, "", "")
 	}
-	f := dirFacts{}
-	if fi, err := root.lstat(dir); err == nil && fi.Mode&modeType == modeDir {
-		f.known = true
-		f.userWritable = parent.userWritable || fi.UID != 0 ||
-			(fi.Mode&writableByOthers != 0 && fi.Mode&modeSticky == 0)
-		f.worldWritable = parent.worldWritable || fi.Mode&worldWritable != 0
-	}
-	v.dirs[dir] = f
-	return f
 }
-
-// pathBase opens where the kernel's paths for the process's files start:
-// our own root for a process that shares it (no syscall), else the place
-// inventory.PathBase climbs to; -1 when unknown. It is root.fd itself in
-// the first case, so the caller closes it only when it differs.
-func (sc *scan) pathBase(root *procRoot) int {
-	if root == nil {
-		return -1
-	}
-	if sc.knownHost && root.key == sc.host {
-		return root.fd
-	}
-	return root.pathBase()
-}
-
-// maxDeletedClimb bounds how far up a deleted module's path pathMismatch
-// looks for a directory that still exists.
-const maxDeletedClimb = 8
-
-// pathMismatch reports whether m's path fails to lead to the mapped file
-// (mapped, a stat through map_files), so that nothing resting on the path
-// can be believed. The kernel printed the path from our root, or from the
-// top of the file's mount tree when our root is not above it: it is tried
-// under the process's path base, then under our root. A path leads to the
-// file when it resolves to the same device and inode. A deleted file has
-// no name to resolve: its path leads to it when the nearest directory on
-// it that still exists is on the mount the file was opened through (the
-// same device where the kernel gives no mount id), as a library replaced
-// by an upgrade is, and a file from a detached or foreign mount is not. A
-// path cut short names nothing. Without the mapped file's stat (no
-// map_files), the inode must match and a deleted file is not judged.
-func (sc *scan) pathMismatch(v *view, base int, m *inventory.Module, mapped inventory.FileInfo, statOK bool) bool {
-	switch {
-	case m.Memfd:
-		return false
-	case m.PathTruncated:
-		return true
-	case !statOK && m.Deleted:
-		return false
-	}
-	leads := func(p string) bool {
-		n, ok := sc.named(v, base, p)
-		switch {
-		case !ok:
-			return false
-		case !statOK:
-			return n.Ino == m.Inode
-		case m.Deleted:
-			if n.Mode&modeType != modeDir {
-				return false
-			}
-			if n.MountID != 0 && mapped.MountID != 0 {
-				return n.MountID == mapped.MountID
-			}
-			return n.Dev == mapped.Dev
-		default:
-			return sameFile(n, mapped)
-		}
-	}
-	if !m.Deleted {
-		return !leads(m.Path)
-	}
-	dir := path.Dir(m.Path)
-	for range maxDeletedClimb {
-		if _, ok := sc.named(v, base, dir); ok {
-			return !leads(dir)
-		}
-		if dir == "/" {
-			break
-		}
-		dir = path.Dir(dir)
-	}
-	return true
-}
-
-// named resolves a path the kernel printed: under the process's path base
-// first, then under our own root, returning the first that resolves to
-// something. Results are cached per view and per scan.
-func (sc *scan) named(v *view, base int, p string) (inventory.Named, bool) {
-	if base >= 0 {
-		r, seen := v.named[p]
-		if !seen {
-			n, err := statNamed(base, p)
-			r = namedResult{n: n, ok: err == nil}
-			v.named[p] = r
-		}
-		if r.ok {
-			return r.n, true
-		}
-	}
-	r, seen := sc.ourNamed[p]
-	if !seen {
-		if fd := ourRoot(); fd >= 0 {
-			n, err := statNamed(fd, p)
-			r = namedResult{n: n, ok: err == nil}
-			closeBase(fd)
-		}
-		sc.ourNamed[p] = r
-	}
-	return r.n, r.ok
-}
-
-// deviceFS names the file system of m from its device: a mount of that
-// device in the process's mountinfo, else the mapped file's own statfs (a
-// detached mount is in no mountinfo).
-func (sc *scan) deviceFS(v *view, pid int, m *inventory.Module) (fsType string, remote bool) {
-	if mt, ok := mounts.ByDevice(v.mounts, m.Major, m.Minor); ok {
-		return mt.FSType, mt.Remote()
-	}
-	t, err := sc.src.ModuleFSType(pid, m)
-	if err != nil {
-		return "", false
-	}
-	return t, mounts.IsNetworkFS(t)
-}
-
-// exeNamed reports whether the process's path leads to the file it runs,
-// resolved as pathMismatch resolves a module's path.
-func (sc *scan) exeNamed(p *inventory.Process) bool {
-	exe, err := statExe(sc.cfg.ProcFS, p.PID)
-	if err != nil {
-		return false
-	}
-	root, err := openRoot(sc.cfg.ProcFS, p.PID)
-	if err != nil {
-		return false
-	}
-	defer root.close()
-	base := sc.pathBase(root)
-	if base != root.fd {
-		defer closeBase(base)
-	}
-	v := &view{named: map[string]namedResult{}}
-	m := &inventory.Module{Path: p.Path, Deleted: p.PathDeleted, Inode: exe.Ino}
-	return !sc.pathMismatch(v, base, m, exe, true)
-}
-
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

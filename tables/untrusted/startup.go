@@ -36,36 +36,30 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/modhunt/modhunt/tables/elfdyn"
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 )
 
-// elfCacheMax bounds the ELF facts kept across scans (entries).
-const elfCacheMax = 4096
+// elfFact is a module file's ELF dynamic facts (nil for a file that is
+// not ELF or does not parse), kept per file identity in the file-facts
+// cache across scans.
+var elfFact = fileinfo.NewFact[*elfdyn.Info]("elfdyn")
 
-// elfCache keeps elfdyn.Info per file identity across scans (nil for a
-// file that is not ELF or does not parse); emptied when full.
-type elfCache struct {
-	mu sync.Mutex
-	m  map[fileID]*elfdyn.Info
-}
-
-func (c *elfCache) get(id fileID) (*elfdyn.Info, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	info, ok := c.m[id]
-	return info, ok
-}
-
-func (c *elfCache) put(id fileID, info *elfdyn.Info) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= elfCacheMax {
-		c.m = map[fileID]*elfdyn.Info{}
+// elfInfoSize is what an elfdyn.Info costs the cache, roughly.
+func elfInfoSize(info *elfdyn.Info) int {
+	if info == nil {
+		return 0
 	}
-	c.m[id] = info
+	n := 128 + len(info.Interp) + len(info.Soname)
+	for _, s := range info.Needed {
+		n += 16 + len(s)
+	}
+	for _, s := range info.Audit {
+		n += 16 + len(s)
+	}
+	return n
 }
 
 // vma is one line of /proc/PID/maps, as the layout check needs it.

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/modhunt/modhunt/tables/elfdyn"
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/procmaps"
 )
@@ -43,20 +44,19 @@ func (sc *scan) elfInfo(pid int, m *inventory.Module) *elfdyn.Info {
 	if !ok {
 		return nil
 	}
-	id := fileID{dev: fi.Dev, ino: fi.Ino, size: fi.Size, mtime: fi.ModTime}
-	if !m.Memfd { // memfd inodes are reused
-		if info, ok := sc.elf.get(id); ok {
-			return info
+	parse := func() (*elfdyn.Info, int, error) {
+		var info *elfdyn.Info
+		if f, err := sc.src.OpenModule(pid, m); err == nil {
+			info, _ = elfdyn.Parse(f, fi.Size, pageSize)
+			_ = f.Close() // read only
 		}
+		return info, elfInfoSize(info), nil
 	}
-	var info *elfdyn.Info
-	if f, err := sc.src.OpenModule(pid, m); err == nil {
-		info, _ = elfdyn.Parse(f, fi.Size, pageSize)
-		_ = f.Close() // read only
+	if m.Memfd { // memfd inodes are reused
+		info, _, _ := parse()
+		return info
 	}
-	if !m.Memfd {
-		sc.elf.put(id, info)
-	}
+	info, _ := fileinfo.Get(sc.facts, inventory.IDOf(fi), elfFact, parse)
 	return info
 }
 
@@ -83,7 +83,7 @@ func (sc *scan) interpModule(p *inventory.Process, root *procRoot, exe *inventor
 		if r, err := root.stat(clean); err == nil {
 			k := fileKey{devMajor(r.Dev), devMinor(r.Dev), r.Ino}
 			for m := range elfs {
-				if k == (fileKey{m.Major, m.Minor, m.Inode}) {
+				if k == (fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}) {
 					return m
 				}
 			}
@@ -147,7 +147,7 @@ func (sc *scan) startupOnly(ctx context.Context, p *inventory.Process, root *pro
 	candKeys := map[fileKey]bool{}
 	for _, m := range cands {
 		if !in[m] {
-			candKeys[fileKey{m.Major, m.Minor, m.Inode}] = true
+			candKeys[fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}] = true
 		}
 	}
 	if len(candKeys) == 0 || sc.auditMayHaveLeftHoles(p, root, vars, exeInfo) {
@@ -164,15 +164,15 @@ func (sc *scan) startupOnly(ctx context.Context, p *inventory.Process, root *pro
 	byKey := map[fileKey]*inventory.Module{}
 	for i := range p.Modules {
 		m := &p.Modules[i]
-		k := fileKey{m.Major, m.Minor, m.Inode}
+		k := fileKey{m.Linux.Major, m.Linux.Minor, m.Linux.Inode}
 		if _, seen := byKey[k]; !seen || m.FileType == inventory.FileELF {
 			byKey[k] = m
 		}
 	}
 	facts := layoutFacts{
 		vmas:       vmas,
-		interp:     fileKey{interp.Major, interp.Minor, interp.Inode},
-		top:        fileKey{top.Major, top.Minor, top.Inode},
+		interp:     fileKey{interp.Linux.Major, interp.Linux.Minor, interp.Linux.Inode},
+		top:        fileKey{top.Linux.Major, top.Linux.Minor, top.Linux.Inode},
 		candidates: candKeys,
 		elf: func(k fileKey) bool {
 			m := byKey[k]
@@ -270,7 +270,7 @@ func (sc *scan) processStart(pid int) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	b, _, err := sc.src.ReadFile(pid, "stat", maxProcStat)
+	b, _, err := sc.readProcFile(pid, "stat", maxProcStat)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -314,7 +314,7 @@ func (sc *scan) bootTime() (time.Time, bool) {
 // readVMAs reads pid's maps whole; ok is false when it is cut short or a
 // line does not parse (the layout is then not known).
 func (sc *scan) readVMAs(pid int) ([]vma, bool) {
-	data, truncated, err := sc.src.ReadFile(pid, "maps", maxStartupMaps)
+	data, truncated, err := sc.readProcFile(pid, "maps", maxStartupMaps)
 	if err != nil || truncated {
 		return nil, false
 	}

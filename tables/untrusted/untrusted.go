@@ -9,33 +9,26 @@ package untrusted
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/modhunt/modhunt/tables/deps"
+	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/mounts"
 	"github.com/modhunt/modhunt/tables/pkgindex"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/trust"
+	"github.com/modhunt/modhunt/tables/verdict"
 )
 
 // Name is the table's name.
 const Name = "untrusted_module_loads"
 
-// Source is what the table needs from the inventory; *inventory.Inventory
-// is one.
-type Source interface {
-	Walk(ctx context.Context, pids []int, fn func(*inventory.Process) error) error
-	OpenModule(pid int, m *inventory.Module) (*os.File, error)
-	StatModule(pid int, m *inventory.Module) (inventory.FileInfo, error)
-	ModuleFSType(pid int, m *inventory.Module) (string, error)
-	Environ(pid int, limit int) ([]string, bool, error)
-	ReadFile(pid int, name string, limit int) ([]byte, bool, error)
-}
+// Source is what the table needs from the inventory.
+type Source = inventory.Source
 
 // Config is what the table needs from the command line.
 type Config struct {
@@ -57,12 +50,26 @@ type Config struct {
 	HostRoot string
 	// ProcFS is where procfs is mounted; "" means /proc.
 	ProcFS string
+	// Policy is the built-in policy to start from; nil means the default
+	// policy of the inventory's platform (Linux: the loader's directories
+	// and ld.so.conf). Tests of another OS's inventory give their own.
+	Policy *trust.Policy
 	// Inventory is the scan to reuse; nil means a new inventory over ProcFS.
 	Inventory Source
+	// Files is the file-facts cache sums and ELF facts are kept in; nil
+	// means the inventory's (Files()), or a new one.
+	Files *fileinfo.Cache
 	// MountInfo returns a process's mounts; nil means reading
 	// /proc/PID/mountinfo through the inventory. Tests inject fixtures
 	// (a network file system cannot be mounted without a network).
 	MountInfo func(pid int) ([]mounts.Mount, error)
+
+	// ShareWindow is how long a finished scan is offered to the Judge's
+	// other consumer; 0 means DefaultShareWindow, negative never.
+	ShareWindow time.Duration
+	// OnJudge, when set, is called with each process's pid as it is judged
+	// (tests count scans with it).
+	OnJudge func(pid int)
 
 	// noStartupEvidence turns off the start-up layout evidence of preloads
 	// (benchmarks weigh its cost against a scan without it).
@@ -107,11 +114,12 @@ var Spec = table.Spec{
 	},
 }
 
-// New returns the host's shared table when d carries one (d.Untrusted,
-// which tables.Build makes), else a new one over d.Inventory and d.Policy.
+// New returns the table over the host's shared judge when d carries one
+// (d.Judge, which tables.Build makes, so module_detections judges from the
+// same scans), else over a new judge of d.Inventory under d.Policy.
 func New(d deps.Deps) (*table.Table, error) {
-	if d.Untrusted != nil {
-		return d.Untrusted, nil
+	if d.Judge != nil {
+		return TableOf(d.Judge), nil
 	}
 	cfg := Config{Log: d.Log, PolicyFile: d.Policy, HashBudget: d.HashBudget, HashTime: d.HashTime}
 	if d.Inventory != nil {
@@ -120,15 +128,27 @@ func New(d deps.Deps) (*table.Table, error) {
 	return NewFromConfig(cfg)
 }
 
-// NewFromConfig builds the table: the built-in Linux policy, extended by
-// cfg.PolicyFile. A policy file that cannot be read or parsed is an error
-// naming the file, line and field; it is never replaced by an empty policy.
+// NewFromConfig builds the table over its own Judge (see NewJudge).
 func NewFromConfig(cfg Config) (*table.Table, error) {
-	s, err := newScanner(cfg)
+	j, err := NewJudge(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &table.Table{Spec: Spec, Generate: s.generate}, nil
+	return j.Table(), nil
+}
+
+// Table is untrusted_module_loads, rendering this judge's verdicts.
+func (j *Judge) Table() *table.Table { return TableOf(j) }
+
+// TableOf is untrusted_module_loads over any judge: its verdicts as rows.
+func TableOf(j verdict.Judge) *table.Table {
+	return &table.Table{
+		Spec: Spec,
+		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
+			res, err := j.Judge(ctx, q.PIDs(), verdict.ForTable, needOf(q))
+			return rows(res), err
+		},
+	}
 }
 
 func newScanner(cfg Config) (*scanner, error) {
@@ -155,15 +175,30 @@ func newScanner(cfg Config) (*scanner, error) {
 	if cfg.HostRoot == "/" {
 		host.Resolve = filepath.EvalSymlinks
 	}
-	policy, err := trust.Linux(host)
-	if err != nil {
-		// ld.so.conf is the system's, not the admin's policy file: a
-		// problem there leaves the system directories trusted and is logged.
-		cfg.Log.Warn("ld.so.conf partly unreadable", "err", err)
+	policy := cfg.Policy
+	if policy == nil {
+		var err error
+		if policy, err = defaultPolicy(host, cfg.Inventory.Platform()); err != nil {
+			// The system's configuration, not the admin's policy file (on
+			// Linux ld.so.conf): a problem there leaves the system
+			// directories trusted and is logged.
+			cfg.Log.Warn("loader configuration partly unreadable", "err", err)
+		}
 	}
 	if cfg.PolicyFile != "" {
 		if err := policy.LoadFile(host, cfg.PolicyFile); err != nil {
 			return nil, err
+		}
+	}
+	if cfg.HashMax <= 0 {
+		cfg.HashMax = DefaultHashMax
+	}
+	files := cfg.Files
+	if files == nil {
+		if f, ok := cfg.Inventory.(interface{ Files() *fileinfo.Cache }); ok {
+			files = f.Files()
+		} else {
+			files = fileinfo.New(0, 0)
 		}
 	}
 	s := &scanner{
@@ -171,8 +206,8 @@ func newScanner(cfg Config) (*scanner, error) {
 		src:    cfg.Inventory,
 		policy: policy,
 		pkgs:   pkgindex.Open(cfg.HostRoot),
-		hash:   newHasher(cfg.HashMax),
-		elf:    &elfCache{},
+		facts:  files,
+		hash:   fileinfo.Hasher{Cache: files, Max: cfg.HashMax},
 		log:    cfg.Log,
 	}
 	for _, r := range policy.AllowModules {
@@ -183,20 +218,4 @@ func newScanner(cfg Config) (*scanner, error) {
 		s.mountInfo = s.readMountInfo
 	}
 	return s, nil
-}
-
-// maxMountInfo bounds one mountinfo read; a host with many thousands of
-// mounts (container hosts) stays well below it.
-const maxMountInfo = 4 << 20
-
-func (s *scanner) readMountInfo(pid int) ([]mounts.Mount, error) {
-	data, truncated, err := s.src.ReadFile(pid, "mountinfo", maxMountInfo)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := mounts.Parse(data)
-	if truncated {
-		err = fmt.Errorf("mountinfo of pid %d larger than %d bytes", pid, maxMountInfo)
-	}
-	return ms, err
 }

@@ -23,7 +23,7 @@ func (sc *scan) rtldCommand(ctx context.Context, p *inventory.Process) rtldArgs 
 	if info == nil || info.Interp != "" || !glibcInterp(info.Soname) {
 		return rtldArgs{}
 	}
-	raw, truncated, err := sc.src.ReadFile(p.PID, "cmdline", maxEnviron)
+	raw, truncated, err := sc.readProcFile(p.PID, "cmdline", maxEnviron)
 	if err != nil {
 		sc.log.DebugContext(ctx, "cmdline unreadable", "pid", p.PID, "err", err)
 		return rtldArgs{}
@@ -54,7 +54,7 @@ func (sc *scan) loaderLists(ctx context.Context, p *inventory.Process, v *view) 
 	args := sc.rtldCommand(ctx, p)
 	if vars.any() || args.hasPreload || len(args.audit) > 0 || len(v.preload.names) > 0 {
 		// Only then does AT_SECURE change a verdict.
-		if auxv, _, err := sc.src.ReadFile(p.PID, "auxv", maxAuxv); err == nil {
+		if auxv, _, err := sc.readProcFile(p.PID, "auxv", maxAuxv); err == nil {
 			list.secure, _ = atSecure(auxv)
 		}
 	}

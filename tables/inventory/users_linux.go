@@ -1,4 +1,4 @@
-package moduleevents
+package inventory
 
 import (
 	"bufio"

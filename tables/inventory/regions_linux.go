@@ -1,0 +1,91 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/modhunt/modhunt/tables/fileinfo"
+	"github.com/modhunt/modhunt/tables/procmaps"
+)
+
+// maxRegionsMaps bounds the maps read for Regions: 65530 mappings (the
+// default vm.max_map_count) of lines near PATH_MAX stay far below it.
+const maxRegionsMaps = 64 << 20
+
+// Regions is the memory view of process pid from /proc/PID/maps: every
+// mapping, file-backed or anonymous, in address order. A file mapping is an
+// image when the process maps that file executable anywhere (a loaded
+// module), else mapped; anonymous private memory ([heap], [stack], mmap) is
+// private; shared anonymous memory, SysV segments and the kernel's own
+// mappings ([vdso], [vvar]) are anonymous. A memfd is a file.
+func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
+	dir, err := inv.pidDir(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFD(dir)
+	fd, err := unix.Openat(dir, "maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open maps of pid %d: %w", pid, err)
+	}
+	f := os.NewFile(uintptr(fd), "maps")
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRegionsMaps))
+	if err != nil {
+		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var regions []Region
+	exec := map[fileinfo.Key]bool{}
+	sc := procmaps.NewScanner(data)
+	for sc.Scan() {
+		if sc.Err() != nil {
+			continue
+		}
+		m := sc.Mapping()
+		r := Region{Start: m.Start, Size: m.Size(), Offset: m.Offset}
+		if m.Perms&procmaps.PermRead != 0 {
+			r.Prot |= ProtRead
+		}
+		if m.Perms&procmaps.PermWrite != 0 {
+			r.Prot |= ProtWrite
+		}
+		if m.Perms&procmaps.PermExec != 0 {
+			r.Prot |= ProtExec
+		}
+		if m.Perms&procmaps.PermShared != 0 {
+			r.Prot |= ProtShared
+		}
+		path := m.Path
+		switch {
+		case m.IsFile() && (!isKernelMem(m.Major, m.Minor) || bytes.HasPrefix(path, []byte(memfdPrefix))):
+			r.Type, r.File = RegionMapped, fileinfo.Key{Dev: unix.Mkdev(m.Major, m.Minor), Ino: m.Inode}
+			if r.Prot&ProtExec != 0 {
+				exec[r.File] = true
+			}
+		case len(path) == 0 || string(path) == "[heap]" || string(path) == "[stack]":
+			if r.Prot&ProtShared != 0 {
+				r.Type = RegionAnonymous
+			} else {
+				r.Type = RegionPrivate
+			}
+		default:
+			r.Type = RegionAnonymous
+		}
+		r.Path = string(path)
+		regions = append(regions, r)
+	}
+	for i := range regions {
+		if r := &regions[i]; r.Type == RegionMapped && exec[r.File] {
+			r.Type = RegionImage
+		}
+	}
+	return regions, nil
+}

@@ -1,0 +1,53 @@
+package inventory
+
+import (
+	"context"
+	"os"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// TestRegionsOfThisProcess: the memory view has this test binary as an
+// image, anonymous executable memory as private, and each region's
+// protection and backing file.
+func TestRegionsOfThisProcess(t *testing.T) {
+	t.Parallel()
+	mem, err := unix.Mmap(-1, 0, 2*os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = unix.Munmap(mem) })
+	addr := uint64(uintptr(unsafe.Pointer(&mem[0])))
+
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	var st unix.Stat_t
+	require.NoError(t, unix.Stat(exe, &st))
+
+	regions, err := New(Config{}).Regions(context.Background(), os.Getpid())
+	require.NoError(t, err)
+	var anon, image bool
+	for i, r := range regions {
+		if i > 0 {
+			assert.GreaterOrEqual(t, r.Start, regions[i-1].Start+regions[i-1].Size, "address order, no overlap")
+		}
+		if r.Start <= addr && addr < r.Start+r.Size {
+			anon = true
+			assert.Equal(t, RegionPrivate, r.Type)
+			assert.Equal(t, "rwx", r.Prot.String())
+			assert.Empty(t, r.Path)
+		}
+		if r.File.Ino == st.Ino && r.File.Dev == st.Dev {
+			image = true
+			assert.Equal(t, RegionImage, r.Type, "the test binary is mapped executable: a loaded image")
+			assert.Equal(t, exe, r.Path)
+		}
+	}
+	assert.True(t, anon, "the anonymous rwx region at %#x", addr)
+	assert.True(t, image, "the test binary's mappings")
+
+	_, err = New(Config{}).Regions(context.Background(), -1)
+	require.Error(t, err)
+}

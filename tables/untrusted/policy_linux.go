@@ -1,0 +1,13 @@
+package untrusted
+
+import "github.com/modhunt/modhunt/tables/trust"
+
+// defaultPolicy is the built-in policy for an inventory of platform:
+// Linux's (the loader's directories and ld.so.conf) for this host's own
+// processes, an empty one (nothing trusted) for another OS's.
+func defaultPolicy(host trust.Host, platform string) (*trust.Policy, error) {
+	if platform != "linux" {
+		return &trust.Policy{Source: "built-in"}, nil
+	}
+	return trust.Linux(host)
+}
