@@ -255,12 +255,8 @@ func (img *image) cstringAt(rva, max uint32) (str []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	for i, c := range b {
-		if c == 0 {
-			return b[:i], true, nil
-		}
-	}
-	return b, false, nil
+	str, ok = cutNUL(b)
+	return str, ok, nil
 }
 
 // fileExtent is where the last section's raw data ends: the size of the

@@ -1,6 +1,7 @@
 package pefacts
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -142,12 +143,16 @@ func (s *source) cstring(off, max int64) (str []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	for i, c := range b {
-		if c == 0 {
-			return b[:i], true, nil
-		}
+	str, ok = cutNUL(b)
+	return str, ok, nil
+}
+
+// cutNUL returns b up to its first NUL; ok is false when b holds none.
+func cutNUL(b []byte) (str []byte, ok bool) {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i], true
 	}
-	return b, false, nil
+	return b, false
 }
 
 func le16(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }
