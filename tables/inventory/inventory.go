@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -91,6 +92,10 @@ type Source interface {
 	// Regions is the process's memory view: every region, file-backed or
 	// not, in address order.
 	Regions(ctx context.Context, pid int) ([]Region, error)
+	// OpenMemory opens the process's memory for reading at virtual
+	// addresses (Linux /proc/PID/mem, Windows ReadProcessMemory). Readers
+	// bound what they read: a region may be gigabytes.
+	OpenMemory(pid int) (Memory, error)
 	// Files is the file-facts cache to read module facts through.
 	Files() *fileinfo.Cache
 	// Platform is the OS whose processes these are, as runtime.GOOS names
@@ -167,6 +172,14 @@ const (
 	// kernel's own (shared anonymous memory, SysV segments, [vdso]).
 	RegionAnonymous RegionType = "anonymous"
 )
+
+// Memory is a process's memory opened for reading: ReadAt's offset is a
+// virtual address in that process. A read of an unmapped or unreadable
+// address fails without stopping the caller's scan of other regions.
+type Memory interface {
+	io.ReaderAt
+	io.Closer
+}
 
 // Region is one memory region of a process.
 type Region struct {

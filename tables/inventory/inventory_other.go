@@ -54,5 +54,8 @@ func (inv *Inventory) Files() *fileinfo.Cache { return inv.cfg.Files }
 // Regions returns ErrUnsupported.
 func (inv *Inventory) Regions(context.Context, int) ([]Region, error) { return nil, ErrUnsupported }
 
+// OpenMemory returns ErrUnsupported.
+func (inv *Inventory) OpenMemory(int) (Memory, error) { return nil, ErrUnsupported }
+
 // Platform is this OS.
 func (inv *Inventory) Platform() string { return runtime.GOOS }

@@ -51,3 +51,32 @@ func TestRegionsOfThisProcess(t *testing.T) {
 	_, err = New(Config{}).Regions(context.Background(), -1)
 	require.Error(t, err)
 }
+
+// TestOpenMemoryReadsAtVirtualAddresses: bytes written into this process's
+// anonymous mapping read back through OpenMemory at the same address, and
+// an unmapped address fails instead of reading something else.
+func TestOpenMemoryReadsAtVirtualAddresses(t *testing.T) {
+	t.Parallel()
+	page := os.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = unix.Munmap(mem) })
+	copy(mem[page-4:], "BSJB-marker")
+	addr := int64(uintptr(unsafe.Pointer(&mem[0])))
+	// A hole right after the first page (unix.Munmap only takes whole mappings).
+	_, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(addr)+uintptr(page), uintptr(page), 0)
+	require.Zero(t, errno)
+
+	m, err := New(Config{}).OpenMemory(os.Getpid())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	got := make([]byte, 4)
+	_, err = m.ReadAt(got, addr+int64(page)-4)
+	require.NoError(t, err)
+	assert.Equal(t, "BSJB", string(got))
+	_, err = m.ReadAt(got, addr+int64(page))
+	require.Error(t, err, "the unmapped page after it")
+
+	_, err = New(Config{}).OpenMemory(-1)
+	require.Error(t, err)
+}

@@ -5,12 +5,15 @@
 package fakeinv
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/inventory"
@@ -24,6 +27,11 @@ type Inventory struct {
 	// for its bytes (OpenModule and StatModule read it); a module without
 	// one cannot be opened or statted.
 	Backing map[string]string
+	// Private adds regions no module stands for (heap, VirtualAlloc'd
+	// memory) to a pid's Regions; Memory holds region contents by start
+	// address for OpenMemory (an address no entry covers reads as EIO).
+	Private map[int][]inventory.Region
+	Memory  map[int]map[uint64][]byte
 
 	facts  *fileinfo.Cache
 	mu     sync.Mutex
@@ -109,11 +117,41 @@ func (f *Inventory) Regions(_ context.Context, pid int) ([]inventory.Region, err
 				rs = append(rs, inventory.Region{Start: m.Base, Size: m.Size, Prot: inventory.ProtRead | inventory.ProtExec,
 					Type: inventory.RegionImage, File: m.File, Path: m.Path})
 			}
+			rs = append(rs, f.Private[pid]...)
+			slices.SortFunc(rs, func(a, b inventory.Region) int { return cmp.Compare(a.Start, b.Start) })
 			return rs, nil
 		}
 	}
 	return nil, fs.ErrNotExist
 }
+
+// OpenMemory reads Memory[pid].
+func (f *Inventory) OpenMemory(pid int) (inventory.Memory, error) {
+	for i := range f.Procs {
+		if f.Procs[i].PID == pid {
+			return memory(f.Memory[pid]), nil
+		}
+	}
+	return nil, fs.ErrNotExist
+}
+
+type memory map[uint64][]byte
+
+func (m memory) ReadAt(p []byte, off int64) (int, error) {
+	addr := uint64(off)
+	for start, b := range m {
+		if addr >= start && addr < start+uint64(len(b)) {
+			n := copy(p, b[addr-start:])
+			if n < len(p) {
+				return n, io.EOF
+			}
+			return n, nil
+		}
+	}
+	return 0, syscall.EIO
+}
+
+func (memory) Close() error { return nil }
 
 // Files is the inventory's file-facts cache.
 func (f *Inventory) Files() *fileinfo.Cache {
