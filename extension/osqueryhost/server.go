@@ -97,16 +97,21 @@ func Serve(ctx context.Context, cfg Config) error {
 	if transport == nil {
 		transport = thrift.NewTBufferedTransportFactory(writeBuffer)
 	}
-	srv, err := osquery.NewExtensionManagerServer(cfg.Name, cfg.Socket,
+	// osquery-go's server routes calls to the plugins; extensionServer
+	// registers, listens and writes the replies.
+	router, err := osquery.NewExtensionManagerServer(cfg.Name, cfg.Socket,
 		osquery.ExtensionVersion(cfg.Version),
 		osquery.ServerTimeout(cfg.Timeout),
 		osquery.WithClient(mc),
-		osquery.WithTransportFactory(transport),
 	)
 	if err != nil {
 		return fmt.Errorf("osquery extension server: %w", err)
 	}
-	srv.RegisterPlugin(plugins...)
+	router.RegisterPlugin(plugins...)
+	srv := &extensionServer{
+		name: cfg.Name, version: cfg.Version, socket: cfg.Socket, timeout: cfg.Timeout,
+		client: mc, router: router, plugins: plugins, transport: transport,
+	}
 
 	// osquery-go's own Run is not used: it cannot be stopped from outside,
 	// it reports osqueryd's departure and a failed start alike as an error,
@@ -213,7 +218,7 @@ func (cfg *Config) check() error {
 
 // session is one registration's worth of state for Serve's stop paths.
 type session struct {
-	srv        *osquery.ExtensionManagerServer
+	srv        *extensionServer
 	mc         *managerClient
 	served     <-chan error
 	servedDone bool
