@@ -22,7 +22,7 @@ type noManager struct{ osquery.ExtensionManager }
 
 // replyBytes runs one "call" request through processor, as the extension's
 // Thrift server does, and returns the bytes of the reply.
-func replyBytes(t *testing.T, processor thrift.TProcessor, item string, req gen.ExtensionPluginRequest) []byte {
+func replyBytes(t testing.TB, processor thrift.TProcessor, item string, req gen.ExtensionPluginRequest) []byte {
 	t.Helper()
 	ctx := context.Background()
 	in := thrift.NewTMemoryBuffer()
@@ -56,7 +56,7 @@ func decodeReply(t *testing.T, b []byte) (string, thrift.TMessageType, int32, *g
 
 // processors returns osquery-go's stock processor and the extension's,
 // serving the same plugin.
-func processors(t *testing.T, tbl *table.Table) (stock, rows *gen.ExtensionProcessor) {
+func processors(t testing.TB, tbl *table.Table) (stock, rows *gen.ExtensionProcessor) {
 	t.Helper()
 	p, err := NewPlugin(tbl, table.NewGuard(0, 0, nil), nil)
 	require.NoError(t, err)
