@@ -232,7 +232,10 @@ func (g *generator) checkShape(ctx context.Context, rows []table.Row) {
 	}
 }
 
-// rowMaps turns rows in column order into osquery's column-name maps. Every
+// rowMaps turns rows in column order into osquery's column-name maps, the
+// form osquery-go's plugins answer in. The extension's own server never
+// builds them (it writes the same pairs from the rows, rowwriter.go); they
+// serve osquery-go's stock processor and direct Plugin.Call users. Every
 // column the statement reads is present in every map: "" stays "" (osqueryd
 // reads it as NULL in a numeric column), and a missing key would mean NULL
 // for TEXT too. A column it does not read (used false; nil means all are
