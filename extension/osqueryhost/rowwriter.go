@@ -2,6 +2,8 @@ package osqueryhost
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
 
 	"github.com/apache/thrift/lib/go/thrift"
 
@@ -18,8 +20,8 @@ import (
 // connectivity check and writes the message, its table plugin parses the
 // query context and sets the status. Only the list of rows is written here,
 // in the generated code's place in the stream, straight from the table's
-// rows: each column name is one string of the table's definition, each value
-// the table's own string.
+// rows: each used column's key encoded once per reply, each value the
+// table's own string.
 
 // rowSink carries a generate call's rows from the plugin's generate (which
 // then returns no maps) to the protocol writing the reply.
@@ -80,7 +82,59 @@ func (p *rowsProtocol) WriteListBegin(ctx context.Context, elemType thrift.TType
 	}
 	p.next = false
 	p.sink.filled = false // written once
+	if bp, ok := p.TProtocol.(*thrift.TBinaryProtocol); ok {
+		// TBinaryProtocol writes straight through to its transport, so
+		// bytes written there land in order with its own.
+		return writeRowsBinary(bp.Transport(), p.sink.cols, p.sink.used, p.sink.rows)
+	}
 	return writeRows(ctx, p.TProtocol, p.sink.cols, p.sink.used, p.sink.rows)
+}
+
+// rowChunk is how many encoded bytes writeRowsBinary gathers per write.
+const rowChunk = 32 << 10
+
+// writeRowsBinary is writeRows for the binary protocol, the one osqueryd
+// speaks, encoded here: TBinaryProtocol's WriteString is two interface
+// calls and two writes per string, and every row's map header and keys
+// are the same bytes. The encoding is the binary protocol's: a list header
+// (element type, big-endian i32 count), per row a map header (key type,
+// value type, i32 count), strings as an i32 length and the bytes.
+func writeRowsBinary(w io.Writer, cols []table.Column, used []bool, rows []table.Row) error {
+	var keys [][]byte // per used column, the encoded key
+	var idx []int
+	for i, c := range cols {
+		if used != nil && !used[i] {
+			continue
+		}
+		keys = append(keys, binary.BigEndian.AppendUint32(nil, uint32(len(c.Name))))
+		keys[len(keys)-1] = append(keys[len(keys)-1], c.Name...)
+		idx = append(idx, i)
+	}
+	head := binary.BigEndian.AppendUint32([]byte{byte(thrift.STRING), byte(thrift.STRING)}, uint32(len(keys)))
+	buf := make([]byte, 0, rowChunk+4096)
+	buf = binary.BigEndian.AppendUint32(append(buf, byte(thrift.MAP)), uint32(len(rows)))
+	for _, r := range rows {
+		buf = append(buf, head...)
+		for k, i := range idx {
+			v := ""
+			if i < len(r) {
+				v = r[i]
+			}
+			buf = append(buf, keys[k]...)
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(v)))
+			buf = append(buf, v...)
+		}
+		if len(buf) >= rowChunk {
+			if _, err := w.Write(buf); err != nil {
+				return thrift.NewTProtocolException(err)
+			}
+			buf = buf[:0]
+		}
+	}
+	if _, err := w.Write(buf); err != nil {
+		return thrift.NewTProtocolException(err)
+	}
+	return nil
 }
 
 // writeRows writes rows as list<map<string,string>>, as the generated

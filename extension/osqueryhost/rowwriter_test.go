@@ -22,7 +22,9 @@ type noManager struct{ osquery.ExtensionManager }
 
 // replyBytes runs one "call" request through processor, as the extension's
 // Thrift server does, and returns the bytes of the reply.
-func replyBytes(t testing.TB, processor thrift.TProcessor, item string, req gen.ExtensionPluginRequest) []byte {
+// With generic set the reply's protocol is not a *TBinaryProtocol, so the
+// row writer takes its path for any protocol.
+func replyBytes(t testing.TB, processor thrift.TProcessor, item string, req gen.ExtensionPluginRequest, generic bool) []byte {
 	t.Helper()
 	ctx := context.Background()
 	in := thrift.NewTMemoryBuffer()
@@ -32,7 +34,11 @@ func replyBytes(t testing.TB, processor thrift.TProcessor, item string, req gen.
 	require.NoError(t, args.Write(ctx, iprot))
 	require.NoError(t, iprot.WriteMessageEnd(ctx))
 	out := thrift.NewTMemoryBuffer()
-	_, err := processor.Process(ctx, iprot, thrift.NewTBinaryProtocolConf(out, nil))
+	var oprot thrift.TProtocol = thrift.NewTBinaryProtocolConf(out, nil)
+	if generic {
+		oprot = anyProtocol{oprot}
+	}
+	_, err := processor.Process(ctx, iprot, oprot)
 	require.NoError(t, err)
 	return out.Bytes()
 }
@@ -115,27 +121,28 @@ func TestRowWriterMatchesOsqueryGo(t *testing.T) {
 			t.Parallel()
 			f := &fakeTable{gen: func(context.Context, table.Query) ([]table.Row, error) { return tc.rows, tc.err }}
 			stock, rows := processors(t, f.table())
-			want := replyBytes(t, stock, "fake_modules", tc.request)
-			got := replyBytes(t, rows, "fake_modules", tc.request)
-
+			want := replyBytes(t, stock, "fake_modules", tc.request, false)
 			wName, wType, wSeq, wResp := decodeReply(t, want)
-			gName, gType, gSeq, gResp := decodeReply(t, got)
-			assert.Equal(t, []any{wName, wType, wSeq}, []any{gName, gType, gSeq})
-			require.NotNil(t, gResp)
-			assert.Equal(t, wResp.Status, gResp.Status)
-			assert.Equal(t, wResp.Response, gResp.Response)
-			assert.Len(t, got, len(want))
-			if maxKeys(wResp.Response) <= 1 {
-				assert.True(t, bytes.Equal(want, got), "byte for byte:\nstock %q\nrows  %q", want, got)
+			for _, generic := range []bool{false, true} {
+				got := replyBytes(t, rows, "fake_modules", tc.request, generic)
+				gName, gType, gSeq, gResp := decodeReply(t, got)
+				assert.Equal(t, []any{wName, wType, wSeq}, []any{gName, gType, gSeq}, "generic %v", generic)
+				require.NotNil(t, gResp)
+				assert.Equal(t, wResp.Status, gResp.Status, "generic %v", generic)
+				assert.Equal(t, wResp.Response, gResp.Response, "generic %v", generic)
+				assert.Len(t, got, len(want), "generic %v", generic)
+				if maxKeys(wResp.Response) <= 1 {
+					assert.True(t, bytes.Equal(want, got), "byte for byte (generic %v):\nstock %q\nrows  %q", generic, want, got)
+				}
 			}
 		})
 	}
 }
 
-// TestRowWriterIsTheOneServed fails when the extension's processor falls
-// back to maps: the table's own strings must be what is written, which a
-// map-building path would only match by chance of the same length.
-func TestRowWriterIsTheOneServed(t *testing.T) {
+// TestRowsReplaceTheResponseListOnce writes a response through the rows
+// protocol and records the strings written: the table's own, in column
+// order, where the generated code writes its (empty) list, and only once.
+func TestRowsReplaceTheResponseListOnce(t *testing.T) {
 	t.Parallel()
 	var written []string
 	sink := &rowSink{filled: true, cols: []table.Column{{Name: "pid"}, {Name: "path"}}, rows: []table.Row{{"1", "/a"}, {"2"}}}
@@ -145,6 +152,9 @@ func TestRowWriterIsTheOneServed(t *testing.T) {
 	assert.Equal(t, []string{"OK", "pid", "1", "path", "/a", "pid", "2", "path", ""}, written)
 	assert.False(t, sink.filled, "the rows are written once")
 }
+
+// anyProtocol hides the binary protocol behind the interface.
+type anyProtocol struct{ thrift.TProtocol }
 
 type recordingProtocol struct {
 	thrift.TProtocol
