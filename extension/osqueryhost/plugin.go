@@ -207,10 +207,35 @@ func (g *generator) generate(ctx context.Context, qc osqtable.QueryContext) (row
 		}
 		g.log.WarnContext(ctx, "serving partial rows", "rows", len(got), "err", err)
 	}
-	return g.rowMaps(ctx, got, g.t.UsedMask(q)), nil
+	g.checkShape(ctx, got)
+	used := g.t.UsedMask(q)
+	if sink := sinkFrom(ctx); sink != nil {
+		// The reply's writer takes the rows as they are (rowwriter.go).
+		*sink = rowSink{filled: true, cols: g.t.Columns, used: used, rows: got}
+		return nil, nil
+	}
+	return g.rowMaps(got, used), nil
 }
 
-// rowMaps turns rows in column order into osquery's column-name maps. Every
+// checkShape logs rows whose length is not the column count: a table bug,
+// not a reason to lose the query. Short rows are padded with NULLs, extra
+// values dropped.
+func (g *generator) checkShape(ctx context.Context, rows []table.Row) {
+	misshapen := 0
+	for _, r := range rows {
+		if len(r) != len(g.t.Columns) {
+			misshapen++
+		}
+	}
+	if misshapen > 0 {
+		g.log.ErrorContext(ctx, "rows do not match the column count", "rows", misshapen, "columns", len(g.t.Columns))
+	}
+}
+
+// rowMaps turns rows in column order into osquery's column-name maps, the
+// form osquery-go's plugins answer in. The extension's own server never
+// builds them (it writes the same pairs from the rows, rowwriter.go); they
+// serve osquery-go's stock processor and direct Plugin.Call users. Every
 // column the statement reads is present in every map: "" stays "" (osqueryd
 // reads it as NULL in a numeric column), and a missing key would mean NULL
 // for TEXT too. A column it does not read (used false; nil means all are
@@ -218,7 +243,7 @@ func (g *generator) generate(ctx context.Context, qc osqtable.QueryContext) (row
 // only for the columns SQLite asks for (DynamicTableRow::get_column in
 // osquery/sql/dynamic_table_row.cpp), so an unread key is bytes on the wire
 // and a string in the worker for nothing.
-func (g *generator) rowMaps(ctx context.Context, rows []table.Row, used []bool) []map[string]string {
+func (g *generator) rowMaps(rows []table.Row, used []bool) []map[string]string {
 	cols := g.t.Columns
 	n := len(cols)
 	if used != nil {
@@ -230,11 +255,7 @@ func (g *generator) rowMaps(ctx context.Context, rows []table.Row, used []bool) 
 		}
 	}
 	out := make([]map[string]string, 0, len(rows))
-	misshapen := 0
 	for _, r := range rows {
-		if len(r) != len(cols) {
-			misshapen++
-		}
 		m := make(map[string]string, n)
 		for i, c := range cols {
 			if used != nil && !used[i] {
@@ -247,11 +268,6 @@ func (g *generator) rowMaps(ctx context.Context, rows []table.Row, used []bool) 
 			}
 		}
 		out = append(out, m)
-	}
-	if misshapen > 0 {
-		// A table bug, not a reason to lose the query: short rows are padded
-		// with NULLs, extra values dropped.
-		g.log.ErrorContext(ctx, "rows do not match the column count", "rows", misshapen, "columns", len(cols))
 	}
 	return out
 }

@@ -97,16 +97,21 @@ func Serve(ctx context.Context, cfg Config) error {
 	if transport == nil {
 		transport = thrift.NewTBufferedTransportFactory(writeBuffer)
 	}
-	srv, err := osquery.NewExtensionManagerServer(cfg.Name, cfg.Socket,
+	// osquery-go's server routes calls to the plugins; extensionServer
+	// registers, listens and writes the replies.
+	router, err := osquery.NewExtensionManagerServer(cfg.Name, cfg.Socket,
 		osquery.ExtensionVersion(cfg.Version),
 		osquery.ServerTimeout(cfg.Timeout),
 		osquery.WithClient(mc),
-		osquery.WithTransportFactory(transport),
 	)
 	if err != nil {
 		return fmt.Errorf("osquery extension server: %w", err)
 	}
-	srv.RegisterPlugin(plugins...)
+	router.RegisterPlugin(plugins...)
+	srv := &extensionServer{
+		name: cfg.Name, version: cfg.Version, socket: cfg.Socket, timeout: cfg.Timeout,
+		client: mc, router: router, plugins: plugins, transport: transport,
+	}
 
 	// osquery-go's own Run is not used: it cannot be stopped from outside,
 	// it reports osqueryd's departure and a failed start alike as an error,
@@ -130,11 +135,11 @@ func Serve(ctx context.Context, cfg Config) error {
 				return fmt.Errorf("serving osquery extension: %w", err)
 			}
 			if !mc.deregistered.Load() {
-				// Not osquery-go's Shutdown: thrift's accept loop gave up.
+				// Not a Shutdown: thrift's accept loop gave up.
 				s.shutdown(context.WithoutCancel(ctx))
 				return errors.New("serving osquery extension: the extension's socket stopped accepting calls")
 			}
-			// osqueryd's shutdown call ran osquery-go's Shutdown, which
+			// osqueryd's shutdown call ran extensionServer.Shutdown, which
 			// deregistered and stopped the server.
 			log.InfoContext(ctx, "osquery asked the extension to shut down")
 			s.cleanup()
@@ -213,7 +218,7 @@ func (cfg *Config) check() error {
 
 // session is one registration's worth of state for Serve's stop paths.
 type session struct {
-	srv        *osquery.ExtensionManagerServer
+	srv        *extensionServer
 	mc         *managerClient
 	served     <-chan error
 	servedDone bool
@@ -277,8 +282,8 @@ func (s *session) cleanup() {
 }
 
 // extensionSocket is where an extension listens once registered: osquery's
-// getExtensionSocket (osquery/extensions/extensions.h) and osquery-go's Start
-// agree on "<manager socket>.<uuid>".
+// getExtensionSocket (osquery/extensions/extensions.h), osquery-go's Start
+// and extensionServer.Start agree on "<manager socket>.<uuid>".
 func extensionSocket(manager string, uuid gen.ExtensionRouteUUID) string {
 	return fmt.Sprintf("%s.%d", manager, uuid)
 }
@@ -293,7 +298,7 @@ type managerClient struct {
 	log    *slog.Logger
 	uuid   atomic.Int64
 	gone   atomic.Bool
-	// deregistered is set once osquery-go's Shutdown has run.
+	// deregistered is set once Shutdown has run.
 	deregistered atomic.Bool
 	registered   chan struct{}
 	once         sync.Once

@@ -56,7 +56,8 @@ func TestWalkDetailReadsOnlyWhatIsAsked(t *testing.T) {
 	// What every walk reads: the maps, and the fields they give.
 	bare, reads := walk(0)
 	assert.Equal(t, []string{"maps"}, reads)
-	assert.Equal(t, full.UID, bare.UID)
+	assert.Equal(t, int64(-1), bare.UID, "no uid unless asked")
+	assert.Zero(t, bare.User)
 	assert.Zero(t, bare.Name)
 	assert.Zero(t, bare.PPID)
 	assert.Zero(t, bare.Path)
@@ -69,7 +70,13 @@ func TestWalkDetailReadsOnlyWhatIsAsked(t *testing.T) {
 		assert.Equal(t, full.Modules[i], m, "every other module field comes from the maps")
 	}
 
-	p, reads := walk(DetailStat)
+	p, reads := walk(DetailUser)
+	assert.Equal(t, []string{"maps"}, reads, "the uid is the maps file's owner")
+	assert.Equal(t, full.UID, p.UID)
+	assert.Equal(t, full.User, p.User)
+	require.GreaterOrEqual(t, p.UID, int64(0))
+
+	p, reads = walk(DetailStat)
 	assert.Equal(t, []string{"maps", "stat"}, reads)
 	assert.Equal(t, full.Name, p.Name)
 	assert.Equal(t, full.PPID, p.PPID)

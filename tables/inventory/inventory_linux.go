@@ -464,9 +464,11 @@ func (inv *Inventory) readMaps(s *scratch, d pdir, detail Detail) error {
 	defer closeFD(fd)
 	// procfs owns a process's files by its effective uid (root when it is
 	// not dumpable): the cheapest uid there is, one fstat on an open fd.
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err == nil {
-		s.proc.UID = int64(st.Uid)
+	if detail&DetailUser != 0 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err == nil {
+			s.proc.UID = int64(st.Uid)
+		}
 	}
 	s.lines, s.pathBytes = 0, 0
 	clear(s.index)

@@ -105,7 +105,7 @@ func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q tab
 }
 
 // detail is what the inventory must read for the columns q reads: the maps
-// alone give pid, uid and every module column but file_type.
+// alone give pid and every module column but file_type.
 func detail(q table.Query) inventory.Detail {
 	var d inventory.Detail
 	if q.UsesAny("process_name", "parent") {
@@ -119,6 +119,9 @@ func detail(q table.Query) inventory.Detail {
 	}
 	if q.Uses("file_type") {
 		d |= inventory.DetailFileType
+	}
+	if q.Uses("uid") {
+		d |= inventory.DetailUser
 	}
 	return d
 }
