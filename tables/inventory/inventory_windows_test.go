@@ -21,7 +21,7 @@ import (
 // test/wine/go_windows_amd64_exec with MODHUNT_WINE_FIXTURES set).
 
 // dropDLL copies a fixture DLL into a fresh temp folder under name.
-func dropDLL(t *testing.T, fixture, name string) string {
+func dropDLL(t testing.TB, fixture, name string) string {
 	t.Helper()
 	dll := filepath.Join(t.TempDir(), name)
 	winfix.CopyFile(t, filepath.Join(winfix.Dir(t), fixture), dll)
@@ -30,7 +30,7 @@ func dropDLL(t *testing.T, fixture, name string) string {
 
 // startFixture runs program on dll and returns its pid and the addresses
 // it printed after word.
-func startFixture(t *testing.T, program, word, dll string) (int, []uint64) {
+func startFixture(t testing.TB, program, word, dll string) (int, []uint64) {
 	t.Helper()
 	pid, addrs := winfix.Start(t, filepath.Join(winfix.Dir(t), program), word, dll)
 	return int(pid), addrs
