@@ -110,9 +110,9 @@ type parsed struct {
 	TempDirs          []string
 	AllowSigners      []string
 	VerifyTrustedDirs bool
-	NoexecMounts   []string
-	AllowModules   []ModuleRule
-	AllowProcesses []ProcessRule
+	NoexecMounts      []string
+	AllowModules      []ModuleRule
+	AllowProcesses    []ProcessRule
 }
 
 type parser struct{ file string }
