@@ -5,6 +5,10 @@ package untrusted
 import "github.com/modhunt/modhunt/tables/trust"
 
 // defaultPolicy is empty (nothing trusted) where modhunt has no defaults.
-func defaultPolicy(trust.Host, string) (*trust.Policy, error) {
+func defaultPolicy(_ trust.Host, platform string) (*trust.Policy, error) {
+	if platform == "windows" {
+		// A Windows-shaped inventory: a stock installation's folders.
+		return trust.Windows(trust.DefaultWindowsDirs), nil
+	}
 	return &trust.Policy{Source: "built-in"}, nil
 }
