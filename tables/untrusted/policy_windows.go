@@ -19,7 +19,26 @@ func defaultPolicy(_ trust.Host, goos string) (*trust.Policy, error) {
 		return &trust.Policy{Source: "built-in"}, nil
 	}
 	dirs, err := windowsDirs()
-	return trust.Windows(dirs), err
+	p := trust.Windows(dirs)
+	// The %TEMP% of the account modhunt runs as, wherever its profile keeps
+	// it (SYSTEM's C:\Windows\SystemTemp; Wine's C:\users\NAME\Temp),
+	// besides every profile's AppData\Local\Temp.
+	if tmp, terr := tempPath(); terr == nil && trust.IsWindowsPath(tmp) && !p.IsTemp(tmp) {
+		p.TempDirs = append(p.TempDirs, trust.CleanWindowsDir(tmp))
+	}
+	return p, err
+}
+
+func tempPath() (string, error) {
+	buf := make([]uint16, windows.MAX_PATH+1)
+	n, err := windows.GetTempPath(uint32(len(buf)), &buf[0])
+	if err != nil {
+		return "", err
+	}
+	if int(n) > len(buf) {
+		return "", windows.ERROR_INSUFFICIENT_BUFFER
+	}
+	return windows.UTF16ToString(buf[:n]), nil
 }
 
 // windowsDirs reads the folders the defaults are made of; one that cannot

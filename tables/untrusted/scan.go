@@ -82,15 +82,18 @@ func (s *scanner) judge(ctx context.Context, pids []int, need verdict.Need) (*ve
 	if pids != nil && len(pids) == 0 {
 		return &verdict.Judgement{}, hashStats{}, nil
 	}
-	if err := s.pkgs.Refresh(); err != nil {
-		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
-	}
 	sc := &scan{scanner: s, res: &verdict.Judgement{},
 		hashing:   s.allowBySHA256 || need.Hashes,
 		ownership: s.allowByPackage || need.Owners,
 	}
 	windows := isWindows(s.src.Platform())
 	native := s.src.Platform() == runtime.GOOS && !windows
+	if !windows {
+		// Windows has no package database: its judgement never asks one.
+		if err := s.pkgs.Refresh(); err != nil {
+			s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
+		}
+	}
 	if native {
 		sc.begin()
 	}

@@ -200,3 +200,27 @@ func TestWindowsJudgementWithoutFacts(t *testing.T) {
 }
 
 var runtimeGOOS = runtime.GOOS
+
+// Every WinVerifyTrust outcome Sysmon has a word for, through to the
+// reason it gives a module: the mapping the live tests cannot reach under
+// Wine (which answers Valid for a chain Windows rejects).
+func TestSignatureReasons(t *testing.T) {
+	t.Parallel()
+	p := trust.Windows(trust.DefaultWindowsDirs)
+	for hr, want := range map[uint32]string{
+		0x00000000: "",                    // ERROR_SUCCESS: Valid
+		0x800B0100: "unsigned",            // TRUST_E_NOSIGNATURE: Unavailable
+		0x800B0003: "unsigned",            // TRUST_E_SUBJECT_FORM_UNKNOWN
+		0x800B0109: "untrusted_signature", // CERT_E_UNTRUSTEDROOT: a self-signed DLL on Windows
+		0x800B0101: "untrusted_signature", // CERT_E_EXPIRED
+		0x800B010C: "untrusted_signature", // CERT_E_REVOKED
+		0x80096010: "untrusted_signature", // TRUST_E_BAD_DIGEST
+		0x800B0111: "untrusted_signature", // TRUST_E_EXPLICIT_DISTRUST
+		0x80092026: "untrusted_signature", // CRYPT_E_SECURITY_SETTINGS: Disallowed
+	} {
+		signed, status := winproc.VerdictFromResult(hr)
+		facts := SignatureFactsOf(winproc.Signature{Signed: signed, Status: status, Result: hr})
+		rs := p.Evaluate(trust.Module{Path: `C:\Windows\System32\x.dll`, Signature: facts})
+		assert.Equal(t, want, rs.String(), "HRESULT %#x (%s)", hr, status)
+	}
+}
