@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/windows"
 
-	"github.com/modhunt/modhunt/internal/winproc"
+	"github.com/modhunt/modhunt/tables/fileinfo"
 )
 
 // openFile opens a module file for reading: a regular file on a disk,
@@ -19,7 +19,7 @@ import (
 // (\\.\pipe\x, \\.\GLOBALROOT\...) is refused before it is opened: a pipe
 // would block a read, and no loader maps one.
 func openFile(path string) (*os.File, error) {
-	if k := winproc.Classify(path); k.Device || k.Stream {
+	if !plainFilePath(path) {
 		return nil, fmt.Errorf("%s: not a plain file path", path)
 	}
 	p, err := windows.UTF16PtrFromString(path)
@@ -116,4 +116,15 @@ func fsName(f *os.File) (string, error) {
 		return "", &os.PathError{Op: "GetVolumeInformationByHandleW", Path: f.Name(), Err: err}
 	}
 	return windows.UTF16ToString(buf), nil
+}
+
+// FileKey is the identity of an open file as StatModule gives it (volume
+// serial number and 128-bit file id), so a caller that opened a module can
+// check it opened the file the inventory identified.
+func FileKey(f *os.File) (fileinfo.Key, error) {
+	fi, err := statHandle(f)
+	if err != nil {
+		return fileinfo.Key{}, err
+	}
+	return IDOf(fi).Key, nil
 }

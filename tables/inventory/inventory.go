@@ -8,8 +8,16 @@
 // paths in the process's own mount namespace. gopsutil is not used: its
 // MemoryMaps reads smaps (far costlier) and it allocates per line.
 //
-// Other OSes have stubs that return ErrUnsupported until their inventories
-// arrive; the types here are shared so tables compile everywhere.
+// On Windows it reads internal/winproc: the loader list of a Toolhelp
+// module snapshot (full paths past MAX_PATH), the image mappings of the
+// VirtualQueryEx memory view that list lacks (InLoaderList false), the
+// token and PEB for the process context; a file's identity is its volume
+// serial number and 128-bit file id. Windows has no handle to the very
+// mapped file, so OpenModule opens the path and refuses a file that is no
+// longer the one a walk identified.
+//
+// macOS has a stub that returns ErrUnsupported until its inventory
+// arrives; the types here are shared so tables compile everywhere.
 package inventory
 
 import (

@@ -288,6 +288,15 @@ func TestModuleIdentityIsVolumeAndFileID(t *testing.T) {
 	if IDOf(a).Key == IDOf(c).Key {
 		t.Errorf("a copy has the same identity %+v", IDOf(a).Key)
 	}
+	if f, err := os.Open(link); err != nil {
+		t.Fatal(err)
+	} else {
+		k, err := FileKey(f)
+		_ = f.Close()
+		if err != nil || k != IDOf(a).Key {
+			t.Errorf("FileKey of the open hard link = %+v, %v; want %+v", k, err, IDOf(a).Key)
+		}
+	}
 	fs, err := inv.ModuleFSType(0, &Module{Path: dll})
 	if err != nil || fs == "" {
 		t.Errorf("ModuleFSType: %q, %v", fs, err)

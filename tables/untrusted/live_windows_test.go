@@ -94,13 +94,14 @@ func TestLiveWindowsTempAndOutsideLoads(t *testing.T) {
 
 }
 
-// A DLL whose version resource says OriginalFilename modhunt-original.dll,
+// A DLL whose version resource says OriginalFileName vendorlib.dll
+// (versioned.dll, the fixture process_loaded_modules' PE columns read too),
 // loaded under another name, is renamed; the same bytes under their own
 // name are not.
 func TestLiveWindowsRenamed(t *testing.T) {
 	dir := outsideDir(t)
-	renamed := copyFixture(t, "payload_ver.dll", filepath.Join(dir, "notes.dll"))
-	own := copyFixture(t, "payload_ver.dll", filepath.Join(dir, "modhunt-original.dll"))
+	renamed := copyFixture(t, "versioned.dll", filepath.Join(dir, "notes.dll"))
+	own := copyFixture(t, "versioned.dll", filepath.Join(dir, "vendorlib.dll"))
 	pid32, _ := winfix.Start(t, fixture(t, "loadmany.exe"), "loaded", renamed+"|"+own)
 
 	got := liveRows(t, liveJudge(t), int(pid32))

@@ -10,8 +10,8 @@ WINE_FIXTURES := build/wine/fixtures
 # inside Wine, where no compiler is) and found through MODHUNT_WINE_FIXTURES.
 WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll \
 	$(WINE_FIXTURES)/mapimage.exe $(WINE_FIXTURES)/unlink.exe $(WINE_FIXTURES)/payload_signed.dll \
-	$(WINE_FIXTURES)/payload_expired.dll $(WINE_FIXTURES)/loadmany.exe $(WINE_FIXTURES)/minidumphost.exe \
-	$(WINE_FIXTURES)/payload_ver.dll
+	$(WINE_FIXTURES)/payload_expired.dll $(WINE_FIXTURES)/versioned.dll $(WINE_FIXTURES)/loadmany.exe \
+	$(WINE_FIXTURES)/minidumphost.exe
 
 .PHONY: test-windows wine-fixtures wine-stop wine-clean
 
@@ -25,15 +25,12 @@ $(WINE_FIXTURES)/%.dll: test/wine/fixtures/%.c
 	@mkdir -p $(@D)
 	$(MINGW_CC) -shared -O2 -Wall -Wextra -Werror -o $@ $<
 
-# payload.dll with a version resource (OriginalFilename modhunt-original.dll),
-# for untrusted_module_loads' renamed test.
-MINGW_WINDRES ?= x86_64-w64-mingw32-windres
-$(WINE_FIXTURES)/payload_ver.res.o: test/wine/fixtures/payload_ver.rc
+# A DLL with a version resource (tables/imagefacts, process_loaded_modules'
+# PE columns).
+$(WINE_FIXTURES)/versioned.dll: test/wine/fixtures/versioned.c test/wine/fixtures/versioned.rc
 	@mkdir -p $(@D)
-	$(MINGW_WINDRES) -O coff -o $@ $<
-
-$(WINE_FIXTURES)/payload_ver.dll: test/wine/fixtures/payload.c $(WINE_FIXTURES)/payload_ver.res.o
-	$(MINGW_CC) -shared -O2 -Wall -Wextra -Werror -o $@ $^
+	$(MINGW_CC:gcc=windres) -O coff -o $(WINE_FIXTURES)/versioned.res test/wine/fixtures/versioned.rc
+	$(MINGW_CC) -shared -s -O2 -Wall -Wextra -Werror -o $@ $< $(WINE_FIXTURES)/versioned.res
 
 # payload.dll signed by osslsigncode with a self-signed code-signing
 # certificate made here (internal/winproc's Authenticode test): a signature
