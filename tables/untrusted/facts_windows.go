@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/windows"
 
@@ -97,58 +96,36 @@ func (f *liveFacts) Signature(pid int, m *inventory.Module) (trust.SignatureFact
 	})
 }
 
-// UserWritable reads the DACLs of the file and of its folder and asks
-// whether they let a standard user (the groups every one holds, and the
-// process's own user unless it is elevated or a service account) write.
-func (f *liveFacts) UserWritable(pid int, p string) (bool, error) {
-	sids := append([]string(nil), LowPrivilegeSIDs...)
-	if user, ok := lowPrivilegeUser(pid); ok {
-		sids = append(sids, user)
-	}
-	var errs []error
-	for _, obj := range []string{p, p[:max(strings.LastIndexByte(p, '\\'), 0)]} {
-		if obj == "" || strings.HasSuffix(obj, ":") {
-			continue // a drive's root: its DACL is the volume's
-		}
-		d, err := readDACL(obj)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if d.GrantsWrite(sids) {
-			return true, nil
-		}
-	}
-	return false, errors.Join(errs...)
-}
+// ProcessUser reads the process's token.
+func (f *liveFacts) ProcessUser(pid int) (string, bool, error) { return processUser(pid) }
 
-// lowPrivilegeUser is the process's user SID when the process is not
-// elevated and not a service account: a grant to that user is a grant to
-// whoever runs as it without admin rights.
-func lowPrivilegeUser(pid int) (string, bool) {
+// DACL reads the object's owner and DACL.
+func (f *liveFacts) DACL(p string) (DACL, error) { return readDACL(p) }
+
+// processUser is the process's user SID, and whether the process runs
+// without admin rights (not elevated) as a user that is not a service
+// account.
+func processUser(pid int) (string, bool, error) {
 	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
 	if err != nil {
-		return "", false
+		return "", false, err
 	}
 	defer func() { _ = windows.CloseHandle(h) }()
 	var tok windows.Token
 	if err := windows.OpenProcessToken(h, windows.TOKEN_QUERY, &tok); err != nil {
-		return "", false
+		return "", false, err
 	}
 	defer func() { _ = tok.Close() }()
-	if tok.IsElevated() {
-		return "", false
-	}
 	u, err := tok.GetTokenUser()
 	if err != nil {
-		return "", false
+		return "", false, err
 	}
 	sid := u.User.Sid.String()
 	switch sid {
 	case "S-1-5-18", "S-1-5-19", "S-1-5-20": // SYSTEM, LOCAL SERVICE, NETWORK SERVICE
-		return "", false
+		return sid, false, nil
 	}
-	return sid, true
+	return sid, !tok.IsElevated(), nil
 }
 
 // readDACL reads an object's owner and DACL.

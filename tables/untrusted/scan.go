@@ -49,8 +49,8 @@ type scan struct {
 	// module's owner is looked up only when its other reasons leave the
 	// row in doubt.
 	hashing, ownership bool
-	// writable caches the Windows facts' DACL answers for the scan.
-	writable map[any]writableResult
+	// winCache keeps the Windows facts' answers for the scan.
+	winCache *winCache
 	osScan
 }
 

@@ -2,6 +2,7 @@ package untrusted
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/modhunt/modhunt/internal/platform"
@@ -28,9 +29,12 @@ type WindowsFacts interface {
 	// Signature is the module file's Authenticode verdict in Sysmon's
 	// words, with Checked set.
 	Signature(pid int, m *inventory.Module) (trust.SignatureFacts, error)
-	// UserWritable: a DACL grants a low-privileged user write on the file
-	// at path or on its folder (see acl.go).
-	UserWritable(pid int, path string) (bool, error)
+	// ProcessUser is the process's user SID and whether that user holds
+	// no admin rights in it (not elevated, not a service account): a grant
+	// to such a user is a grant to whoever runs as it.
+	ProcessUser(pid int) (sid string, lowPrivilege bool, err error)
+	// DACL is the owner and DACL of the file or folder at path.
+	DACL(path string) (DACL, error)
 }
 
 // isWindows says whether an inventory's processes are Windows processes.
@@ -53,8 +57,8 @@ func windowsPath(facts WindowsFacts, p string) string {
 // processWindows judges a Windows process from its inventory and the
 // Windows facts: the path rules under the Windows policy, the loader list
 // (hidden_from_loader), the spelling and drive of the path (remote), the
-// DACLs (user_writable), the version resource (renamed) and, for a module
-// already in doubt (or every module under verify_trusted_dirs), the
+// DACLs (user_writable) and, for a module already in doubt (or every
+// module under verify_trusted_dirs), the version resource (renamed) and the
 // signature (unsigned, untrusted_signature; allow_signers vouches for a
 // Valid one).
 func (sc *scan) processWindows(ctx context.Context, proc int) {
@@ -81,22 +85,24 @@ func (sc *scan) processWindows(ctx context.Context, proc int) {
 		}
 		if facts != nil {
 			tm.Remote = tm.Remote || facts.DriveRemote(path)
-			if ofn, err := facts.OriginalFileName(p.PID, m); err == nil {
-				tm.OriginalFileName = ofn
-			}
 			if w, err := sc.userWritable(p.PID, path); err == nil {
 				tm.UserWritable = w
 			}
 		}
 		reasons := sc.policy.Evaluate(tm)
-		// The signature costs a read of the whole file: asked only of a
-		// module something else already casts doubt on, unless the policy
-		// wants every module verified.
+		// The file's own claims cost an open of each module (and the
+		// signature a read of the whole file): asked only of a module
+		// something else already casts doubt on, unless the policy wants
+		// every module verified. A renamed or unsigned DLL inside the
+		// trusted folders needs an admin to put it there.
 		if facts != nil && (!reasons.Empty() || sc.policy.VerifyTrustedDirs) {
+			if ofn, err := facts.OriginalFileName(p.PID, m); err == nil {
+				tm.OriginalFileName = ofn
+			}
 			if sig, err := facts.Signature(p.PID, m); err == nil {
 				tm.Signature = sig
-				reasons = sc.policy.Evaluate(tm)
 			}
+			reasons = sc.policy.Evaluate(tm)
 		}
 		if reasons.Empty() || sc.policy.AllowsModule(path, "", "") {
 			continue
@@ -109,27 +115,63 @@ func (sc *scan) processWindows(ctx context.Context, proc int) {
 	}
 }
 
-// userWritable asks the facts once per (process, path) of a scan: a
-// folder's DLLs share its answer within a process, and processes of other
-// users may get other answers.
+// userWritable: a DACL grants a low-privileged user write on the file at
+// path or create-file on its folder (acl.go): the groups every standard
+// user holds, and the process's own user when it runs without admin
+// rights. The facts are asked once per process and once per object in a
+// scan: a folder's DLLs share its DACL.
 func (sc *scan) userWritable(pid int, path string) (bool, error) {
-	type key struct {
-		pid  int
-		path string
+	if sc.winCache == nil {
+		sc.winCache = &winCache{sids: map[int][]string{}, dacls: map[string]daclResult{}}
 	}
-	if sc.writable == nil {
-		sc.writable = map[any]writableResult{}
+	c := sc.winCache
+	sids, ok := c.sids[pid]
+	if !ok {
+		sids = LowPrivilegeSIDs
+		if user, low, err := sc.winFacts.ProcessUser(pid); err == nil && low && user != "" {
+			sids = append(append([]string(nil), LowPrivilegeSIDs...), user)
+		}
+		c.sids[pid] = sids
 	}
-	k := key{pid, strings.ToLower(path)}
-	if r, ok := sc.writable[k]; ok {
-		return r.w, r.err
+	var errs []error
+	for _, obj := range []string{path, folderOf(path)} {
+		if obj == "" {
+			continue
+		}
+		k := strings.ToLower(obj)
+		r, ok := c.dacls[k]
+		if !ok {
+			r.d, r.err = sc.winFacts.DACL(obj)
+			c.dacls[k] = r
+		}
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		if r.d.GrantsWrite(sids) {
+			return true, nil
+		}
 	}
-	w, err := sc.winFacts.UserWritable(pid, path)
-	sc.writable[k] = writableResult{w, err}
-	return w, err
+	return false, errors.Join(errs...)
 }
 
-type writableResult struct {
-	w   bool
+// folderOf is the folder holding a Windows path; "" for a drive's root
+// (its DACL is the volume's, not a folder an installer made).
+func folderOf(p string) string {
+	i := strings.LastIndexByte(p, '\\')
+	if i <= 0 || strings.HasSuffix(p[:i], ":") {
+		return ""
+	}
+	return p[:i]
+}
+
+// winCache is what a scan of Windows processes asks the facts once.
+type winCache struct {
+	sids  map[int][]string
+	dacls map[string]daclResult
+}
+
+type daclResult struct {
+	d   DACL
 	err error
 }

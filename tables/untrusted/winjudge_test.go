@@ -56,7 +56,16 @@ func (f *fakeFacts) Signature(_ int, m *inventory.Module) (trust.SignatureFacts,
 	return trust.SignatureFacts{Checked: true, Status: winproc.StatusUnavailable}, nil
 }
 
-func (f *fakeFacts) UserWritable(_ int, p string) (bool, error) { return f.writable[p], nil }
+func (f *fakeFacts) ProcessUser(int) (string, bool, error) { return "S-1-5-21-1-2-3-1001", true, nil }
+
+// DACL: a writable file is one Users may modify; everything else is
+// System32's.
+func (f *fakeFacts) DACL(p string) (DACL, error) {
+	if f.writable[p] {
+		return DACL{ACEs: []ACE{{Allow: true, Mask: fileWriteData, SID: SIDUsers}}}, nil
+	}
+	return DACL{Owner: "S-1-5-18", ACEs: []ACE{{Allow: true, Mask: fileAllAccess, SID: "S-1-5-18"}, {Allow: true, Mask: 0x001200A9, SID: SIDUsers}}}, nil
+}
 
 func winMod(path string, idx uint64, loader bool) inventory.Module {
 	return inventory.Module{Path: path, Name: path[strings.LastIndexAny(path, `\/`)+1:], Base: 0x7ff800000000 + idx<<20,
@@ -140,11 +149,12 @@ func TestWindowsJudgementReasons(t *testing.T) {
 		`C:\PROGRA~2\Nowhere\n.dll`:                    {"outside_trusted_dirs,unsigned", "medium"},
 		`Z:\tools\z.dll`:                               {"outside_trusted_dirs,remote,unsigned", "medium"},
 		`C:\Windows\Tasks\t.dll`:                       {"outside_trusted_dirs,unsigned,user_writable", "medium"},
-		`C:\Program Files\Contoso\c.dll`:               {"renamed", "medium"},
 		`D:\Apps\selfsigned.dll`:                       {"outside_trusted_dirs,untrusted_signature", "medium"},
 		`C:\Windows.\System32\dot.dll`:                 {"outside_trusted_dirs,unsigned", "medium"},
 	}
 	assert.Equal(t, want, got)
+	// c.dll claims another name but sits in Program Files with nothing
+	// else against it: its claims are read only under verify_trusted_dirs.
 	// kernel32 claims "kernel32" (no extension): no rename; ntdll through
 	// \??\ and v.dll through its 8.3 name are in trusted folders.
 	facts.mu.Lock()
@@ -222,5 +232,52 @@ func TestSignatureReasons(t *testing.T) {
 		facts := SignatureFactsOf(winproc.Signature{Signed: signed, Status: status, Result: hr})
 		rs := p.Evaluate(trust.Module{Path: `C:\Windows\System32\x.dll`, Signature: facts})
 		assert.Equal(t, want, rs.String(), "HRESULT %#x (%s)", hr, status)
+	}
+}
+
+// userFacts grants write on one folder to one user only.
+type userFacts struct {
+	noWinFacts
+	low bool
+}
+
+func (f userFacts) ProcessUser(int) (string, bool, error) { return "S-1-5-21-9-9-9-1001", f.low, nil }
+func (f userFacts) DACL(p string) (DACL, error) {
+	if p == `D:\Apps\Alice` {
+		return DACL{Owner: "S-1-5-18", ACEs: []ACE{{Allow: true, Mask: fileAllAccess, SID: "S-1-5-21-9-9-9-1001"}}}, nil
+	}
+	return DACL{Owner: "S-1-5-18"}, nil
+}
+
+// noWinFacts answers nothing but what a test overrides.
+type noWinFacts struct{}
+
+func (noWinFacts) LongPath(string) (string, error) { return "", errors.New("none") }
+func (noWinFacts) DriveRemote(string) bool         { return false }
+func (noWinFacts) OriginalFileName(int, *inventory.Module) (string, error) {
+	return "", nil
+}
+func (noWinFacts) Signature(int, *inventory.Module) (trust.SignatureFacts, error) {
+	return trust.SignatureFacts{}, errors.New("none")
+}
+
+// A folder only the process's own user may write is user_writable when
+// that user runs without admin rights, and not when the process is
+// elevated (an admin can write anywhere: no lower privilege gains).
+func TestWindowsUserWritableByTheProcessUser(t *testing.T) {
+	t.Parallel()
+	inv := &fakeinv.Inventory{OS: "windows", Procs: []inventory.Process{{PID: fakeinv.PID, Name: "app.exe", Path: `D:\Apps\Alice\app.exe`, UID: -1,
+		Modules: []inventory.Module{winMod(`D:\Apps\Alice\plugin.dll`, 1, true)}}}}
+	p := trust.Windows(trust.DefaultWindowsDirs)
+	require.NoError(t, p.Apply(trust.Host{}, "w.yaml", []byte(`trusted_dirs: ['D:\Apps']`)))
+	for _, low := range []bool{true, false} {
+		j, err := NewJudge(Config{Inventory: inv, Policy: p, WindowsFacts: userFacts{low: low}})
+		require.NoError(t, err)
+		got := reasonsByPath(t, j)
+		if low {
+			assert.Equal(t, [2]string{"user_writable", "medium"}, got[`D:\Apps\Alice\plugin.dll`])
+		} else {
+			assert.Empty(t, got)
+		}
 	}
 }
