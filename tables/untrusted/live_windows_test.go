@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/windows"
 
 	"github.com/modhunt/modhunt/internal/winproc"
 	"github.com/modhunt/modhunt/tables/inventory"
@@ -148,4 +149,33 @@ func TestLiveWindowsHandMappedImage(t *testing.T) {
 
 	got := liveRows(t, liveJudge(t), int(pid32))
 	assert.Equal(t, [2]string{"hidden_from_loader,outside_trusted_dirs,unsigned", "high"}, got[strings.ToLower(dll)], "%v", got)
+}
+
+// A folder whose DACL lets Everyone create files (set here with
+// SetNamedSecurityInfoW, which Wine keeps and reads back): the DLL in it is
+// user_writable; the same DLL in a folder with the default DACL is not.
+// Wine enforces no ACLs (everything runs as one elevated user), so this
+// proves the reading and the evaluation of real DACLs, not the access.
+func TestLiveWindowsUserWritableFolder(t *testing.T) {
+	open := outsideDir(t)
+	everyone, err := windows.StringToSid(SIDEveryone)
+	require.NoError(t, err)
+	acl, err := windows.ACLFromEntries([]windows.EXPLICIT_ACCESS{{
+		AccessPermissions: windows.GENERIC_ALL, AccessMode: windows.GRANT_ACCESS,
+		Inheritance: windows.SUB_CONTAINERS_AND_OBJECTS_INHERIT,
+		Trustee: windows.TRUSTEE{TrusteeForm: windows.TRUSTEE_IS_SID, TrusteeType: windows.TRUSTEE_IS_WELL_KNOWN_GROUP,
+			TrusteeValue: windows.TrusteeValueFromSID(everyone)},
+	}}, nil)
+	require.NoError(t, err)
+	require.NoError(t, windows.SetNamedSecurityInfo(open, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION, nil, nil, acl, nil))
+	d, err := readDACL(open)
+	require.NoError(t, err)
+	require.True(t, d.GrantsWrite(LowPrivilegeSIDs), "Wine reads back the DACL set: %+v", d)
+
+	writable := copyFixture(t, "payload.dll", filepath.Join(open, "plugin.dll"))
+	closed := copyFixture(t, "payload.dll", filepath.Join(outsideDir(t), "plugin.dll"))
+	pid32, _ := winfix.Start(t, fixture(t, "loadmany.exe"), "loaded", writable+"|"+closed)
+	got := liveRows(t, liveJudge(t), int(pid32))
+	assert.Equal(t, [2]string{"outside_trusted_dirs,unsigned,user_writable", "medium"}, got[strings.ToLower(writable)], "%v", got)
+	assert.Equal(t, [2]string{"outside_trusted_dirs,unsigned", "medium"}, got[strings.ToLower(closed)], "%v", got)
 }
