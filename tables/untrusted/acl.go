@@ -93,7 +93,9 @@ func (d DACL) GrantsWrite(sids []string) bool {
 		if a.InheritOnly {
 			continue
 		}
-		if !holds(a.SID) && !(a.SID == SIDOwnerRights && d.Owner != "" && holds(d.Owner)) {
+		// OWNER RIGHTS applies to whoever owns the object.
+		ownerACE := a.SID == SIDOwnerRights && d.Owner != "" && holds(d.Owner)
+		if !holds(a.SID) && !ownerACE {
 			continue
 		}
 		m := mapGeneric(a.Mask)
