@@ -80,9 +80,16 @@ func Linux(host Host) (*Policy, error) {
 // addTrusted adds dir, and its canonical form when a symlink leads
 // elsewhere: the kernel shows mapped files by their canonical path.
 func (p *Policy) addTrusted(host Host, dir string, managed bool) {
-	dir = path.Clean(dir)
-	forms := []string{dir}
-	if host.Resolve != nil {
+	var forms []string
+	if IsWindowsPath(dir) {
+		// A Windows folder is compared in its one clean spelling; the
+		// judge expands 8.3 names and device paths of the modules.
+		dir = CleanWindowsDir(dir)
+	} else {
+		dir = path.Clean(dir)
+	}
+	forms = append(forms, dir)
+	if host.Resolve != nil && !IsWindowsPath(dir) {
 		if c, err := host.Resolve(dir); err == nil && path.IsAbs(c) && path.Clean(c) != dir {
 			forms = append(forms, path.Clean(c))
 		}

@@ -1,5 +1,11 @@
 package trust
 
+import (
+	"strings"
+
+	"github.com/modhunt/modhunt/internal/winproc"
+)
+
 // Module holds the facts about one loaded module that the policy judges.
 // The caller gathers them (from /proc on Linux); Evaluate only decides.
 type Module struct {
@@ -34,6 +40,16 @@ type Module struct {
 	// namespace, or the path was cut). The caller then gives no trust that
 	// rests on the path (package, allowlisted path, mount).
 	PathMismatch bool
+
+	// Windows facts; zero elsewhere. Path is then in CleanWindowsPath's
+	// spelling with 8.3 names expanded.
+	//
+	// NotInLoaderList: an image mapping the loader's list does not have.
+	NotInLoaderList bool
+	// Signature is the Authenticode verdict, when it was checked.
+	Signature SignatureFacts
+	// OriginalFileName is the version resource's claim ("" when none).
+	OriginalFileName string
 }
 
 // Evaluate returns the reasons m breaks the policy; an empty set means the
@@ -76,6 +92,20 @@ func (p *Policy) Evaluate(m Module) Reasons {
 	if m.Remote {
 		rs.Add(Remote)
 	}
+	if m.NotInLoaderList {
+		rs.Add(HiddenFromLoader)
+	}
+	if m.Signature.Checked {
+		switch {
+		case !m.Signature.Signed:
+			rs.Add(Unsigned)
+		case m.Signature.Status != winproc.StatusValid:
+			rs.Add(UntrustedSignature)
+		}
+	}
+	if IsRenamed(baseName(m.Path), m.OriginalFileName) {
+		rs.Add(Renamed)
+	}
 	if m.MountPoint != "" && !m.MountNoexec && p.shouldBeNoexec(m.MountPoint) {
 		rs.Add(ExecFromWritableMount)
 	}
@@ -89,4 +119,9 @@ func (p *Policy) shouldBeNoexec(mountPoint string) bool {
 		}
 	}
 	return false
+}
+
+// baseName is the last component of a POSIX or Windows path.
+func baseName(p string) string {
+	return p[strings.LastIndexAny(p, `/\`)+1:]
 }

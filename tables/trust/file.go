@@ -52,6 +52,13 @@ func (e *PolicyError) Error() string {
 //	allow_processes:
 //	  - path: /usr/lib/jvm/*/bin/java
 //	  - name: falcon-sensor                  # process name, exact
+//	untrusted_dirs: ['C:\Windows\Debug']     # exceptions to the trusted dirs
+//	temp_dirs: ['D:\Scratch']                # more temp dirs ("*" = one component)
+//	allow_signers: [Contoso Ltd]            # Valid signatures of these subjects
+//	verify_trusted_dirs: true               # check signatures in trusted dirs too
+//
+// Directories and path globs are POSIX (/x) or Windows (C:\x, \\host\share)
+// paths; Windows ones compare without regard to case.
 func (p *Policy) LoadFile(host Host, file string) error {
 	data, err := readPolicy(file)
 	if err != nil {
@@ -82,6 +89,10 @@ func (p *Policy) Apply(host Host, file string, data []byte) error {
 	for _, d := range f.TrustedDirs {
 		p.addTrusted(host, d, false)
 	}
+	p.UntrustedDirs = append(p.UntrustedDirs, f.UntrustedDirs...)
+	p.TempDirs = append(p.TempDirs, f.TempDirs...)
+	p.AllowSigners = append(p.AllowSigners, f.AllowSigners...)
+	p.VerifyTrustedDirs = p.VerifyTrustedDirs || f.VerifyTrustedDirs
 	p.NoexecMounts = append(p.NoexecMounts, f.NoexecMounts...)
 	p.AllowModules = append(p.AllowModules, f.AllowModules...)
 	p.AllowProcesses = append(p.AllowProcesses, f.AllowProcesses...)
@@ -94,10 +105,14 @@ func (p *Policy) Apply(host Host, file string, data []byte) error {
 }
 
 type parsed struct {
-	TrustedDirs    []string
-	NoexecMounts   []string
-	AllowModules   []ModuleRule
-	AllowProcesses []ProcessRule
+	TrustedDirs       []string
+	UntrustedDirs     []string
+	TempDirs          []string
+	AllowSigners      []string
+	VerifyTrustedDirs bool
+	NoexecMounts      []string
+	AllowModules      []ModuleRule
+	AllowProcesses    []ProcessRule
 }
 
 type parser struct{ file string }
@@ -121,7 +136,7 @@ func parsePolicy(file string, data []byte) (*parsed, error) {
 		return out, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, ps.errAt(root, "", "the policy must be a mapping of keys (trusted_dirs, noexec_mounts, allow_modules, allow_processes), got %s", kindName(root))
+		return nil, ps.errAt(root, "", "the policy must be a mapping of keys (%s), got %s", knownKeys, kindName(root))
 	}
 	err := ps.mapping(root, "", func(key string, k, v *yaml.Node) error {
 		var err error
@@ -130,6 +145,18 @@ func parsePolicy(file string, data []byte) (*parsed, error) {
 			out.TrustedDirs, err = ps.dirList(v, key)
 		case "noexec_mounts":
 			out.NoexecMounts, err = ps.dirList(v, key)
+		case "untrusted_dirs":
+			out.UntrustedDirs, err = ps.dirList(v, key)
+		case "temp_dirs":
+			out.TempDirs, err = ps.tempList(v, key)
+		case "allow_signers":
+			err = ps.list(v, key, func(field string, n *yaml.Node) error {
+				s, err := ps.str(n, field)
+				out.AllowSigners = append(out.AllowSigners, strings.TrimSpace(s))
+				return err
+			})
+		case "verify_trusted_dirs":
+			out.VerifyTrustedDirs, err = ps.boolean(v, key)
 		case "allow_modules":
 			err = ps.list(v, key, func(field string, n *yaml.Node) error {
 				r, err := ps.moduleRule(n, field)
@@ -143,7 +170,7 @@ func parsePolicy(file string, data []byte) (*parsed, error) {
 				return err
 			})
 		default:
-			err = ps.errAt(k, key, "unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes)")
+			err = ps.errAt(k, key, "unknown key (known: %s)", knownKeys)
 		}
 		return err
 	})
@@ -152,6 +179,9 @@ func parsePolicy(file string, data []byte) (*parsed, error) {
 	}
 	return out, nil
 }
+
+// knownKeys are the policy file's top-level keys, for error messages.
+const knownKeys = "trusted_dirs, noexec_mounts, allow_modules, allow_processes, untrusted_dirs, temp_dirs, allow_signers, verify_trusted_dirs"
 
 // syntaxErr keeps yaml.v3's own line number ("yaml: line 3: ...") and adds
 // the file name.
@@ -238,10 +268,49 @@ func (ps parser) absPath(n *yaml.Node, field string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !path.IsAbs(s) {
+	if !path.IsAbs(s) && !IsWindowsPath(s) {
 		return "", ps.errAt(n, field, "%q is not an absolute path", s)
 	}
 	return s, nil
+}
+
+func (ps parser) boolean(n *yaml.Node, field string) (bool, error) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		return false, ps.errAt(n, field, "want true or false, got %s", kindName(n))
+	}
+	return strconv.ParseBool(n.Value)
+}
+
+// cleanDir is a directory in the spelling the policy compares.
+func cleanDir(d string) string {
+	if IsWindowsPath(d) {
+		return CleanWindowsDir(d)
+	}
+	return path.Clean(d)
+}
+
+// tempList is dirList allowing "*" as a whole component of a Windows
+// directory (any profile's folder).
+func (ps parser) tempList(n *yaml.Node, field string) ([]string, error) {
+	var dirs []string
+	err := ps.list(n, field, func(f string, item *yaml.Node) error {
+		d, err := ps.absPath(item, f)
+		if err != nil {
+			return err
+		}
+		if IsWindowsPath(d) {
+			for c := range strings.SplitSeq(strings.ReplaceAll(d, "/", `\`), `\`) {
+				if c != "*" && strings.ContainsAny(c, "*?[") {
+					return ps.errAt(item, f, "%q: only a whole component may be \"*\"", d)
+				}
+			}
+		} else if strings.ContainsAny(d, "*?[") {
+			return ps.errAt(item, f, "%q: directories are literal paths, not globs", d)
+		}
+		dirs = append(dirs, cleanDir(d))
+		return nil
+	})
+	return dirs, err
 }
 
 func (ps parser) dirList(n *yaml.Node, field string) ([]string, error) {
@@ -254,7 +323,7 @@ func (ps parser) dirList(n *yaml.Node, field string) ([]string, error) {
 		if strings.ContainsAny(d, "*?[") {
 			return ps.errAt(item, f, "%q: directories are literal paths, not globs", d)
 		}
-		dirs = append(dirs, path.Clean(d))
+		dirs = append(dirs, cleanDir(d))
 		return nil
 	})
 	return dirs, err
@@ -332,7 +401,7 @@ func (ps parser) processRule(n *yaml.Node, field string) (ProcessRule, error) {
 }
 
 func (ps parser) glob(n *yaml.Node, field, glob string) (*regexp.Regexp, error) {
-	if !path.IsAbs(glob) {
+	if !path.IsAbs(glob) && !IsWindowsPath(glob) {
 		return nil, ps.errAt(n, field, "%q is not an absolute path glob", glob)
 	}
 	c, err := compileGlob(glob)

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/modhunt/modhunt/internal/winproc"
 )
 
 // Dir is a trusted directory. Managed directories are the ones a package
@@ -24,7 +26,12 @@ type Policy struct {
 	Source string
 	// TrustedDirs are the roots modules may load from.
 	TrustedDirs []Dir
-	// TempDirs are scratch directories; a module under one is temp_dir.
+	// UntrustedDirs are exceptions to TrustedDirs: folders below a trusted
+	// one that are not trusted (on Windows the user-writable folders of
+	// %SystemRoot%, WindowsWritableSystemDirs).
+	UntrustedDirs []string
+	// TempDirs are scratch directories; a module under one is temp_dir. A
+	// Windows entry may hold "*" components (C:\Users\*\AppData\Local\Temp).
 	TempDirs []string
 	// NoexecMounts are mount points that should be mounted noexec; a module
 	// on one of them that is not gets exec_from_writable_mount.
@@ -32,6 +39,16 @@ type Policy struct {
 	// AllowModules and AllowProcesses drop rows the admin has vouched for.
 	AllowModules   []ModuleRule
 	AllowProcesses []ProcessRule
+	// AllowSigners vouch for modules whose signature is Valid and whose
+	// signer subject is one of them (exactly, without regard to case):
+	// Windows' signer allowlist. It vouches for the file, not for how it
+	// was loaded: a hidden_from_loader verdict stays.
+	AllowSigners []string
+	// VerifyTrustedDirs: check the signature of every module, also those
+	// the trusted directories vouch for (unsigned inside them is then a low
+	// verdict). Off by default, since WinVerifyTrust reads the whole file:
+	// only modules with another reason are checked.
+	VerifyTrustedDirs bool
 }
 
 // ModuleRule allowlists modules. Exactly one matcher is set.
@@ -63,6 +80,9 @@ var DefaultTempDirs = []string{"/tmp", "/var/tmp", "/dev/shm", "/run/user"}
 // paths. A Windows directory (C:\Windows, \\server\share) is compared as
 // Windows compares paths: without regard to case, and with either slash.
 func Under(p, dir string) bool {
+	if IsWindowsPath(dir) {
+		return underWindowsPattern(p, dir)
+	}
 	if strings.IndexByte(dir, '\\') >= 0 {
 		return underWindows(p, dir)
 	}
@@ -82,6 +102,9 @@ func underWindows(p, dir string) bool {
 // ones so that a package-managed path keeps its not_package_owned check even
 // when a policy also trusts a parent.
 func (p *Policy) trustedDir(file string) (Dir, bool) {
+	if slices.ContainsFunc(p.UntrustedDirs, func(d string) bool { return Under(file, d) }) {
+		return Dir{}, false
+	}
 	var found Dir
 	ok := false
 	for _, d := range p.TrustedDirs {
@@ -124,6 +147,15 @@ func (p *Policy) AllowsProcess(exe, name string) bool {
 	return false
 }
 
+// AllowsSigner reports whether the policy vouches for a module with this
+// signature.
+func (p *Policy) AllowsSigner(sig SignatureFacts) bool {
+	if !sig.Checked || !sig.Signed || sig.Status != winproc.StatusValid || sig.Subject == "" {
+		return false
+	}
+	return slices.ContainsFunc(p.AllowSigners, func(s string) bool { return strings.EqualFold(s, sig.Subject) })
+}
+
 // AllowsModule reports whether the policy allowlists a module. sha256 and
 // pkg may be empty when unknown; an empty value never matches.
 func (p *Policy) AllowsModule(file, sha256, pkg string) bool {
@@ -142,6 +174,9 @@ func (p *Policy) AllowsModule(file, sha256, pkg string) bool {
 // path component, "**" crosses components, "[...]" is a character class as
 // in path.Match. It rejects what path.Match would reject.
 func compileGlob(glob string) (*regexp.Regexp, error) {
+	if IsWindowsPath(glob) {
+		return compileWindowsGlob(glob)
+	}
 	if _, err := path.Match(strings.ReplaceAll(glob, "**", "*"), ""); err != nil {
 		return nil, err
 	}
@@ -172,6 +207,47 @@ func compileGlob(glob string) (*regexp.Regexp, error) {
 				i++
 				b.WriteString(regexp.QuoteMeta(string(glob[i])))
 			}
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
+
+// compileWindowsGlob compiles a Windows path glob (C:\Program Files\*\x.dll):
+// the separator is a backslash (or a slash), which therefore escapes
+// nothing; "*" and "?" stay inside one component, "**" crosses components,
+// "[...]" is a class; the match ignores case, as Windows compares names.
+// Module paths are matched in CleanWindowsPath's spelling.
+func compileWindowsGlob(glob string) (*regexp.Regexp, error) {
+	g := CleanWindowsPath(glob)
+	var b strings.Builder
+	b.WriteString(`(?i)^`)
+	for i := 0; i < len(g); i++ {
+		switch c := g[i]; c {
+		case '*':
+			if i+1 < len(g) && g[i+1] == '*' {
+				b.WriteString(".*")
+				i++
+			} else {
+				b.WriteString(`[^\\]*`)
+			}
+		case '?':
+			b.WriteString(`[^\\]`)
+		case '[':
+			end := strings.IndexByte(g[i+1:], ']')
+			if end < 0 || end == 0 {
+				return nil, path.ErrBadPattern
+			}
+			class := g[i+1 : i+1+end]
+			if strings.HasPrefix(class, "^") {
+				class = "^" + regexp.QuoteMeta(class[1:])
+			} else {
+				class = regexp.QuoteMeta(class)
+			}
+			b.WriteString("[" + class + "]")
+			i += end + 1
 		default:
 			b.WriteString(regexp.QuoteMeta(string(c)))
 		}

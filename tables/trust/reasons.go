@@ -31,12 +31,28 @@ const (
 	// PathMismatch: the path the kernel shows does not lead to the mapped
 	// file (issue 8), so nothing that rests on the path is believed.
 	PathMismatch Reason = "path_mismatch"
+
+	// Windows (issue 11).
+
+	// HiddenFromLoader: mapped as an image but not in the PEB's loader
+	// list: a module mapped by hand or unlinked after loading.
+	HiddenFromLoader Reason = "hidden_from_loader"
+	// Unsigned: no Authenticode signature, embedded or in a catalog.
+	Unsigned Reason = "unsigned"
+	// UntrustedSignature: a signature that does not verify to a trusted
+	// root (SignatureStatus other than Valid: Expired, Revoked, Untrusted,
+	// Invalid, Disallowed).
+	UntrustedSignature Reason = "untrusted_signature"
+	// Renamed: the version resource's OriginalFileName is not the file's
+	// name (a copied comsvcs.dll).
+	Renamed Reason = "renamed"
 )
 
 // Vocabulary lists every reason, sorted, for documentation and tests.
 var Vocabulary = []Reason{
-	Deleted, ExecFromWritableMount, Hidden, Memfd, NotPackageOwned,
-	OutsideTrustedDirs, PathMismatch, Preloaded, Remote, TempDir, UserWritable,
+	Deleted, ExecFromWritableMount, Hidden, HiddenFromLoader, Memfd, NotPackageOwned,
+	OutsideTrustedDirs, PathMismatch, Preloaded, Remote, Renamed, TempDir, Unsigned,
+	UntrustedSignature, UserWritable,
 }
 
 // Reasons is the set of reasons one module load has. The zero value is the
@@ -88,13 +104,18 @@ func (rs Reasons) String() string {
 //     deleted module outside the trusted directories, or a module whose
 //     path does not lead to it (path_mismatch: the path is the attacker's
 //     to choose, so it can never lower what the file would get where it
-//     really is);
+//     really is); on Windows an image mapped outside the loader's list
+//     (hidden_from_loader: manual mapping, unlinking), and a renamed
+//     module outside the trusted directories (a copied system DLL);
 //   - medium: anything else outside the trusted directories, or a module
 //     that is hidden, user-writable, remote or on a mount that should be
-//     noexec;
+//     noexec, renamed, or whose signature does not verify
+//     (untrusted_signature);
 //   - low: only deleted and/or not_package_owned inside the trusted
 //     directories (package upgrades and hand-installed libraries), or a
-//     preload of a trusted, packaged library.
+//     preload of a trusted, packaged library; on Windows only unsigned
+//     inside the trusted directories (checked there only when the policy
+//     asks: verify_trusted_dirs).
 type Severity string
 
 // Severities, lowest first.
@@ -111,10 +132,11 @@ func (rs Reasons) Severity() Severity {
 	}
 	outside := rs.Has(OutsideTrustedDirs)
 	switch {
-	case rs.Has(Memfd), rs.Has(TempDir), rs.Has(PathMismatch),
-		outside && rs.Has(Preloaded), outside && rs.Has(Deleted):
+	case rs.Has(Memfd), rs.Has(TempDir), rs.Has(PathMismatch), rs.Has(HiddenFromLoader),
+		outside && rs.Has(Preloaded), outside && rs.Has(Deleted), outside && rs.Has(Renamed):
 		return High
-	case outside, rs.Has(Hidden), rs.Has(UserWritable), rs.Has(Remote), rs.Has(ExecFromWritableMount):
+	case outside, rs.Has(Hidden), rs.Has(UserWritable), rs.Has(Remote), rs.Has(ExecFromWritableMount),
+		rs.Has(Renamed), rs.Has(UntrustedSignature):
 		return Medium
 	default:
 		return Low

@@ -48,8 +48,8 @@ func TestVocabularyIsSortedAndComplete(t *testing.T) {
 	for _, r := range Vocabulary {
 		all.Add(r)
 	}
-	assert.Len(t, Vocabulary, 11)
-	assert.Equal(t, "deleted,exec_from_writable_mount,hidden,memfd,not_package_owned,outside_trusted_dirs,path_mismatch,preloaded,remote,temp_dir,user_writable", all.String())
+	assert.Len(t, Vocabulary, 15)
+	assert.Equal(t, "deleted,exec_from_writable_mount,hidden,hidden_from_loader,memfd,not_package_owned,outside_trusted_dirs,path_mismatch,preloaded,remote,renamed,temp_dir,unsigned,untrusted_signature,user_writable", all.String())
 }
 
 func reasons(rs ...Reason) Reasons {
@@ -290,7 +290,7 @@ func TestPolicyFileErrors(t *testing.T) {
 	}{
 		{"syntax", "trusted_dirs:\n  - /a\n\t- /b\n", "policy p.yaml:2: syntax: found a tab character that violates indentation"},
 		{"not a mapping", "- /opt\n", "policy p.yaml:1:1: the policy must be a mapping of keys"},
-		{"unknown top key", "trusted_dirs: [/a]\ntrusted_dir: [/b]\n", "policy p.yaml:2:1: trusted_dir: unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes)"},
+		{"unknown top key", "trusted_dirs: [/a]\ntrusted_dir: [/b]\n", "policy p.yaml:2:1: trusted_dir: unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes, untrusted_dirs, temp_dirs, allow_signers, verify_trusted_dirs)"},
 		{"duplicate key", "trusted_dirs: [/a]\ntrusted_dirs: [/b]\n", "policy p.yaml:2:1: trusted_dirs: key given twice"},
 		{"dirs not a list", "trusted_dirs: /opt\n", "policy p.yaml:1:15: trusted_dirs: want a list, got the scalar \"/opt\""},
 		{"relative dir", "trusted_dirs:\n  - /a\n  - opt/lib\n", "policy p.yaml:3:5: trusted_dirs[1]: \"opt/lib\" is not an absolute path"},

@@ -26,4 +26,8 @@ func TestREADMEPolicyExampleIsValid(t *testing.T) {
 	assert.True(t, p.Trusted("/opt/vendor/lib/libv.so"))
 	assert.True(t, p.AllowsProcess("/usr/lib/jvm/java-17/bin/java", "java"))
 	assert.Equal(t, []string{"/tmp", "/dev/shm"}, p.NoexecMounts)
+	assert.True(t, p.AllowsProcess(`c:\program files\java\jdk-21\bin\java.exe`, ""))
+	assert.True(t, p.IsTemp(`D:\Home\a\Tmp\x.dll`))
+	assert.Equal(t, []string{"Contoso Ltd"}, p.AllowSigners)
+	assert.True(t, p.VerifyTrustedDirs)
 }

@@ -25,6 +25,10 @@ type scanner struct {
 	hash      fileinfo.Hasher
 	log       *slog.Logger
 	mountInfo func(pid int) ([]mounts.Mount, error)
+	// winFacts answers what the judgement of Windows processes asks
+	// beyond the inventory; nil: nothing beyond it (paths and the loader
+	// list only).
+	winFacts WindowsFacts
 	// The policy allowlists modules by sha256, or by package: then the
 	// hash, or the owner, decides whether a row exists at all.
 	allowBySHA256, allowByPackage bool
@@ -45,6 +49,8 @@ type scan struct {
 	// module's owner is looked up only when its other reasons leave the
 	// row in doubt.
 	hashing, ownership bool
+	// winCache keeps the Windows facts' answers for the scan.
+	winCache *winCache
 	osScan
 }
 
@@ -76,14 +82,18 @@ func (s *scanner) judge(ctx context.Context, pids []int, need verdict.Need) (*ve
 	if pids != nil && len(pids) == 0 {
 		return &verdict.Judgement{}, hashStats{}, nil
 	}
-	if err := s.pkgs.Refresh(); err != nil {
-		s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
-	}
 	sc := &scan{scanner: s, res: &verdict.Judgement{},
 		hashing:   s.allowBySHA256 || need.Hashes,
 		ownership: s.allowByPackage || need.Owners,
 	}
-	native := s.src.Platform() == runtime.GOOS
+	windows := isWindows(s.src.Platform())
+	native := s.src.Platform() == runtime.GOOS && !windows
+	if !windows {
+		// Windows has no package database: its judgement never asks one.
+		if err := s.pkgs.Refresh(); err != nil {
+			s.log.WarnContext(ctx, "package database partly unreadable", "err", err)
+		}
+	}
 	if native {
 		sc.begin()
 	}
@@ -92,9 +102,14 @@ func (s *scanner) judge(ctx context.Context, pids []int, need verdict.Need) (*ve
 		if s.cfg.OnJudge != nil {
 			s.cfg.OnJudge(p.PID)
 		}
-		if native {
+		switch {
+		case windows:
+			// Judged from the inventory and the Windows facts, on Windows
+			// and, with fakes, on any OS.
+			sc.processWindows(ctx, len(sc.res.Processes)-1)
+		case native:
 			sc.process(ctx, len(sc.res.Processes)-1)
-		} else {
+		default:
 			sc.processPortable(ctx, len(sc.res.Processes)-1)
 		}
 		return nil

@@ -64,6 +64,13 @@ type Config struct {
 	// (a network file system cannot be mounted without a network).
 	MountInfo func(pid int) ([]mounts.Mount, error)
 
+	// WindowsFacts answers what the judgement of a Windows inventory asks
+	// beyond the inventory (signatures, version resources, DACLs, 8.3
+	// names, drive types); nil means this OS's own: Windows' APIs on
+	// Windows, none elsewhere (a Windows-shaped fake is then judged by its
+	// paths and loader list alone).
+	WindowsFacts WindowsFacts
+
 	// ShareWindow is how long a finished scan is offered to the Judge's
 	// other consumer; 0 means DefaultShareWindow, negative never.
 	ShareWindow time.Duration
@@ -86,9 +93,9 @@ var columns = []table.Column{
 	{Name: "process_path", Type: table.Text, Description: "Path of the process's executable"},
 	{Name: "cmdline", Type: table.Text, Description: "Process command line, arguments joined by spaces"},
 	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable. JOIN processes USING (pid) for real and saved ids."},
-	{Name: "path", Type: table.Text, Description: "Path of the loaded module, as the kernel shows it (without \" (deleted)\")"},
+	{Name: "path", Type: table.Text, Description: "Path of the loaded module, as the kernel shows it (without \" (deleted)\"); on Windows as the inventory gives it (a drive letter or \\\\host\\share path)"},
 	{Name: "name", Type: table.Text, Description: "File name of the module"},
-	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount, path_mismatch"},
+	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount, path_mismatch; on Windows also hidden_from_loader, unsigned, untrusted_signature, renamed"},
 	{Name: "severity", Type: table.Text, Description: "low, medium or high, derived from the reasons (see the README)"},
 	{Name: "sha256", Type: table.Text, Description: "SHA-256 of the mapped file, read through /proc/PID/map_files (works for deleted and memfd modules); empty when sha256_skipped says why"},
 	{Name: "sha256_skipped", Type: table.Text, Description: "Why sha256 is empty: over_size_cap (bigger than the cap, 128 MiB by default), unreadable, or budget (the scan's hashing budget, 1 GiB and 5 s by default, ran out first: every process is judged before any file is hashed, and processes take turns); empty when hashed"},
@@ -103,9 +110,11 @@ var Spec = table.Spec{
 	Name: Name,
 	Description: "Module loads that break the trust policy (MITRE M1038, DET0018/AN0053): shared objects " +
 		"loaded from outside the loader's trusted directories, from temp or hidden or user-writable places, " +
-		"deleted or fileless (memfd), preloaded, not owned by a package, or on a network file system. " +
+		"deleted or fileless (memfd), preloaded, not owned by a package, or on a network file system; on Windows " +
+		"also DLLs outside %SystemRoot% and Program Files, mapped outside the loader's list, unsigned, with a " +
+		"signature that does not verify, or renamed (OriginalFileName). " +
 		"One row per (pid, module) with at least one reason.",
-	Platforms: []string{table.Linux},
+	Platforms: []string{table.Linux, table.Windows},
 	Columns:   columns,
 	Examples: []string{
 		"SELECT pid, process_name, path, reasons, severity FROM untrusted_module_loads WHERE severity = 'high'",
@@ -209,6 +218,9 @@ func newScanner(cfg Config) (*scanner, error) {
 		facts:  files,
 		hash:   fileinfo.Hasher{Cache: files, Max: cfg.HashMax},
 		log:    cfg.Log,
+	}
+	if s.winFacts = cfg.WindowsFacts; s.winFacts == nil && isWindows(cfg.Inventory.Platform()) {
+		s.winFacts = liveWindowsFacts(cfg.Inventory, files)
 	}
 	for _, r := range policy.AllowModules {
 		s.allowBySHA256 = s.allowBySHA256 || r.SHA256 != ""
