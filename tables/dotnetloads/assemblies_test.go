@@ -18,7 +18,24 @@ import (
 	"github.com/modhunt/modhunt/test/sim"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dotnetloads-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	shared = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	if err := goleak.Find(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// shared holds what tests compile once per run (TestMain removes it).
+var shared string
 
 // The assemblies these tests read are compiled by Mono's C# compiler in
 // the test (Debian's mono-mcs; .ci/run installs it).
