@@ -67,6 +67,8 @@ type Load struct {
 	GAC         bool
 	NativeImage bool
 	InMemory    bool
+	// InLoaderList is the file module's (never true in memory).
+	InLoaderList bool
 	// Base and Size: the file's mappings (as process_loaded_modules), or
 	// where the in-memory copy lies (its MZ header, or its metadata root
 	// when no PE header is with it) and how many bytes it spans.
@@ -165,7 +167,8 @@ func (s *Scanner) Scan(ctx context.Context, pids []int, detail inventory.Detail,
 			}
 			gac, ni := Classify(m.Path)
 			seen[a.MVID] = true
-			if err := fn(h, &Load{Path: m.Path, Assembly: *a, GAC: gac, NativeImage: ni, Base: m.Base, Size: m.Size}); err != nil {
+			if err := fn(h, &Load{Path: m.Path, Assembly: *a, GAC: gac, NativeImage: ni,
+				InLoaderList: m.InLoaderList, Base: m.Base, Size: m.Size}); err != nil {
 				return err
 			}
 		}
