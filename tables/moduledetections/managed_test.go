@@ -22,7 +22,7 @@ func TestDropRepeats(t *testing.T) {
 		row("r1", "10", `C:\Windows\assembly\GAC_MSIL\a\a.dll`), // the same match again: dropped
 		row("r2", "10", `C:\Windows\assembly\GAC_MSIL\a\a.dll`), // another rule (on AssemblyName): kept
 		row("r1", "11", `C:\Windows\assembly\GAC_MSIL\a\a.dll`), // another process: kept
-		row("r1", "10", ""),                                     // in memory: kept
+		row("r1", "10", ""), // in memory: kept
 	}
 	got := dropRepeats(append(append([]table.Row{}, module...), managed...), len(module))
 	assert.Equal(t, append(module, managed[1:]...), got)
