@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
 )
 
@@ -102,4 +105,44 @@ func strongNameKey(tb testing.TB, path string) {
 	if err := os.WriteFile(path, snk.Bytes(), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+func rowMaps(rows []table.Row) []map[string]string {
+	out := make([]map[string]string, 0, len(rows))
+	for _, r := range rows {
+		m := map[string]string{}
+		for i, c := range Columns {
+			m[c.Name] = r[i]
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func byName(rows []map[string]string, name string) []map[string]string {
+	var out []map[string]string
+	for _, r := range rows {
+		if r["assembly_name"] == name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// memCounter records the pids whose memory the scanner opened.
+type memCounter struct {
+	mu   sync.Mutex
+	pids []int
+}
+
+func (c *memCounter) hook(pid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pids = append(c.pids, pid)
+}
+
+func (c *memCounter) opened() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.pids)
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,46 +71,6 @@ func monoHost(t *testing.T) (pid int, want map[string]oracle) {
 	}
 	require.Len(t, want, 3)
 	return p.PID, want
-}
-
-func rowMaps(rows []table.Row) []map[string]string {
-	out := make([]map[string]string, 0, len(rows))
-	for _, r := range rows {
-		m := map[string]string{}
-		for i, c := range Columns {
-			m[c.Name] = r[i]
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func byName(rows []map[string]string, name string) []map[string]string {
-	var out []map[string]string
-	for _, r := range rows {
-		if r["assembly_name"] == name {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// memCounter records the pids whose memory the scanner opened.
-type memCounter struct {
-	mu   sync.Mutex
-	pids []int
-}
-
-func (c *memCounter) hook(pid int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pids = append(c.pids, pid)
-}
-
-func (c *memCounter) opened() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.pids)
 }
 
 // TestMonoHostLive: a real Mono process with a GAC assembly, a LoadFrom
