@@ -105,7 +105,7 @@ func rawRead(b *testing.B, inv inventory.Source, pid int, buf []byte) int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer mem.Close()
+	defer func() { _ = mem.Close() }()
 	var total int64
 	for _, r := range regions {
 		if !Searchable(r) {

@@ -15,7 +15,6 @@ package dotnetloads
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 
 	"github.com/modhunt/modhunt/tables/deps"
@@ -109,8 +108,8 @@ func generate(ctx context.Context, s *Scanner, q table.Query) ([]table.Row, erro
 		return nil
 	})
 	if s.Log != nil {
-		s.Log.DebugContext(ctx, "assembly scan", slog.Int("processes", st.Processes), slog.Int("hosts", st.Hosts),
-			slog.Int("regions", st.Regions), slog.Int64("bytes", st.BytesRead), slog.Int("cut", st.Cut))
+		s.Log.DebugContext(ctx, "assembly scan", "processes", st.Processes, "hosts", st.Hosts,
+			"regions", st.Regions, "bytes", st.BytesRead, "cut", st.Cut)
 	}
 	return rows, err
 }

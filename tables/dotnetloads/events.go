@@ -29,7 +29,7 @@ func (s *Scanner) Events(ctx context.Context, pids []int, fn func(*moduleevents.
 				// A copy: the consumer keeps a process's events (and so its
 				// strings) past this callback, the inventory may not.
 				cur = h
-				p := h.Process.Clone()
+				p := h.Clone()
 				var names []string
 				for i := range p.Modules {
 					if m := &p.Modules[i]; m.Executable && inventory.IsAbs(m.Path) {

@@ -252,7 +252,7 @@ func (s *Scanner) search(ctx context.Context, log *slog.Logger, pid int, lim Lim
 		log.DebugContext(ctx, "memory unreadable", "pid", pid, "err", err)
 		return out
 	}
-	defer mem.Close()
+	defer func() { _ = mem.Close() }() // read-only: nothing to flush
 	deadline := time.Now().Add(lim.ProcessTime)
 	cr := &countingReader{r: mem}
 	var bare []Load
