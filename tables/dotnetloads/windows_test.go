@@ -18,6 +18,14 @@ import (
 	"github.com/modhunt/modhunt/test/sim"
 )
 
+// These tests run the table over fake Windows hosts (inventory/fakeinv)
+// on every OS, not under Wine: Wine runs a managed program only through
+// wine-mono, which Debian 12 does not package (a fresh prefix offers to
+// download it), so no CLR host can exist under the test runner; and the
+// Windows inventory (loader list, ReadProcessMemory) is not on this
+// branch's main yet. The assemblies are real (compiled by mcs), so the
+// identities are read from real metadata, as on Windows.
+
 // winAssemblies compiles the assemblies the fake Windows hosts hold: the
 // files' identities come from their metadata, as on Windows.
 type winAssemblies struct {
