@@ -59,6 +59,8 @@ type Event struct {
 	AssemblyName    string
 	AssemblyVersion string
 	InMemory        bool
+	PublicKeyToken  string // 16 lower-case hex digits; empty when unsigned
+	Runtime         string // clr2, clr4, coreclr, mono or mscoree (shim only)
 
 	// Extra holds any other field (RuleName, ProcessGuid, ... from a
 	// recorded Sysmon event), so community rules that use them still work.
@@ -183,6 +185,8 @@ var fields = []fieldDef{
 	textField("AssemblyName", func(e *Event) *string { return &e.AssemblyName }),
 	textField("AssemblyVersion", func(e *Event) *string { return &e.AssemblyVersion }),
 	boolField("InMemory", func(e *Event) *bool { return &e.InMemory }),
+	textField("PublicKeyToken", func(e *Event) *string { return &e.PublicKeyToken }),
+	textField("Runtime", func(e *Event) *string { return &e.Runtime }),
 }
 
 var fieldIndex = func() map[string]int {

@@ -42,7 +42,7 @@ func project(tbl *table.Table, q table.Query, rows []table.Row) []string {
 // that really load untrusted modules (a dlopen from /tmp, the same library
 // unlinked after loading, from a memfd, through python3's ctypes, through
 // LD_PRELOAD, and one planted in /usr/lib whose only fault is that no
-// package owns it), with random subsets of columns: a query that reads
+// package owns it), and a Mono host with an in-memory assembly, with random subsets of columns: a query that reads
 // some columns must see exactly the values a query reading all of them
 // sees in those columns, row for row, both from Generate and through the
 // embedded SQL engine.
@@ -65,6 +65,7 @@ func TestPrunedQueriesKeepTheirValues(t *testing.T) {
 		sim.StartLoader(t, sim.LoaderOpts{Lib: lib, Memfd: true}).PID,
 		sim.StartPythonCtypes(t, lib).PID,
 		preloaded.PID,
+		sim.StartMonoHost(t).PID, // dotnet_assembly_loads' rows: a CLR host
 	}
 
 	all, err := tables.Build(deps.Deps{})

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/modhunt/modhunt/tables/deps"
+	"github.com/modhunt/modhunt/tables/dotnetloads"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
@@ -21,6 +22,7 @@ var specs = []*table.Spec{
 	&loadedmodules.Spec,
 	&untrusted.Spec,
 	&moduledetections.Spec,
+	&dotnetloads.Spec,
 }
 
 // constructor builds the table of one name.
@@ -36,6 +38,7 @@ var constructors = []constructor{
 	{loadedmodules.Name, loadedmodules.New},
 	{untrusted.Name, untrusted.New},
 	{moduledetections.Name, moduledetections.New},
+	{dotnetloads.Name, dotnetloads.New},
 }
 
 // Specs returns every table's definition, whatever the platform. It is

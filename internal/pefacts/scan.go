@@ -72,7 +72,8 @@ func Scan(buf []byte, lim ScanLimits) ([]Found, error) {
 func ScanReaderAt(r io.ReaderAt, size int64, lim ScanLimits) ([]Found, error) {
 	sc := newScanner(lim)
 	sc.newSource = func(l Limits) *source { return newReaderSource(r, size, l) }
-	chunk := make([]byte, scanLookback+scanChunk+8)
+	// A small region (most of a process's are) needs no 1 MiB buffer.
+	chunk := make([]byte, min(size, scanLookback+scanChunk+8))
 	return sc.run(size, func(off, n int64) ([]byte, error) {
 		b := chunk[:n]
 		got, err := r.ReadAt(b, off)

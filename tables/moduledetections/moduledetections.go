@@ -88,10 +88,11 @@ func New(d deps.Deps) (*table.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	managed := newManagedScan(d)
 	return &table.Table{
 		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
-			return generate(ctx, engine, builder, q)
+			return generate(ctx, engine, builder, managed, q)
 		},
 	}, nil
 }
@@ -122,7 +123,7 @@ type pending struct {
 // ruleText is what every row of a rule repeats, joined once per scan.
 type ruleText struct{ tags, siem string }
 
-func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Builder, q table.Query) ([]table.Row, error) {
+func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Builder, managed managedScan, q table.Query) ([]table.Row, error) {
 	var rows []table.Row
 	var matches []detections.Match
 	// The rules see the whole event whatever the query reads; only its
@@ -164,7 +165,7 @@ func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Bu
 		queue, nrows = queue[:0], 0
 		return nil
 	}
-	err := b.Scan(ctx, q.PIDs(), func(p *moduleevents.Process, ev *detections.Event) error {
+	onEvent := func(p *moduleevents.Process, ev *detections.Event) error {
 		if p != cur {
 			if err := flush(); err != nil {
 				return err
@@ -182,10 +183,24 @@ func generate(ctx context.Context, engine *detections.Engine, b *moduleevents.Bu
 		queue = append(queue, pending{ev: *ev, rules: rules})
 		nrows += len(rules)
 		return nil
+	}
+	hosts := newCLRHosts()
+	err := b.Scan(ctx, q.PIDs(), func(p *moduleevents.Process, ev *detections.Event) error {
+		hosts.note(p)
+		return onEvent(p, ev)
 	})
 	// The events delivered before an error still make rows.
 	if ferr := flush(); err == nil {
 		err = ferr
+	}
+	if err == nil && managed != nil {
+		start := len(rows)
+		cur = nil
+		err = managed(ctx, hosts.pids, onEvent)
+		if ferr := flush(); err == nil {
+			err = ferr
+		}
+		rows = dropRepeats(rows, start)
 	}
 	return rows, err
 }
