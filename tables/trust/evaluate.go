@@ -34,6 +34,8 @@ type Module struct {
 	// namespace, or the path was cut). The caller then gives no trust that
 	// rests on the path (package, allowlisted path, mount).
 	PathMismatch bool
+	// Unsigned: a Mach-O file that carries no code signature.
+	Unsigned bool
 }
 
 // Evaluate returns the reasons m breaks the policy; an empty set means the
@@ -75,6 +77,9 @@ func (p *Policy) Evaluate(m Module) Reasons {
 	}
 	if m.Remote {
 		rs.Add(Remote)
+	}
+	if m.Unsigned {
+		rs.Add(Unsigned)
 	}
 	if m.MountPoint != "" && !m.MountNoexec && p.shouldBeNoexec(m.MountPoint) {
 		rs.Add(ExecFromWritableMount)

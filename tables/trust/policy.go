@@ -24,6 +24,11 @@ type Policy struct {
 	Source string
 	// TrustedDirs are the roots modules may load from.
 	TrustedDirs []Dir
+	// UntrustedDirs are carved out of the trusted directories: a file under
+	// one is outside_trusted_dirs unless a trusted directory deeper than it
+	// holds the file (macOS: /System/Volumes, the writable volumes under
+	// the sealed /System, but not the OS cryptex inside it).
+	UntrustedDirs []string
 	// TempDirs are scratch directories; a module under one is temp_dir.
 	TempDirs []string
 	// NoexecMounts are mount points that should be mounted noexec; a module
@@ -89,7 +94,17 @@ func (p *Policy) trustedDir(file string) (Dir, bool) {
 			found, ok = d, true
 		}
 	}
-	return found, ok
+	if !ok {
+		return found, false
+	}
+	for _, u := range p.UntrustedDirs {
+		if Under(file, u) && !slices.ContainsFunc(p.TrustedDirs, func(d Dir) bool {
+			return len(d.Path) > len(u) && Under(file, d.Path)
+		}) {
+			return Dir{}, false
+		}
+	}
+	return found, true
 }
 
 // Trusted reports whether a file at p lies under a trusted directory.

@@ -31,12 +31,16 @@ const (
 	// PathMismatch: the path the kernel shows does not lead to the mapped
 	// file (issue 8), so nothing that rests on the path is believed.
 	PathMismatch Reason = "path_mismatch"
+	// Unsigned: a Mach-O module without a code signature (LC_CODE_SIGNATURE;
+	// macOS only). Whether a signature is valid is osquery's signature
+	// table's to say.
+	Unsigned Reason = "unsigned"
 )
 
 // Vocabulary lists every reason, sorted, for documentation and tests.
 var Vocabulary = []Reason{
 	Deleted, ExecFromWritableMount, Hidden, Memfd, NotPackageOwned,
-	OutsideTrustedDirs, PathMismatch, Preloaded, Remote, TempDir, UserWritable,
+	OutsideTrustedDirs, PathMismatch, Preloaded, Remote, TempDir, Unsigned, UserWritable,
 }
 
 // Reasons is the set of reasons one module load has. The zero value is the
@@ -90,8 +94,8 @@ func (rs Reasons) String() string {
 //     to choose, so it can never lower what the file would get where it
 //     really is);
 //   - medium: anything else outside the trusted directories, or a module
-//     that is hidden, user-writable, remote or on a mount that should be
-//     noexec;
+//     that is hidden, user-writable, remote, unsigned or on a mount that
+//     should be noexec;
 //   - low: only deleted and/or not_package_owned inside the trusted
 //     directories (package upgrades and hand-installed libraries), or a
 //     preload of a trusted, packaged library.
@@ -114,7 +118,7 @@ func (rs Reasons) Severity() Severity {
 	case rs.Has(Memfd), rs.Has(TempDir), rs.Has(PathMismatch),
 		outside && rs.Has(Preloaded), outside && rs.Has(Deleted):
 		return High
-	case outside, rs.Has(Hidden), rs.Has(UserWritable), rs.Has(Remote), rs.Has(ExecFromWritableMount):
+	case outside, rs.Has(Hidden), rs.Has(UserWritable), rs.Has(Remote), rs.Has(ExecFromWritableMount), rs.Has(Unsigned):
 		return Medium
 	default:
 		return Low

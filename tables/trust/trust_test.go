@@ -48,8 +48,8 @@ func TestVocabularyIsSortedAndComplete(t *testing.T) {
 	for _, r := range Vocabulary {
 		all.Add(r)
 	}
-	assert.Len(t, Vocabulary, 11)
-	assert.Equal(t, "deleted,exec_from_writable_mount,hidden,memfd,not_package_owned,outside_trusted_dirs,path_mismatch,preloaded,remote,temp_dir,user_writable", all.String())
+	assert.Len(t, Vocabulary, 12)
+	assert.Equal(t, "deleted,exec_from_writable_mount,hidden,memfd,not_package_owned,outside_trusted_dirs,path_mismatch,preloaded,remote,temp_dir,unsigned,user_writable", all.String())
 }
 
 func reasons(rs ...Reason) Reasons {

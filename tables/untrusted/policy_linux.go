@@ -4,8 +4,12 @@ import "github.com/modhunt/modhunt/tables/trust"
 
 // defaultPolicy is the built-in policy for an inventory of platform:
 // Linux's (the loader's directories and ld.so.conf) for this host's own
-// processes, an empty one (nothing trusted) for another OS's.
+// processes, macOS's (which reads nothing from the host) for a macOS
+// inventory, an empty one (nothing trusted) for another OS's.
 func defaultPolicy(host trust.Host, platform string) (*trust.Policy, error) {
+	if platform == "darwin" {
+		return trust.Darwin(), nil
+	}
 	if platform != "linux" {
 		return &trust.Policy{Source: "built-in"}, nil
 	}
