@@ -343,8 +343,9 @@ func cutEnv(env []string, limit int) []string {
 	return env
 }
 
-// Regions is every VM region of pid in address order: files mapped
-// executable are image regions, other files mapped ones, anonymous memory
+// Regions is every VM region of pid in address order: every region of a
+// file some region maps executable is an image region (as on Linux), other
+// files' regions are mapped ones, anonymous memory
 // private (or anonymous when shared), and the dyld shared region and other
 // submaps anonymous with the submap's protection (the kernel does not
 // descend into them).
@@ -363,6 +364,17 @@ func (d *Darwin) Regions(ctx context.Context, pid int) ([]Region, error) {
 }
 
 func regionsOf(rs []darwinproc.Region) []Region {
+	type key struct {
+		dev   uint32
+		inode uint64
+		path  string
+	}
+	code := map[key]bool{}
+	for _, r := range rs {
+		if r.Kind() == "file" && r.Protection&darwinproc.ProtExecute != 0 {
+			code[key{r.Vnode.Dev, r.Vnode.Inode, r.Vnode.Path}] = true
+		}
+	}
 	out := make([]Region, 0, len(rs))
 	for _, r := range rs {
 		var prot Protection
@@ -385,7 +397,7 @@ func regionsOf(rs []darwinproc.Region) []Region {
 		switch r.Kind() {
 		case "file":
 			reg.Type = RegionMapped
-			if prot&ProtExec != 0 {
+			if code[key{r.Vnode.Dev, r.Vnode.Inode, r.Vnode.Path}] {
 				reg.Type = RegionImage
 			}
 			reg.File = fileinfo.Key{Dev: uint64(r.Vnode.Dev), Ino: r.Vnode.Inode}

@@ -10,9 +10,11 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/machofile"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -38,6 +40,9 @@ var Columns = []table.Column{
 	{Name: "memfd", Type: table.Integer, Description: "1 when the file is a memfd_create file (path /memfd:NAME): code loaded from memory, never from disk. Decided by the device (the kernel's internal memory mount), not the name: a file anyone names memfd:x is not one. Shared anonymous memory and SysV segments live on that mount too; they are memory, not files, and have no row."},
 	{Name: "executable", Type: table.Integer, Description: "1 when some mapping of the file is executable (code really loaded, not just a mapped data file)."},
 	{Name: "file_type", Type: table.Text, Description: "What the mapped file's first bytes say it is: elf, pe, macho, script (#!), data, or unknown (unreadable or not a regular file). Read from the mapped file itself, so it holds for deleted, memfd and other-namespace files."},
+	{Name: "arch", Type: table.Text, Description: "Mach-O files: the architectures of the file's slices in file order, comma-separated (arm64, arm64e, x86_64, ...; two for a fat file); empty for other files. Read only when the query uses it."},
+	{Name: "is_dylib", Type: table.Integer, Description: "Mach-O files: 1 for a dylib or bundle (what dlopen loads), 0 for an executable; empty for other files. Read only when the query uses it."},
+	{Name: "signed", Type: table.Integer, Description: "Mach-O files: 1 when every slice carries a code signature (LC_CODE_SIGNATURE, ad-hoc included), 0 when one does not; empty for other files. Whether the signature is valid is the core `signature` table's to say: JOIN signature USING (path)."},
 }
 
 // Examples are hunt queries, in the order the documentation lists them.
@@ -70,7 +75,7 @@ const Description = "Files mapped into running processes, one row per process an
 var Spec = table.Spec{
 	Name:        Name,
 	Description: Description,
-	Platforms:   []string{table.Linux},
+	Platforms:   []string{table.Linux, table.Darwin},
 	Columns:     Columns,
 	Examples:    Examples,
 }
@@ -94,8 +99,13 @@ func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q tab
 	}
 	used := usedColumns(q)
 	var rows []table.Row
+	macho := q.UsesAny("arch", "is_dylib", "signed")
 	err := inv.WalkDetail(ctx, pids, detail(q), func(p *inventory.Process) error {
+		n := len(rows)
 		rows = appendRows(rows, p, used)
+		if macho {
+			addMachO(rows[n:], inv, p)
+		}
 		return nil
 	})
 	if err != nil {
@@ -117,7 +127,8 @@ func detail(q table.Query) inventory.Detail {
 	if q.Uses("process_path") {
 		d |= inventory.DetailExe
 	}
-	if q.Uses("file_type") {
+	if q.UsesAny("file_type", "arch", "is_dylib", "signed") {
+		// The Mach-O columns read only the files whose type says Mach-O.
 		d |= inventory.DetailFileType
 	}
 	return d
@@ -142,6 +153,9 @@ const (
 	colMemfd
 	colExecutable
 	colFileType
+	colArch
+	colIsDylib
+	colSigned
 )
 
 // usedColumns is q's used columns by position; nil means all.
@@ -227,4 +241,24 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 		rows = append(rows, table.Row(r))
 	}
 	return rows
+}
+
+// addMachO fills the Mach-O columns of p's rows (one per module, in order),
+// from each file's facts (cached by file identity). A module that cannot be
+// read keeps them empty.
+func addMachO(rows []table.Row, inv inventory.Source, p *inventory.Process) {
+	for i := range p.Modules {
+		m := &p.Modules[i]
+		if m.FileType != inventory.FileMachO {
+			continue
+		}
+		info, err := machofile.Of(inv, p.PID, m)
+		if err != nil || info.Facts == nil {
+			continue
+		}
+		r := rows[i]
+		r[colArch] = strings.Join(info.Facts.Arches(), ",")
+		r[colIsDylib] = table.Bool(info.Facts.IsDylib())
+		r[colSigned] = table.Bool(info.Facts.Signed())
+	}
 }

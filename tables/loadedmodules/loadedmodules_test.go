@@ -29,7 +29,7 @@ func TestDefinitionIsValid(t *testing.T) {
 		"parent": table.BigInt, "uid": table.BigInt, "path": table.Text, "name": table.Text,
 		"base_address": table.Text, "size": table.BigInt, "permissions": table.Text, "inode": table.BigInt,
 		"device": table.Text, "deleted": table.Integer, "memfd": table.Integer, "executable": table.Integer,
-		"file_type": table.Text,
+		"file_type": table.Text, "arch": table.Text, "is_dylib": table.Integer, "signed": table.Integer,
 	}
 	got := map[string]table.Type{}
 	for _, c := range tbl.Columns {
@@ -37,7 +37,7 @@ func TestDefinitionIsValid(t *testing.T) {
 		assert.Equal(t, c.Name == "pid", c.Index, "only pid is an index column (%s)", c.Name)
 	}
 	assert.Equal(t, want, got)
-	assert.Equal(t, []string{table.Linux}, tbl.Platforms)
+	assert.Equal(t, []string{table.Linux, table.Darwin}, tbl.Platforms)
 	for _, ex := range tbl.Examples {
 		assert.Contains(t, ex, Name)
 	}

@@ -63,7 +63,7 @@ var Examples = []string{
 var Spec = table.Spec{
 	Name:        Name,
 	Description: Description,
-	Platforms:   []string{table.Linux},
+	Platforms:   []string{table.Linux, table.Darwin},
 	Columns:     Columns,
 	Examples:    Examples,
 }

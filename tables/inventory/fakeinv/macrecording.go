@@ -29,12 +29,15 @@ type MacProc struct {
 // macOS inventory (inventory.NewDarwin) runs on Linux. Files maps a macOS
 // path (a module or a directory on its way) to a file of this host standing
 // for it; Lstat and Open reach only those. FSTypes maps a directory to the
-// file system mounted there (longest match wins; "apfs" otherwise).
+// file system mounted there (longest match wins; "apfs" otherwise). Owners
+// gives a path the owner it had on the Mac, whoever runs the test; a path
+// not in it is owned by root.
 type MacRecording struct {
 	Procs   map[int32]*MacProc
 	Users   map[uint32]string
 	Files   map[string]string
 	FSTypes map[string]string
+	Owners  map[string]uint32
 }
 
 var _ inventory.MacOS = (*MacRecording)(nil)
@@ -125,6 +128,7 @@ func (r *MacRecording) Lstat(p string) (inventory.FileInfo, error) {
 		return inventory.FileInfo{}, err
 	}
 	out := fullInfo(fi)
+	out.UID = r.Owners[p]
 	out.Dev = uint64(uint32(out.Dev)) //nolint:gosec // st_dev is 32 bits on macOS
 	return out, nil
 }
