@@ -8,8 +8,10 @@
 // paths in the process's own mount namespace. gopsutil is not used: its
 // MemoryMaps reads smaps (far costlier) and it allocates per line.
 //
-// Other OSes have stubs that return ErrUnsupported until their inventories
-// arrive; the types here are shared so tables compile everywhere.
+// On macOS it walks libproc's region lists (internal/darwinproc) through
+// Darwin (macos.go, tested on Linux over recordings). Other OSes have stubs
+// that return ErrUnsupported until their inventories arrive; the types here
+// are shared so tables compile everywhere.
 package inventory
 
 import (
