@@ -102,11 +102,14 @@ func TestDarwinJudgement(t *testing.T) {
 
 // TestDarwinJudgementWithoutEvidence: the same loader with no environment
 // to read (a restricted process) and the dylib writable by others: no
-// preload is claimed, and the file's own mode makes it user_writable.
+// preload is claimed, and the file's own mode makes it user_writable. An
+// unsigned dyld in /usr/lib, which SIP should make impossible, is reported
+// although the location is trusted.
 func TestDarwinJudgementWithoutEvidence(t *testing.T) {
 	t.Parallel()
 	evil := macSample(t, "arm64_signed.dylib", 0o666)
-	rec, err := fakeinv.MacLoader(map[string]string{"/private/tmp/evil.dylib": evil})
+	rec, err := fakeinv.MacLoader(map[string]string{"/private/tmp/evil.dylib": evil,
+		"/usr/lib/dyld": macSample(t, "x86_64_unsigned.dylib", 0o755)})
 	require.NoError(t, err)
 	rec.Procs[fakeinv.MacLoaderPID].Args.Env = nil
 	rec.Procs[fakeinv.MacLoaderPID].Args.EnvOmitted = true
@@ -115,13 +118,12 @@ func TestDarwinJudgementWithoutEvidence(t *testing.T) {
 	tbl := j.Table()
 	rows, err := tbl.Generate(context.Background(), table.PIDQuery([]int{fakeinv.MacLoaderPID}))
 	require.NoError(t, err)
+	got := map[string]string{}
 	for _, r := range rows {
-		if r[tbl.ColumnIndex("path")] == "/private/tmp/evil.dylib" {
-			assert.Equal(t, "outside_trusted_dirs,temp_dir,user_writable", r[tbl.ColumnIndex("reasons")])
-			return
-		}
+		got[r[tbl.ColumnIndex("path")]] = r[tbl.ColumnIndex("reasons")] + " " + r[tbl.ColumnIndex("severity")]
 	}
-	t.Fatal("no row for evil.dylib")
+	assert.Equal(t, "outside_trusted_dirs,temp_dir,user_writable high", got["/private/tmp/evil.dylib"])
+	assert.Equal(t, "unsigned medium", got["/usr/lib/dyld"])
 }
 
 func TestInsertedMatch(t *testing.T) {
