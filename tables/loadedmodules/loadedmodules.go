@@ -64,6 +64,9 @@ var Examples = []string{
 	"SELECT m.pid, m.path, h.sha256 FROM process_loaded_modules AS m JOIN hash AS h USING (path) WHERE m.pid = 1 AND m.deleted = 0;",
 	// Modules whose file is writable by non-root users.
 	"SELECT m.pid, m.process_name, m.path, f.uid, f.mode FROM process_loaded_modules AS m JOIN file AS f USING (path) WHERE m.executable = 1 AND (f.uid != 0 OR f.mode LIKE '%2' OR f.mode LIKE '%6' OR f.mode LIKE '%7');",
+	// macOS: dylibs without a code signature, with what the core signature
+	// table says of the file (the Mach-O columns are read only when used).
+	"SELECT m.pid, m.process_name, m.path, m.arch, s.signed AS signature_valid, s.team_identifier FROM process_loaded_modules AS m LEFT JOIN signature AS s USING (path) WHERE m.file_type = 'macho' AND m.is_dylib = 1 AND m.signed = 0;",
 	// Every module of the SSH daemons.
 	"SELECT pid, path, base_address, permissions FROM process_loaded_modules WHERE pid IN (SELECT pid FROM processes WHERE name = 'sshd');",
 }
