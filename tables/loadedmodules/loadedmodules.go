@@ -28,7 +28,7 @@ var Columns = []table.Column{
 	{Name: "process_path", Type: table.Text, Description: "The process's executable as its own mount namespace names it; without \" (deleted)\" when the file really is unlinked."},
 	{Name: "cmdline", Type: table.Text, Description: "Command line, arguments joined by spaces, cut to 16 KiB."},
 	{Name: "parent", Type: table.BigInt, Description: "Parent process id."},
-	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable (setuid programs, prctl(PR_SET_DUMPABLE, 0)). JOIN processes USING (pid) for real and saved ids."},
+	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable (setuid programs, prctl(PR_SET_DUMPABLE, 0)). On macOS the effective uid from proc_bsdinfo. JOIN processes USING (pid) for real and saved ids."},
 	{Name: "path", Type: table.Text, Description: "The mapped file's path exactly as the kernel reports it in the process's mount namespace (spaces and non-UTF-8 bytes kept); \" (deleted)\" is removed only when the file really is unlinked (then `deleted` = 1). maps writes a newline as \\012 (and leaves a backslash alone): such a path is given with its real bytes, read through map_files, when they match. A path longer than 1 MiB is cut there. JOIN core tables USING (path)."},
 	{Name: "name", Type: table.Text, Description: "Base name of `path`."},
 	{Name: "base_address", Type: table.Text, Description: "Lowest start address of the file's mappings, lower-case hex with 0x (e.g. 0x7f3a1c200000)."},

@@ -85,7 +85,7 @@ var columns = []table.Column{
 	{Name: "process_name", Type: table.Text, Description: "Process name (the kernel's comm)"},
 	{Name: "process_path", Type: table.Text, Description: "Path of the process's executable"},
 	{Name: "cmdline", Type: table.Text, Description: "Process command line, arguments joined by spaces"},
-	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable. JOIN processes USING (pid) for real and saved ids."},
+	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable. On macOS the effective uid from proc_bsdinfo. JOIN processes USING (pid) for real and saved ids."},
 	{Name: "path", Type: table.Text, Description: "Path of the loaded module, as the kernel shows it (without \" (deleted)\")"},
 	{Name: "name", Type: table.Text, Description: "File name of the module"},
 	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount, path_mismatch, unsigned (macOS)"},
