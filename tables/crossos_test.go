@@ -78,7 +78,7 @@ func macOSCase(t *testing.T) osCase {
 		planted: "/private/tmp/libinject.dylib", content: content, reasons: "outside_trusted_dirs,temp_dir",
 		trusted: "/usr/lib/libSystem.B.dylib",
 		rule:    "", ruleOn: "/private/tmp/libinject.dylib",
-		platform: detections.PlatformDarwin, user: "alice",
+		platform: detections.PlatformDarwin, user: "alice", defaultTrusted: true,
 	}
 }
 
@@ -159,8 +159,8 @@ func TestOtherOSUntrustedModuleLoads(t *testing.T) {
 		}
 
 		// Without a policy, the per-OS default for the inventory's platform
-		// applies: Windows' trusts C:\Windows; macOS has none yet, so
-		// nothing is trusted; never Linux's.
+		// applies: Windows' trusts C:\Windows, macOS's /usr/lib; never
+		// Linux's.
 		j, err = untrusted.NewJudge(untrusted.Config{Inventory: c.inv})
 		require.NoError(t, err)
 		rows, err = j.Table().Generate(context.Background(), table.Query{})
@@ -170,6 +170,7 @@ func TestOtherOSUntrustedModuleLoads(t *testing.T) {
 			paths[cellOf(tbl, r, "path")] = true
 		}
 		assert.Equal(t, !c.defaultTrusted, paths[c.trusted], "the Linux policy is not applied to another OS's paths")
+		assert.True(t, paths[c.planted])
 	})
 }
 

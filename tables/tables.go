@@ -65,6 +65,16 @@ func Build(d deps.Deps) ([]*table.Table, error) {
 	return build(runtime.GOOS, d)
 }
 
+// BuildFor builds the tables another OS serves, over d.Inventory (which
+// must be that OS's, such as a recorded macOS inventory): for tests that run
+// an OS's hunts on this one.
+func BuildFor(goos string, d deps.Deps) ([]*table.Table, error) {
+	if d.Inventory == nil || d.Inventory.Platform() != goos {
+		return nil, fmt.Errorf("building %s tables needs a %s inventory", goos, goos)
+	}
+	return build(goos, d)
+}
+
 func build(goos string, d deps.Deps) ([]*table.Table, error) {
 	mine := SpecsFor(goos)
 	if len(mine) == 0 {

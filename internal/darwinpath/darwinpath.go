@@ -197,3 +197,25 @@ func Hidden(p string) bool {
 	}
 	return false
 }
+
+// SystemWritableDirs are the places under /System that are not the sealed
+// system volume: /System/Volumes (the data, preboot, VM and update volumes)
+// and the /System/Library directories firmlinked into the data volume. A
+// policy that trusts /System carves them out; the OS cryptex, inside
+// /System/Volumes/Preboot, is sealed and stays trusted (OSCryptex).
+func SystemWritableDirs() []string {
+	out := []string{"/System/Volumes"}
+	for _, f := range firmlinks {
+		if strings.HasPrefix(f, "/System/") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TrustedRoots are the locations TrustedSystem trusts, the OS cryptex
+// included.
+func TrustedRoots() []string { return append(trustedRoots[:], osCryptex) }
+
+// TempDirs are the temporary directories TempDir knows, canonical spelling.
+func TempDirs() []string { return tempDirs[:] }

@@ -103,4 +103,6 @@ func TestDetect(t *testing.T) {
 	assert.Equal(t, Script, Detect([]byte("#!/bin/sh\n")))
 	assert.Equal(t, Data, Detect([]byte("MZ")))
 	assert.Equal(t, MachO, Detect([]byte{0xcf, 0xfa, 0xed, 0xfe, 0, 0, 0, 0}))
+	assert.Equal(t, MachO, Detect([]byte("dyld_v1  arm64e\x00")), "the dyld shared cache holds code")
+	assert.Equal(t, Data, Detect([]byte("dyld_v10")))
 }

@@ -64,6 +64,10 @@ func Detect(head []byte) Type {
 		return ELF
 	case bytes.HasPrefix(head, []byte("#!")):
 		return Script
+	case bytes.HasPrefix(head, []byte("dyld_v1 ")):
+		// The dyld shared cache ("dyld_v1   arm64e"): Apple's Mach-O
+		// images in one file, code, not data.
+		return MachO
 	case bytes.HasPrefix(head, []byte("MZ")):
 		// A bare MZ is a DOS stub; a PE image has "PE\0\0" at e_lfanew.
 		if len(head) >= 0x40 {

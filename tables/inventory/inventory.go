@@ -16,8 +16,10 @@
 // mapped file, so OpenModule opens the path and refuses a file that is no
 // longer the one a walk identified.
 //
-// macOS has a stub that returns ErrUnsupported until its inventory
-// arrives; the types here are shared so tables compile everywhere.
+// On macOS it walks libproc's region lists (internal/darwinproc) through
+// Darwin (macos.go, tested on Linux over recordings). Other OSes have stubs
+// that return ErrUnsupported; the types here are shared so tables compile
+// everywhere.
 package inventory
 
 import (

@@ -10,9 +10,11 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/machofile"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -26,7 +28,7 @@ var Columns = []table.Column{
 	{Name: "process_path", Type: table.Text, Description: "The process's executable as its own mount namespace names it; without \" (deleted)\" when the file really is unlinked."},
 	{Name: "cmdline", Type: table.Text, Description: "Command line, arguments joined by spaces, cut to 16 KiB."},
 	{Name: "parent", Type: table.BigInt, Description: "Parent process id."},
-	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable (setuid programs, prctl(PR_SET_DUMPABLE, 0)). JOIN processes USING (pid) for real and saved ids."},
+	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable (setuid programs, prctl(PR_SET_DUMPABLE, 0)). On macOS the effective uid from proc_bsdinfo. JOIN processes USING (pid) for real and saved ids."},
 	{Name: "path", Type: table.Text, Description: "The mapped file's path exactly as the kernel reports it in the process's mount namespace (spaces and non-UTF-8 bytes kept); \" (deleted)\" is removed only when the file really is unlinked (then `deleted` = 1). maps writes a newline as \\012 (and leaves a backslash alone): such a path is given with its real bytes, read through map_files, when they match. A path longer than 1 MiB is cut there. JOIN core tables USING (path)."},
 	{Name: "name", Type: table.Text, Description: "Base name of `path`."},
 	{Name: "base_address", Type: table.Text, Description: "Lowest start address of the file's mappings, lower-case hex with 0x (e.g. 0x7f3a1c200000)."},
@@ -37,7 +39,7 @@ var Columns = []table.Column{
 	{Name: "deleted", Type: table.Integer, Description: "1 when the mapped file is unlinked: its link count, read on the file itself through map_files, is 0. Never guessed from a \" (deleted)\" suffix a file may really be named with, nor from a path that leads nowhere."},
 	{Name: "memfd", Type: table.Integer, Description: "1 when the file is a memfd_create file (path /memfd:NAME): code loaded from memory, never from disk. Decided by the device (the kernel's internal memory mount), not the name: a file anyone names memfd:x is not one. Shared anonymous memory and SysV segments live on that mount too; they are memory, not files, and have no row."},
 	{Name: "executable", Type: table.Integer, Description: "1 when some mapping of the file is executable (code really loaded, not just a mapped data file)."},
-	{Name: "file_type", Type: table.Text, Description: "What the mapped file's first bytes say it is: elf, pe, macho, script (#!), data, or unknown (unreadable or not a regular file). Read from the mapped file itself, so it holds for deleted, memfd and other-namespace files."},
+	{Name: "file_type", Type: table.Text, Description: "What the mapped file's first bytes say it is: elf, pe, macho (the dyld shared cache too), script (#!), data, or unknown (unreadable or not a regular file). Read from the mapped file itself, so it holds for deleted, memfd and other-namespace files."},
 	{Name: "user", Type: table.Text, Description: "The process's user: on Linux the host's /etc/passwd name of `uid`; on Windows DOMAIN\\name from the process token (the SID when no name maps to it)."},
 	{Name: "integrity_level", Type: table.Text, Description: "Windows: the token's mandatory integrity level (untrusted, low, medium, high, system, protected). Empty elsewhere."},
 	{Name: "session_id", Type: table.BigInt, Description: "Windows: the process's Terminal Services session (0: services). Empty elsewhere."},
@@ -49,9 +51,11 @@ var Columns = []table.Column{
 	{Name: "file_version", Type: table.Text, Description: "PE version resource FileVersion string as Sysmon shows it, e.g. 10.0.19041.1 (WinBuild.160101.0800)."},
 	{Name: "imphash", Type: table.Text, Description: "Import hash of the PE, pefile's and Sysmon's algorithm (IMPHASH= in Sysmon's Hashes), lower-case hex; empty when it imports nothing."},
 	{Name: "is_dotnet", Type: table.Integer, Description: "1 when the PE has a CLR header (a .NET assembly); empty for files that are not PEs."},
-	{Name: "signed", Type: table.Integer, Description: "Windows: 1 when the file carries an Authenticode signature, embedded or through a catalog, valid or not (Sysmon's Signed). WinVerifyTrust, no network; empty elsewhere and for files that are not PEs."},
+	{Name: "signed", Type: table.Integer, Description: "Windows: 1 when the file carries an Authenticode signature, embedded or through a catalog, valid or not (Sysmon's Signed; WinVerifyTrust, no network). macOS: 1 when every slice of the Mach-O file carries a code signature (LC_CODE_SIGNATURE, ad-hoc included), 0 when one does not; whether it is valid is the core `signature` table's to say: JOIN signature USING (path). Empty elsewhere and for other files."},
 	{Name: "signature_status", Type: table.Text, Description: "Windows: the signature's verdict in Sysmon's SignatureStatus words: Valid, Expired, Revoked, Unavailable (unsigned); Untrusted (untrusted root or chain), Invalid (bad digest or malformed), Disallowed (local policy)."},
 	{Name: "signer", Type: table.Text, Description: "Windows: the signer certificate's subject name (Sysmon's Signature), e.g. Microsoft Windows."},
+	{Name: "arch", Type: table.Text, Description: "Mach-O files: the architectures of the file's slices in file order, comma-separated (arm64, arm64e, x86_64, ...; two for a fat file); empty for other files. Read only when the query uses it."},
+	{Name: "is_dylib", Type: table.Integer, Description: "Mach-O files: 1 for a dylib or bundle (what dlopen loads), 0 for an executable; empty for other files. Read only when the query uses it."},
 }
 
 // Examples are hunt queries, in the order the documentation lists them.
@@ -73,6 +77,9 @@ var Examples = []string{
 	"SELECT m.pid, m.path, h.sha256 FROM process_loaded_modules AS m JOIN hash AS h USING (path) WHERE m.pid = 1 AND m.deleted = 0;",
 	// Modules whose file is writable by non-root users.
 	"SELECT m.pid, m.process_name, m.path, f.uid, f.mode FROM process_loaded_modules AS m JOIN file AS f USING (path) WHERE m.executable = 1 AND (f.uid != 0 OR f.mode LIKE '%2' OR f.mode LIKE '%6' OR f.mode LIKE '%7');",
+	// macOS: dylibs without a code signature, with what the core signature
+	// table says of the file (the Mach-O columns are read only when used).
+	"SELECT m.pid, m.process_name, m.path, m.arch, s.signed AS signature_valid, s.team_identifier FROM process_loaded_modules AS m LEFT JOIN signature AS s USING (path) WHERE m.file_type = 'macho' AND m.is_dylib = 1 AND m.signed = 0;",
 	// Every module of the SSH daemons.
 	"SELECT pid, path, base_address, permissions FROM process_loaded_modules WHERE pid IN (SELECT pid FROM processes WHERE name = 'sshd');",
 	// Windows: images mapped outside the loader list (unlinked, manually
@@ -92,7 +99,7 @@ const Description = "Files mapped into running processes, one row per process an
 var Spec = table.Spec{
 	Name:        Name,
 	Description: Description,
-	Platforms:   []string{table.Linux, table.Windows},
+	Platforms:   []string{table.Linux, table.Windows, table.Darwin},
 	Columns:     Columns,
 	Examples:    Examples,
 }
@@ -117,10 +124,14 @@ func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q tab
 	used := usedColumns(q)
 	var rows []table.Row
 	facts := newImageFacts(inv, q)
+	macho := q.UsesAny("arch", "is_dylib", "signed")
 	err := inv.WalkDetail(ctx, pids, detail(q), func(p *inventory.Process) error {
 		start := len(rows)
 		rows = appendRows(rows, p, used)
 		facts.fill(ctx, log, p, rows[start:])
+		if macho {
+			addMachO(rows[start:], inv, p)
+		}
 		return nil
 	})
 	if err != nil {
@@ -142,8 +153,8 @@ func detail(q table.Query) inventory.Detail {
 	if q.Uses("process_path") {
 		d |= inventory.DetailExe
 	}
-	if q.Uses("file_type") || q.UsesAny(peColumns...) || q.UsesAny(signatureColumns...) {
-		// The PE facts are read only for PE files.
+	if q.UsesAny("file_type", "arch", "is_dylib") || q.UsesAny(peColumns...) || q.UsesAny(signatureColumns...) {
+		// The PE and Mach-O facts are read only for files of their type.
 		d |= inventory.DetailFileType
 	}
 	if q.UsesAny("uid", "user", "integrity_level", "session_id") {
@@ -185,6 +196,8 @@ const (
 	colSigned
 	colSignatureStatus
 	colSigner
+	colArch
+	colIsDylib
 )
 
 // usedColumns is q's used columns by position; nil means all.
@@ -276,4 +289,24 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 		rows = append(rows, table.Row(r))
 	}
 	return rows
+}
+
+// addMachO fills the Mach-O columns of p's rows (one per module, in order),
+// from each file's facts (cached by file identity). A module that cannot be
+// read keeps them empty.
+func addMachO(rows []table.Row, inv inventory.Source, p *inventory.Process) {
+	for i := range p.Modules {
+		m := &p.Modules[i]
+		if m.FileType != inventory.FileMachO {
+			continue
+		}
+		info, err := machofile.Of(inv, p.PID, m)
+		if err != nil || info.Facts == nil {
+			continue
+		}
+		r := rows[i]
+		r[colArch] = strings.Join(info.Facts.Arches(), ",")
+		r[colIsDylib] = table.Bool(info.Facts.IsDylib())
+		r[colSigned] = table.Bool(info.Facts.Signed())
+	}
 }

@@ -32,7 +32,7 @@ func TestDefinitionIsValid(t *testing.T) {
 		"file_type": table.Text, "user": table.Text, "integrity_level": table.Text, "session_id": table.BigInt,
 		"in_loader_list": table.Integer, "original_file_name": table.Text, "company": table.Text, "product": table.Text,
 		"description": table.Text, "file_version": table.Text, "imphash": table.Text, "is_dotnet": table.Integer,
-		"signed": table.Integer, "signature_status": table.Text, "signer": table.Text,
+		"signed": table.Integer, "signature_status": table.Text, "signer": table.Text, "arch": table.Text, "is_dylib": table.Integer,
 	}
 	got := map[string]table.Type{}
 	for _, c := range tbl.Columns {
@@ -40,7 +40,7 @@ func TestDefinitionIsValid(t *testing.T) {
 		assert.Equal(t, c.Name == "pid", c.Index, "only pid is an index column (%s)", c.Name)
 	}
 	assert.Equal(t, want, got)
-	assert.Equal(t, []string{table.Linux, table.Windows}, tbl.Platforms)
+	assert.Equal(t, []string{table.Linux, table.Windows, table.Darwin}, tbl.Platforms)
 	for _, ex := range tbl.Examples {
 		assert.Contains(t, ex, Name)
 	}

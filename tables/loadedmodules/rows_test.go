@@ -26,10 +26,10 @@ func TestAppendRows(t *testing.T) {
 	assert.Equal(t, table.Row{"already", "here"}, rows[0])
 	assert.Equal(t, table.Row{"4242", "evil", "/tmp/evil", "/tmp/evil -x", "1", "1000", "/tmp/evil", "evil",
 		"0x55d9c8553000", "20480", "r-xp", "247026", "fe:00", "0", "0", "1", "elf",
-		"mallory", "", "", "1", "", "", "", "", "", "", "", "", "", ""}, rows[1])
+		"mallory", "", "", "1", "", "", "", "", "", "", "", "", "", "", "", ""}, rows[1])
 	assert.Equal(t, table.Row{"4242", "evil", "/tmp/evil", "/tmp/evil -x", "1", "1000", "/memfd:x", "memfd:x",
 		"0x7f0000002000", "4096", "r-xp", "2049", "00:01", "1", "1", "1", "elf",
-		"mallory", "", "", "0", "", "", "", "", "", "", "", "", "", ""}, rows[2])
+		"mallory", "", "", "0", "", "", "", "", "", "", "", "", "", "", "", ""}, rows[2])
 
 	p.UID = -1
 	p.Modules = p.Modules[:1]

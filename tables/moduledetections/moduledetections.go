@@ -63,7 +63,7 @@ var Examples = []string{
 var Spec = table.Spec{
 	Name:        Name,
 	Description: Description,
-	Platforms:   []string{table.Linux, table.Windows},
+	Platforms:   []string{table.Linux, table.Windows, table.Darwin},
 	Columns:     Columns,
 	Examples:    Examples,
 }

@@ -16,7 +16,7 @@ func TestDefinition(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tb.Validate())
 	assert.Equal(t, Name, tb.Name)
-	assert.Equal(t, []string{table.Linux, table.Windows}, tb.Platforms)
+	assert.Equal(t, []string{table.Linux, table.Windows, table.Darwin}, tb.Platforms)
 	for _, c := range []string{"rule_id", "rule_title", "level", "tags", "siem_rule", "pid", "process_name", "process_path", "path", "fields"} {
 		assert.GreaterOrEqual(t, tb.ColumnIndex(c), 0, "column %s", c)
 	}

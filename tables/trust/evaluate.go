@@ -50,6 +50,8 @@ type Module struct {
 	Signature SignatureFacts
 	// OriginalFileName is the version resource's claim ("" when none).
 	OriginalFileName string
+	// Unsigned (macOS): a Mach-O file that carries no code signature.
+	Unsigned bool
 }
 
 // Evaluate returns the reasons m breaks the policy; an empty set means the
@@ -105,6 +107,9 @@ func (p *Policy) Evaluate(m Module) Reasons {
 	}
 	if IsRenamed(baseName(m.Path), m.OriginalFileName) {
 		rs.Add(Renamed)
+	}
+	if m.Unsigned {
+		rs.Add(Unsigned)
 	}
 	if m.MountPoint != "" && !m.MountNoexec && p.shouldBeNoexec(m.MountPoint) {
 		rs.Add(ExecFromWritableMount)

@@ -27,8 +27,11 @@ type Policy struct {
 	// TrustedDirs are the roots modules may load from.
 	TrustedDirs []Dir
 	// UntrustedDirs are exceptions to TrustedDirs: folders below a trusted
-	// one that are not trusted (on Windows the user-writable folders of
-	// %SystemRoot%, WindowsWritableSystemDirs).
+	// one that are not trusted, unless a trusted directory deeper than the
+	// exception holds the file (Windows: the user-writable folders of
+	// %SystemRoot%, WindowsWritableSystemDirs; macOS: /System/Volumes, the
+	// writable volumes under the sealed /System, but not the OS cryptex
+	// inside it).
 	UntrustedDirs []string
 	// TempDirs are scratch directories; a module under one is temp_dir. A
 	// Windows entry may hold "*" components (C:\Users\*\AppData\Local\Temp).
@@ -102,9 +105,6 @@ func underWindows(p, dir string) bool {
 // ones so that a package-managed path keeps its not_package_owned check even
 // when a policy also trusts a parent.
 func (p *Policy) trustedDir(file string) (Dir, bool) {
-	if slices.ContainsFunc(p.UntrustedDirs, func(d string) bool { return Under(file, d) }) {
-		return Dir{}, false
-	}
 	var found Dir
 	ok := false
 	for _, d := range p.TrustedDirs {
@@ -112,7 +112,17 @@ func (p *Policy) trustedDir(file string) (Dir, bool) {
 			found, ok = d, true
 		}
 	}
-	return found, ok
+	if !ok {
+		return found, false
+	}
+	for _, u := range p.UntrustedDirs {
+		if Under(file, u) && !slices.ContainsFunc(p.TrustedDirs, func(d Dir) bool {
+			return len(d.Path) > len(u) && Under(file, d.Path)
+		}) {
+			return Dir{}, false
+		}
+	}
+	return found, true
 }
 
 // Trusted reports whether a file at p lies under a trusted directory.

@@ -32,12 +32,14 @@ const (
 	// file (issue 8), so nothing that rests on the path is believed.
 	PathMismatch Reason = "path_mismatch"
 
-	// Windows (issue 11).
+	// Windows and macOS.
 
 	// HiddenFromLoader: mapped as an image but not in the PEB's loader
 	// list: a module mapped by hand or unlinked after loading.
 	HiddenFromLoader Reason = "hidden_from_loader"
-	// Unsigned: no Authenticode signature, embedded or in a catalog.
+	// Unsigned: no Authenticode signature, embedded or in a catalog (on
+	// macOS: a Mach-O file without LC_CODE_SIGNATURE; whether a signature
+	// is valid is osquery's signature table's to say).
 	Unsigned Reason = "unsigned"
 	// UntrustedSignature: a signature that does not verify to a trusted
 	// root (SignatureStatus other than Valid: Expired, Revoked, Untrusted,
@@ -113,9 +115,11 @@ func (rs Reasons) String() string {
 //     (untrusted_signature);
 //   - low: only deleted and/or not_package_owned inside the trusted
 //     directories (package upgrades and hand-installed libraries), or a
-//     preload of a trusted, packaged library; on Windows only unsigned
-//     inside the trusted directories (checked there only when the policy
-//     asks: verify_trusted_dirs).
+//     preload of a trusted, packaged library; unsigned alone, which is
+//     inside the trusted directories (Windows checks there only when the
+//     policy asks, verify_trusted_dirs, and vendors' DLLs under Program
+//     Files are often unsigned; on macOS SIP keeps them signed, so it is
+//     rare there).
 type Severity string
 
 // Severities, lowest first.

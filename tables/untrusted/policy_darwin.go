@@ -2,12 +2,14 @@ package untrusted
 
 import "github.com/modhunt/modhunt/tables/trust"
 
-// defaultPolicy is the built-in policy for an inventory: a stock Windows
-// installation's for a Windows one, else empty (nothing
-// trusted) until macOS has defaults of its own.
+// defaultPolicy is the built-in policy for an inventory: macOS's for a
+// macOS inventory, a stock Windows installation's for a Windows-shaped
+// one, an empty one (nothing trusted) for another OS's.
 func defaultPolicy(_ trust.Host, platform string) (*trust.Policy, error) {
-	if platform == "windows" {
-		// A Windows-shaped inventory: a stock installation's folders.
+	switch platform {
+	case "darwin":
+		return trust.Darwin(), nil
+	case "windows":
 		return trust.Windows(trust.DefaultWindowsDirs), nil
 	}
 	return &trust.Policy{Source: "built-in"}, nil

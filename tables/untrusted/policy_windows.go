@@ -13,9 +13,14 @@ import (
 // this host's processes the Windows defaults over this installation's
 // folders (GetSystemWindowsDirectory and the known folders, never the
 // environment, which whoever starts modhunt controls); for another OS's
-// processes an empty one (nothing trusted).
+// processes macOS's for a macOS inventory, an empty one (nothing
+// trusted) for another OS's.
 func defaultPolicy(_ trust.Host, goos string) (*trust.Policy, error) {
-	if goos != platform.Windows {
+	switch goos {
+	case platform.Darwin:
+		return trust.Darwin(), nil
+	case platform.Windows: // this host's own processes, below
+	default:
 		return &trust.Policy{Source: "built-in"}, nil
 	}
 	dirs, err := windowsDirs()

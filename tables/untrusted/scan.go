@@ -51,6 +51,8 @@ type scan struct {
 	hashing, ownership bool
 	// winCache keeps the Windows facts' answers for the scan.
 	winCache *winCache
+	// macDirs caches processDarwin's directory facts for the scan.
+	macDirs map[string]macDir
 	osScan
 }
 
@@ -183,12 +185,16 @@ func (sc *scan) add(proc, mod int, reasons trust.Reasons, fi inventory.FileInfo,
 	}
 }
 
-// processPortable judges a process of another OS's inventory (a Windows- or
-// macOS-shaped one fed to the table on this host, or any OS without a
-// judgement of its own yet): from what the inventory says alone, the
+// processPortable judges a process of another OS's inventory (a Windows-
+// shaped one fed to the table on this host, or any OS without a judgement of
+// its own yet; a macOS inventory has processDarwin, on every OS): from what the inventory says alone, the
 // module's path, deletion, memfd and the mapped file's stat. Nothing is
 // read from this host's file system about it.
 func (sc *scan) processPortable(ctx context.Context, proc int) {
+	if sc.src.Platform() == "darwin" {
+		sc.processDarwin(ctx, proc)
+		return
+	}
 	p := &sc.res.Processes[proc]
 	if sc.policy.AllowsProcess(p.Path, p.Name) {
 		return

@@ -92,10 +92,10 @@ var columns = []table.Column{
 	{Name: "process_name", Type: table.Text, Description: "Process name (the kernel's comm)"},
 	{Name: "process_path", Type: table.Text, Description: "Path of the process's executable"},
 	{Name: "cmdline", Type: table.Text, Description: "Process command line, arguments joined by spaces"},
-	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable. JOIN processes USING (pid) for real and saved ids."},
+	{Name: "uid", Type: table.BigInt, Description: "User id procfs gives the process (owner of /proc/PID): its effective uid, or 0 while it is not dumpable. On macOS the effective uid from proc_bsdinfo. JOIN processes USING (pid) for real and saved ids."},
 	{Name: "path", Type: table.Text, Description: "Path of the loaded module, as the kernel shows it (without \" (deleted)\"); on Windows as the inventory gives it (a drive letter or \\\\host\\share path)"},
 	{Name: "name", Type: table.Text, Description: "File name of the module"},
-	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount, path_mismatch; on Windows also hidden_from_loader, unsigned, untrusted_signature, renamed"},
+	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount, path_mismatch; unsigned (Windows: no Authenticode signature; macOS: no LC_CODE_SIGNATURE); on Windows also hidden_from_loader, untrusted_signature, renamed"},
 	{Name: "severity", Type: table.Text, Description: "low, medium or high, derived from the reasons (see the README)"},
 	{Name: "sha256", Type: table.Text, Description: "SHA-256 of the mapped file, read through /proc/PID/map_files (works for deleted and memfd modules); empty when sha256_skipped says why"},
 	{Name: "sha256_skipped", Type: table.Text, Description: "Why sha256 is empty: over_size_cap (bigger than the cap, 128 MiB by default), unreadable, or budget (the scan's hashing budget, 1 GiB and 5 s by default, ran out first: every process is judged before any file is hashed, and processes take turns); empty when hashed"},
@@ -114,7 +114,7 @@ var Spec = table.Spec{
 		"also DLLs outside %SystemRoot% and Program Files, mapped outside the loader's list, unsigned, with a " +
 		"signature that does not verify, or renamed (OriginalFileName). " +
 		"One row per (pid, module) with at least one reason.",
-	Platforms: []string{table.Linux, table.Windows},
+	Platforms: []string{table.Linux, table.Windows, table.Darwin},
 	Columns:   columns,
 	Examples: []string{
 		"SELECT pid, process_name, path, reasons, severity FROM untrusted_module_loads WHERE severity = 'high'",
