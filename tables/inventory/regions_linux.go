@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -22,7 +23,10 @@ const maxRegionsMaps = 64 << 20
 // image when the process maps that file executable anywhere (a loaded
 // module), else mapped; anonymous private memory ([heap], [stack], mmap) is
 // private; shared anonymous memory, SysV segments and the kernel's own
-// mappings ([vdso], [vvar]) are anonymous. A memfd is a file.
+// mappings ([vdso], [vvar]) are anonymous. A memfd is a file (Memfd and
+// Deleted set, Path /memfd:NAME). A file whose maps name ends in
+// " (deleted)" is Deleted when its link count, read through map_files, is
+// 0; without access to map_files the suffix decides.
 func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 	dir, err := inv.pidDir(pid)
 	if err != nil {
@@ -44,6 +48,7 @@ func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 	}
 	var regions []Region
 	exec := map[fileinfo.Key]bool{}
+	deleted := map[fileinfo.Key]bool{}
 	sc := procmaps.NewScanner(data)
 	for sc.Scan() {
 		if sc.Err() != nil {
@@ -70,6 +75,18 @@ func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 			if r.Prot&ProtExec != 0 {
 				exec[r.File] = true
 			}
+			r.Memfd = isKernelMem(m.Major, m.Minor)
+			if m.DeletedCandidate() {
+				gone, ok := deleted[r.File]
+				if !ok {
+					gone = r.Memfd || unlinked(dir, m.Start, m.End)
+					deleted[r.File] = gone
+				}
+				if gone {
+					r.Deleted = true
+					path = path[:len(path)-len(procmaps.DeletedSuffix)]
+				}
+			}
 		case len(path) == 0 || string(path) == "[heap]" || string(path) == "[stack]":
 			if r.Prot&ProtShared != 0 {
 				r.Type = RegionAnonymous
@@ -88,4 +105,18 @@ func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 		}
 	}
 	return regions, nil
+}
+
+// unlinked reports whether the file mapped at start-end of the process
+// whose /proc directory is dir has no link left: read on the file itself
+// through map_files, so a file really named "x (deleted)" is not taken for
+// an unlinked one. Without access to map_files the kernel's suffix is all
+// there is.
+func unlinked(dir int, start, end uint64) bool {
+	var st unix.Stat_t
+	name := "map_files/" + strconv.FormatUint(start, 16) + "-" + strconv.FormatUint(end, 16)
+	if err := unix.Fstatat(dir, name, &st, 0); err != nil {
+		return true
+	}
+	return st.Nlink == 0
 }
