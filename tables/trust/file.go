@@ -52,6 +52,9 @@ func (e *PolicyError) Error() string {
 //	allow_processes:
 //	  - path: /usr/lib/jvm/*/bin/java
 //	  - name: falcon-sensor                  # process name, exact
+//	jit_hosts:                               # adds to DefaultJITHosts (see jit.go)
+//	  - path: /opt/app/bin/engine            # executable path glob
+//	  - name: myjit*                         # executable base name or pattern
 func (p *Policy) LoadFile(host Host, file string) error {
 	data, err := readPolicy(file)
 	if err != nil {
@@ -85,6 +88,7 @@ func (p *Policy) Apply(host Host, file string, data []byte) error {
 	p.NoexecMounts = append(p.NoexecMounts, f.NoexecMounts...)
 	p.AllowModules = append(p.AllowModules, f.AllowModules...)
 	p.AllowProcesses = append(p.AllowProcesses, f.AllowProcesses...)
+	p.JITHosts = append(p.JITHosts, f.JITHosts...)
 	if p.Source == "" || p.Source == "built-in" {
 		p.Source = "built-in + " + file
 	} else {
@@ -98,6 +102,7 @@ type parsed struct {
 	NoexecMounts   []string
 	AllowModules   []ModuleRule
 	AllowProcesses []ProcessRule
+	JITHosts       []JITHost
 }
 
 type parser struct{ file string }
@@ -121,7 +126,7 @@ func parsePolicy(file string, data []byte) (*parsed, error) {
 		return out, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, ps.errAt(root, "", "the policy must be a mapping of keys (trusted_dirs, noexec_mounts, allow_modules, allow_processes), got %s", kindName(root))
+		return nil, ps.errAt(root, "", "the policy must be a mapping of keys (trusted_dirs, noexec_mounts, allow_modules, allow_processes, jit_hosts), got %s", kindName(root))
 	}
 	err := ps.mapping(root, "", func(key string, k, v *yaml.Node) error {
 		var err error
@@ -142,8 +147,14 @@ func parsePolicy(file string, data []byte) (*parsed, error) {
 				out.AllowProcesses = append(out.AllowProcesses, r)
 				return err
 			})
+		case "jit_hosts":
+			err = ps.list(v, key, func(field string, n *yaml.Node) error {
+				r, err := ps.jitHost(n, field)
+				out.JITHosts = append(out.JITHosts, r)
+				return err
+			})
 		default:
-			err = ps.errAt(k, key, "unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes)")
+			err = ps.errAt(k, key, "unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes, jit_hosts)")
 		}
 		return err
 	})

@@ -32,6 +32,8 @@ type Policy struct {
 	// AllowModules and AllowProcesses drop rows the admin has vouched for.
 	AllowModules   []ModuleRule
 	AllowProcesses []ProcessRule
+	// JITHosts add to DefaultJITHosts (IsJITHost).
+	JITHosts []JITHost
 }
 
 // ModuleRule allowlists modules. Exactly one matcher is set.
