@@ -12,6 +12,7 @@ import (
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/unbacked"
 	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
@@ -21,6 +22,7 @@ var specs = []*table.Spec{
 	&loadedmodules.Spec,
 	&untrusted.Spec,
 	&moduledetections.Spec,
+	&unbacked.Spec,
 }
 
 // constructor builds the table of one name.
@@ -36,6 +38,7 @@ var constructors = []constructor{
 	{loadedmodules.Name, loadedmodules.New},
 	{untrusted.Name, untrusted.New},
 	{moduledetections.Name, moduledetections.New},
+	{unbacked.Name, unbacked.New},
 }
 
 // Specs returns every table's definition, whatever the platform. It is
