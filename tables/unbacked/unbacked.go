@@ -111,12 +111,7 @@ func New(d deps.Deps) (*table.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	return &table.Table{
-		Spec: Spec,
-		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
-			return s.generate(ctx, q)
-		},
-	}, nil
+	return NewTable(s), nil
 }
 
 // proc is what rows carry of a process.
@@ -223,4 +218,15 @@ func (s *Scanner) generate(ctx context.Context, q table.Query) ([]table.Row, err
 // protection is the r/w/x part of a region's protection.
 func protection(p inventory.Protection) string {
 	return (p &^ inventory.ProtShared).String()
+}
+
+// NewTable returns the table over a scanner (tests give it a fake
+// inventory or read hooks).
+func NewTable(s *Scanner) *table.Table {
+	return &table.Table{
+		Spec: Spec,
+		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
+			return s.generate(ctx, q)
+		},
+	}
 }
