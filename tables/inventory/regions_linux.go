@@ -3,10 +3,12 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -39,14 +41,16 @@ func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 	}
 	f := os.NewFile(uintptr(fd), "maps")
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRegionsMaps))
+	bp := mapsBufs.Get().(*[]byte)
+	defer mapsBufs.Put(bp)
+	data, err := readBounded(f, bp, maxRegionsMaps)
 	if err != nil {
 		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var regions []Region
+	regions := make([]Region, 0, bytes.Count(data, []byte{'\n'}))
 	exec := map[fileinfo.Key]bool{}
 	deleted := map[fileinfo.Key]bool{}
 	sc := procmaps.NewScanner(data)
@@ -119,4 +123,36 @@ func unlinked(dir int, start, end uint64) bool {
 		return true
 	}
 	return st.Nlink == 0
+}
+
+// mapsBufs are Regions' read buffers: maps is generated anew by every read
+// call, so one large read beats io.ReadAll's growing small ones, and a
+// scan of every process reuses a few buffers instead of growing one each.
+var mapsBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// readBounded reads f to its end, at most limit bytes, into *bp (grown as
+// needed and kept for the next caller); the result aliases *bp.
+func readBounded(f *os.File, bp *[]byte, limit int) ([]byte, error) {
+	buf := (*bp)[:0]
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= limit {
+				break
+			}
+			grown := make([]byte, len(buf), min(2*cap(buf)+4096, limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) || (n == 0 && err == nil) {
+			break
+		}
+		if err != nil {
+			*bp = buf
+			return nil, err
+		}
+	}
+	*bp = buf
+	return buf, nil
 }

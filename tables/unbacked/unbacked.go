@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	"github.com/modhunt/modhunt/detections"
@@ -126,26 +127,30 @@ type proc struct {
 // detail is what the walk reads besides the maps.
 const detail = inventory.DetailStat | inventory.DetailCmdline | inventory.DetailExe
 
+// pidLister is an inventory that can list its processes without reading
+// them (Linux's: /proc's entries). With one, a scan reads each process's
+// memory map once and walks only the processes that have a row; without,
+// it walks every process first.
+type pidLister interface {
+	PIDs(ctx context.Context) ([]int, error)
+}
+
 // scan finds the unbacked executable regions of pids (nil: all), with each
-// process's context, in walk order; byPID also holds the parents a pinned
-// scan read for the clone check. read says whether first pages are read.
+// process's context, in pid or walk order; byPID also holds the parents
+// read for the clone check. read says whether first pages are read.
 func (s *Scanner) scan(ctx context.Context, pids []int, read bool) (procs []*proc, byPID map[int]*proc, err error) {
 	goos := s.inv.Platform()
 	b := s.newBudget()
 	buf := make([]byte, s.lim.PageBytes)
 	byPID = map[int]*proc{}
-	err = s.inv.WalkDetail(ctx, pids, detail, func(p *inventory.Process) error {
-		pr := &proc{pid: p.PID, ppid: p.PPID, name: p.Name, path: p.Path, cmdline: p.Cmdline, jit: s.policy.IsJITHost(p.Path)}
-		f, rerr := s.regions(ctx, goos, p.PID, read, b, buf)
-		if rerr != nil {
-			// One unreadable process never fails a query.
-			s.log.DebugContext(ctx, "regions unreadable", "pid", p.PID, "err", rerr)
-		}
-		pr.findings, pr.scanned = f, rerr == nil
-		procs = append(procs, pr)
-		byPID[p.PID] = pr
-		return nil
-	})
+	// Processes read that hold no region: a parent among them is known to
+	// hold none once its context is walked.
+	empty := map[int]bool{}
+	if lister, ok := s.inv.(pidLister); ok {
+		procs, err = s.scanListed(ctx, lister, pids, goos, read, b, buf, byPID, empty)
+	} else {
+		procs, err = s.scanWalked(ctx, pids, goos, read, b, buf, byPID)
+	}
 	if err != nil {
 		return procs, byPID, err
 	}
@@ -159,7 +164,9 @@ func (s *Scanner) scan(ctx context.Context, pids []int, read bool) (procs []*pro
 	}
 	if len(missing) > 0 {
 		werr := s.inv.WalkDetail(ctx, missing, detail, func(p *inventory.Process) error {
-			byPID[p.PID] = &proc{pid: p.PID, ppid: p.PPID, name: p.Name, path: p.Path, cmdline: p.Cmdline}
+			pr := s.procOf(p)
+			pr.scanned = empty[p.PID]
+			byPID[p.PID] = pr
 			return nil
 		})
 		if werr != nil {
@@ -177,6 +184,76 @@ func (s *Scanner) scan(ctx context.Context, pids []int, read bool) (procs []*pro
 		}
 	}
 	return procs, byPID, nil
+}
+
+func (s *Scanner) procOf(p *inventory.Process) *proc {
+	return &proc{pid: p.PID, ppid: p.PPID, name: p.Name, path: p.Path, cmdline: p.Cmdline, jit: s.policy.IsJITHost(p.Path)}
+}
+
+// scanListed reads the memory map of every listed process once, then
+// walks only those with a row, for their context. A process that exits in
+// between keeps its rows, with its pid alone.
+// empty gets the pids read that hold no such region.
+func (s *Scanner) scanListed(ctx context.Context, lister pidLister, pids []int, goos string, read bool, b *budget, buf []byte,
+	byPID map[int]*proc, empty map[int]bool) ([]*proc, error) {
+	if pids == nil {
+		var err error
+		if pids, err = lister.PIDs(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		pids = slices.Compact(slices.Sorted(slices.Values(pids)))
+	}
+	var procs []*proc
+	var found []int
+	for _, pid := range pids {
+		if err := ctx.Err(); err != nil {
+			return procs, err
+		}
+		f, err := s.regions(ctx, goos, pid, read, b, buf)
+		if err != nil {
+			continue // gone, or a kernel thread: nothing to report
+		}
+		if len(f) == 0 {
+			empty[pid] = true
+			continue
+		}
+		p := &proc{pid: pid, findings: f, scanned: true}
+		procs = append(procs, p)
+		byPID[pid] = p
+		found = append(found, pid)
+	}
+	if len(found) == 0 {
+		return procs, nil
+	}
+	err := s.inv.WalkDetail(ctx, found, detail, func(p *inventory.Process) error {
+		pr := byPID[p.PID]
+		c := s.procOf(p)
+		pr.ppid, pr.name, pr.path, pr.cmdline, pr.jit = c.ppid, c.name, c.path, c.cmdline, c.jit
+		return nil
+	})
+	if err != nil {
+		return procs, err
+	}
+	return procs, nil
+}
+
+// scanWalked walks every process and reads its regions within the walk.
+func (s *Scanner) scanWalked(ctx context.Context, pids []int, goos string, read bool, b *budget, buf []byte, byPID map[int]*proc) ([]*proc, error) {
+	var procs []*proc
+	err := s.inv.WalkDetail(ctx, pids, detail, func(p *inventory.Process) error {
+		pr := s.procOf(p)
+		f, rerr := s.regions(ctx, goos, p.PID, read, b, buf)
+		if rerr != nil {
+			// One unreadable process never fails a query.
+			s.log.DebugContext(ctx, "regions unreadable", "pid", p.PID, "err", rerr)
+		}
+		pr.findings, pr.scanned = f, rerr == nil
+		procs = append(procs, pr)
+		byPID[p.PID] = pr
+		return nil
+	})
+	return procs, err
 }
 
 func (s *Scanner) cloneOf(p, parent *proc) bool {
