@@ -42,6 +42,10 @@
 //   - CloneOfParent: detections.IsCloneOfParent on Image and CommandLine.
 //   - Platform: the inventory's OS (linux here; windows or macos for
 //     another OS's inventory).
+//
+// Events of other kinds (Config.More: memory regions no file backs, from
+// package unbacked) follow each process's module events with the same
+// process fields; see more.go.
 package moduleevents
 
 import (
