@@ -108,9 +108,11 @@ func Qualify(goos string, r *inventory.Region) (string, bool) {
 	}
 	if goos == platform.Windows {
 		switch r.Type {
-		case inventory.RegionPrivate, inventory.RegionAnonymous:
+		case inventory.RegionPrivate:
 			return TypePrivate, true
-		case inventory.RegionMapped:
+		case inventory.RegionMapped, inventory.RegionAnonymous:
+			// A pagefile-backed section (no file: the inventory's
+			// anonymous) is MEM_MAPPED too.
 			return TypeMappedNonImage, true
 		}
 		return "", false
