@@ -4,12 +4,16 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/modhunt/modhunt/tables"
+	"github.com/modhunt/modhunt/tables/moduledetections"
+	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
 // --spec prints the table definitions and builds no table, so a policy file
@@ -34,8 +38,10 @@ func TestSpecBuildsNoTable(t *testing.T) {
 		assert.Len(t, specs[i].Columns, len(s.Columns), s.Name)
 	}
 
-	if len(want) > 0 {
-		// The same policy makes the host, which builds the tables, refuse.
+	if slices.ContainsFunc(want, func(s table.Spec) bool { return s.Name == untrusted.Name || s.Name == moduledetections.Name }) {
+		// The same policy makes the host, which builds the tables, refuse
+		// (only the judging tables read it: Windows serves none of them
+		// until its trust judgement arrives).
 		r = runIn(t, "", "--socket", filepath.Join(t.TempDir(), "osquery.em"), "--timeout", "1", "--policy", policy)
 		assert.Equal(t, 1, r.code, r.stderr)
 		assert.Contains(t, r.stderr, "refusing to start")

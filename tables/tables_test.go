@@ -51,6 +51,15 @@ func TestBuildBuildsOnlyThisOSsTables(t *testing.T) {
 			assert.Empty(t, built, goos)
 			continue
 		}
+		// Only the judging tables read the policy: an OS serving none of
+		// them (Windows until its trust judgement arrives) starts.
+		if !slices.ContainsFunc(SpecsFor(goos), func(s table.Spec) bool {
+			return s.Name == untrusted.Name || s.Name == moduledetections.Name
+		}) {
+			require.NoError(t, err, goos)
+			assert.Len(t, built, len(SpecsFor(goos)), goos)
+			continue
+		}
 		require.Error(t, err, "%s: a policy that does not load stops the host", goos)
 		assert.Contains(t, err.Error(), absent)
 	}

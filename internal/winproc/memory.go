@@ -136,3 +136,39 @@ func ImageMappings(regions []Region, loader []Module) []ImageMapping {
 	}
 	return out
 }
+
+// Page protection bits of MEMORY_BASIC_INFORMATION.Protect (winnt.h).
+const (
+	pageNoAccess         = 0x01
+	pageReadOnly         = 0x02
+	pageReadWrite        = 0x04
+	pageWriteCopy        = 0x08
+	pageExecute          = 0x10
+	pageExecuteRead      = 0x20
+	pageExecuteReadWrite = 0x40
+	pageExecuteWriteCopy = 0x80
+	pageGuard            = 0x100
+)
+
+// Access is what a PAGE_* protection allows. A guard page allows nothing
+// until its first touch, which raises an exception in the process and
+// fails a ReadProcessMemory: it counts as no access. Copy-on-write pages
+// are writable (the process may write them; the file is not changed).
+func Access(protect uint32) (read, write, exec bool) {
+	if protect&pageGuard != 0 || protect&pageNoAccess != 0 {
+		return false, false, false
+	}
+	switch protect & 0xff {
+	case pageReadOnly:
+		return true, false, false
+	case pageReadWrite, pageWriteCopy:
+		return true, true, false
+	case pageExecute:
+		return false, false, true
+	case pageExecuteRead:
+		return true, false, true
+	case pageExecuteReadWrite, pageExecuteWriteCopy:
+		return true, true, true
+	}
+	return false, false, false
+}

@@ -52,3 +52,32 @@ func TestLimitsDefaults(t *testing.T) {
 		t.Errorf("explicit limits changed: %+v", l)
 	}
 }
+
+func TestAccess(t *testing.T) {
+	type rwx struct{ r, w, x bool }
+	for _, c := range []struct {
+		protect uint32
+		want    rwx
+	}{
+		{pageNoAccess, rwx{}},
+		{pageReadOnly, rwx{r: true}},
+		{pageReadWrite, rwx{r: true, w: true}},
+		{pageWriteCopy, rwx{r: true, w: true}},
+		{pageExecute, rwx{x: true}},
+		{pageExecuteRead, rwx{r: true, x: true}},
+		{pageExecuteReadWrite, rwx{true, true, true}},
+		{pageExecuteWriteCopy, rwx{true, true, true}},
+		// Modifiers: a guard page reads as nothing; caching bits change
+		// nothing.
+		{pageExecuteRead | pageGuard, rwx{}},
+		{pageReadWrite | 0x200, rwx{r: true, w: true}},
+		{pageExecuteReadWrite | 0x400, rwx{true, true, true}},
+		// A reserved region has protection 0.
+		{0, rwx{}},
+	} {
+		r, w, x := Access(c.protect)
+		if got := (rwx{r, w, x}); got != c.want {
+			t.Errorf("Access(%#x) = %+v, want %+v", c.protect, got, c.want)
+		}
+	}
+}

@@ -8,8 +8,16 @@
 // paths in the process's own mount namespace. gopsutil is not used: its
 // MemoryMaps reads smaps (far costlier) and it allocates per line.
 //
-// Other OSes have stubs that return ErrUnsupported until their inventories
-// arrive; the types here are shared so tables compile everywhere.
+// On Windows it reads internal/winproc: the loader list of a Toolhelp
+// module snapshot (full paths past MAX_PATH), the image mappings of the
+// VirtualQueryEx memory view that list lacks (InLoaderList false), the
+// token and PEB for the process context; a file's identity is its volume
+// serial number and 128-bit file id. Windows has no handle to the very
+// mapped file, so OpenModule opens the path and refuses a file that is no
+// longer the one a walk identified.
+//
+// macOS has a stub that returns ErrUnsupported until its inventory
+// arrives; the types here are shared so tables compile everywhere.
 package inventory
 
 import (
@@ -71,6 +79,19 @@ type Process struct {
 	// unknown); on Windows DOMAIN\name from the token.
 	User    string
 	Modules []Module
+	// Windows is what only Windows says of the process (its token's
+	// integrity level and its session); zero on other OSes.
+	Windows WindowsProcess
+}
+
+// WindowsProcess is the Windows token's view of a process, read with its
+// User.
+type WindowsProcess struct {
+	// Integrity is the token's mandatory integrity level: untrusted, low,
+	// medium, high, system or protected.
+	Integrity string
+	// Session is the Terminal Services session id (0: services).
+	Session uint32
 }
 
 // Source is an inventory as tables and the event builder read it. *Inventory
@@ -283,8 +304,12 @@ type FileInfo struct {
 	// so a file rewritten in place and re-dated still shows a new one.
 	ChangeTime time.Time
 	Nlink      uint64
-	Dev        uint64
-	Ino        uint64
+	// Dev is st_dev on Unix, the volume serial number on Windows; Ino the
+	// inode, on Windows the low half of the 128-bit file id (FILE_ID_INFO)
+	// and InoHi its high half (0 on NTFS, used by ReFS).
+	Dev   uint64
+	Ino   uint64
+	InoHi uint64
 	// MountID is the mount the file was reached through (statx
 	// STATX_MNT_ID); 0 when unknown (kernels before 5.8, or FileInfoOf).
 	MountID uint64
@@ -359,10 +384,14 @@ const (
 	// Module.Exe, which compares each module with the file exe links to.
 	DetailExe
 	// DetailFileType is every Module.FileType (the mapped file's first
-	// bytes, cached across walks).
+	// bytes, cached across walks); on Windows also Module.File, which
+	// there needs the file opened.
 	DetailFileType
+	// DetailUser is Process.User and Process.Windows where they cost a
+	// read of their own (Windows: the token); Linux always fills User.
+	DetailUser
 	// DetailAll is everything: what Walk reads.
-	DetailAll = DetailStat | DetailCmdline | DetailExe | DetailFileType
+	DetailAll = DetailStat | DetailCmdline | DetailExe | DetailFileType | DetailUser
 )
 
 // Defaults for Config's zero fields.
@@ -396,7 +425,7 @@ func (c Config) withDefaults() Config {
 // IDOf is the file-facts identity of a file as FileInfo describes it.
 func IDOf(fi FileInfo) fileinfo.ID {
 	return fileinfo.ID{
-		Key:  fileinfo.Key{Dev: fi.Dev, Ino: fi.Ino},
+		Key:  fileinfo.Key{Dev: fi.Dev, Ino: fi.Ino, InoHi: fi.InoHi},
 		Size: fi.Size, MTime: fi.ModTime.UnixNano(), CTime: fi.ChangeTime.UnixNano(),
 	}
 }

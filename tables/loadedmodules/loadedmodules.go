@@ -38,6 +38,20 @@ var Columns = []table.Column{
 	{Name: "memfd", Type: table.Integer, Description: "1 when the file is a memfd_create file (path /memfd:NAME): code loaded from memory, never from disk. Decided by the device (the kernel's internal memory mount), not the name: a file anyone names memfd:x is not one. Shared anonymous memory and SysV segments live on that mount too; they are memory, not files, and have no row."},
 	{Name: "executable", Type: table.Integer, Description: "1 when some mapping of the file is executable (code really loaded, not just a mapped data file)."},
 	{Name: "file_type", Type: table.Text, Description: "What the mapped file's first bytes say it is: elf, pe, macho, script (#!), data, or unknown (unreadable or not a regular file). Read from the mapped file itself, so it holds for deleted, memfd and other-namespace files."},
+	{Name: "user", Type: table.Text, Description: "The process's user: on Linux the host's /etc/passwd name of `uid`; on Windows DOMAIN\\name from the process token (the SID when no name maps to it)."},
+	{Name: "integrity_level", Type: table.Text, Description: "Windows: the token's mandatory integrity level (untrusted, low, medium, high, system, protected). Empty elsewhere."},
+	{Name: "session_id", Type: table.BigInt, Description: "Windows: the process's Terminal Services session (0: services). Empty elsewhere."},
+	{Name: "in_loader_list", Type: table.Integer, Description: "1 when the OS loader's own module list has the module. Windows: the PEB's loader list (Toolhelp); 0 for an image mapped (MEM_IMAGE in VirtualQueryEx) at a base the list has no module at: a DLL unlinked from the list or mapped by hand, the trace manual-mapping and reflective loaders leave. Linux: 1 for every mapped file but a memfd."},
+	{Name: "original_file_name", Type: table.Text, Description: "PE version resource OriginalFileName (Sysmon's OriginalFileName): the name the vendor built the file as; differs from `name` for a renamed copy. Read only for PE files (also PE DLLs a Wine process maps on Linux), once per file identity."},
+	{Name: "company", Type: table.Text, Description: "PE version resource CompanyName (Sysmon's Company)."},
+	{Name: "product", Type: table.Text, Description: "PE version resource ProductName (Sysmon's Product)."},
+	{Name: "description", Type: table.Text, Description: "PE version resource FileDescription (Sysmon's Description)."},
+	{Name: "file_version", Type: table.Text, Description: "PE version resource FileVersion string as Sysmon shows it, e.g. 10.0.19041.1 (WinBuild.160101.0800)."},
+	{Name: "imphash", Type: table.Text, Description: "Import hash of the PE, pefile's and Sysmon's algorithm (IMPHASH= in Sysmon's Hashes), lower-case hex; empty when it imports nothing."},
+	{Name: "is_dotnet", Type: table.Integer, Description: "1 when the PE has a CLR header (a .NET assembly); empty for files that are not PEs."},
+	{Name: "signed", Type: table.Integer, Description: "Windows: 1 when the file carries an Authenticode signature, embedded or through a catalog, valid or not (Sysmon's Signed). WinVerifyTrust, no network; empty elsewhere and for files that are not PEs."},
+	{Name: "signature_status", Type: table.Text, Description: "Windows: the signature's verdict in Sysmon's SignatureStatus words: Valid, Expired, Revoked, Unavailable (unsigned); Untrusted (untrusted root or chain), Invalid (bad digest or malformed), Disallowed (local policy)."},
+	{Name: "signer", Type: table.Text, Description: "Windows: the signer certificate's subject name (Sysmon's Signature), e.g. Microsoft Windows."},
 }
 
 // Examples are hunt queries, in the order the documentation lists them.
@@ -61,6 +75,14 @@ var Examples = []string{
 	"SELECT m.pid, m.process_name, m.path, f.uid, f.mode FROM process_loaded_modules AS m JOIN file AS f USING (path) WHERE m.executable = 1 AND (f.uid != 0 OR f.mode LIKE '%2' OR f.mode LIKE '%6' OR f.mode LIKE '%7');",
 	// Every module of the SSH daemons.
 	"SELECT pid, path, base_address, permissions FROM process_loaded_modules WHERE pid IN (SELECT pid FROM processes WHERE name = 'sshd');",
+	// Windows: images mapped outside the loader list (unlinked, manually
+	// mapped or reflectively loaded DLLs).
+	"SELECT pid, process_name, path, base_address, size FROM process_loaded_modules WHERE in_loader_list = 0 AND file_type = 'pe';",
+	// Windows: a renamed copy of a system DLL (comsvcs.dll under another
+	// name, T1036.003).
+	"SELECT pid, process_name, path, original_file_name FROM process_loaded_modules WHERE original_file_name != '' AND lower(name) != lower(original_file_name) AND company LIKE 'Microsoft%';",
+	// Windows: unsigned or badly signed DLLs in signed processes' hands.
+	"SELECT pid, process_name, path, signature_status, signer, imphash FROM process_loaded_modules WHERE file_type = 'pe' AND signature_status NOT IN ('Valid', '');",
 }
 
 // Description is the table's one-paragraph summary.
@@ -70,7 +92,7 @@ const Description = "Files mapped into running processes, one row per process an
 var Spec = table.Spec{
 	Name:        Name,
 	Description: Description,
-	Platforms:   []string{table.Linux},
+	Platforms:   []string{table.Linux, table.Windows},
 	Columns:     Columns,
 	Examples:    Examples,
 }
@@ -94,8 +116,11 @@ func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q tab
 	}
 	used := usedColumns(q)
 	var rows []table.Row
+	facts := newImageFacts(inv, q)
 	err := inv.WalkDetail(ctx, pids, detail(q), func(p *inventory.Process) error {
+		start := len(rows)
 		rows = appendRows(rows, p, used)
+		facts.fill(ctx, log, p, rows[start:])
 		return nil
 	})
 	if err != nil {
@@ -117,8 +142,12 @@ func detail(q table.Query) inventory.Detail {
 	if q.Uses("process_path") {
 		d |= inventory.DetailExe
 	}
-	if q.Uses("file_type") {
+	if q.Uses("file_type") || q.UsesAny(peColumns...) || q.UsesAny(signatureColumns...) {
+		// The PE facts are read only for PE files.
 		d |= inventory.DetailFileType
+	}
+	if q.UsesAny("user", "integrity_level", "session_id") {
+		d |= inventory.DetailUser
 	}
 	return d
 }
@@ -142,6 +171,20 @@ const (
 	colMemfd
 	colExecutable
 	colFileType
+	colUser
+	colIntegrity
+	colSession
+	colInLoaderList
+	colOriginalFileName
+	colCompany
+	colProduct
+	colDescription
+	colFileVersion
+	colImphash
+	colIsDotNet
+	colSigned
+	colSignatureStatus
+	colSigner
 )
 
 // usedColumns is q's used columns by position; nil means all.
@@ -191,6 +234,10 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 		buf = strconv.AppendInt(buf, p.UID, 10)
 	}
 	uidEnd := len(buf)
+	session := ""
+	if p.Windows.Integrity != "" && want(colSession) {
+		session = strconv.FormatUint(uint64(p.Windows.Session), 10)
+	}
 	ends := make([]int, 0, 3*len(p.Modules))
 	for i := range p.Modules {
 		m := &p.Modules[i]
@@ -224,6 +271,8 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 		r[colPath], r[colName], r[colPerms], r[colDevice] = m.Path, m.Name, m.Linux.Perms, m.Linux.Device
 		r[colDeleted], r[colMemfd], r[colExecutable] = table.Bool(m.Deleted), table.Bool(m.Memfd), table.Bool(m.Executable)
 		r[colFileType] = string(m.FileType)
+		r[colUser], r[colIntegrity], r[colSession] = p.User, p.Windows.Integrity, session
+		r[colInLoaderList] = table.Bool(m.InLoaderList)
 		rows = append(rows, table.Row(r))
 	}
 	return rows

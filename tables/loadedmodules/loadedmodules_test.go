@@ -29,7 +29,10 @@ func TestDefinitionIsValid(t *testing.T) {
 		"parent": table.BigInt, "uid": table.BigInt, "path": table.Text, "name": table.Text,
 		"base_address": table.Text, "size": table.BigInt, "permissions": table.Text, "inode": table.BigInt,
 		"device": table.Text, "deleted": table.Integer, "memfd": table.Integer, "executable": table.Integer,
-		"file_type": table.Text,
+		"file_type": table.Text, "user": table.Text, "integrity_level": table.Text, "session_id": table.BigInt,
+		"in_loader_list": table.Integer, "original_file_name": table.Text, "company": table.Text, "product": table.Text,
+		"description": table.Text, "file_version": table.Text, "imphash": table.Text, "is_dotnet": table.Integer,
+		"signed": table.Integer, "signature_status": table.Text, "signer": table.Text,
 	}
 	got := map[string]table.Type{}
 	for _, c := range tbl.Columns {
@@ -37,7 +40,7 @@ func TestDefinitionIsValid(t *testing.T) {
 		assert.Equal(t, c.Name == "pid", c.Index, "only pid is an index column (%s)", c.Name)
 	}
 	assert.Equal(t, want, got)
-	assert.Equal(t, []string{table.Linux}, tbl.Platforms)
+	assert.Equal(t, []string{table.Linux, table.Windows}, tbl.Platforms)
 	for _, ex := range tbl.Examples {
 		assert.Contains(t, ex, Name)
 	}

@@ -17,7 +17,8 @@
 //     hashing budget); empty for the rest, since hashing every module of
 //     every process on every query would cost far more than the scan.
 //   - Signed, Signature, SignatureStatus and the PE version fields: empty
-//     (Linux has no code signatures on shared objects).
+//     (Linux has no code signatures on shared objects). On Windows they and
+//     Hashes' IMPHASH= come from the loaded file (imagefacts.go).
 //   - User: the inventory's Process.User: on Linux the name the host's
 //     /etc/passwd gives the uid procfs reports for the process (its
 //     effective uid, 0 while it is not dumpable); the numeric uid when no
@@ -223,6 +224,7 @@ func (b *Builder) process(ctx context.Context, platform string, proc int, p, par
 				ev.Hashes = "SHA256=" + v.SHA256
 			}
 		}
+		setImageFacts(b.inv, platform, p, m, ev)
 		if err := fn(pc, ev); err != nil {
 			return err
 		}

@@ -10,7 +10,7 @@ WINE_FIXTURES := build/wine/fixtures
 # inside Wine, where no compiler is) and found through MODHUNT_WINE_FIXTURES.
 WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll \
 	$(WINE_FIXTURES)/mapimage.exe $(WINE_FIXTURES)/unlink.exe $(WINE_FIXTURES)/payload_signed.dll \
-	$(WINE_FIXTURES)/payload_expired.dll
+	$(WINE_FIXTURES)/payload_expired.dll $(WINE_FIXTURES)/versioned.dll
 
 .PHONY: test-windows wine-fixtures wine-stop wine-clean
 
@@ -23,6 +23,13 @@ $(WINE_FIXTURES)/%.exe: test/wine/fixtures/%.c test/wine/fixtures/fixture.h
 $(WINE_FIXTURES)/%.dll: test/wine/fixtures/%.c
 	@mkdir -p $(@D)
 	$(MINGW_CC) -shared -O2 -Wall -Wextra -Werror -o $@ $<
+
+# A DLL with a version resource (tables/imagefacts, process_loaded_modules'
+# PE columns).
+$(WINE_FIXTURES)/versioned.dll: test/wine/fixtures/versioned.c test/wine/fixtures/versioned.rc
+	@mkdir -p $(@D)
+	$(MINGW_CC:gcc=windres) -O coff -o $(WINE_FIXTURES)/versioned.res test/wine/fixtures/versioned.rc
+	$(MINGW_CC) -shared -s -O2 -Wall -Wextra -Werror -o $@ $< $(WINE_FIXTURES)/versioned.res
 
 # payload.dll signed by osslsigncode with a self-signed code-signing
 # certificate made here (internal/winproc's Authenticode test): a signature
