@@ -70,7 +70,7 @@ var Examples = []string{
 var Spec = table.Spec{
 	Name:        Name,
 	Description: Description,
-	Platforms:   []string{table.Linux},
+	Platforms:   []string{table.Linux, table.Windows},
 	Columns:     Columns,
 	Examples:    Examples,
 }

@@ -10,7 +10,7 @@ WINE_FIXTURES := build/wine/fixtures
 # inside Wine, where no compiler is) and found through MODHUNT_WINE_FIXTURES.
 WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll \
 	$(WINE_FIXTURES)/mapimage.exe $(WINE_FIXTURES)/unlink.exe $(WINE_FIXTURES)/payload_signed.dll \
-	$(WINE_FIXTURES)/payload_expired.dll $(WINE_FIXTURES)/versioned.dll
+	$(WINE_FIXTURES)/payload_expired.dll $(WINE_FIXTURES)/versioned.dll $(WINE_FIXTURES)/rwximage.exe
 
 .PHONY: test-windows wine-fixtures wine-stop wine-clean
 
