@@ -78,7 +78,9 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			panic(err)
 		}
-		os.Stdout.WriteString(strconv.Itoa(len(rows)) + "\n")
+		if _, err := os.Stdout.WriteString(strconv.Itoa(len(rows)) + "\n"); err != nil {
+			panic(err)
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

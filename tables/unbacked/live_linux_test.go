@@ -97,7 +97,7 @@ func firstExecHeader(t testing.TB, path string) Header {
 	t.Helper()
 	f, err := elf.Open(path)
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
 			if p.Off&^0xfff == 0 {
