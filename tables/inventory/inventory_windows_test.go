@@ -206,7 +206,7 @@ func TestWalkPidFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || !(got[0] == a || got[0] == b) || got[0] == got[1] {
+	if len(got) != 2 || (got[0] != a && got[0] != b) || got[0] == got[1] {
 		t.Errorf("pid IN (%d, %d, %d, -1, 0) gave %v", b, a, a, got)
 	}
 	if r := reads(); len(r) != 2 || r[a] != 1 || r[b] != 1 {
@@ -351,7 +351,7 @@ func TestRegionsAndMemoryOfLoadedDLL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mem.Close()
+	defer func() { _ = mem.Close() }()
 	head := make([]byte, 2)
 	if _, err := mem.ReadAt(head, int64(addrs[0])); err != nil || string(head) != "MZ" {
 		t.Errorf("ReadAt(%#x) = %q, %v; want the image's MZ", addrs[0], head, err)

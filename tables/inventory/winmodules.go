@@ -88,7 +88,6 @@ func regionOf(r winproc.Region) Region {
 	return out
 }
 
-
 // plainFilePath reports whether a module path may be opened as a file: a
 // drive-letter or UNC path (also in \\?\ form), not a device-namespace
 // path (\\.\pipe\x, \\.\GLOBALROOT\..., an NT \Device\ path no drive

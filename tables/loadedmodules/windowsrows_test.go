@@ -30,7 +30,7 @@ func (o *openCounting) OpenModule(pid int, m *inventory.Module) (*os.File, error
 // windowsHost is fakeinv's Windows host whose C:\Users\Public\evil.dll is
 // backed by a real PE with a version resource (tables/imagefacts'
 // testdata, built from test/wine/fixtures/versioned.{c,rc}).
-func windowsHost(t *testing.T) *openCounting {
+func windowsHost(t testing.TB) *openCounting {
 	t.Helper()
 	b, err := os.ReadFile("../imagefacts/testdata/versioned.dll")
 	require.NoError(t, err)
