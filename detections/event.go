@@ -271,11 +271,12 @@ func (e *Event) markPresent(i int) {
 	}
 }
 
-// numericFields has the bit of every number and boolean field.
+// numericFields has the bit of every number and boolean field but the
+// optional ones, which are absent at their zero value anyway.
 var numericFields = func() uint64 {
 	var m uint64
 	for i, f := range fields {
-		if f.kind == kindInt || f.kind == kindBool {
+		if (f.kind == kindInt || f.kind == kindBool) && !f.opt {
 			m |= 1 << i
 		}
 	}

@@ -140,6 +140,9 @@ type Scanner struct {
 	// page (tests count reads).
 	onRead func(pid int, addr uint64)
 	reads  atomic.Int64
+	// stuck counts reads of process memory that have not returned yet.
+	stuck       atomic.Int32
+	readTimeout time.Duration
 }
 
 // budget is one scan's allowance of memory reads.
@@ -196,7 +199,12 @@ func (s *Scanner) regions(ctx context.Context, goos string, pid int, read bool, 
 				}
 				if memErr == nil {
 					reads++
-					s.readPage(pid, mem, &f, buf[:n])
+					if !s.readPage(pid, mem, &f, buf[:n]) {
+						// A read that hangs: no more reads in this scan.
+						b.bytes = 0
+						s.log.WarnContext(ctx, "process memory read timed out: later regions have no header",
+							"pid", pid, "address", f.Start, "timeout", s.readTimeout)
+					}
 				} else {
 					s.log.DebugContext(ctx, "process memory unreadable", "pid", pid, "err", memErr)
 				}
@@ -213,23 +221,81 @@ func (s *Scanner) regions(ctx context.Context, goos string, pid int, read bool, 
 	return out, nil
 }
 
+// ReadTimeout bounds one read of process memory. A read of a deleted-file
+// region faults its page in from the file system, which a FUSE daemon (or
+// a dead NFS server) may never answer: past the timeout the read is left
+// behind, the region's row goes without a header, and the scan reads no
+// more memory. At most MaxStuckReads such reads are outstanding at once,
+// across scans; while they are, scans read no memory at all.
+const (
+	ReadTimeout   = 2 * time.Second
+	MaxStuckReads = 4
+)
+
 // readPage reads the region's first page into buf and classifies it. A
 // page that reads short (the region shrank) is classified from what was
 // read but not hashed: a hash of part of a page would stack with nothing.
-func (s *Scanner) readPage(pid int, mem inventory.Memory, f *Finding, buf []byte) {
+// It reports false when the read did not return in time.
+func (s *Scanner) readPage(pid int, mem inventory.Memory, f *Finding, buf []byte) bool {
 	if s.onRead != nil {
 		s.onRead(pid, f.Start)
 	}
 	s.reads.Add(1)
-	n, err := mem.ReadAt(buf, int64(f.Start))
+	n, err, ok := s.readAt(mem, buf, int64(f.Start))
+	if !ok {
+		return false
+	}
 	if n == 0 || (err != nil && !errors.Is(err, io.EOF)) && n < len(buf) {
-		return
+		return true
 	}
 	f.Header, f.DotNet = Classify(buf[:n])
 	if n == len(buf) {
 		sum := sha256.Sum256(buf)
 		f.SHA256 = hex.EncodeToString(sum[:])
 	}
+	return true
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+// readAt is mem.ReadAt into buf within ReadTimeout. The read runs on its
+// own goroutine into its own buffer, so one left behind never writes into
+// buf; the memory handle stays open until it returns (os.File defers the
+// close of a descriptor in use).
+func (s *Scanner) readAt(mem inventory.Memory, buf []byte, off int64) (int, error, bool) {
+	if s.stuck.Load() >= MaxStuckReads {
+		return 0, nil, false
+	}
+	own := make([]byte, len(buf))
+	done := make(chan readResult, 1)
+	// Whoever of the reader and the waiter comes second settles: the
+	// waiter that gives up counts the read as stuck, the reader that
+	// returns after that uncounts it.
+	var settled atomic.Bool
+	go func() {
+		n, err := mem.ReadAt(own, off)
+		done <- readResult{n, err}
+		if settled.Swap(true) {
+			s.stuck.Add(-1)
+		}
+	}()
+	t := time.NewTimer(s.readTimeout)
+	defer t.Stop()
+	var r readResult
+	select {
+	case r = <-done:
+	case <-t.C:
+		if !settled.Swap(true) {
+			s.stuck.Add(1)
+			return 0, nil, false
+		}
+		r = <-done // returned just now
+	}
+	copy(buf, own[:r.n])
+	return r.n, r.err, true
 }
 
 // sameRegion reports whether parent holds the region f: an unbacked

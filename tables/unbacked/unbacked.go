@@ -103,7 +103,7 @@ func NewScanner(cfg Config) (*Scanner, error) {
 			return nil, err
 		}
 	}
-	return &Scanner{inv: cfg.Inventory, policy: policy, lim: cfg.Limits.withDefaults(), log: cfg.Log, onRead: cfg.OnRead}, nil
+	return &Scanner{inv: cfg.Inventory, policy: policy, lim: cfg.Limits.withDefaults(), log: cfg.Log, onRead: cfg.OnRead, readTimeout: ReadTimeout}, nil
 }
 
 // New returns the table over d.Inventory, with d.Policy's jit_hosts.
