@@ -62,6 +62,21 @@ type Event struct {
 	PublicKeyToken  string // 16 lower-case hex digits; empty when unsigned
 	Runtime         string // clr2, clr4, coreclr, mono or mscoree (shim only)
 
+	// Memory-region events: one executable region no image file backs
+	// (tables/unbacked). ImageLoaded is empty; the process fields are the
+	// same as its module events'. The numbers and booleans here are absent
+	// from module events (optional fields), so a module event does not
+	// read as a region of size 0.
+	RegionAddress    string // hex, 0x...
+	RegionSize       int64
+	RegionProtection string // rwx, r-x, ...
+	RegionType       string // anonymous, memfd, deleted-file (linux); private, mapped-non-image (windows)
+	RegionHeader     string // pe, elf, none; empty when not read
+	RegionDotNet     bool   // a PE header naming a CLR runtime header
+	RegionSha256     string // sha256 of the region's first page
+	RegionInParent   bool   // a clone's parent holds the same region (address, size, first page)
+	JitHost          bool   // the process is a known JIT runtime (trust policy jit_hosts)
+
 	// Extra holds any other field (RuleName, ProcessGuid, ... from a
 	// recorded Sysmon event), so community rules that use them still work.
 	Extra map[string]string
@@ -93,6 +108,16 @@ type fieldDef struct {
 	list  func(*Event) *[]string
 	set   func(*Event, string) bool // from a recorded event's text value
 	clear func(*Event)              // sets the zero value
+	// opt: a number or boolean that is absent at its zero value unless
+	// set (Set, or a recorded event's key), like an empty text field: a
+	// field only some events carry.
+	opt bool
+}
+
+// optional marks a number or boolean field absent at its zero value.
+func optional(f fieldDef) fieldDef {
+	f.opt = true
+	return f
 }
 
 func textField(name string, get func(*Event) *string) fieldDef {
@@ -187,6 +212,15 @@ var fields = []fieldDef{
 	boolField("InMemory", func(e *Event) *bool { return &e.InMemory }),
 	textField("PublicKeyToken", func(e *Event) *string { return &e.PublicKeyToken }),
 	textField("Runtime", func(e *Event) *string { return &e.Runtime }),
+	textField("RegionAddress", func(e *Event) *string { return &e.RegionAddress }),
+	optional(intField("RegionSize", func(e *Event) *int64 { return &e.RegionSize })),
+	textField("RegionProtection", func(e *Event) *string { return &e.RegionProtection }),
+	textField("RegionType", func(e *Event) *string { return &e.RegionType }),
+	textField("RegionHeader", func(e *Event) *string { return &e.RegionHeader }),
+	optional(boolField("RegionDotNet", func(e *Event) *bool { return &e.RegionDotNet })),
+	textField("RegionSha256", func(e *Event) *string { return &e.RegionSha256 }),
+	optional(boolField("RegionInParent", func(e *Event) *bool { return &e.RegionInParent })),
+	optional(boolField("JitHost", func(e *Event) *bool { return &e.JitHost })),
 }
 
 var fieldIndex = func() map[string]int {
@@ -236,16 +270,17 @@ func (e *Event) markPresent(i int) {
 	// Only an empty value needs the bit: a non-empty one says it is there.
 	// Leaving it off keeps a decoded event equal to the one that was written.
 	f := &fields[i]
-	if f.kind == kindText && f.text(e) == "" || f.kind == kindList && len(*f.list(e)) == 0 {
+	if f.kind == kindText && f.text(e) == "" || f.kind == kindList && len(*f.list(e)) == 0 || f.opt && f.zero(e) {
 		e.emptySet |= bit
 	}
 }
 
-// numericFields has the bit of every number and boolean field.
+// numericFields has the bit of every number and boolean field but the
+// optional ones, which are absent at their zero value anyway.
 var numericFields = func() uint64 {
 	var m uint64
 	for i, f := range fields {
-		if f.kind == kindInt || f.kind == kindBool {
+		if (f.kind == kindInt || f.kind == kindBool) && !f.opt {
 			m |= 1 << i
 		}
 	}
@@ -333,10 +368,21 @@ func (e *Event) presence(i int) presence {
 	switch {
 	case e.null&bit != 0:
 		return fieldNull
-	case e.absent&bit != 0:
+	case e.absent&bit != 0, f.opt && e.emptySet&bit == 0 && f.zero(e):
 		return fieldAbsent
 	}
 	return fieldPresent
+}
+
+// zero reports whether a number or boolean field holds its zero value.
+func (f *fieldDef) zero(e *Event) bool {
+	switch f.kind {
+	case kindInt:
+		return f.num(e) == 0
+	case kindBool:
+		return !f.flag(e)
+	}
+	return false
 }
 
 func (e *Event) extraPresence(name string) presence {

@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/modhunt/modhunt/detections"
+	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/moduleevents"
+	"github.com/modhunt/modhunt/tables/unbacked"
 )
 
 func init() {
@@ -60,7 +62,16 @@ func runEvents(args []string, e env) int {
 		}
 	}
 	log := c.logger(e.stderr)
-	b, err := moduleevents.New(moduleevents.Config{Log: log, Policy: c.policy, HashBudget: c.hashBudget(), HashTime: c.hashTime})
+	// Region events too: a recording replays against any rule, also
+	// one reading memory regions (package unbacked).
+	inv := inventory.New(inventory.Config{Log: log, ModulesOnly: true})
+	regions, err := unbacked.NewScanner(unbacked.Config{Inventory: inv, Policy: c.policy, Log: log})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "modhunt.ext events: %v\n", err)
+		return 1
+	}
+	b, err := moduleevents.New(moduleevents.Config{Log: log, Policy: c.policy, HashBudget: c.hashBudget(), HashTime: c.hashTime,
+		Inventory: inv, More: []moduleevents.More{unbacked.NewEvents(regions)}})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "modhunt.ext events: %v\n", err)
 		return 1

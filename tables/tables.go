@@ -13,6 +13,7 @@ import (
 	"github.com/modhunt/modhunt/tables/loadedmodules"
 	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
+	"github.com/modhunt/modhunt/tables/unbacked"
 	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
@@ -23,6 +24,7 @@ var specs = []*table.Spec{
 	&untrusted.Spec,
 	&moduledetections.Spec,
 	&dotnetloads.Spec,
+	&unbacked.Spec,
 }
 
 // constructor builds the table of one name.
@@ -39,6 +41,7 @@ var constructors = []constructor{
 	{untrusted.Name, untrusted.New},
 	{moduledetections.Name, moduledetections.New},
 	{dotnetloads.Name, dotnetloads.New},
+	{unbacked.Name, unbacked.New},
 }
 
 // Specs returns every table's definition, whatever the platform. It is

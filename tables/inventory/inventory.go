@@ -215,6 +215,13 @@ type Region struct {
 	Path string
 	// Offset is where in the file the region starts.
 	Offset uint64
+	// Memfd: the backing file lives only in memory (Linux memfd_create,
+	// decided by the kernel's memory mount, never by the name); Path is
+	// then /memfd:NAME. Deleted: the backing file is unlinked, decided on
+	// the file itself where the OS lets the inventory stat it; Path is
+	// then without the OS's " (deleted)". A memfd is always Deleted. Both
+	// stay false on OSes whose memory view cannot tell (Windows).
+	Memfd, Deleted bool
 }
 
 // Module is one distinct file mapped into a process: all mappings of one

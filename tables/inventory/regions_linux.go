@@ -3,9 +3,12 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -22,7 +25,10 @@ const maxRegionsMaps = 64 << 20
 // image when the process maps that file executable anywhere (a loaded
 // module), else mapped; anonymous private memory ([heap], [stack], mmap) is
 // private; shared anonymous memory, SysV segments and the kernel's own
-// mappings ([vdso], [vvar]) are anonymous. A memfd is a file.
+// mappings ([vdso], [vvar]) are anonymous. A memfd is a file (Memfd and
+// Deleted set, Path /memfd:NAME). A file whose maps name ends in
+// " (deleted)" is Deleted when its link count, read through map_files, is
+// 0; without access to map_files the suffix decides.
 func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 	dir, err := inv.pidDir(pid)
 	if err != nil {
@@ -35,15 +41,18 @@ func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 	}
 	f := os.NewFile(uintptr(fd), "maps")
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRegionsMaps))
+	bp := mapsBufs.Get().(*[]byte)
+	defer mapsBufs.Put(bp)
+	data, err := readBounded(f, bp, maxRegionsMaps)
 	if err != nil {
 		return nil, fmt.Errorf("read maps of pid %d: %w", pid, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var regions []Region
+	regions := make([]Region, 0, bytes.Count(data, []byte{'\n'}))
 	exec := map[fileinfo.Key]bool{}
+	deleted := map[fileinfo.Key]bool{}
 	sc := procmaps.NewScanner(data)
 	for sc.Scan() {
 		if sc.Err() != nil {
@@ -70,6 +79,18 @@ func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 			if r.Prot&ProtExec != 0 {
 				exec[r.File] = true
 			}
+			r.Memfd = isKernelMem(m.Major, m.Minor)
+			if m.DeletedCandidate() {
+				gone, ok := deleted[r.File]
+				if !ok {
+					gone = r.Memfd || unlinked(dir, m.Start, m.End)
+					deleted[r.File] = gone
+				}
+				if gone {
+					r.Deleted = true
+					path = path[:len(path)-len(procmaps.DeletedSuffix)]
+				}
+			}
 		case len(path) == 0 || string(path) == "[heap]" || string(path) == "[stack]":
 			if r.Prot&ProtShared != 0 {
 				r.Type = RegionAnonymous
@@ -88,4 +109,50 @@ func (inv *Inventory) Regions(ctx context.Context, pid int) ([]Region, error) {
 		}
 	}
 	return regions, nil
+}
+
+// unlinked reports whether the file mapped at start-end of the process
+// whose /proc directory is dir has no link left: read on the file itself
+// through map_files, so a file really named "x (deleted)" is not taken for
+// an unlinked one. Without access to map_files the kernel's suffix is all
+// there is.
+func unlinked(dir int, start, end uint64) bool {
+	var st unix.Stat_t
+	name := "map_files/" + strconv.FormatUint(start, 16) + "-" + strconv.FormatUint(end, 16)
+	if err := unix.Fstatat(dir, name, &st, 0); err != nil {
+		return true
+	}
+	return st.Nlink == 0
+}
+
+// mapsBufs are Regions' read buffers: maps is generated anew by every read
+// call, so one large read beats io.ReadAll's growing small ones, and a
+// scan of every process reuses a few buffers instead of growing one each.
+var mapsBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// readBounded reads f to its end, at most limit bytes, into *bp (grown as
+// needed and kept for the next caller); the result aliases *bp.
+func readBounded(f *os.File, bp *[]byte, limit int) ([]byte, error) {
+	buf := (*bp)[:0]
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= limit {
+				break
+			}
+			grown := make([]byte, len(buf), min(2*cap(buf)+4096, limit))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) || (n == 0 && err == nil) {
+			break
+		}
+		if err != nil {
+			*bp = buf
+			return nil, err
+		}
+	}
+	*bp = buf
+	return buf, nil
 }

@@ -80,3 +80,58 @@ func TestOpenMemoryReadsAtVirtualAddresses(t *testing.T) {
 	_, err = New(Config{}).OpenMemory(-1)
 	require.Error(t, err)
 }
+
+// TestRegionsMemfdAndDeleted: a memfd mapping is Memfd and Deleted with
+// the kernel's /memfd:NAME, an unlinked file is Deleted with its name
+// without " (deleted)", and a file really named "x (deleted)" that is
+// still on disk is neither.
+func TestRegionsMemfdAndDeleted(t *testing.T) {
+	t.Parallel()
+	page := os.Getpagesize()
+	mapFD := func(fd int) uint64 {
+		require.NoError(t, unix.Ftruncate(fd, int64(page)))
+		b, err := unix.Mmap(fd, 0, page, unix.PROT_READ, unix.MAP_SHARED)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = unix.Munmap(b) })
+		return uint64(uintptr(unsafe.Pointer(&b[0])))
+	}
+	mfd, err := unix.MemfdCreate("regions-test", unix.MFD_CLOEXEC)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = unix.Close(mfd) })
+	memfdAt := mapFD(mfd)
+
+	dir := t.TempDir()
+	open := func(name string) int {
+		fd, err := unix.Open(dir+"/"+name, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = unix.Close(fd) })
+		return fd
+	}
+	goneAt := mapFD(open("gone"))
+	require.NoError(t, os.Remove(dir+"/gone"))
+	namedAt := mapFD(open("named (deleted)"))
+
+	regions, err := New(Config{}).Regions(context.Background(), os.Getpid())
+	require.NoError(t, err)
+	seen := 0
+	for _, r := range regions {
+		switch r.Start {
+		case memfdAt:
+			seen++
+			assert.True(t, r.Memfd)
+			assert.True(t, r.Deleted)
+			assert.Equal(t, "/memfd:regions-test", r.Path)
+		case goneAt:
+			seen++
+			assert.False(t, r.Memfd)
+			assert.True(t, r.Deleted)
+			assert.Equal(t, dir+"/gone", r.Path)
+		case namedAt:
+			seen++
+			assert.False(t, r.Memfd)
+			assert.False(t, r.Deleted, "still on disk: the name only looks deleted")
+			assert.Equal(t, dir+"/named (deleted)", r.Path)
+		}
+	}
+	assert.Equal(t, 3, seen, "all three mappings are in the view")
+}

@@ -82,8 +82,14 @@ func New(d deps.Deps) (*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	inv := d.ModuleInventory()
+	more, err := regionEvents(d, inv, engine)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
 	builder, err := moduleevents.New(moduleevents.Config{
-		Log: log, Policy: d.Policy, Inventory: d.Inventory, Judge: d.Judge, HashBudget: d.HashBudget, HashTime: d.HashTime,
+		Log: log, Policy: d.Policy, Inventory: inv, Judge: d.Judge, HashBudget: d.HashBudget, HashTime: d.HashTime,
+		More: more,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)

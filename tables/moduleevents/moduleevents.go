@@ -46,6 +46,10 @@
 //   - CloneOfParent: detections.IsCloneOfParent on Image and CommandLine.
 //   - Platform: the inventory's OS (linux here; windows or macos for
 //     another OS's inventory).
+//
+// Events of other kinds (Config.More: memory regions no file backs, from
+// package unbacked) follow each process's module events with the same
+// process fields; see more.go.
 package moduleevents
 
 import (
@@ -79,6 +83,9 @@ type Config struct {
 	// file-facts cache, and a query reading both judges once. It must read
 	// Inventory. nil means the builder makes its own.
 	Judge verdict.Judge
+	// More are sources of events of other kinds, delivered after each
+	// process's module events with the same process context (more.go).
+	More []More
 }
 
 // Builder builds module events. It is safe for concurrent use.
@@ -86,6 +93,7 @@ type Builder struct {
 	log   *slog.Logger
 	inv   inventory.Source
 	judge verdict.Judge
+	more  []More
 }
 
 // New returns a builder over this host's processes.
@@ -105,7 +113,7 @@ func New(cfg Config) (*Builder, error) {
 			return nil, err
 		}
 	}
-	return &Builder{log: cfg.Log, inv: cfg.Inventory, judge: j}, nil
+	return &Builder{log: cfg.Log, inv: cfg.Inventory, judge: j, more: cfg.More}, nil
 }
 
 // Scan builds the events of the processes pids (nil: every process; empty:
@@ -158,17 +166,24 @@ func (b *Builder) Scan(ctx context.Context, pids []int, fn func(*Process, *detec
 
 	var ev detections.Event
 	platform := platformOf(b.inv.Platform())
+	more := make([]moreFunc, len(b.more))
+	for i, m := range b.more {
+		more[i] = m.Start(ctx)
+	}
 	for i := range procs {
 		p := &procs[i]
-		if err := b.process(platform, i, p, byPID[p.PPID], verdicts, &ev, fn); err != nil {
+		if err := b.process(ctx, platform, i, p, byPID[p.PPID], verdicts, more, &ev, fn); err != nil {
 			return err
 		}
 	}
 	return scanErr
 }
 
-func (b *Builder) process(platform string, proc int, p, parent *inventory.Process, verdicts map[[2]int]*verdict.Verdict,
-	ev *detections.Event, fn func(*Process, *detections.Event) error) error {
+// moreFunc is a More source's per-process call within one Scan.
+type moreFunc = func(ctx context.Context, p *Process, base *detections.Event, fn func(*Process, *detections.Event) error) error
+
+func (b *Builder) process(ctx context.Context, platform string, proc int, p, parent *inventory.Process, verdicts map[[2]int]*verdict.Verdict,
+	more []moreFunc, ev *detections.Event, fn func(*Process, *detections.Event) error) error {
 	var names []string
 	loads := 0
 	for i := range p.Modules {
@@ -180,7 +195,7 @@ func (b *Builder) process(platform string, proc int, p, parent *inventory.Proces
 			loads++
 		}
 	}
-	if loads == 0 {
+	if loads == 0 && len(more) == 0 {
 		return nil
 	}
 	pc := &Process{Process: p, Parent: parent, Modules: names}
@@ -197,6 +212,7 @@ func (b *Builder) process(platform string, proc int, p, parent *inventory.Proces
 		ev.ParentImage, ev.ParentCommandLine = parent.Path, parent.Cmdline
 		ev.CloneOfParent = detections.IsCloneOfParent(platform, p.Path, p.Cmdline, parent.Path, parent.Cmdline)
 	}
+	base := *ev
 	for i := range p.Modules {
 		m := &p.Modules[i]
 		if !untrusted.Judged(p, m) {
@@ -219,6 +235,12 @@ func (b *Builder) process(platform string, proc int, p, parent *inventory.Proces
 			ev.Signed = b.machOSigned(p.PID, m)
 		}
 		if err := fn(pc, ev); err != nil {
+			return err
+		}
+	}
+	for _, m := range more {
+		*ev = base
+		if err := m(ctx, pc, ev, fn); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,9 @@ func (e *PolicyError) Error() string {
 //	temp_dirs: ['D:\Scratch']                # more temp dirs ("*" = one component)
 //	allow_signers: [Contoso Ltd]            # Valid signatures of these subjects
 //	verify_trusted_dirs: true               # check signatures in trusted dirs too
+//	jit_hosts:                               # adds to DefaultJITHosts (see jit.go)
+//	  - path: /opt/app/bin/engine            # executable path glob
+//	  - name: myjit*                         # executable base name or pattern
 //
 // Directories and path globs are POSIX (/x) or Windows (C:\x, \\host\share)
 // paths; Windows ones compare without regard to case.
@@ -96,6 +99,7 @@ func (p *Policy) Apply(host Host, file string, data []byte) error {
 	p.NoexecMounts = append(p.NoexecMounts, f.NoexecMounts...)
 	p.AllowModules = append(p.AllowModules, f.AllowModules...)
 	p.AllowProcesses = append(p.AllowProcesses, f.AllowProcesses...)
+	p.JITHosts = append(p.JITHosts, f.JITHosts...)
 	if p.Source == "" || p.Source == "built-in" {
 		p.Source = "built-in + " + file
 	} else {
@@ -113,6 +117,7 @@ type parsed struct {
 	NoexecMounts      []string
 	AllowModules      []ModuleRule
 	AllowProcesses    []ProcessRule
+	JITHosts          []JITHost
 }
 
 type parser struct{ file string }
@@ -169,6 +174,12 @@ func parsePolicy(file string, data []byte) (*parsed, error) {
 				out.AllowProcesses = append(out.AllowProcesses, r)
 				return err
 			})
+		case "jit_hosts":
+			err = ps.list(v, key, func(field string, n *yaml.Node) error {
+				r, err := ps.jitHost(n, field)
+				out.JITHosts = append(out.JITHosts, r)
+				return err
+			})
 		default:
 			err = ps.errAt(k, key, "unknown key (known: %s)", knownKeys)
 		}
@@ -181,7 +192,7 @@ func parsePolicy(file string, data []byte) (*parsed, error) {
 }
 
 // knownKeys are the policy file's top-level keys, for error messages.
-const knownKeys = "trusted_dirs, noexec_mounts, allow_modules, allow_processes, untrusted_dirs, temp_dirs, allow_signers, verify_trusted_dirs"
+const knownKeys = "trusted_dirs, noexec_mounts, allow_modules, allow_processes, untrusted_dirs, temp_dirs, allow_signers, verify_trusted_dirs, jit_hosts"
 
 // syntaxErr keeps yaml.v3's own line number ("yaml: line 3: ...") and adds
 // the file name.

@@ -52,6 +52,8 @@ type Policy struct {
 	// verdict). Off by default, since WinVerifyTrust reads the whole file:
 	// only modules with another reason are checked.
 	VerifyTrustedDirs bool
+	// JITHosts add to DefaultJITHosts (IsJITHost).
+	JITHosts []JITHost
 }
 
 // ModuleRule allowlists modules. Exactly one matcher is set.

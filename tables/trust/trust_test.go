@@ -290,7 +290,7 @@ func TestPolicyFileErrors(t *testing.T) {
 	}{
 		{"syntax", "trusted_dirs:\n  - /a\n\t- /b\n", "policy p.yaml:2: syntax: found a tab character that violates indentation"},
 		{"not a mapping", "- /opt\n", "policy p.yaml:1:1: the policy must be a mapping of keys"},
-		{"unknown top key", "trusted_dirs: [/a]\ntrusted_dir: [/b]\n", "policy p.yaml:2:1: trusted_dir: unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes, untrusted_dirs, temp_dirs, allow_signers, verify_trusted_dirs)"},
+		{"unknown top key", "trusted_dirs: [/a]\ntrusted_dir: [/b]\n", "policy p.yaml:2:1: trusted_dir: unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes, untrusted_dirs, temp_dirs, allow_signers, verify_trusted_dirs, jit_hosts)"},
 		{"duplicate key", "trusted_dirs: [/a]\ntrusted_dirs: [/b]\n", "policy p.yaml:2:1: trusted_dirs: key given twice"},
 		{"dirs not a list", "trusted_dirs: /opt\n", "policy p.yaml:1:15: trusted_dirs: want a list, got the scalar \"/opt\""},
 		{"relative dir", "trusted_dirs:\n  - /a\n  - opt/lib\n", "policy p.yaml:3:5: trusted_dirs[1]: \"opt/lib\" is not an absolute path"},

@@ -11,7 +11,7 @@ WINE_FIXTURES := build/wine/fixtures
 WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll \
 	$(WINE_FIXTURES)/mapimage.exe $(WINE_FIXTURES)/unlink.exe $(WINE_FIXTURES)/payload_signed.dll \
 	$(WINE_FIXTURES)/payload_expired.dll $(WINE_FIXTURES)/versioned.dll $(WINE_FIXTURES)/loadmany.exe \
-	$(WINE_FIXTURES)/minidumphost.exe
+	$(WINE_FIXTURES)/minidumphost.exe $(WINE_FIXTURES)/rwximage.exe
 
 .PHONY: test-windows wine-fixtures wine-stop wine-clean
 
