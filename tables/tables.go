@@ -10,6 +10,7 @@ import (
 
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
+	"github.com/modhunt/modhunt/tables/loadevents"
 	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
@@ -21,6 +22,8 @@ var specs = []*table.Spec{
 	&loadedmodules.Spec,
 	&untrusted.Spec,
 	&moduledetections.Spec,
+	&loadevents.Spec,
+	&loadevents.StatusSpec,
 }
 
 // constructor builds the table of one name.
@@ -36,6 +39,8 @@ var constructors = []constructor{
 	{loadedmodules.Name, loadedmodules.New},
 	{untrusted.Name, untrusted.New},
 	{moduledetections.Name, moduledetections.New},
+	{loadevents.Name, loadevents.New},
+	{loadevents.StatusName, loadevents.NewStatus},
 }
 
 // Specs returns every table's definition, whatever the platform. It is
@@ -70,7 +75,7 @@ func build(goos string, d deps.Deps) ([]*table.Table, error) {
 	d.Log = d.Logger()
 	d.Inventory = d.ModuleInventory()
 	judges := slices.ContainsFunc(mine, func(s table.Spec) bool {
-		return s.Name == untrusted.Name || s.Name == moduledetections.Name
+		return s.Name == untrusted.Name || s.Name == moduledetections.Name || s.Name == loadevents.Name
 	})
 	if d.Judge == nil && judges {
 		// module_detections' events carry the verdicts of
@@ -84,6 +89,9 @@ func build(goos string, d deps.Deps) ([]*table.Table, error) {
 			return nil, err
 		}
 		d.Judge = j
+	}
+	if err := buildLoadEvents(&d, mine); err != nil {
+		return nil, err
 	}
 	out := make([]*table.Table, 0, len(mine))
 	for _, s := range mine {

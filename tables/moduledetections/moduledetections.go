@@ -6,6 +6,7 @@ package moduledetections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -91,7 +92,9 @@ func New(d deps.Deps) (*table.Table, error) {
 	return &table.Table{
 		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
-			return generate(ctx, engine, builder, q)
+			rows, err := generate(ctx, engine, builder, q)
+			rows, eerr := appendEventMatches(rows, d.LoadEvents, q)
+			return rows, errors.Join(err, eerr)
 		},
 	}, nil
 }
