@@ -202,15 +202,6 @@ func gone(t testing.TB, pid int) {
 	}
 }
 
-// rowMap names a row's values by column.
-func rowMap(tbl *table.Table, r table.Row) map[string]string {
-	m := make(map[string]string, len(r))
-	for i, c := range tbl.Columns {
-		m[c.Name] = r[i]
-	}
-	return m
-}
-
 // waitRow queries tbl (ad hoc) until a row satisfies match.
 func waitRow(t testing.TB, tbl *table.Table, q table.Query, what string, match func(map[string]string) bool) map[string]string {
 	t.Helper()
