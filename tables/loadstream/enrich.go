@@ -45,7 +45,7 @@ func (s *Stream) enrich(ev loadsource.Event) *Load {
 		l.Package = pkg
 	}
 	if s.cfg.Rules != nil {
-		dev := l.DetectionEvent()
+		dev := l.matchEvent()
 		for _, m := range s.cfg.Rules.Match(&dev) {
 			l.Matches = append(l.Matches, m.Rule)
 		}
@@ -83,7 +83,21 @@ func (l *Load) ProcessPath() string {
 // 7's field names, filled as module_detections fills them, plus the
 // event's time and eid (Extra: EventTime, EventID, EventKind).
 func (l *Load) DetectionEvent() detections.Event {
-	ev := detections.Event{
+	ev := l.matchEvent()
+	ev.Extra = map[string]string{
+		"EventTime": strconv.FormatInt(l.Time.Unix(), 10),
+		"EventKind": l.Kind.String(),
+	}
+	if l.EID != 0 {
+		ev.Extra["EventID"] = strconv.FormatUint(l.EID, 10)
+	}
+	return ev
+}
+
+// matchEvent is the event the rules see when the load arrives: the Sysmon
+// fields without the event's own bookkeeping, which no rule can know of.
+func (l *Load) matchEvent() detections.Event {
+	return detections.Event{
 		Platform:         detections.PlatformLinux,
 		ProcessId:        int64(l.PID),
 		Image:            l.ProcessPath(),
@@ -97,15 +111,7 @@ func (l *Load) DetectionEvent() detections.Event {
 		Memfd:            l.Memfd,
 		// Linux: every mapped file but a memfd is in the loader's list.
 		InLoaderList: !l.Memfd,
-		Extra: map[string]string{
-			"EventTime": strconv.FormatInt(l.Time.Unix(), 10),
-			"EventKind": l.Kind.String(),
-		},
 	}
-	if l.EID != 0 {
-		ev.Extra["EventID"] = strconv.FormatUint(l.EID, 10)
-	}
-	return ev
 }
 
 func joinArgv(argv [][]byte) string {

@@ -195,6 +195,10 @@ func (s *Stream) Done() <-chan struct{} { return s.done }
 func (s *Stream) pump() {
 	defer close(s.done)
 	defer s.closeSubscribers()
+	if w, ok := s.cfg.Judge.(interface{ WarmLoads() }); ok {
+		// Events wait in the source's queue meanwhile (counted if it fills).
+		w.WarmLoads()
+	}
 	for ev := range s.src.Events() {
 		l := s.enrich(ev)
 		l.EID = s.buf.Add(ev.Time, l)

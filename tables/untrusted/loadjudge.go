@@ -48,12 +48,28 @@ func (j *Judge) JudgeLoad(f verdict.LoadFacts) (trust.Reasons, string) {
 	return reasons, pkg
 }
 
+// refreshPackages checks the package databases for a change at most every
+// pkgRefreshEvery, on a goroutine of its own: a rebuild reads every
+// package's file list (half a second of CPU), which must not hold up the
+// loads behind this one. Until the first build, ownership is unknown and
+// not_package_owned is not claimed.
 func (j *Judge) refreshPackages() {
 	now := time.Now().UnixNano()
 	last := j.pkgChecked.Load()
 	if now-last < int64(pkgRefreshEvery) || !j.pkgChecked.CompareAndSwap(last, now) {
 		return
 	}
+	go func() {
+		if err := j.s.pkgs.Refresh(); err != nil {
+			j.s.log.Warn("package database partly unreadable", "err", err)
+		}
+	}()
+}
+
+// WarmLoads reads the package databases now, so the first loads judged are
+// judged with them. An event stream calls it once before its first event.
+func (j *Judge) WarmLoads() {
+	j.pkgChecked.Store(time.Now().UnixNano())
 	if err := j.s.pkgs.Refresh(); err != nil {
 		j.s.log.Warn("package database partly unreadable", "err", err)
 	}
