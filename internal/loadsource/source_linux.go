@@ -260,6 +260,7 @@ func (s *Source) read(clock *wallClock) {
 	defer close(s.readerDone)
 	defer close(s.events)
 	var rec ringbuf.Record
+	exes := newExeCache(exeCacheSize, "/proc")
 	s.rd.SetDeadline(time.Now().Add(s.cfg.Poll))
 	for {
 		if err := s.rd.ReadInto(&rec); err != nil {
@@ -281,6 +282,7 @@ func (s *Source) read(clock *wallClock) {
 			continue
 		}
 		s.decoded.Add(1)
+		exes.fill(&ev)
 		select {
 		case s.events <- ev:
 		default:
