@@ -94,6 +94,7 @@ const (
 	loadsourceProgExitMmap         = "exit_mmap"
 	loadsourceProgExitMprotect     = "exit_mprotect"
 	loadsourceProgSchedExec        = "sched_exec"
+	loadsourceVarExeOnce           = "exe_once"
 	loadsourceVarWakeupBytes       = "wakeup_bytes"
 )
 
@@ -164,6 +165,7 @@ type loadsourceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type loadsourceVariableSpecs struct {
+	ExeOnce     *ebpf.VariableSpec `ebpf:"exe_once"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -210,6 +212,7 @@ func (m *loadsourceMaps) Close() error {
 //
 // It can be passed to loadLoadsourceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type loadsourceVariables struct {
+	ExeOnce     *ebpf.Variable `ebpf:"exe_once"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

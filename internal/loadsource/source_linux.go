@@ -152,6 +152,11 @@ func (s *Source) start() *UnavailableError {
 	if err := spec.Variables["wakeup_bytes"].Set(uint64(s.cfg.RingBytes / 4)); err != nil {
 		return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
 	}
+	if s.cfg.exeEveryLoad {
+		if err := spec.Variables["exe_once"].Set(uint8(0)); err != nil {
+			return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
+		}
+	}
 
 	var maps map[string]*ebpf.Map
 	for _, g := range groups {

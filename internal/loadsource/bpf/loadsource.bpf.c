@@ -150,6 +150,10 @@ enum counter {
  */
 const volatile u64 wakeup_bytes = 1 << 20;
 
+/* Send the executable's path once per process image (exe_map). User space
+ * clears it only to measure what that saves, in the same run. */
+const volatile u8 exe_once = 1;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20); /* user space sets the real size before loading */
@@ -440,14 +444,16 @@ static __always_inline void aux_exe(struct task_struct *task, struct scratch *s,
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
 	if (!exe)
 		return;
-	u32 tgid = s->ev.pid;
-	struct exe_seen *seen = bpf_map_lookup_elem(&exe_map, &tgid);
-	if (seen && seen->mm == (u64)mm && seen->exe_file == (u64)exe) {
-		s->ev.ev_flags |= EV_EXE_SENT;
-		return;
+	if (exe_once) {
+		u32 tgid = s->ev.pid;
+		struct exe_seen *seen = bpf_map_lookup_elem(&exe_map, &tgid);
+		if (seen && seen->mm == (u64)mm && seen->exe_file == (u64)exe) {
+			s->ev.ev_flags |= EV_EXE_SENT;
+			return;
+		}
+		struct exe_seen now = {.mm = (u64)mm, .exe_file = (u64)exe};
+		bpf_map_update_elem(&exe_map, &tgid, &now, BPF_ANY);
 	}
-	struct exe_seen now = {.mm = (u64)mm, .exe_file = (u64)exe};
-	bpf_map_update_elem(&exe_map, &tgid, &now, BPF_ANY);
 	READ_HEAD(w->head, exe);
 	s->ev.aux_len = copy_path(FILE_DENTRY(w->head, exe), FILE_MNT(w->head, exe), s, w, s->ev.path_len);
 	if (w->flags & EV_PATH_TRUNCATED)
