@@ -24,7 +24,7 @@ func TestWatchStreamsEventsAndMatches(t *testing.T) {
 	var stdout, stderr sim.SyncBuffer
 	code := make(chan int, 1)
 	go func() {
-		code <- run([]string{"watch", "--json", "--loads", "--for", "8s"}, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr})
+		code <- run([]string{"watch", "--json", "--loads", "--for", "12s"}, env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr})
 	}()
 	deadline := time.Now().Add(6 * time.Second)
 	for !strings.Contains(stderr.String(), "watching module loads") {
@@ -53,6 +53,9 @@ func TestWatchStreamsEventsAndMatches(t *testing.T) {
 
 	var event, match map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		if line == "" {
+			continue
+		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("not JSON: %q: %v", line, err)

@@ -179,6 +179,11 @@ func (s *Stream) Start(ctx context.Context) error {
 			close(s.done)
 			return
 		}
+		if w, ok := s.cfg.Judge.(interface{ WarmLoads() }); ok {
+			// The judge's package index first (half a second of CPU): a
+			// pump busy building it would hold up the first events.
+			w.WarmLoads()
+		}
 		if err := s.src.Start(ctx); err != nil {
 			s.startErr = err
 			close(s.done)
@@ -195,10 +200,6 @@ func (s *Stream) Done() <-chan struct{} { return s.done }
 func (s *Stream) pump() {
 	defer close(s.done)
 	defer s.closeSubscribers()
-	if w, ok := s.cfg.Judge.(interface{ WarmLoads() }); ok {
-		// Events wait in the source's queue meanwhile (counted if it fills).
-		w.WarmLoads()
-	}
 	for ev := range s.src.Events() {
 		l := s.enrich(ev)
 		l.EID = s.buf.Add(ev.Time, l)
