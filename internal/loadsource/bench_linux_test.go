@@ -233,7 +233,11 @@ func BenchmarkProgramCost(b *testing.B) {
 	if err != nil {
 		mustRun(b, "bpf_stats: "+err.Error())
 	}
-	defer stats.Close()
+	defer func() {
+		if err := stats.Close(); err != nil {
+			b.Error(err)
+		}
+	}()
 	const loops, rounds = 2000, 5
 	cost := func(everyLoad bool) float64 {
 		s := New(Config{exeEveryLoad: everyLoad, Queue: 1 << 16})

@@ -220,10 +220,9 @@ func (s *Stream) Status() Status {
 		SubscriberDrops: s.subDrop.Load(),
 		Matches:         s.matches.Load(),
 	}
-	switch {
-	case s.src == nil:
+	if s.src == nil {
 		st.Source = loadsource.Stats{State: loadsource.StateUnavailable, Reason: ErrDisabled.Error()}
-	default:
+	} else {
 		st.Source = s.src.Stats()
 	}
 	return st
