@@ -193,8 +193,8 @@ struct {
  * The executable whose path each process's events carried last, keyed by
  * tgid: its mm and exe_file. A load by a process whose (mm, exe_file) is
  * the one recorded carries no exe path (EV_EXE_SENT) and user space takes
- * it from that earlier event: the second path walk was a third of what a
- * load cost the loading process. A new process (fork: a new mm) or a new
+ * it from that earlier event, and the second path walk is saved
+ * (BenchmarkProgramCost measures it). A new process (fork: a new mm) or a new
  * image (exec: a new mm and exe_file) does not match, so a reused pid
  * never inherits another process's path. LRU: a process whose entry aged
  * out is walked again.
