@@ -328,3 +328,31 @@ func rowMap(tbl *table.Table, r table.Row) map[string]string {
 	}
 	return m
 }
+
+// A pid the kernel gave to another program since its exec event: the
+// command line of the old one is not carried over.
+func TestReusedPIDDoesNotInheritCmdline(t *testing.T) {
+	src := newFake()
+	s, tbl, _ := fakeStream(t, src, loadstream.Config{})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const pid = 4000000001 // beyond pid_max: procfs has nothing to say
+	at := time.Unix(1_800_000_000, 0)
+	exec := loadsource.Event{Kind: loadsource.KindExec, Time: at, PID: pid, Path: []byte("/usr/bin/a"), Argv: [][]byte{[]byte("a"), []byte("1")}}
+	same := load(pid, "/tmp/x.so", at)
+	same.Exe = []byte("/usr/bin/a")
+	other := load(pid, "/tmp/y.so", at)
+	other.Exe = []byte("/usr/bin/b")
+	send(t, s, src, exec, same, other)
+	rows, err := tbl.Generate(context.Background(), table.Query{})
+	if err != nil || len(rows) != 3 {
+		t.Fatal(len(rows), err)
+	}
+	if got := rowMap(tbl, rows[1])["cmdline"]; got != "a 1" {
+		t.Errorf("the exec'd program's load: cmdline %q", got)
+	}
+	if got := rowMap(tbl, rows[2])["cmdline"]; got != "" {
+		t.Errorf("another program under the same pid: cmdline %q, want none", got)
+	}
+}

@@ -26,7 +26,7 @@ func (s *Stream) enrich(ev loadsource.Event) *Load {
 		l.Cmdline = joinArgv(ev.Argv)
 		s.procs.exec(ev.PID, string(ev.Path), l.Cmdline)
 	} else {
-		l.Cmdline = s.procs.cmdline(ev.PID)
+		l.Cmdline = s.procs.cmdline(ev.PID, string(ev.Exe))
 	}
 	l.ParentPath = s.procs.exe(ev.PPID)
 	l.User = s.procs.user(ev.UID)
@@ -163,16 +163,20 @@ func (c *procCache) exe(pid uint32) string {
 	return c.m[pid].exe
 }
 
-func (c *procCache) cmdline(pid uint32) string {
+// cmdline is pid's command line: what its exec said, or what procfs said
+// when a load of the same executable first asked. An entry whose
+// executable is not this load's is another process that had the pid (or
+// this one after an exec the source did not see): read again.
+func (c *procCache) cmdline(pid uint32, exe string) string {
 	c.mu.Lock()
 	p, ok := c.m[pid]
 	c.mu.Unlock()
-	if ok {
+	if ok && (exe == "" || p.exe == exe) {
 		return p.cmdline
 	}
 	cmd := readCmdline(filepath.Join(c.root, strconv.FormatUint(uint64(pid), 10), "cmdline"))
 	c.mu.Lock()
-	c.put(pid, procInfo{cmdline: cmd})
+	c.put(pid, procInfo{exe: exe, cmdline: cmd})
 	c.mu.Unlock()
 	return cmd
 }
