@@ -77,6 +77,7 @@ func runExtension(args []string, e env) int {
 		fmt.Fprintf(e.stdout, "%s\n", out)
 		return 0
 	}
+	c.startEvents = true
 	tbls, err := c.tables(log)
 	if err != nil {
 		// A policy or rule set nobody wrote is worse than no extension:

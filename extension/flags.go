@@ -17,6 +17,7 @@ import (
 
 	"github.com/modhunt/modhunt/tables"
 	"github.com/modhunt/modhunt/tables/deps"
+	"github.com/modhunt/modhunt/tables/loadstream"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/untrusted"
 
@@ -36,6 +37,13 @@ type common struct {
 	memoryMiB    int
 	hashMiB      int64
 	hashTime     time.Duration
+	// The load event stream (module_load_events), named as osquery's flags.
+	eventsExpiry  int
+	eventsMax     int
+	disableEvents bool
+	// startEvents starts the stream when the tables are built: a host that
+	// lives on (osqueryd's extension, the shell) buffers from its start.
+	startEvents bool
 }
 
 // defaultMemoryMiB is the Go heap's soft limit. osqueryd's watchdog stops an
@@ -56,6 +64,18 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.memoryMiB, "memory_limit", defaultMemoryMiB, "soft limit of the Go heap in MiB (0: none; GOMEMLIMIT in the environment wins)")
 	fs.Int64Var(&c.hashMiB, "hash_budget", untrusted.DefaultHashBudget>>20, "MiB one untrusted_module_loads scan may read to hash modules (cached sums are free)")
 	fs.DurationVar(&c.hashTime, "hash_time", untrusted.DefaultHashTime, "time one untrusted_module_loads scan may spend hashing modules")
+	fs.IntVar(&c.eventsExpiry, "events_expiry", int(loadstream.DefaultExpiry.Seconds()), "seconds module_load_events keeps an event (as osquery's --events_expiry; -1: until the buffer is full)")
+	fs.IntVar(&c.eventsMax, "events_max", loadstream.DefaultMaxEvents, "events module_load_events buffers at most; past it the oldest are dropped and counted")
+	fs.BoolVar(&c.disableEvents, "disable_events", false, "do not load the eBPF program behind module_load_events (it then answers no rows and its status says why)")
+}
+
+// eventsConfig is the event flags for tables.Build.
+func (c *common) eventsConfig() deps.EventsConfig {
+	expiry := time.Duration(c.eventsExpiry) * time.Second
+	if c.eventsExpiry < 0 {
+		expiry = -1
+	}
+	return deps.EventsConfig{Expiry: expiry, MaxEvents: c.eventsMax, Disabled: c.disableEvents, StartNow: c.startEvents}
 }
 
 // applyMemoryLimit sets the soft heap limit. It is soft: past it the
@@ -166,7 +186,7 @@ func (c *common) guard(log *slog.Logger) *table.Guard {
 }
 
 func (c *common) tables(log *slog.Logger) ([]*table.Table, error) {
-	return tables.Build(deps.Deps{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules), HashBudget: c.hashBudget(), HashTime: c.hashTime})
+	return tables.Build(deps.Deps{Log: log, Policy: c.policy, RuleDirs: splitList(c.rules), HashBudget: c.hashBudget(), HashTime: c.hashTime, Events: c.eventsConfig()})
 }
 
 // hashBudget is --hash_budget in bytes; 0 or less means the default.

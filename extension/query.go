@@ -401,6 +401,9 @@ func runShell(args []string, e env, tables tableSource) int {
 		fmt.Fprintln(e.stderr, "usage: modhunt.ext shell [--json]   (SQL comes from stdin)")
 		return 2
 	}
+	// A person at the prompt expects module_load_events to fill while they
+	// type; a script piped in reads it when it asks.
+	c.startEvents = isTerminal(e.stdin)
 	db, err := openHost(&c, e, tables)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "modhunt.ext shell: %v\n", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/dotnetloads"
 	"github.com/modhunt/modhunt/tables/loadedmodules"
+	"github.com/modhunt/modhunt/tables/loadevents"
 	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/tables/unbacked"
@@ -25,6 +26,8 @@ var specs = []*table.Spec{
 	&moduledetections.Spec,
 	&dotnetloads.Spec,
 	&unbacked.Spec,
+	&loadevents.Spec,
+	&loadevents.StatusSpec,
 }
 
 // constructor builds the table of one name.
@@ -42,6 +45,8 @@ var constructors = []constructor{
 	{moduledetections.Name, moduledetections.New},
 	{dotnetloads.Name, dotnetloads.New},
 	{unbacked.Name, unbacked.New},
+	{loadevents.Name, loadevents.New},
+	{loadevents.StatusName, loadevents.NewStatus},
 }
 
 // Specs returns every table's definition, whatever the platform. It is
@@ -86,7 +91,7 @@ func build(goos string, d deps.Deps) ([]*table.Table, error) {
 	d.Log = d.Logger()
 	d.Inventory = d.ModuleInventory()
 	judges := slices.ContainsFunc(mine, func(s table.Spec) bool {
-		return s.Name == untrusted.Name || s.Name == moduledetections.Name
+		return s.Name == untrusted.Name || s.Name == moduledetections.Name || s.Name == loadevents.Name
 	})
 	if d.Judge == nil && judges {
 		// module_detections' events carry the verdicts of
@@ -100,6 +105,9 @@ func build(goos string, d deps.Deps) ([]*table.Table, error) {
 			return nil, err
 		}
 		d.Judge = j
+	}
+	if err := buildLoadEvents(&d, mine); err != nil {
+		return nil, err
 	}
 	out := make([]*table.Table, 0, len(mine))
 	for _, s := range mine {

@@ -99,7 +99,7 @@ func NewPlugin(t *table.Table, guard *table.Guard, log *slog.Logger) (*Plugin, e
 		opts = append(opts, osqtable.WithPlatforms(platforms...))
 	}
 	g := &generator{t: t, guard: guard, log: log.With("table", t.Name)}
-	return &Plugin{Plugin: osqtable.NewPlugin(t.Name, columnDefinitions(t), g.generate, opts...), t: t}, nil
+	return &Plugin{Plugin: osqtable.NewPlugin(t.Name, columnDefinitions(t), g.generate, opts...), t: t, g: g}, nil
 }
 
 // Plugin is osquery-go's table plugin, plus the one thing osquery-go's
@@ -110,6 +110,7 @@ func NewPlugin(t *table.Table, guard *table.Guard, log *slog.Logger) (*Plugin, e
 type Plugin struct {
 	*osqtable.Plugin
 	t *table.Table
+	g *generator
 }
 
 // usedKey carries the parsed used columns from Call to generate, through
@@ -183,6 +184,9 @@ type generator struct {
 	t     *table.Table
 	guard *table.Guard
 	log   *slog.Logger
+	// sched names the running scheduled query for an evented table (nil:
+	// every query is ad hoc).
+	sched *scheduledQuery
 }
 
 // generate answers one "generate" call from osqueryd. Partial rows win over
@@ -200,6 +204,9 @@ func (g *generator) generate(ctx context.Context, qc osqtable.QueryContext) (row
 
 	q := QueryFromContext(qc)
 	q.Used, _ = ctx.Value(usedKey{}).(map[string]bool)
+	if g.t.Evented && g.sched != nil {
+		q.Scheduled, q.Execution = g.sched.lookup(ctx)
+	}
 	got, err := g.guard.Generate(ctx, g.t, q)
 	if err != nil {
 		if len(got) == 0 {

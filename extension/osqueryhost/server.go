@@ -70,11 +70,13 @@ func Serve(ctx context.Context, cfg Config) error {
 	log := cfg.Log.With("socket", cfg.Socket)
 
 	plugins := make([]osquery.OsqueryPlugin, 0, len(cfg.Tables))
+	sched := &scheduledQuery{}
 	for _, t := range cfg.Tables {
 		p, err := NewPlugin(t, cfg.Guard, cfg.Log)
 		if err != nil {
 			return err
 		}
+		p.g.sched = sched
 		plugins = append(plugins, p)
 	}
 
@@ -91,6 +93,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("%w: %s (waited %s): %w", ErrNoSocket, cfg.Socket, cfg.Timeout, err)
 	}
 	mc := &managerClient{ExtensionManagerClient: conn, socket: cfg.Socket, log: log, registered: make(chan struct{})}
+	sched.set(conn)
 	defer conn.Close()
 
 	transport := cfg.transport

@@ -221,3 +221,60 @@ func BenchmarkConsumerCPU(b *testing.B) {
 	b.ReportMetric(1e9*median(perEvent), "ns/event")
 	b.ReportMetric(100*1000*median(perEvent), "%core-at-1000/s")
 }
+
+// BenchmarkProgramCost is the programs' own work in the kernel per load
+// (bpf_stats run time of every program, over a dlopen/dlclose loop, per
+// event written), with the executable's path sent once per process image
+// (the default) and walked for every load, alternating 5 times in the same
+// run.
+func BenchmarkProgramCost(b *testing.B) {
+	lib := benchSetup(b)
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		mustRun(b, "bpf_stats: "+err.Error())
+	}
+	defer func() {
+		if err := stats.Close(); err != nil {
+			b.Error(err)
+		}
+	}()
+	const loops, rounds = 2000, 5
+	cost := func(everyLoad bool) float64 {
+		s := New(Config{exeEveryLoad: everyLoad, Queue: 1 << 16})
+		if err := s.Start(context.Background()); err != nil {
+			mustRun(b, err.Error())
+		}
+		go func() {
+			for range s.Events() {
+			}
+		}()
+		childCPU(b, "dlloop", lib, strconv.Itoa(loops))
+		var runNS time.Duration
+		for _, p := range s.progs {
+			st, err := p.Stats()
+			if err != nil {
+				b.Fatal(err)
+			}
+			runNS += st.Runtime
+		}
+		emitted := s.Stats().Emitted
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if emitted < loops {
+			b.Fatalf("%d events for %d loads", emitted, loops)
+		}
+		return float64(runNS) / float64(emitted)
+	}
+	var once, every, ratio []float64
+	for b.Loop() {
+		for range rounds {
+			e := cost(true)
+			o := cost(false)
+			once, every, ratio = append(once, o), append(every, e), append(ratio, o/e)
+		}
+	}
+	b.ReportMetric(median(once), "exe-once-ns/event")
+	b.ReportMetric(median(every), "exe-every-ns/event")
+	b.ReportMetric(100*(1-median(ratio)), "saved-%")
+}

@@ -114,6 +114,10 @@ type Event struct {
 	// first 1024 bytes; AuxTruncated says when Argv (or Exe) was cut.
 	Argv         [][]byte
 	AuxTruncated bool
+
+	// exeSent: the kernel side left Exe out because an earlier event of
+	// the process carried it; the reader fills it in (exeCache).
+	exeSent bool
 }
 
 // IsExec reports whether the event is the process's main image.
@@ -168,6 +172,7 @@ const (
 	evNoFile        = 1 << 4
 	evAuxTruncated  = 1 << 5
 	evPseudo        = 1 << 6
+	evExeSent       = 1 << 7
 )
 
 // kernel dev_t: 12 bits of major above 20 bits of minor (MINORBITS).
@@ -226,6 +231,7 @@ func decode(rec []byte, bootToWall func(ns uint64) time.Time) (Event, error) {
 		Internal:      flags&evInternal != 0,
 		NoFile:        flags&evNoFile != 0,
 		AuxTruncated:  flags&evAuxTruncated != 0,
+		exeSent:       flags&evExeSent != 0,
 	}
 	if !e.NoFile {
 		// What maps calls " (deleted)": an unlinked name, or a pseudo file

@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type loadsourceExeSeen struct {
+	_       structs.HostLayout
+	Mm      uint64
+	ExeFile uint64
+}
+
 type loadsourcePending struct {
 	_      structs.HostLayout
 	File   uint64
@@ -77,6 +83,7 @@ type loadsourceWalkbuf struct {
 const (
 	loadsourceMapCounters          = "counters"
 	loadsourceMapEvents            = "events"
+	loadsourceMapExeMap            = "exe_map"
 	loadsourceMapPendingMap        = "pending_map"
 	loadsourceMapScratchMap        = "scratch_map"
 	loadsourceMapWalkMap           = "walk_map"
@@ -87,6 +94,7 @@ const (
 	loadsourceProgExitMmap         = "exit_mmap"
 	loadsourceProgExitMprotect     = "exit_mprotect"
 	loadsourceProgSchedExec        = "sched_exec"
+	loadsourceVarExeOnce           = "exe_once"
 	loadsourceVarWakeupBytes       = "wakeup_bytes"
 )
 
@@ -147,6 +155,7 @@ type loadsourceProgramSpecs struct {
 type loadsourceMapSpecs struct {
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	ExeMap     *ebpf.MapSpec `ebpf:"exe_map"`
 	PendingMap *ebpf.MapSpec `ebpf:"pending_map"`
 	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
 	WalkMap    *ebpf.MapSpec `ebpf:"walk_map"`
@@ -156,6 +165,7 @@ type loadsourceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type loadsourceVariableSpecs struct {
+	ExeOnce     *ebpf.VariableSpec `ebpf:"exe_once"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -181,6 +191,7 @@ func (o *loadsourceObjects) Close() error {
 type loadsourceMaps struct {
 	Counters   *ebpf.Map `ebpf:"counters"`
 	Events     *ebpf.Map `ebpf:"events"`
+	ExeMap     *ebpf.Map `ebpf:"exe_map"`
 	PendingMap *ebpf.Map `ebpf:"pending_map"`
 	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
 	WalkMap    *ebpf.Map `ebpf:"walk_map"`
@@ -190,6 +201,7 @@ func (m *loadsourceMaps) Close() error {
 	return _LoadsourceClose(
 		m.Counters,
 		m.Events,
+		m.ExeMap,
 		m.PendingMap,
 		m.ScratchMap,
 		m.WalkMap,
@@ -200,6 +212,7 @@ func (m *loadsourceMaps) Close() error {
 //
 // It can be passed to loadLoadsourceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type loadsourceVariables struct {
+	ExeOnce     *ebpf.Variable `ebpf:"exe_once"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -54,6 +54,9 @@ type Config struct {
 	// DefaultPoll.
 	Poll time.Duration
 
+	// exeEveryLoad walks the executable's path for every load instead of
+	// once per process image: benchmarks measure what that costs.
+	exeEveryLoad bool
 	// forceIoctl attaches through the perf ioctl even where BPF links
 	// work: the path kernels before 5.15 take. Tests set it.
 	forceIoctl bool

@@ -152,6 +152,11 @@ func (s *Source) start() *UnavailableError {
 	if err := spec.Variables["wakeup_bytes"].Set(uint64(s.cfg.RingBytes / 4)); err != nil {
 		return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
 	}
+	if s.cfg.exeEveryLoad {
+		if err := spec.Variables["exe_once"].Set(uint8(0)); err != nil {
+			return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
+		}
+	}
 
 	var maps map[string]*ebpf.Map
 	for _, g := range groups {
@@ -260,6 +265,7 @@ func (s *Source) read(clock *wallClock) {
 	defer close(s.readerDone)
 	defer close(s.events)
 	var rec ringbuf.Record
+	exes := newExeCache(exeCacheSize, "/proc")
 	s.rd.SetDeadline(time.Now().Add(s.cfg.Poll))
 	for {
 		if err := s.rd.ReadInto(&rec); err != nil {
@@ -281,6 +287,7 @@ func (s *Source) read(clock *wallClock) {
 			continue
 		}
 		s.decoded.Add(1)
+		exes.fill(&ev)
 		select {
 		case s.events <- ev:
 		default:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/modhunt/modhunt/tables/inventory"
+	"github.com/modhunt/modhunt/tables/loadstream"
 	"github.com/modhunt/modhunt/tables/verdict"
 )
 
@@ -41,6 +42,26 @@ type Deps struct {
 	// Inventory; tables.Build makes it (untrusted.NewJudge). nil means each
 	// table judges on its own.
 	Judge verdict.Judge
+	// LoadEvents is the host's stream of module load events (eBPF), which
+	// module_load_events serves and module_detections matches; nil means
+	// tables.Build makes one (started on the first query) when the OS
+	// serves module_load_events. Events configures the one Build makes.
+	LoadEvents *loadstream.Stream
+	Events     EventsConfig
+}
+
+// EventsConfig is the command line's say on the load event stream.
+type EventsConfig struct {
+	// Expiry (osquery's --events_expiry; 0: 3600 s) and MaxEvents
+	// (--events_max; 0: 50,000) bound the buffer.
+	Expiry    time.Duration
+	MaxEvents int
+	// Disabled keeps the eBPF source off (--disable_events).
+	Disabled bool
+	// StartNow starts the source when the tables are built, not on the
+	// first query: a long-running host (osqueryd's extension, the shell)
+	// buffers from its start.
+	StartNow bool
 }
 
 // Logger returns d.Log, or a logger that discards.

@@ -6,6 +6,7 @@ package moduledetections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -98,7 +99,9 @@ func New(d deps.Deps) (*table.Table, error) {
 	return &table.Table{
 		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
-			return generate(ctx, engine, builder, managed, q)
+			rows, err := generate(ctx, engine, builder, managed, q)
+			rows, eerr := appendEventMatches(rows, d.LoadEvents, q)
+			return rows, errors.Join(err, eerr)
 		},
 	}, nil
 }

@@ -71,6 +71,11 @@ type Query struct {
 	// unused columns need and leave those cells empty; hosts never show
 	// them. Read it through Uses.
 	Used map[string]bool
+	// Scheduled names the scheduled query this call serves ("" for an ad
+	// hoc query), and Execution tells one run of it from the next: an
+	// evented table serves each event once per scheduled query
+	// (internal/eventbuf). Hosts that know fill them in.
+	Scheduled, Execution string
 }
 
 // Uses reports whether the statement reads column. A column with pushed
@@ -189,6 +194,11 @@ type Spec struct {
 	Platforms []string
 	Columns   []Column
 	Examples  []string
+	// Evented: the table serves events buffered as they happened, not a
+	// snapshot of the host now (osquery's evented tables): a scheduled
+	// query sees each event once (Query.Scheduled). Hosts that can tell a
+	// scheduled query from an ad hoc one do so for these tables.
+	Evented bool
 }
 
 // Table is a Spec a host can serve: the definition and the function that

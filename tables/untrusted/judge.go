@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modhunt/modhunt/tables/table"
@@ -29,6 +30,8 @@ type Judge struct {
 	mu     sync.Mutex
 	flight *shared // a scan in progress
 	last   *shared // the last scan that finished, while it is offered
+	// pkgChecked is when JudgeLoad last refreshed the package index (Unix ns).
+	pkgChecked atomic.Int64
 }
 
 type shared struct {

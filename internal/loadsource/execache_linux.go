@@ -1,0 +1,69 @@
+package loadsource
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+)
+
+// exeCacheSize matches the kernel side's exe_map: a process the kernel
+// still remembers as sent is one this cache still holds, unless an event
+// that carried its path was dropped.
+const exeCacheSize = 16384
+
+// exeCache gives back the executable path the kernel side sends once per
+// process image (EV_EXE_SENT on the events after the first): from the exec
+// event's path or the first load's Exe. Only the reader goroutine uses it.
+type exeCache struct {
+	max   int
+	m     map[uint32]exeEntry
+	order []uint32
+	proc  string
+	// misses counts events whose path had to be read from procfs (the
+	// event that carried it was dropped, or arrived later from another
+	// CPU); readlink fails once the process is gone.
+	misses uint64
+}
+
+type exeEntry struct {
+	path      []byte
+	truncated bool
+}
+
+func newExeCache(n int, procFS string) *exeCache {
+	return &exeCache{max: n, m: make(map[uint32]exeEntry, 256), proc: procFS}
+}
+
+func (c *exeCache) put(pid uint32, e exeEntry) {
+	if _, ok := c.m[pid]; !ok {
+		if len(c.order) >= c.max {
+			delete(c.m, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.order = append(c.order, pid)
+	}
+	c.m[pid] = e
+}
+
+// fill records what ev says of its process's executable, or fills in
+// what the kernel side left out.
+func (c *exeCache) fill(ev *Event) {
+	switch {
+	case ev.Kind == KindExec:
+		if !ev.PathTruncated && !ev.NoFile {
+			c.put(ev.PID, exeEntry{path: ev.Path})
+		}
+	case ev.exeSent:
+		if e, ok := c.m[ev.PID]; ok {
+			ev.Exe, ev.AuxTruncated = e.path, ev.AuxTruncated || e.truncated
+			return
+		}
+		c.misses++
+		if p, err := os.Readlink(c.proc + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/exe"); err == nil {
+			ev.Exe = bytes.TrimSuffix([]byte(p), []byte(" (deleted)"))
+			c.put(ev.PID, exeEntry{path: ev.Exe})
+		}
+	case len(ev.Exe) > 0:
+		c.put(ev.PID, exeEntry{path: ev.Exe, truncated: ev.AuxTruncated})
+	}
+}

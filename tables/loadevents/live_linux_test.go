@@ -1,0 +1,178 @@
+package loadevents_test
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/modhunt/modhunt/tables/loadstream"
+	"github.com/modhunt/modhunt/tables/moduledetections"
+	"github.com/modhunt/modhunt/tables/table"
+)
+
+const tempRule = "Shared Object Loaded From A Temporary Folder"
+
+// A gcc-built loader dlopen()s a library from /tmp and _exits at once. The
+// stream sees nothing until the process is gone from /proc (its events wait
+// at a gate), and still the row has the process context and the exact
+// path, device and inode as the kernel named them at the load, the trust
+// reasons of untrusted_module_loads' policy, and the Sigma rule's match:
+// what a /proc read after the fact could never give.
+func TestShortLivedDlopenRow(t *testing.T) {
+	l := startLive(t, loadstream.Config{})
+	lib := tmpLib(t, "libmh_short.so")
+	var st unix.Stat_t
+	if err := unix.Stat(lib, &st); err != nil {
+		t.Fatal(err)
+	}
+	pid := run(t, nil, "load", lib)
+	gone(t, pid)
+	l.src.open()
+
+	row := waitRow(t, l.events, table.PIDQuery([]int{pid}), "the dlopen", func(m map[string]string) bool {
+		return m["kind"] == "mmap" && m["path"] == lib
+	})
+	want := map[string]string{
+		"pid":           strconv.Itoa(pid),
+		"parent":        strconv.Itoa(os.Getpid()),
+		"process_name":  "mhload",
+		"process_path":  mhload,
+		"cmdline":       mhload + " load " + lib,
+		"uid":           "0",
+		"euid":          "0",
+		"device":        strconv.FormatUint(uint64(unix.Major(st.Dev)), 10) + ":" + strconv.FormatUint(uint64(unix.Minor(st.Dev)), 10),
+		"inode":         strconv.FormatUint(st.Ino, 10),
+		"memfd":         "0",
+		"deleted":       "0",
+		"is_exec_image": "0",
+		"severity":      "high",
+	}
+	for k, v := range want {
+		if row[k] != v {
+			t.Errorf("%s = %q, want %q", k, row[k], v)
+		}
+	}
+	if !strings.Contains(row["protection"], "x") || !has(row["reasons"], "temp_dir") || !has(row["reasons"], "outside_trusted_dirs") {
+		t.Errorf("protection %q reasons %q", row["protection"], row["reasons"])
+	}
+	if !has(row["rules"], tempRule) {
+		t.Errorf("rules %q lack %q", row["rules"], tempRule)
+	}
+	if row["time"] == "" || row["eid"] == "" || row["eid"] == "0" {
+		t.Errorf("time %q eid %q", row["time"], row["eid"])
+	}
+
+	// The loader's exec is a row of its own: the main image.
+	exe := waitRow(t, l.events, table.PIDQuery([]int{pid}), "the exec", func(m map[string]string) bool { return m["kind"] == "exec" })
+	if exe["is_exec_image"] != "1" || exe["path"] != mhload || exe["reasons"] != "" || exe["protection"] != "" {
+		t.Errorf("exec row: %v", exe)
+	}
+}
+
+// A library copied into a memfd and loaded through /proc/self/fd: the row
+// says memfd and deleted, names it as the kernel does, and the memfd rule
+// and reason fire, for a process gone before the stream saw a thing.
+func TestMemfdLoadRow(t *testing.T) {
+	l := startLive(t, loadstream.Config{})
+	pid := run(t, nil, "memfd", mhlib, "mh_fileless_row")
+	gone(t, pid)
+	l.src.open()
+	row := waitRow(t, l.events, table.PIDQuery([]int{pid}), "the memfd load", func(m map[string]string) bool {
+		return m["kind"] == "mmap" && m["memfd"] == "1"
+	})
+	if row["path"] != "/memfd:mh_fileless_row" || row["deleted"] != "1" || row["reasons"] != "memfd" || row["severity"] != "high" {
+		t.Errorf("memfd row: path %q deleted %q reasons %q severity %q", row["path"], row["deleted"], row["reasons"], row["severity"])
+	}
+	if !has(row["rules"], "Executable Code Mapped From A Memfd") {
+		t.Errorf("rules %q", row["rules"])
+	}
+	// The memfd_create itself is a row too, not judged.
+	mc := waitRow(t, l.events, table.PIDQuery([]int{pid}), "the memfd_create", func(m map[string]string) bool { return m["kind"] == "memfd_create" })
+	if mc["memfd"] != "1" || mc["reasons"] != "" || mc["inode"] != row["inode"] {
+		t.Errorf("memfd_create row %v (load's inode %s)", mc, row["inode"])
+	}
+}
+
+// LD_PRELOAD in a process that exits at once (true): the preloaded library
+// is a row of that process, set only in the child's environment.
+func TestLDPreloadRow(t *testing.T) {
+	l := startLive(t, loadstream.Config{})
+	lib := tmpLib(t, "libmh_preload.so")
+	pid := runCmd(t, []string{"LD_PRELOAD=" + lib}, "/bin/true")
+	gone(t, pid)
+	l.src.open()
+	row := waitRow(t, l.events, table.PIDQuery([]int{pid}), "the preloaded library", func(m map[string]string) bool {
+		return m["kind"] == "mmap" && m["path"] == lib
+	})
+	if row["process_name"] != "true" || !strings.HasSuffix(row["process_path"], "/true") || row["cmdline"] != "/bin/true" || !has(row["reasons"], "temp_dir") {
+		t.Errorf("preload row: %v", row)
+	}
+}
+
+// The built-in rule fires through module_detections for a process gone
+// before the query: its snapshot part finds nothing of the pid, the event
+// part has the match with the rule and the event.
+func TestDetectionOfGoneProcess(t *testing.T) {
+	l := startLive(t, loadstream.Config{})
+	lib := tmpLib(t, "libmh_detect.so")
+	pid := run(t, nil, "load", lib)
+	gone(t, pid)
+	l.src.open()
+	// Wait until the stream has the load.
+	waitRow(t, l.events, table.PIDQuery([]int{pid}), "the dlopen", func(m map[string]string) bool { return m["path"] == lib })
+
+	md, err := moduledetections.New(l.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := waitRow(t, md, table.PIDQuery([]int{pid}), "the detection", func(m map[string]string) bool {
+		return m["rule_title"] == tempRule && m["path"] == lib
+	})
+	if row["pid"] != strconv.Itoa(pid) || row["process_path"] != mhload || row["level"] != "high" ||
+		!strings.Contains(row["fields"], `"EventKind":"mmap"`) || !strings.Contains(row["fields"], `"CommandLine":"`+mhload+` load `+lib+`"`) {
+		t.Errorf("detection row: %v", row)
+	}
+	// A scheduled query sees the match once.
+	q := table.Query{Constraints: table.PIDQuery([]int{pid}).Constraints, Scheduled: "pack_modhunt_detect"}
+	first := count(t, md, q, tempRule)
+	second := count(t, md, q, tempRule)
+	if first != 1 || second != 0 {
+		t.Errorf("scheduled query saw the match %d then %d times, want 1 then 0", first, second)
+	}
+}
+
+func count(t *testing.T, tbl *table.Table, q table.Query, title string) int {
+	t.Helper()
+	rows, err := tbl.Generate(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range rows {
+		if rowMap(tbl, r)["rule_title"] == title {
+			n++
+		}
+	}
+	return n
+}
+
+// The status table of a running source: running, hooks attached, counts.
+func TestStatusRunning(t *testing.T) {
+	l := startLive(t, loadstream.Config{})
+	l.src.open()
+	lib := tmpLib(t, "libmh_status.so")
+	pid := run(t, nil, "load", lib)
+	waitRow(t, l.events, table.PIDQuery([]int{pid}), "the dlopen", func(m map[string]string) bool { return m["path"] == lib })
+	rows, err := l.status.Generate(t.Context(), table.Query{})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("status: %v rows, %v", len(rows), err)
+	}
+	m := rowMap(l.status, rows[0])
+	if m["state"] != "running" || m["reason"] != "" || !strings.Contains(m["hooks"], "syscalls:sys_enter_mmap=attached") ||
+		m["emitted"] == "0" || m["buffered"] == "0" || m["last_eid"] == "0" || m["expiry"] != "3600" {
+		t.Errorf("status: %v", m)
+	}
+}
