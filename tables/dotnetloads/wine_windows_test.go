@@ -2,8 +2,6 @@ package dotnetloads
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,34 +46,11 @@ func readIdentities(t *testing.T, dir string) map[string]wineIdentity {
 
 // intoGAC copies the assembly file into the prefix's .NET 2-3.5 GAC, where
 // the Framework keeps it (C:\Windows\assembly\GAC_MSIL\Name\Version__Token),
-// and removes what it created when the test ends (after the processes the
-// test starts later have ended: cleanups run last in, first out).
+// until the test ends.
 func intoGAC(t *testing.T, from string, id wineIdentity) string {
 	t.Helper()
-	root := os.Getenv("SystemRoot")
-	if root == "" {
-		root = `C:\windows`
-	}
-	dir := filepath.Join(root, "assembly", "GAC_MSIL", id.name, id.version+"__"+id.token)
-	created := ""
-	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
-		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
-			created = d
-			continue
-		}
-		break
-	}
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	path := filepath.Join(dir, id.name+".dll")
-	winfix.CopyFile(t, from, path)
-	t.Cleanup(func() {
-		if created != "" {
-			_ = os.RemoveAll(created)
-		} else {
-			_ = os.Remove(path)
-		}
-	})
-	return path
+	dir := filepath.Join(winfix.WindowsDir(), "assembly", "GAC_MSIL", id.name, id.version+"__"+id.token)
+	return winfix.Place(t, from, dir, id.name+".dll")
 }
 
 // TestWineCLRShapedHost: the table finds the image-mapped GAC assembly

@@ -79,13 +79,19 @@ $(WINE_MANAGED)/%.dll: test/wine/fixtures/managed/%.cs $(WINE_MANAGED)/k.snk
 	@command -v $(MCS) >/dev/null || { echo "$@: needs Mono's mcs (apt-get install mono-mcs)"; exit 1; }
 	$(MCS) -nologo -target:library -keyfile:$(WINE_MANAGED)/k.snk -out:$@ $<
 
+# Named after the PowerShell engine: mcs names an assembly after its file.
+$(WINE_MANAGED)/System.Management.Automation.dll: test/wine/fixtures/managed/Engine.cs $(WINE_MANAGED)/k.snk
+	@command -v $(MCS) >/dev/null || { echo "$@: needs Mono's mcs (apt-get install mono-mcs)"; exit 1; }
+	$(MCS) -nologo -target:library -keyfile:$(WINE_MANAGED)/k.snk -out:$@ $<
+
 $(WINE_MANAGED)/identity.exe: test/wine/fixtures/managed/Identity.cs
 	@mkdir -p $(@D)
 	@command -v $(MCS) >/dev/null || { echo "$@: needs Mono's mcs (apt-get install mono-mcs)"; exit 1; }
 	$(MCS) -nologo -out:$@ $<
 
-$(WINE_MANAGED)/identity.tsv: $(WINE_MANAGED)/identity.exe $(WINE_MANAGED)/Mapped.dll $(WINE_MANAGED)/Bytes.dll
-	$(MONO) $< $(WINE_MANAGED)/Mapped.dll $(WINE_MANAGED)/Bytes.dll >$@.tmp && mv $@.tmp $@
+WINE_ASSEMBLIES := $(WINE_MANAGED)/Mapped.dll $(WINE_MANAGED)/Bytes.dll $(WINE_MANAGED)/System.Management.Automation.dll
+$(WINE_MANAGED)/identity.tsv: $(WINE_MANAGED)/identity.exe $(WINE_ASSEMBLIES)
+	$(MONO) $< $(WINE_ASSEMBLIES) >$@.tmp && mv $@.tmp $@
 
 # Every GOOS=windows test binary, run under Wine by the runner. The prefix's
 # wineserver is stopped at the end, whether the suites passed or not.
