@@ -91,7 +91,13 @@ var verifiesOpenedFiles = runtime.GOOS != "windows"
 
 func forEachOS(t *testing.T, fn func(t *testing.T, c osCase)) {
 	t.Run("windows", func(t *testing.T) { t.Parallel(); fn(t, windowsCase(t)) })
-	t.Run("macos", func(t *testing.T) { t.Parallel(); fn(t, macOSCase(t)) })
+	t.Run("macos", func(t *testing.T) {
+		t.Parallel()
+		if runtime.GOOS == "windows" {
+			t.Skip("the macOS host's modules are this host's files, statted for a Unix owner and mode; a Windows host has none")
+		}
+		fn(t, macOSCase(t))
+	})
 }
 
 func cellOf(tbl *table.Table, r table.Row, col string) string {

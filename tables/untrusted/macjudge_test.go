@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,6 +65,9 @@ func macJudgeHost(t *testing.T) (*inventory.Darwin, string) {
 // macOS policy (chosen by the inventory's platform): each reason from the
 // fact that earns it, and none for what Apple's locations hold.
 func TestDarwinJudgement(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the recorded Mac's modules are this host's files, statted for a Unix owner, mode, device and inode; a Windows host has none of them")
+	}
 	t.Parallel()
 	inv, evil := macJudgeHost(t)
 	j, err := NewJudge(Config{Inventory: inv})
@@ -106,6 +110,9 @@ func TestDarwinJudgement(t *testing.T) {
 // unsigned dyld in /usr/lib, which SIP should make impossible, is reported
 // although the location is trusted.
 func TestDarwinJudgementWithoutEvidence(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the recorded Mac's modules are this host's files, statted for a Unix owner, mode, device and inode; a Windows host has none of them")
+	}
 	t.Parallel()
 	evil := macSample(t, "arm64_signed.dylib", 0o666)
 	rec, err := fakeinv.MacLoader(map[string]string{"/private/tmp/evil.dylib": evil,
