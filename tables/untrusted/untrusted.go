@@ -220,7 +220,7 @@ func newScanner(cfg Config) (*scanner, error) {
 		log:    cfg.Log,
 	}
 	if s.winFacts = cfg.WindowsFacts; s.winFacts == nil && isWindows(cfg.Inventory.Platform()) {
-		s.winFacts = liveWindowsFacts(cfg.Inventory, files)
+		s.winFacts = liveWindowsFacts(cfg.Inventory)
 	}
 	for _, r := range policy.AllowModules {
 		s.allowBySHA256 = s.allowBySHA256 || r.SHA256 != ""
