@@ -26,7 +26,7 @@ import (
 const Name = "dotnet_assembly_loads"
 
 // Description is the table's one-paragraph summary.
-const Description = "Every .NET assembly loaded in every CLR host (CoreCLR, Mono; the .NET Framework CLR where the Windows inventory serves), " +
+const Description = "Every .NET assembly loaded in every CLR host (the .NET Framework CLR, CoreCLR, Mono), " +
 	"one row per (process, assembly): mapped from a file, from a global assembly cache, or present only in memory " +
 	"(Assembly.Load(byte[]), execute-assembly). Identity (name, version, culture, public key token, MVID) comes from the " +
 	"assembly's own CLI metadata, never from its file name. Processes without a CLR runtime module are skipped before any of their memory is read."
@@ -67,14 +67,14 @@ var Examples = []string{
 	"SELECT assembly_name, assembly_version, public_key_token, gac, in_memory, path FROM dotnet_assembly_loads WHERE pid = 1234;",
 }
 
-// Spec is the table's definition. Linux only: the Windows inventory (and
-// so ReadProcessMemory and the loader list) is not on main yet; the code
-// is OS-neutral and its Windows behaviour is tested over fake Windows
-// hosts (inventory/fakeinv).
+// Spec is the table's definition. Windows is served through the Windows
+// inventory (loader list, image mappings, ReadProcessMemory); under Wine it
+// is proved on a native process shaped like a CLR host, since no managed
+// code runs there (wine_windows_test.go).
 var Spec = table.Spec{
 	Name:        Name,
 	Description: Description,
-	Platforms:   []string{table.Linux},
+	Platforms:   []string{table.Linux, table.Windows},
 	Columns:     Columns,
 	Examples:    Examples,
 }

@@ -17,7 +17,7 @@
 // longer the one a walk identified.
 //
 // On macOS it walks libproc's region lists (internal/darwinproc) through
-// Darwin (macos.go, tested on Linux over recordings). Other OSes have stubs
+// Darwin (darwin.go, tested on Linux over recordings). Other OSes have stubs
 // that return ErrUnsupported; the types here are shared so tables compile
 // everywhere.
 package inventory

@@ -15,7 +15,7 @@ import (
 // Inventory is the macOS inventory: libproc (proc_listallpids,
 // proc_pidinfo's region walk, proc_pidpath) and kern.procargs2, through
 // internal/darwinproc, without cgo and without task_for_pid. What it
-// decides is in Darwin (macos.go), tested on Linux.
+// decides is in Darwin (darwin.go), tested on Linux.
 type Inventory struct{ *Darwin }
 
 // New returns this host's inventory.

@@ -323,7 +323,7 @@ func TestNewRefusesAMalformedPolicy(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("trusted_dirs: [/opt]\nallow_module: []\n"), 0o600))
 	_, err := NewFromConfig(Config{PolicyFile: file})
 	require.Error(t, err)
-	assert.Equal(t, "policy "+file+":2:1: allow_module: unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes, untrusted_dirs, temp_dirs, allow_signers, verify_trusted_dirs)", err.Error())
+	assert.Equal(t, "policy "+file+":2:1: allow_module: unknown key (known: trusted_dirs, noexec_mounts, allow_modules, allow_processes, untrusted_dirs, temp_dirs, allow_signers, verify_trusted_dirs, jit_hosts)", err.Error())
 	_, err = NewFromConfig(Config{PolicyFile: filepath.Join(t.TempDir(), "absent.yaml")})
 	assert.ErrorContains(t, err, "absent.yaml")
 }

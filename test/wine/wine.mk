@@ -11,7 +11,10 @@ WINE_FIXTURES := build/wine/fixtures
 WINE_FIXTURE_FILES := $(WINE_FIXTURES)/loadlib.exe $(WINE_FIXTURES)/payload.dll \
 	$(WINE_FIXTURES)/mapimage.exe $(WINE_FIXTURES)/unlink.exe $(WINE_FIXTURES)/payload_signed.dll \
 	$(WINE_FIXTURES)/payload_expired.dll $(WINE_FIXTURES)/versioned.dll $(WINE_FIXTURES)/loadmany.exe \
-	$(WINE_FIXTURES)/minidumphost.exe $(WINE_FIXTURES)/rwximage.exe
+	$(WINE_FIXTURES)/minidumphost.exe $(WINE_FIXTURES)/rwximage.exe \
+	$(WINE_FIXTURES)/clrhost.exe $(WINE_FIXTURES)/clr.dll $(WINE_FIXTURES)/managed/identity.tsv
+MCS           ?= mcs
+MONO          ?= mono
 
 .PHONY: test-windows wine-fixtures wine-stop wine-clean
 
@@ -59,6 +62,36 @@ $(WINE_FIXTURES)/payload_expired.dll: $(WINE_FIXTURES)/payload.dll $(WINE_FIXTUR
 	rm -f $@
 	osslsigncode sign -h sha256 -n "modhunt test" -certs $(WINE_FIXTURES)/expired.pem \
 	  -key $(WINE_FIXTURES)/expired-ca/key.pem -in $< -out $@ >/dev/null
+
+# .NET assemblies for clrhost.exe (tables/dotnetloads), compiled here by
+# Mono's mcs and strong-named with a key made here (openssl's PVK output
+# less its 24-byte header is the PRIVATEKEYBLOB an .snk holds), and the
+# oracle: what Mono's reflection says of each (identity.tsv), since the
+# Wine prefix has no CLR to ask.
+WINE_MANAGED := $(WINE_FIXTURES)/managed
+$(WINE_MANAGED)/k.snk:
+	@mkdir -p $(@D)
+	openssl genrsa -out $(WINE_MANAGED)/k.pem 1024 2>/dev/null
+	openssl rsa -in $(WINE_MANAGED)/k.pem -outform PVK -pvk-none -out $(WINE_MANAGED)/k.pvk 2>/dev/null
+	tail -c +25 $(WINE_MANAGED)/k.pvk >$@
+
+$(WINE_MANAGED)/%.dll: test/wine/fixtures/managed/%.cs $(WINE_MANAGED)/k.snk
+	@command -v $(MCS) >/dev/null || { echo "$@: needs Mono's mcs (apt-get install mono-mcs)"; exit 1; }
+	$(MCS) -nologo -target:library -keyfile:$(WINE_MANAGED)/k.snk -out:$@ $<
+
+# Named after the PowerShell engine: mcs names an assembly after its file.
+$(WINE_MANAGED)/System.Management.Automation.dll: test/wine/fixtures/managed/Engine.cs $(WINE_MANAGED)/k.snk
+	@command -v $(MCS) >/dev/null || { echo "$@: needs Mono's mcs (apt-get install mono-mcs)"; exit 1; }
+	$(MCS) -nologo -target:library -keyfile:$(WINE_MANAGED)/k.snk -out:$@ $<
+
+$(WINE_MANAGED)/identity.exe: test/wine/fixtures/managed/Identity.cs
+	@mkdir -p $(@D)
+	@command -v $(MCS) >/dev/null || { echo "$@: needs Mono's mcs (apt-get install mono-mcs)"; exit 1; }
+	$(MCS) -nologo -out:$@ $<
+
+WINE_ASSEMBLIES := $(WINE_MANAGED)/Mapped.dll $(WINE_MANAGED)/Bytes.dll $(WINE_MANAGED)/System.Management.Automation.dll
+$(WINE_MANAGED)/identity.tsv: $(WINE_MANAGED)/identity.exe $(WINE_ASSEMBLIES)
+	$(MONO) $< $(WINE_ASSEMBLIES) >$@.tmp && mv $@.tmp $@
 
 # Every GOOS=windows test binary, run under Wine by the runner. The prefix's
 # wineserver is stopped at the end, whether the suites passed or not.

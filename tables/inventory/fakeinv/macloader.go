@@ -8,10 +8,10 @@ import (
 	"github.com/modhunt/modhunt/internal/darwinproc"
 )
 
-//go:embed testdata/macos_loader_arm64.txt
+//go:embed testdata/darwin_loader_arm64.txt
 var loaderRegions []byte
 
-//go:embed testdata/macos_launchd_arm64.txt
+//go:embed testdata/darwin_launchd_arm64.txt
 var launchdRegions []byte
 
 // Pids of MacLoader's processes: launchd, the loader, and a process
@@ -25,16 +25,16 @@ const (
 // MacLoader is a recorded macOS host for the real macOS inventory
 // (inventory.NewDarwin): launchd, a loader that dlopen()ed dylibs from
 // /private/tmp, a hidden directory, an SMB share and one since deleted
-// (testdata/macos_loader_arm64.txt), started with
+// (testdata/darwin_loader_arm64.txt), started with
 // DYLD_INSERT_LIBRARIES=/tmp/evil.dylib, and a process proc_pidinfo refuses
 // with EPERM. files maps module paths to host files standing for their bytes
 // (their identities replace the recorded ones).
 func MacLoader(files map[string]string) (*MacRecording, error) {
-	loader, err := ParseRegionList("macos_loader_arm64.txt", bytes.NewReader(loaderRegions))
+	loader, err := ParseRegionList("darwin_loader_arm64.txt", bytes.NewReader(loaderRegions))
 	if err != nil {
 		return nil, err
 	}
-	launchd, err := ParseRegionList("macos_launchd_arm64.txt", bytes.NewReader(launchdRegions))
+	launchd, err := ParseRegionList("darwin_launchd_arm64.txt", bytes.NewReader(launchdRegions))
 	if err != nil {
 		return nil, err
 	}

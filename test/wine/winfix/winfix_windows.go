@@ -3,7 +3,9 @@ package winfix
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,4 +97,42 @@ func Start(t testing.TB, exe, word, dll string) (uint32, []uint64) {
 		t.Fatalf("%s printed %q: no address", exe, s)
 	}
 	return uint32(cmd.Process.Pid), addrs
+}
+
+// Place copies the fixture file from to dir\name, creating dir, and removes
+// what it created when the test ends: the topmost folder it made, or only
+// the file when dir was there. Cleanups run last in, first out, so a
+// process the test starts later (and that holds the file) has ended by
+// then. For places outside the test's temp folder, such as the prefix's
+// C:\windows\assembly (the prefix is the runner's private one).
+func Place(t testing.TB, from, dir, name string) string {
+	t.Helper()
+	created := ""
+	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		created = d
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	CopyFile(t, from, path)
+	t.Cleanup(func() {
+		if created != "" {
+			_ = os.RemoveAll(created)
+		} else {
+			_ = os.Remove(path)
+		}
+	})
+	return path
+}
+
+// WindowsDir is the prefix's Windows folder (C:\windows under Wine).
+func WindowsDir() string {
+	if root := os.Getenv("SystemRoot"); root != "" {
+		return root
+	}
+	return `C:\windows`
 }
