@@ -95,7 +95,7 @@ func (f *Inventory) StatModule(_ int, m *inventory.Module) (inventory.FileInfo, 
 	if err != nil {
 		return inventory.FileInfo{}, err
 	}
-	out := inventory.FileInfo{Mode: hostPerm(fi), Size: fi.Size(), ModTime: fi.ModTime(), Nlink: 1}
+	out := inventory.FileInfo{Mode: uint32(fi.Mode().Perm()), Size: fi.Size(), ModTime: fi.ModTime(), Nlink: 1}
 	k := fileKey(b, fi)
 	out.Dev, out.Ino, out.InoHi = k.Dev, k.Ino, k.InoHi
 	return out, nil

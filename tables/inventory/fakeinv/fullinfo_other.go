@@ -11,7 +11,7 @@ import (
 // fullInfo is a host stat as the inventory reports it: the type bits and
 // permissions only, where there is no st_mode.
 func fullInfo(fi os.FileInfo) inventory.FileInfo {
-	mode := hostPerm(fi)
+	mode := uint32(fi.Mode().Perm())
 	switch {
 	case fi.Mode().IsRegular():
 		mode |= 0o100000

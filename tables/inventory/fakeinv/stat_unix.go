@@ -21,6 +21,3 @@ func fileKey(_ string, fi os.FileInfo) fileinfo.Key {
 	dev, ino := devIno(fi)
 	return fileinfo.Key{Dev: dev, Ino: ino}
 }
-
-// hostPerm is the backing file's permission bits.
-func hostPerm(fi os.FileInfo) uint32 { return uint32(fi.Mode().Perm()) }
