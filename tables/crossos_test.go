@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,13 +81,6 @@ func macOSCase(t *testing.T) osCase {
 	}
 }
 
-// verifiesOpenedFiles: the hasher checks that the file it opened is the
-// one judged (device and inode). The Windows build cannot check that yet
-// (untrusted/isfile_windows.go: file identities arrive with the Windows
-// inventory), so there it hashes nothing, and the suites run under Wine see
-// that documented behaviour.
-var verifiesOpenedFiles = runtime.GOOS != "windows"
-
 func forEachOS(t *testing.T, fn func(t *testing.T, c osCase)) {
 	t.Run("windows", func(t *testing.T) { t.Parallel(); fn(t, windowsCase(t)) })
 	t.Run("macos", func(t *testing.T) {
@@ -148,11 +140,12 @@ func TestOtherOSUntrustedModuleLoads(t *testing.T) {
 		require.Contains(t, got, c.planted)
 		r := got[c.planted]
 		assert.Equal(t, c.reasons, cellOf(tbl, r, "reasons"))
-		if verifiesOpenedFiles {
-			sum := sha256.Sum256([]byte(c.content))
-			assert.Equal(t, hex.EncodeToString(sum[:]), cellOf(tbl, r, "sha256"), "hashed through the inventory's OpenModule")
-			assert.Empty(t, cellOf(tbl, r, "sha256_skipped"))
-		}
+		// The hasher checks that the file it opened is the one judged
+		// (device and inode; volume serial and file id when the suite
+		// runs on Windows): the fake's backing file passes.
+		sum := sha256.Sum256([]byte(c.content))
+		assert.Equal(t, hex.EncodeToString(sum[:]), cellOf(tbl, r, "sha256"), "hashed through the inventory's OpenModule")
+		assert.Empty(t, cellOf(tbl, r, "sha256_skipped"))
 		assert.NotContains(t, got, c.trusted, "the policy trusts it")
 		if c.hidden != "" {
 			h := got[c.hidden]
@@ -198,10 +191,8 @@ func TestOtherOSEventsAndDetections(t *testing.T) {
 		assert.Equal(t, c.user, ev.User)
 		assert.Equal(t, c.inv.Procs[0].Path, ev.ParentImage, "the parent is read through the same inventory")
 		assert.Equal(t, c.reasons, joinReasons(ev.UntrustedReasons))
-		if verifiesOpenedFiles {
-			sum := sha256.Sum256([]byte(c.content))
-			assert.Equal(t, "SHA256="+hex.EncodeToString(sum[:]), ev.Hashes)
-		}
+		evSum := sha256.Sum256([]byte(c.content))
+		assert.Equal(t, "SHA256="+hex.EncodeToString(evSum[:]), ev.Hashes)
 		assert.True(t, ev.InLoaderList)
 		assert.Empty(t, events[c.trusted].UntrustedReasons)
 		if c.hidden != "" {

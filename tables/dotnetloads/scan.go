@@ -243,7 +243,12 @@ func (s *Scanner) search(ctx context.Context, log *slog.Logger, pid int, lim Lim
 		s.OnMemory(pid)
 	}
 	regions, err := s.Inventory.Regions(ctx, pid)
-	if err != nil {
+	switch {
+	case errors.Is(err, inventory.ErrViewTruncated):
+		// The regions read are searched; memory above the cut is not.
+		log.WarnContext(ctx, "memory view cut short: in-memory assemblies above it are not searched", "pid", pid, "err", err)
+		out.cut = true
+	case err != nil:
 		log.DebugContext(ctx, "memory view unreadable", "pid", pid, "err", err)
 		return out
 	}

@@ -2,6 +2,7 @@ package dotnetloads
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -241,4 +242,32 @@ func TestSearchBounds(t *testing.T) {
 	st, found = scan(Limits{QueryBytes: 0x20000})
 	assert.False(t, found)
 	assert.LessOrEqual(t, st.BytesRead, int64(0x20000+2*4096+16))
+}
+
+// cutView is an inventory whose memory views are cut short at their
+// limit, as the Windows inventory returns them: the regions read, with an
+// error wrapping inventory.ErrViewTruncated.
+type cutView struct{ *fakeinv.Inventory }
+
+func (c cutView) Regions(ctx context.Context, pid int) ([]inventory.Region, error) {
+	rs, err := c.Inventory.Regions(ctx, pid)
+	if err != nil {
+		return rs, err
+	}
+	return rs, fmt.Errorf("pid %d: %w", pid, inventory.ErrViewTruncated)
+}
+
+// A view cut short is searched as far as it goes (the heap copy below the
+// cut is found) and counted as a cut search, not passed off as whole.
+func TestTruncatedViewIsSearchedAndCut(t *testing.T) {
+	w := compileWin(t)
+	s := &Scanner{Inventory: cutView{windowsHosts(w)}}
+	found := false
+	st, err := s.Scan(context.Background(), []int{0x1000100}, 0, true, func(_ *Host, l *Load) error {
+		found = found || l.InMemory
+		return nil
+	})
+	require.NoError(t, err)
+	assert.True(t, found, "the regions read are searched")
+	assert.Equal(t, 1, st.Cut)
 }

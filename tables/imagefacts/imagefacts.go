@@ -15,6 +15,7 @@ package imagefacts
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/modhunt/modhunt/internal/pefacts"
 	"github.com/modhunt/modhunt/tables/fileinfo"
@@ -68,9 +69,20 @@ var (
 	sigFact = fileinfo.NewFact[Signature]("imagefacts.signature")
 )
 
+// Every file parse and verification this process made, for Reads.
+var peReads, sigReads atomic.Uint64
+
+// Reads is how many times a file was parsed for its PE facts and verified
+// for its signature since the process started: what the file-facts cache
+// did not answer. Every table reads these facts here (process_loaded_modules,
+// untrusted_module_loads, module events), so one file identity costs one
+// parse and one verification however many of them ask.
+func Reads() (pe, signature uint64) { return peReads.Load(), sigReads.Load() }
+
 // ReadPE returns the PE facts of the file mapped as m in process pid.
 func ReadPE(src inventory.Source, pid int, m *inventory.Module) (PE, error) {
 	return cached(src, pid, m, peFact, func() (PE, int, error) {
+		peReads.Add(1)
 		f, err := src.OpenModule(pid, m)
 		if err != nil {
 			return PE{}, 0, err
@@ -118,6 +130,7 @@ func parsePE(r interface {
 // (ErrUnsupported off Windows).
 func ReadSignature(src inventory.Source, pid int, m *inventory.Module) (Signature, error) {
 	return cached(src, pid, m, sigFact, func() (Signature, int, error) {
+		sigReads.Add(1)
 		s, err := verify(m.Path)
 		return s, len(s.Signer) + len(s.Status) + 8, err
 	})

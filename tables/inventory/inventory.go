@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/modhunt/modhunt/tables/fileinfo"
@@ -37,6 +38,22 @@ import (
 
 // ErrUnsupported is returned on platforms without an inventory yet.
 var ErrUnsupported = errors.New("inventory: not supported on this platform")
+
+// ErrViewTruncated is wrapped by the error Regions returns with a memory
+// view its limits cut short (Windows: the VirtualQueryEx walk's region
+// count or time; see Config.MemoryMaxRegions). The regions returned are
+// true, but what lies above the last one was not looked at: a caller keeps
+// them, says at warn level that the view is partial, and claims nothing
+// about the rest of the address space.
+var ErrViewTruncated = errors.New("memory view cut short at its limit")
+
+// truncatedViews counts the memory views cut short since start.
+var truncatedViews atomic.Uint64
+
+// TruncatedViews is how many process memory views (Walk's, for modules
+// outside the loader list, and Regions') were cut short at their limits
+// since the process started.
+func TruncatedViews() uint64 { return truncatedViews.Load() }
 
 // FileType is what a mapped file's first bytes say it is (see fileinfo).
 type FileType = fileinfo.Type
@@ -84,6 +101,13 @@ type Process struct {
 	// Windows is what only Windows says of the process (its token's
 	// integrity level and its session); zero on other OSes.
 	Windows WindowsProcess
+	// MemoryViewTruncated: the walk's memory view was cut short at its
+	// limit (Windows: Config.MemoryMaxRegions or the walk's time), so
+	// Modules may lack images mapped above where it stopped that the
+	// loader list does not have (InLoaderList false: unlinked or
+	// hand-mapped). The loader list's modules are all there. Logged at
+	// warn and counted (TruncatedViews).
+	MemoryViewTruncated bool
 }
 
 // WindowsProcess is the Windows token's view of a process, read with its
@@ -369,6 +393,12 @@ type Config struct {
 	// first bytes of a mapped file, for its type), so tests can count what
 	// a walk reads.
 	OnRead func(pid int, file string)
+	// MemoryMaxRegions and MemoryMaxTime bound one process's memory view
+	// where the OS walks it region by region (Windows VirtualQueryEx); 0
+	// means the walker's defaults (65,536 regions, 2 s). A view cut short
+	// is reported (ErrViewTruncated, Process.MemoryViewTruncated).
+	MemoryMaxRegions int
+	MemoryMaxTime    time.Duration
 }
 
 // Detail selects what a walk reads of each process besides its maps, from

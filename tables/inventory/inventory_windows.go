@@ -138,7 +138,7 @@ func (w *walk) process(sp winproc.Process) (*Process, error) {
 		return nil, err
 	}
 	inv.onRead(p.PID, "memory")
-	view, err := winproc.ReadMemory(sp.PID, w.devices, winproc.Limits{})
+	view, err := winproc.ReadMemory(sp.PID, w.devices, inv.memoryLimits())
 	if err != nil {
 		if errors.Is(err, winproc.ErrGone) {
 			return nil, err
@@ -148,7 +148,10 @@ func (w *walk) process(sp winproc.Process) (*Process, error) {
 		inv.cfg.Log.DebugContext(w.ctx, "memory view unreadable", "pid", sp.PID, "err", err)
 	}
 	if view.Truncated {
-		inv.cfg.Log.DebugContext(w.ctx, "memory view cut at its limit", "pid", sp.PID, "regions", len(view.Regions))
+		// Images above the cut that the loader list lacks are missing:
+		// in_loader_list = 0 rows of this process are not all there.
+		p.MemoryViewTruncated = true
+		inv.truncated(w.ctx, sp.PID, view)
 	}
 	p.Modules = appendModules(p.Modules, loader, view.Regions)
 	for i := range p.Modules {
@@ -275,13 +278,14 @@ func (inv *Inventory) ReadFile(int, string, int) ([]byte, bool, error) {
 
 // Regions is the process's memory view: every committed or reserved
 // region, image and mapped ones with the file behind them (drive-letter or
-// UNC path; the NT path when no drive links to its device).
+// UNC path; the NT path when no drive links to its device). A view cut
+// short at its limits is returned with an error wrapping ErrViewTruncated.
 func (inv *Inventory) Regions(_ context.Context, pid int) ([]Region, error) {
 	if pid <= 0 || int64(pid) > int64(^uint32(0)) {
 		return nil, fmt.Errorf("pid %d: no such process", pid)
 	}
 	devices, _ := winproc.Devices()
-	view, err := winproc.ReadMemory(uint32(pid), devices, winproc.Limits{})
+	view, err := winproc.ReadMemory(uint32(pid), devices, inv.memoryLimits())
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +293,37 @@ func (inv *Inventory) Regions(_ context.Context, pid int) ([]Region, error) {
 	for _, r := range view.Regions {
 		out = append(out, regionOf(r))
 	}
+	if view.Truncated {
+		// The caller logs it, knowing what it then cannot claim.
+		truncatedViews.Add(1)
+		return out, truncatedError(pid, view)
+	}
 	return out, nil
+}
+
+func (inv *Inventory) memoryLimits() winproc.Limits {
+	return winproc.Limits{MaxRegions: inv.cfg.MemoryMaxRegions, MaxTime: inv.cfg.MemoryMaxTime}
+}
+
+// truncated counts and logs a walk's memory view cut short: at warn, since
+// what the view misses is where a hidden image would be.
+func (inv *Inventory) truncated(ctx context.Context, pid uint32, view winproc.MemoryView) {
+	truncatedViews.Add(1)
+	inv.cfg.Log.WarnContext(ctx, "memory view cut short at its limit: images mapped above it outside the loader list are not seen",
+		"pid", pid, "regions", len(view.Regions), "up_to", viewEnd(view))
+}
+
+func truncatedError(pid int, view winproc.MemoryView) error {
+	return fmt.Errorf("pid %d: %w after %d regions, up to %#x", pid, ErrViewTruncated, len(view.Regions), viewEnd(view))
+}
+
+// viewEnd is the address where a view stopped: the end of its last region.
+func viewEnd(view winproc.MemoryView) uint64 {
+	if len(view.Regions) == 0 {
+		return 0
+	}
+	r := view.Regions[len(view.Regions)-1]
+	return r.Base + r.Size
 }
 
 // OpenMemory opens the process's memory for ReadProcessMemory.

@@ -169,6 +169,12 @@ func (b *budget) take(n int) bool {
 // buf is scratch of at least PageBytes.
 func (s *Scanner) regions(ctx context.Context, goos string, pid int, read bool, b *budget, buf []byte) ([]Finding, error) {
 	rs, err := s.inv.Regions(ctx, pid)
+	if errors.Is(err, inventory.ErrViewTruncated) {
+		// The regions read are true and reported; above the cut nothing
+		// is known, and the rows do not pretend otherwise.
+		s.log.WarnContext(ctx, "memory view cut short: executable memory above it is not reported", "pid", pid, "err", err)
+		err = nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,8 @@
 
 package untrusted
 
-import (
-	"github.com/modhunt/modhunt/tables/fileinfo"
-	"github.com/modhunt/modhunt/tables/inventory"
-)
+import "github.com/modhunt/modhunt/tables/inventory"
 
 // liveWindowsFacts: a Windows-shaped inventory read on another OS has no
 // Windows to ask; it is judged by its paths and loader list alone.
-func liveWindowsFacts(inventory.Source, *fileinfo.Cache) WindowsFacts { return nil }
+func liveWindowsFacts(inventory.Source) WindowsFacts { return nil }

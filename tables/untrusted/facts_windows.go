@@ -3,32 +3,26 @@ package untrusted
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/windows"
 
-	"github.com/modhunt/modhunt/internal/pefacts"
 	"github.com/modhunt/modhunt/internal/winproc"
-	"github.com/modhunt/modhunt/tables/fileinfo"
+	"github.com/modhunt/modhunt/tables/imagefacts"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/trust"
 )
 
-// The facts the Windows judgement keeps per file identity in the file-facts
-// cache, beside the inventory's.
-var (
-	factOriginalName = fileinfo.NewFact[string]("untrusted.original_file_name")
-	factSignature    = fileinfo.NewFact[trust.SignatureFacts]("untrusted.signature")
-)
-
-// liveFacts asks this Windows host.
+// liveFacts asks this Windows host. The module file's own claims (version
+// resource, signature) are read through imagefacts, the one place that
+// parses and verifies module files, cached per file identity in the
+// inventory's file-facts cache: a file process_loaded_modules or the module
+// events already read costs nothing more here, and the other way round.
 type liveFacts struct {
-	src   inventory.Source
-	files *fileinfo.Cache
+	src inventory.Source
 }
 
-func liveWindowsFacts(src inventory.Source, files *fileinfo.Cache) WindowsFacts {
-	return &liveFacts{src: src, files: files}
+func liveWindowsFacts(src inventory.Source) WindowsFacts {
+	return &liveFacts{src: src}
 }
 
 func (f *liveFacts) LongPath(p string) (string, error) { return winproc.LongPath(p) }
@@ -45,55 +39,21 @@ func (f *liveFacts) DriveRemote(p string) bool {
 	return windows.GetDriveType(root) == windows.DRIVE_REMOTE
 }
 
-// cached computes a fact of the module's file once per file identity (when
-// the inventory can stat the mapped file; else every time).
-func cached[T any](f *liveFacts, pid int, m *inventory.Module, fact fileinfo.Fact[T], compute func() (T, int, error)) (T, error) {
-	fi, err := f.src.StatModule(pid, m)
-	if err != nil || (fi.Dev == 0 && fi.Ino == 0) {
-		v, _, err := compute()
-		return v, err
-	}
-	return fileinfo.Get(f.files, inventory.IDOf(fi), fact, compute)
-}
-
-// open opens the very file mapped when the inventory can, else the path.
-func (f *liveFacts) open(pid int, m *inventory.Module) (*os.File, error) {
-	if fh, err := f.src.OpenModule(pid, m); err == nil {
-		return fh, nil
-	}
-	return os.Open(trust.CleanWindowsPath(m.Path))
-}
-
-// OriginalFileName parses the version resource with pefacts (bounded in
-// bytes and time, panics recovered).
+// OriginalFileName is the version resource's claim (imagefacts.ReadPE:
+// pefacts, bounded in bytes and time, panics recovered).
 func (f *liveFacts) OriginalFileName(pid int, m *inventory.Module) (string, error) {
-	return cached(f, pid, m, factOriginalName, func() (string, int, error) {
-		fh, err := f.open(pid, m)
-		if err != nil {
-			return "", 0, err
-		}
-		defer func() { _ = fh.Close() }()
-		st, err := fh.Stat()
-		if err != nil {
-			return "", 0, err
-		}
-		pe, err := pefacts.Parse(fh, st.Size(), pefacts.LayoutFile, pefacts.Limits{})
-		if err != nil {
-			return "", 0, err
-		}
-		return pe.Version.OriginalFileName, len(pe.Version.OriginalFileName), nil
-	})
+	pe, err := imagefacts.ReadPE(f.src, pid, m)
+	return pe.OriginalFileName, err
 }
 
-// Signature is WinVerifyTrust's verdict (embedded, then catalogs).
+// Signature is WinVerifyTrust's verdict, embedded then catalogs
+// (imagefacts.ReadSignature).
 func (f *liveFacts) Signature(pid int, m *inventory.Module) (trust.SignatureFacts, error) {
-	return cached(f, pid, m, factSignature, func() (trust.SignatureFacts, int, error) {
-		sig, err := winproc.Verify(trust.CleanWindowsPath(m.Path))
-		if err != nil {
-			return trust.SignatureFacts{}, 0, err
-		}
-		return SignatureFactsOf(sig), len(sig.Subject) + 32, nil
-	})
+	s, err := imagefacts.ReadSignature(f.src, pid, m)
+	if err != nil {
+		return trust.SignatureFacts{}, err
+	}
+	return SignatureFactsOf(winproc.Signature{Signed: s.Signed, Status: s.Status, Subject: s.Signer, Catalog: s.Catalog}), nil
 }
 
 // ProcessUser reads the process's token.

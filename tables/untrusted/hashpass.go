@@ -29,8 +29,9 @@ type hashStats struct {
 	skipped int   // rows left with sha256_skipped=budget
 }
 
-// errReplaced: the file reached through map_files is not the file that was
-// judged (the process exited and its pid now maps another file there).
+// errReplaced: the file opened is not the file that was judged (Linux: the
+// process exited and its pid now maps another file through map_files;
+// Windows: another file was put at the module's path).
 var errReplaced = errors.New("mapped file changed since it was judged")
 
 // hashPass fills in the sha256 of the rows that wait for one, within the
@@ -75,7 +76,7 @@ func (sc *scan) hashPass(ctx context.Context) hashStats {
 				sc.cfg.onHash(j.pid, j.mod.Path)
 			}
 			f, err := sc.src.OpenModule(j.pid, &j.mod)
-			if err == nil && !isFile(f, j.id.Dev, j.id.Ino) {
+			if err == nil && !isFile(f, j.id.Key) {
 				_ = f.Close() // read only: nothing to lose
 				return nil, errReplaced
 			}

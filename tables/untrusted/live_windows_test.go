@@ -2,6 +2,8 @@ package untrusted
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,4 +180,68 @@ func TestLiveWindowsUserWritableFolder(t *testing.T) {
 	got := liveRows(t, liveJudge(t), int(pid32))
 	assert.Equal(t, [2]string{"outside_trusted_dirs,unsigned,user_writable", "medium"}, got[strings.ToLower(writable)], "%v", got)
 	assert.Equal(t, [2]string{"outside_trusted_dirs,unsigned", "medium"}, got[strings.ToLower(closed)], "%v", got)
+}
+
+// liveHashes judges pid with j and returns its rows' sha256 and
+// sha256_skipped by lower-cased path.
+func liveHashes(t *testing.T, j *Judge, pid int) map[string][2]string {
+	t.Helper()
+	tbl := j.Table()
+	rows, err := tbl.Generate(context.Background(), table.PIDQuery([]int{pid}))
+	require.NoError(t, err)
+	got := map[string][2]string{}
+	for _, r := range rows {
+		got[strings.ToLower(r[tbl.ColumnIndex("path")])] = [2]string{r[tbl.ColumnIndex("sha256")], r[tbl.ColumnIndex("sha256_skipped")]}
+	}
+	return got
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// An untrusted DLL a live process loaded is hashed: the file the hashing
+// pass opens has the volume serial number and file id the judgement
+// stated, so it is the judged one.
+func TestLiveWindowsHashesUntrustedDLL(t *testing.T) {
+	dll := copyFixture(t, "payload.dll", filepath.Join(outsideDir(t), "hashed.dll"))
+	pid32, _ := winfix.Start(t, fixture(t, "loadmany.exe"), "loaded", dll)
+
+	got := liveHashes(t, liveJudge(t), int(pid32))
+	require.Contains(t, got, strings.ToLower(dll))
+	assert.Equal(t, [2]string{fileSHA256(t, fixture(t, "payload.dll")), ""}, got[strings.ToLower(dll)])
+}
+
+// A DLL renamed away after it was judged, another file put at its path:
+// the hashing pass opens the path, finds another file id and hashes
+// nothing (sha256_skipped=unreadable), rather than the sum of bytes no
+// process mapped. Windows and Wine both let a loaded DLL be renamed, not
+// deleted. The live inventory's OpenModule refuses the new file itself
+// (the walk gave the module its file id); isFile is the check for every
+// source, unit-tested in TestIsFileComparesVolumeAndFileID.
+func TestLiveWindowsReplacedDLLIsNotHashed(t *testing.T) {
+	dll := copyFixture(t, "payload.dll", filepath.Join(outsideDir(t), "replaced.dll"))
+	pid32, _ := winfix.Start(t, fixture(t, "loadmany.exe"), "loaded", dll)
+
+	var replaced bool
+	j, err := NewJudge(Config{
+		Inventory: inventory.New(inventory.Config{ModulesOnly: true}), ShareWindow: -1,
+		onHash: func(_ int, path string) {
+			if !strings.EqualFold(path, dll) || replaced {
+				return
+			}
+			replaced = true
+			if assert.NoError(t, os.Rename(dll, dll+".old")) {
+				assert.NoError(t, os.WriteFile(dll, []byte("not the mapped DLL"), 0o644))
+			}
+		},
+	})
+	require.NoError(t, err)
+	got := liveHashes(t, j, int(pid32))
+	require.True(t, replaced, "the DLL was hashed: %v", got)
+	assert.Equal(t, [2]string{"", "unreadable"}, got[strings.ToLower(dll)])
 }

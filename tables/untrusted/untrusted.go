@@ -97,7 +97,7 @@ var columns = []table.Column{
 	{Name: "name", Type: table.Text, Description: "File name of the module"},
 	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted: sorted, comma-separated words from outside_trusted_dirs, temp_dir, user_writable, hidden, deleted, memfd, preloaded, not_package_owned, remote, exec_from_writable_mount, path_mismatch; unsigned (Windows: no Authenticode signature; macOS: no LC_CODE_SIGNATURE); on Windows also hidden_from_loader, untrusted_signature, renamed"},
 	{Name: "severity", Type: table.Text, Description: "low, medium or high, derived from the reasons (see the README)"},
-	{Name: "sha256", Type: table.Text, Description: "SHA-256 of the mapped file, read through /proc/PID/map_files (works for deleted and memfd modules); empty when sha256_skipped says why"},
+	{Name: "sha256", Type: table.Text, Description: "SHA-256 of the mapped file, read through /proc/PID/map_files on Linux (works for deleted and memfd modules), by path on Windows (unreadable when the file there is no longer the judged one: another volume serial number or file id); empty when sha256_skipped says why"},
 	{Name: "sha256_skipped", Type: table.Text, Description: "Why sha256 is empty: over_size_cap (bigger than the cap, 128 MiB by default), unreadable, or budget (the scan's hashing budget, 1 GiB and 5 s by default, ran out first: every process is judged before any file is hashed, and processes take turns); empty when hashed"},
 	{Name: "package", Type: table.Text, Description: "dpkg package owning the path, or empty (always empty when the path does not lead to the mapped file)"},
 	{Name: "owner_uid", Type: table.BigInt, Description: "Owner of the mapped file"},
@@ -220,7 +220,7 @@ func newScanner(cfg Config) (*scanner, error) {
 		log:    cfg.Log,
 	}
 	if s.winFacts = cfg.WindowsFacts; s.winFacts == nil && isWindows(cfg.Inventory.Platform()) {
-		s.winFacts = liveWindowsFacts(cfg.Inventory, files)
+		s.winFacts = liveWindowsFacts(cfg.Inventory)
 	}
 	for _, r := range policy.AllowModules {
 		s.allowBySHA256 = s.allowBySHA256 || r.SHA256 != ""

@@ -96,7 +96,8 @@ func (f *Inventory) StatModule(_ int, m *inventory.Module) (inventory.FileInfo, 
 		return inventory.FileInfo{}, err
 	}
 	out := inventory.FileInfo{Mode: uint32(fi.Mode().Perm()), Size: fi.Size(), ModTime: fi.ModTime(), Nlink: 1}
-	out.Dev, out.Ino = devIno(fi)
+	k := fileKey(b, fi)
+	out.Dev, out.Ino, out.InoHi = k.Dev, k.Ino, k.InoHi
 	return out, nil
 }
 

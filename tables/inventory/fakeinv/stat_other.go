@@ -1,7 +1,12 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package fakeinv
 
-import "os"
+import (
+	"os"
 
-func devIno(os.FileInfo) (dev, ino uint64) { return 0, 0 }
+	"github.com/modhunt/modhunt/tables/fileinfo"
+)
+
+// fileKey: this OS gives no file identity.
+func fileKey(string, os.FileInfo) fileinfo.Key { return fileinfo.Key{} }
