@@ -3,6 +3,7 @@ package loadsource
 import (
 	"context"
 	"errors"
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"os"
 	"os/exec"
 	"slices"
@@ -31,7 +32,7 @@ func benchRunning(b *testing.B) (*Source, func() int) {
 	s := New(Config{})
 	if err := s.Start(context.Background()); err != nil {
 		if errors.Is(err, ErrUnavailable) {
-			mustRun(b, err.Error())
+			loadtest.MustRun(b, err.Error())
 		}
 		b.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func benchRunning(b *testing.B) (*Source, func() int) {
 func benchSetup(b *testing.B) string {
 	b.Helper()
 	if os.Geteuid() != 0 {
-		mustRun(b, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
+		loadtest.MustRun(b, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
 	}
 	build(b)
 	dir := b.TempDir()
@@ -137,7 +138,7 @@ func BenchmarkDlopenTracepointFloor(b *testing.B) {
 		License:      "GPL",
 	})
 	if err != nil {
-		mustRun(b, err.Error())
+		loadtest.MustRun(b, err.Error())
 	}
 	b.Cleanup(func() {
 		if err := prog.Close(); err != nil {
@@ -231,7 +232,7 @@ func BenchmarkProgramCost(b *testing.B) {
 	lib := benchSetup(b)
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
-		mustRun(b, "bpf_stats: "+err.Error())
+		loadtest.MustRun(b, "bpf_stats: "+err.Error())
 	}
 	defer func() {
 		if err := stats.Close(); err != nil {
@@ -242,7 +243,7 @@ func BenchmarkProgramCost(b *testing.B) {
 	cost := func(everyLoad bool) float64 {
 		s := New(Config{exeEveryLoad: everyLoad, Queue: 1 << 16})
 		if err := s.Start(context.Background()); err != nil {
-			mustRun(b, err.Error())
+			loadtest.MustRun(b, err.Error())
 		}
 		go func() {
 			for range s.Events() {

@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,64 +15,20 @@ import (
 	"time"
 )
 
-// The C helpers, built once per test binary into a directory TestMain
-// removes.
-var (
-	buildOnce sync.Once
-	buildErr  error
-	buildDir  string
-	mhload    string // testdata/mhload.c
-	mhlib     string // testdata/mhlib.c as a shared object
-)
+// mhload and mhlib are loadtest's C helpers (one loader for every live
+// eBPF test), set by build.
+var mhload, mhlib string
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		if err := os.RemoveAll(buildDir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}
+	loadtest.Cleanup()
 	os.Exit(code)
 }
 
 func build(t testing.TB) {
 	t.Helper()
-	buildOnce.Do(func() {
-		if _, err := exec.LookPath("gcc"); err != nil {
-			buildErr = errors.New("gcc is not installed")
-			return
-		}
-		dir, err := os.MkdirTemp("", "modhunt-loadsource-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir = dir
-		mhload, mhlib = filepath.Join(dir, "mhload"), filepath.Join(dir, "libmh_probe.so")
-		for _, args := range [][]string{
-			{"-O2", "-Wall", "-o", mhload, "testdata/mhload.c", "-ldl"},
-			{"-O2", "-shared", "-fPIC", "-o", mhlib, "testdata/mhlib.c"},
-		} {
-			if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("gcc %v: %w\n%s", args, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building the C helpers: %v", buildErr)
-	}
-}
-
-// mustRun is how a live test decides between running and skipping: it
-// skips (saying why) where eBPF cannot run, except under CI, where the
-// live tests are the proof and must run.
-func mustRun(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI must run the live eBPF tests, but %s", why)
-	}
-	t.Skipf("skipping live eBPF test: %s", why)
+	h := loadtest.Build(t)
+	mhload, mhlib = h.Loader, h.Lib
 }
 
 // collector keeps the events a source delivers.
@@ -85,13 +41,13 @@ type collector struct {
 	done   chan struct{}
 }
 
-// startSource starts a source for one test, or skips/fails as mustRun.
+// startSource starts a source for one test, or skips/fails as loadtest.MustRun.
 // paused sources deliver nothing until resume: a test uses that to show
 // the event was still right after its process was gone.
 func startSource(t testing.TB, cfg Config, paused bool) *collector {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		mustRun(t, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
+		loadtest.MustRun(t, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
 	}
 	build(t)
 	if cfg.Queue == 0 {
@@ -100,7 +56,7 @@ func startSource(t testing.TB, cfg Config, paused bool) *collector {
 	s := New(cfg)
 	if err := s.Start(context.Background()); err != nil {
 		if errors.Is(err, ErrUnavailable) {
-			mustRun(t, err.Error())
+			loadtest.MustRun(t, err.Error())
 		}
 		t.Fatalf("Start: %v", err)
 	}

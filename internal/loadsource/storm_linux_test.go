@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"os"
 	"os/exec"
 	"runtime"
@@ -193,13 +194,13 @@ func TestRingFullCounted(t *testing.T) {
 func startRaw(t *testing.T, cfg Config) *Source {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		mustRun(t, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
+		loadtest.MustRun(t, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
 	}
 	build(t)
 	s := New(cfg)
 	if err := s.Start(context.Background()); err != nil {
 		if errors.Is(err, ErrUnavailable) {
-			mustRun(t, err.Error())
+			loadtest.MustRun(t, err.Error())
 		}
 		t.Fatal(err)
 	}

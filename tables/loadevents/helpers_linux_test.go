@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,62 +22,20 @@ import (
 	"github.com/modhunt/modhunt/tables/untrusted"
 )
 
-// The C helpers are loadsource's (one loader for every live eBPF test):
-// mhload dlopen()s, memfd-loads or storms and then _exits at once.
-var (
-	buildOnce sync.Once
-	buildErr  error
-	buildDir  string
-	mhload    string
-	mhlib     string
-)
+// mhload and mhlib are loadtest's C helpers (one loader for every live
+// eBPF test), set by build.
+var mhload, mhlib string
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	loadtest.Cleanup()
 	os.Exit(code)
 }
 
 func build(t testing.TB) {
 	t.Helper()
-	buildOnce.Do(func() {
-		if _, err := exec.LookPath("gcc"); err != nil {
-			buildErr = errors.New("gcc is not installed")
-			return
-		}
-		dir, err := os.MkdirTemp("", "modhunt-loadevents-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir = dir
-		mhload, mhlib = filepath.Join(dir, "mhload"), filepath.Join(dir, "libmh_probe.so")
-		src := filepath.Join("..", "..", "internal", "loadsource", "testdata")
-		for _, args := range [][]string{
-			{"-O2", "-Wall", "-o", mhload, filepath.Join(src, "mhload.c"), "-ldl"},
-			{"-O2", "-shared", "-fPIC", "-o", mhlib, filepath.Join(src, "mhlib.c")},
-		} {
-			if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("gcc %v: %w\n%s", args, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building the C helpers: %v", buildErr)
-	}
-}
-
-// mustRun skips where eBPF cannot run, except under CI, where the live
-// tests are the proof.
-func mustRun(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI must run the live eBPF tests, but %s", why)
-	}
-	t.Skipf("skipping live eBPF test: %s", why)
+	h := loadtest.Build(t)
+	mhload, mhlib = h.Loader, h.Lib
 }
 
 // gatedSource is the real eBPF source whose events wait at a gate: a test
@@ -126,7 +84,7 @@ type live struct {
 func startLive(t testing.TB, cfg loadstream.Config) *live {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		mustRun(t, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
+		loadtest.MustRun(t, "not root (loading BPF programs needs CAP_BPF and CAP_PERFMON)")
 	}
 	build(t)
 	judge, err := untrusted.NewJudge(untrusted.Config{})
@@ -142,7 +100,7 @@ func startLive(t testing.TB, cfg loadstream.Config) *live {
 	s := loadstream.New(cfg)
 	if err := s.Start(context.Background()); err != nil {
 		if errors.Is(err, loadsource.ErrUnavailable) {
-			mustRun(t, err.Error())
+			loadtest.MustRun(t, err.Error())
 		}
 		t.Fatal(err)
 	}

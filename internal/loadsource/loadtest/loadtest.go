@@ -1,0 +1,92 @@
+// Package loadtest holds what every live eBPF load test shares: the
+// gcc-built loader (mhload: dlopen()s, memfd-loads or storms, then _exits
+// at once) and the library it loads, and the rule for running or skipping.
+package loadtest
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	//go:embed testdata/mhload.c
+	loaderSource []byte
+	//go:embed testdata/mhlib.c
+	libSource []byte
+)
+
+// Helpers are the built C helpers.
+type Helpers struct {
+	// Loader is mhload.c built; Lib is mhlib.c as a shared object.
+	Loader, Lib string
+}
+
+var (
+	once    sync.Once
+	built   Helpers
+	dir     string
+	buildEr error
+)
+
+// Build builds the helpers once per test binary (Cleanup removes them) and
+// fails the test when gcc cannot.
+func Build(t testing.TB) Helpers {
+	t.Helper()
+	once.Do(func() { built, buildEr = build() })
+	if buildEr != nil {
+		t.Fatalf("building the C helpers: %v", buildEr)
+	}
+	return built
+}
+
+func build() (Helpers, error) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		return Helpers{}, errors.New("gcc is not installed")
+	}
+	d, err := os.MkdirTemp("", "modhunt-loadtest-")
+	if err != nil {
+		return Helpers{}, err
+	}
+	dir = d
+	h := Helpers{Loader: filepath.Join(d, "mhload"), Lib: filepath.Join(d, "libmh_probe.so")}
+	for name, src := range map[string][]byte{"mhload.c": loaderSource, "mhlib.c": libSource} {
+		if err := os.WriteFile(filepath.Join(d, name), src, 0o600); err != nil {
+			return Helpers{}, err
+		}
+	}
+	for _, args := range [][]string{
+		{"-O2", "-Wall", "-o", h.Loader, filepath.Join(d, "mhload.c"), "-ldl"},
+		{"-O2", "-shared", "-fPIC", "-o", h.Lib, filepath.Join(d, "mhlib.c")},
+	} {
+		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+			return Helpers{}, fmt.Errorf("gcc %v: %w\n%s", args, err, out)
+		}
+	}
+	return h, nil
+}
+
+// Cleanup removes what Build built; TestMain calls it after m.Run.
+func Cleanup() {
+	if dir != "" {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+}
+
+// MustRun is how a live test decides between running and skipping: it
+// skips (saying why) where eBPF cannot run, except under CI, where the
+// live tests are the proof and must run.
+func MustRun(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must run the live eBPF tests, but %s", why)
+	}
+	t.Skipf("skipping live eBPF test: %s", why)
+}
