@@ -3,7 +3,6 @@ package loadsource
 import (
 	"context"
 	"errors"
-	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"os"
 	"os/exec"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/modhunt/modhunt/internal/eventbuf"
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 )
 
 // benchSource starts a source and a consumer that does what the extension

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 )
 
 // mhload and mhlib are loadtest's C helpers (one loader for every live

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"os"
 	"os/exec"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modhunt/modhunt/internal/eventbuf"
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 )
 
 // A storm of 10,000 loads a second for 10 seconds, into a consumer that

@@ -2,17 +2,15 @@ package pefacts
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/modhunt/modhunt/internal/pefacts/clitest"
 )
 
 // The assemblies these tests read are compiled by Mono's C# compiler in
@@ -71,55 +69,6 @@ func monoIdentities(t testing.TB, paths ...string) map[string]monoIdent {
 		got[f[0]] = monoIdent{fullName: f[1], mvid: f[2], module: f[3]}
 	}
 	return got
-}
-
-// compileCS compiles src into dir/out with mcs.
-func compileCS(dir, mc, out, src string, args ...string) (string, error) {
-	name := strings.TrimSuffix(out, filepath.Ext(out)) + ".cs"
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-		return "", err
-	}
-	a := append([]string{"-nologo", "-target:library", "-out:" + out}, args...)
-	return filepath.Join(dir, out), command(dir, mc, append(a, name)...)
-}
-
-// strongNameKey writes a fresh RSA key as a CAPI PRIVATEKEYBLOB (the .snk
-// format sn -k writes) and returns the public key blob the assembly will
-// carry (PublicKeyBlob: SigAlgID, HashAlgID, length, PUBLICKEYBLOB).
-func strongNameKey(path string) ([]byte, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		return nil, err
-	}
-	const bits = 1024
-	le := func(n *big.Int, size int) []byte {
-		b := n.FillBytes(make([]byte, size))
-		for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
-			b[i], b[j] = b[j], b[i]
-		}
-		return b
-	}
-	p, q := key.Primes[0], key.Primes[1]
-	one := big.NewInt(1)
-	var snk bytes.Buffer
-	snk.Write([]byte{0x07, 0x02, 0, 0})
-	_ = binary.Write(&snk, binary.LittleEndian, []uint32{0x2400, 0x32415352, bits, uint32(key.E)})
-	snk.Write(le(key.N, bits/8))
-	snk.Write(le(p, bits/16))
-	snk.Write(le(q, bits/16))
-	snk.Write(le(new(big.Int).Mod(key.D, new(big.Int).Sub(p, one)), bits/16))
-	snk.Write(le(new(big.Int).Mod(key.D, new(big.Int).Sub(q, one)), bits/16))
-	snk.Write(le(new(big.Int).ModInverse(q, p), bits/16))
-	snk.Write(le(key.D, bits/8))
-	if err := os.WriteFile(path, snk.Bytes(), 0o600); err != nil {
-		return nil, err
-	}
-	var pub bytes.Buffer
-	_ = binary.Write(&pub, binary.LittleEndian, []uint32{0x2400, 0x8004, 20 + bits/8})
-	pub.Write([]byte{0x06, 0x02, 0, 0})
-	_ = binary.Write(&pub, binary.LittleEndian, []uint32{0x2400, 0x31415352, bits, uint32(key.E)})
-	pub.Write(le(key.N, bits/8))
-	return pub.Bytes(), nil
 }
 
 // tokenOf computes a public key token the long way, independently of
@@ -188,7 +137,7 @@ func monoAssemblies(t testing.TB) map[string]builtAssembly {
 	mc := mcs(t)
 	var out map[string]builtAssembly
 	dir := buildOnce(t, "assemblies", func(dir string) (string, error) {
-		pub, err := strongNameKey(filepath.Join(dir, "key.snk"))
+		pub, err := clitest.StrongNameKey(filepath.Join(dir, "key.snk"))
 		if err != nil {
 			return "", err
 		}
@@ -196,19 +145,19 @@ func monoAssemblies(t testing.TB) map[string]builtAssembly {
 			return "", err
 		}
 		ver := `using System.Reflection; [assembly: AssemblyVersion("%s")] %s public class C { public static int X() { return 1; } }`
-		if _, err := compileCS(dir, mc, "Signed.Lib.dll", fmt.Sprintf(ver, "1.2.3.4", ""), "-keyfile:key.snk"); err != nil {
+		if _, err := clitest.CompileCS(mc, dir, "Signed.Lib.dll", fmt.Sprintf(ver, "1.2.3.4", ""), "-keyfile:key.snk"); err != nil {
 			return "", err
 		}
-		if _, err := compileCS(dir, mc, "Plain.dll", fmt.Sprintf(ver, "2.0.0.0", "")); err != nil {
+		if _, err := clitest.CompileCS(mc, dir, "Plain.dll", fmt.Sprintf(ver, "2.0.0.0", "")); err != nil {
 			return "", err
 		}
-		if _, err := compileCS(dir, mc, "Localized.resources.dll", fmt.Sprintf(ver, "1.0.0.0", `[assembly: AssemblyCulture("de-DE")]`), "-keyfile:key.snk"); err != nil {
+		if _, err := clitest.CompileCS(mc, dir, "Localized.resources.dll", fmt.Sprintf(ver, "1.0.0.0", `[assembly: AssemblyCulture("de-DE")]`), "-keyfile:key.snk"); err != nil {
 			return "", err
 		}
 		if err := os.WriteFile(filepath.Join(dir, "res.txt"), []byte("a manifest resource"), 0o644); err != nil {
 			return "", err
 		}
-		if _, err := compileCS(dir, mc, "Kitchen.dll", kitchenSource(), "-unsafe", "-resource:res.txt"); err != nil {
+		if _, err := clitest.CompileCS(mc, dir, "Kitchen.dll", kitchenSource(), "-unsafe", "-resource:res.txt"); err != nil {
 			return "", err
 		}
 		// The same bytes under a name that says nothing: identity must come

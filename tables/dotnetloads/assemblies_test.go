@@ -1,22 +1,15 @@
 package dotnetloads
 
 import (
-	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/binary"
 	"fmt"
-	"math/big"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/modhunt/modhunt/internal/pefacts/clitest"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
 )
@@ -43,25 +36,15 @@ var shared string
 // The assemblies these tests read are compiled by Mono's C# compiler in
 // the test (Debian's mono-mcs; .ci/run installs it).
 
-// compileCS compiles src into dir/out with mcs; args are extra mcs flags
-// (-target:library is the default target).
+// compileCS compiles src into dir/out with mcs (clitest.CompileCS),
+// failing the test when it cannot.
 func compileCS(tb testing.TB, dir, out, src string, args ...string) string {
 	tb.Helper()
-	mcs := sim.NeedTool(tb, "mcs", "mono-mcs")
-	name := strings.TrimSuffix(out, filepath.Ext(out)) + ".cs"
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+	path, err := clitest.CompileCS(sim.NeedTool(tb, "mcs", "mono-mcs"), dir, out, src, args...)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	a := append([]string{"-nologo", "-out:" + out}, args...)
-	if !strings.Contains(strings.Join(args, " "), "-target:") {
-		a = append(a, "-target:library")
-	}
-	cmd := exec.Command(mcs, append(a, name)...)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("mcs %s: %v\n%s", out, err, b)
-	}
-	return filepath.Join(dir, out)
+	return path
 }
 
 // libSource is a small library of the given name and version with one
@@ -73,36 +56,10 @@ public class %s { public static int Run() { return 42; } }
 `, version, class)
 }
 
-// strongNameKey writes a fresh RSA key as a CAPI PRIVATEKEYBLOB (the .snk
-// format sn -k writes), so mcs -keyfile signs an assembly with a public
-// key no one has seen before.
+// strongNameKey writes a fresh strong-name key for mcs -keyfile.
 func strongNameKey(tb testing.TB, path string) {
 	tb.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	const bits = 1024
-	le := func(n *big.Int, size int) []byte {
-		b := n.FillBytes(make([]byte, size))
-		for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
-			b[i], b[j] = b[j], b[i]
-		}
-		return b
-	}
-	p, q := key.Primes[0], key.Primes[1]
-	one := big.NewInt(1)
-	var snk bytes.Buffer
-	snk.Write([]byte{0x07, 0x02, 0, 0})
-	_ = binary.Write(&snk, binary.LittleEndian, []uint32{0x2400, 0x32415352, bits, uint32(key.E)})
-	snk.Write(le(key.N, bits/8))
-	snk.Write(le(p, bits/16))
-	snk.Write(le(q, bits/16))
-	snk.Write(le(new(big.Int).Mod(key.D, new(big.Int).Sub(p, one)), bits/16))
-	snk.Write(le(new(big.Int).Mod(key.D, new(big.Int).Sub(q, one)), bits/16))
-	snk.Write(le(new(big.Int).ModInverse(q, p), bits/16))
-	snk.Write(le(key.D, bits/8))
-	if err := os.WriteFile(path, snk.Bytes(), 0o600); err != nil {
+	if _, err := clitest.StrongNameKey(path); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/modhunt/modhunt/detections"
 	"github.com/modhunt/modhunt/internal/loadsource"
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/loadevents"
 	"github.com/modhunt/modhunt/tables/loadstream"
