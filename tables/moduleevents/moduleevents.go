@@ -18,10 +18,10 @@
 //     every process on every query would cost far more than the scan.
 //   - Signed, Signature, SignatureStatus and the PE version fields: empty
 //     (Linux has no code signatures on shared objects). On Windows they and
-//     Hashes' IMPHASH= come from the loaded file (imagefacts.go). On macOS
-//     Signed is "true"/"false" for LC_CODE_SIGNATURE in every slice of the
-//     Mach-O file (package machofile); validity is osquery's signature
-//     table's.
+//     Hashes' IMPHASH= come from the loaded file; on macOS Signed is
+//     "true"/"false" for LC_CODE_SIGNATURE in every slice of the Mach-O
+//     file, whose validity is osquery's signature table's (both in
+//     imagefacts.go).
 //   - User: the inventory's Process.User: on Linux the name the host's
 //     /etc/passwd gives the uid procfs reports for the process (its
 //     effective uid, 0 while it is not dumpable); the numeric uid when no
@@ -59,7 +59,6 @@ import (
 
 	"github.com/modhunt/modhunt/detections"
 	"github.com/modhunt/modhunt/tables/inventory"
-	"github.com/modhunt/modhunt/tables/machofile"
 	"github.com/modhunt/modhunt/tables/untrusted"
 	"github.com/modhunt/modhunt/tables/verdict"
 )
@@ -228,12 +227,7 @@ func (b *Builder) process(ctx context.Context, platform string, proc int, p, par
 				ev.Hashes = "SHA256=" + v.SHA256
 			}
 		}
-		// setImageFacts resets the file's own fields (Signed included)
-		// before it fills Windows'; macOS's Signed comes after it.
 		setImageFacts(b.inv, platform, p, m, ev)
-		if platform == detections.PlatformDarwin {
-			ev.Signed = b.machOSigned(p.PID, m)
-		}
 		if err := fn(pc, ev); err != nil {
 			return err
 		}
@@ -245,21 +239,6 @@ func (b *Builder) process(ctx context.Context, platform string, proc int, p, par
 		}
 	}
 	return nil
-}
-
-// machOSigned is the Signed field of a macOS module: "true" or "false" for
-// the presence of a code signature in every slice of its Mach-O file (the
-// judge's scan has parsed it already; the facts are cached by file
-// identity), "" when the file is not Mach-O or cannot be read.
-func (b *Builder) machOSigned(pid int, m *inventory.Module) string {
-	info, err := machofile.Of(b.inv, pid, m)
-	if err != nil || info.Facts == nil {
-		return ""
-	}
-	if info.Facts.Signed() {
-		return "true"
-	}
-	return "false"
 }
 
 // MarshalFields renders an event as one JSON object, Event.Fields()'s flat
