@@ -114,6 +114,13 @@ type Event struct {
 	// first 1024 bytes; AuxTruncated says when Argv (or Exe) was cut.
 	Argv         [][]byte
 	AuxTruncated bool
+	// LoaderEnv is an exec's environment variables that the dynamic loader
+	// reads (those named LD_*), in order, as "NAME=value"; the rest of the
+	// environment is dropped as it is decoded. EnvTruncated: the
+	// environment was longer than the 4 KiB the kernel side copies, so a
+	// variable after it is missing.
+	LoaderEnv    []string
+	EnvTruncated bool
 
 	// exeSent: the kernel side left Exe out because an earlier event of
 	// the process carried it; the reader fills it in (exeCache).
@@ -128,6 +135,9 @@ func (e *Event) Size() int {
 	n := 256 + len(e.Comm) + len(e.Path) + len(e.Exe)
 	for _, a := range e.Argv {
 		n += 24 + len(a)
+	}
+	for _, v := range e.LoaderEnv {
+		n += 16 + len(v)
 	}
 	return n
 }
@@ -159,6 +169,7 @@ const (
 	offPathLen  = 116
 	offAuxLen   = 118
 	offKind     = 120
+	offEnvLen   = 122
 	offComm     = 124
 	commSize    = 16
 )
@@ -173,6 +184,7 @@ const (
 	evAuxTruncated  = 1 << 5
 	evPseudo        = 1 << 6
 	evExeSent       = 1 << 7
+	evEnvTruncated  = 1 << 8
 )
 
 // kernel dev_t: 12 bits of major above 20 bits of minor (MINORBITS).
@@ -231,6 +243,7 @@ func decode(rec []byte, bootToWall func(ns uint64) time.Time) (Event, error) {
 		Internal:      flags&evInternal != 0,
 		NoFile:        flags&evNoFile != 0,
 		AuxTruncated:  flags&evAuxTruncated != 0,
+		EnvTruncated:  flags&evEnvTruncated != 0,
 		exeSent:       flags&evExeSent != 0,
 	}
 	if !e.NoFile {
@@ -247,11 +260,34 @@ func decode(rec []byte, bootToWall func(ns uint64) time.Time) (Event, error) {
 	}
 	aux := body[pathLen:]
 	if kind == KindExec {
-		e.Argv = splitArgv(aux)
+		envLen := int(le.Uint16(rec[offEnvLen:]))
+		if envLen > len(aux) {
+			return Event{}, fmt.Errorf("an exec record's %d-byte environment is longer than its %d bytes after the path", envLen, len(aux))
+		}
+		e.Argv = splitArgv(aux[:len(aux)-envLen])
+		e.LoaderEnv = loaderVars(aux[len(aux)-envLen:])
 	} else if len(aux) > 0 {
 		e.Exe = bytes.Clone(aux)
 	}
 	return e, nil
+}
+
+// loaderVars keeps the LD_* entries of a NUL-separated environment area.
+// Everything else (tokens, passwords) is never copied out of the record.
+func loaderVars(env []byte) []string {
+	var out []string
+	for len(env) > 0 {
+		kv := env
+		if i := bytes.IndexByte(env, 0); i >= 0 {
+			kv, env = env[:i], env[i+1:]
+		} else {
+			env = nil
+		}
+		if bytes.HasPrefix(kv, []byte("LD_")) {
+			out = append(out, string(kv))
+		}
+	}
+	return out
 }
 
 // splitArgv splits the NUL-separated argument area, one copy for all.

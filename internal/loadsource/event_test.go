@@ -18,6 +18,7 @@ type record struct {
 	fd                                              int32
 	comm                                            string
 	path, aux                                       []byte
+	envLen                                          uint16 // the last envLen bytes of aux
 }
 
 func (r record) bytes() []byte {
@@ -33,6 +34,7 @@ func (r record) bytes() []byte {
 	}
 	le.PutUint16(b[offPathLen:], uint16(len(r.path)))
 	le.PutUint16(b[offAuxLen:], uint16(len(r.aux)))
+	le.PutUint16(b[offEnvLen:], r.envLen)
 	b[offKind] = byte(r.kind)
 	copy(b[offComm:offComm+commSize], r.comm)
 	return append(append(b, r.path...), r.aux...)
@@ -122,6 +124,33 @@ func TestDecodeFlags(t *testing.T) {
 		if ev.Deleted != tc.deleted || ev.Memfd != tc.memfd || ev.NoFile != tc.noFile || ev.PathTruncated != tc.tr {
 			t.Errorf("%s: deleted %v memfd %v nofile %v truncated %v", tc.name, ev.Deleted, ev.Memfd, ev.NoFile, ev.PathTruncated)
 		}
+	}
+}
+
+// An exec's environment follows its argv; only the loader's variables are
+// kept, in order (a later LD_PRELOAD is the one ld.so uses), and nothing
+// else of the environment is held.
+func TestDecodeExecLoaderEnv(t *testing.T) {
+	env := "HOME=/root\x00LD_PRELOAD=/tmp/a.so\x00SECRET_TOKEN=hunter2\x00LD_AUDIT=/tmp/b.so\x00XLD_PRELOAD=no\x00LD_PRELOAD=/tmp/c.so"
+	aux := "prog\x00arg\x00" + env
+	rec := record{kind: KindExec, path: []byte("/bin/prog"), aux: []byte(aux), envLen: uint16(len(env)), evFlags: evEnvTruncated}.bytes()
+	ev, err := decode(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"LD_PRELOAD=/tmp/a.so", "LD_AUDIT=/tmp/b.so", "LD_PRELOAD=/tmp/c.so"}
+	if len(ev.Argv) != 2 || string(ev.Argv[1]) != "arg" || len(ev.LoaderEnv) != len(want) || !ev.EnvTruncated {
+		t.Fatalf("argv %q loader env %q truncated %v", ev.Argv, ev.LoaderEnv, ev.EnvTruncated)
+	}
+	for i := range want {
+		if ev.LoaderEnv[i] != want[i] {
+			t.Fatalf("loader env %q, want %q", ev.LoaderEnv, want)
+		}
+	}
+	// An environment that claims more than the record holds is refused.
+	bad := record{kind: KindExec, path: []byte("/bin/prog"), aux: []byte("p\x00"), envLen: 3}.bytes()
+	if _, err := decode(bad, nil); err == nil {
+		t.Error("decoded an exec whose environment is longer than its aux")
 	}
 }
 

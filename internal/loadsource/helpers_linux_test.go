@@ -139,7 +139,7 @@ type fileID struct {
 	ino          uint64
 	major, minor uint32
 	fd           int32
-	addr         uint64
+	addr, addr2  uint64
 }
 
 func parseReport(t testing.TB, out []byte) fileID {
@@ -162,6 +162,8 @@ func parseReport(t testing.TB, out []byte) fileID {
 			id.fd = int32(n)
 		case "addr":
 			id.addr = n
+		case "addr2":
+			id.addr2 = n
 		}
 	}
 	if id.ino == 0 {

@@ -38,6 +38,7 @@ func TestHeaderLayout(t *testing.T) {
 		{"path_len", unsafe.Offsetof(s.Ev.PathLen), offPathLen},
 		{"aux_len", unsafe.Offsetof(s.Ev.AuxLen), offAuxLen},
 		{"kind", unsafe.Offsetof(s.Ev.Kind), offKind},
+		{"env_len", unsafe.Offsetof(s.Ev.EnvLen), offEnvLen},
 		{"comm", unsafe.Offsetof(s.Ev.Comm), offComm},
 		{"comm size", unsafe.Sizeof(s.Ev.Comm), commSize},
 		{"data", unsafe.Offsetof(s.Data), headerSize},

@@ -101,6 +101,20 @@ func TestLDPreloadInProcessThatExitsAtOnce(t *testing.T) {
 	if ev.Inode != st.Ino || ev.Device.Major != unix.Major(st.Dev) || ev.Device.Minor != unix.Minor(st.Dev) || ev.Prot&protExec == 0 {
 		t.Errorf("preload event: inode %d dev %s prot %#x; stat inode %d", ev.Inode, ev.Device, ev.Prot, st.Ino)
 	}
+	// The exec read the environment that named it, in the kernel (the
+	// process is gone), and kept only the loader's variables: the test's
+	// own environment (PATH, HOME, ...) is not in the event.
+	exe := c.wait(t, "the exec", func(e *Event) bool { return e.Kind == KindExec && int(e.PID) == pid })
+	found := false
+	for _, kv := range exe.LoaderEnv {
+		found = found || kv == "LD_PRELOAD="+lib
+		if !strings.HasPrefix(kv, "LD_") {
+			t.Errorf("the exec event kept %q", kv)
+		}
+	}
+	if !found {
+		t.Errorf("the exec event's loader variables %q lack LD_PRELOAD=%s", exe.LoaderEnv, lib)
+	}
 }
 
 // memfd_create + write an ELF + dlopen("/proc/self/fd/N"): both the
@@ -192,7 +206,7 @@ func TestMprotectAddingExec(t *testing.T) {
 	c.settle(t)
 	var n int
 	for _, e := range c.all() {
-		if int(e.PID) == pid && e.Kind != KindExec && !bytes.Contains(e.Path, []byte("libc.so")) {
+		if int(e.PID) == pid && e.Kind != KindExec && !bytes.Contains(e.Path, []byte("libc.so")) && !isInterp(t, e) {
 			n++
 		}
 	}

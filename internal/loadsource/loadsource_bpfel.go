@@ -19,6 +19,13 @@ type loadsourceExeSeen struct {
 	ExeFile uint64
 }
 
+type loadsourceInterp struct {
+	_    structs.HostLayout
+	Mm   uint64
+	Addr uint64
+	P    loadsourcePending
+}
+
 type loadsourcePending struct {
 	_      structs.HostLayout
 	File   uint64
@@ -58,11 +65,12 @@ type loadsourceScratch struct {
 		PathLen  uint16
 		AuxLen   uint16
 		Kind     uint8
-		Pad      [3]uint8
+		Pad      uint8
+		EnvLen   uint16
 		Comm     [16]int8
 		_        [4]byte
 	}
-	Data [8192]int8
+	Data [16384]int8
 }
 
 type loadsourceWalkbuf struct {
@@ -84,6 +92,7 @@ const (
 	loadsourceMapCounters          = "counters"
 	loadsourceMapEvents            = "events"
 	loadsourceMapExeMap            = "exe_map"
+	loadsourceMapInterpMap         = "interp_map"
 	loadsourceMapPendingMap        = "pending_map"
 	loadsourceMapScratchMap        = "scratch_map"
 	loadsourceMapWalkMap           = "walk_map"
@@ -94,7 +103,12 @@ const (
 	loadsourceProgExitMmap         = "exit_mmap"
 	loadsourceProgExitMprotect     = "exit_mprotect"
 	loadsourceProgSchedExec        = "sched_exec"
+	loadsourceProgVmaStore         = "vma_store"
 	loadsourceVarExeOnce           = "exe_once"
+	loadsourceVarNrExecve          = "nr_execve"
+	loadsourceVarNrExecveat        = "nr_execveat"
+	loadsourceVarNrMmap            = "nr_mmap"
+	loadsourceVarPageShift         = "page_shift"
 	loadsourceVarWakeupBytes       = "wakeup_bytes"
 )
 
@@ -147,6 +161,7 @@ type loadsourceProgramSpecs struct {
 	ExitMmap         *ebpf.ProgramSpec `ebpf:"exit_mmap"`
 	ExitMprotect     *ebpf.ProgramSpec `ebpf:"exit_mprotect"`
 	SchedExec        *ebpf.ProgramSpec `ebpf:"sched_exec"`
+	VmaStore         *ebpf.ProgramSpec `ebpf:"vma_store"`
 }
 
 // loadsourceMapSpecs contains maps before they are loaded into the kernel.
@@ -156,6 +171,7 @@ type loadsourceMapSpecs struct {
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	ExeMap     *ebpf.MapSpec `ebpf:"exe_map"`
+	InterpMap  *ebpf.MapSpec `ebpf:"interp_map"`
 	PendingMap *ebpf.MapSpec `ebpf:"pending_map"`
 	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
 	WalkMap    *ebpf.MapSpec `ebpf:"walk_map"`
@@ -166,6 +182,10 @@ type loadsourceMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type loadsourceVariableSpecs struct {
 	ExeOnce     *ebpf.VariableSpec `ebpf:"exe_once"`
+	NrExecve    *ebpf.VariableSpec `ebpf:"nr_execve"`
+	NrExecveat  *ebpf.VariableSpec `ebpf:"nr_execveat"`
+	NrMmap      *ebpf.VariableSpec `ebpf:"nr_mmap"`
+	PageShift   *ebpf.VariableSpec `ebpf:"page_shift"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -192,6 +212,7 @@ type loadsourceMaps struct {
 	Counters   *ebpf.Map `ebpf:"counters"`
 	Events     *ebpf.Map `ebpf:"events"`
 	ExeMap     *ebpf.Map `ebpf:"exe_map"`
+	InterpMap  *ebpf.Map `ebpf:"interp_map"`
 	PendingMap *ebpf.Map `ebpf:"pending_map"`
 	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
 	WalkMap    *ebpf.Map `ebpf:"walk_map"`
@@ -202,6 +223,7 @@ func (m *loadsourceMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.ExeMap,
+		m.InterpMap,
 		m.PendingMap,
 		m.ScratchMap,
 		m.WalkMap,
@@ -213,6 +235,10 @@ func (m *loadsourceMaps) Close() error {
 // It can be passed to loadLoadsourceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type loadsourceVariables struct {
 	ExeOnce     *ebpf.Variable `ebpf:"exe_once"`
+	NrExecve    *ebpf.Variable `ebpf:"nr_execve"`
+	NrExecveat  *ebpf.Variable `ebpf:"nr_execveat"`
+	NrMmap      *ebpf.Variable `ebpf:"nr_mmap"`
+	PageShift   *ebpf.Variable `ebpf:"page_shift"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
@@ -227,6 +253,7 @@ type loadsourcePrograms struct {
 	ExitMmap         *ebpf.Program `ebpf:"exit_mmap"`
 	ExitMprotect     *ebpf.Program `ebpf:"exit_mprotect"`
 	SchedExec        *ebpf.Program `ebpf:"sched_exec"`
+	VmaStore         *ebpf.Program `ebpf:"vma_store"`
 }
 
 func (p *loadsourcePrograms) Close() error {
@@ -238,6 +265,7 @@ func (p *loadsourcePrograms) Close() error {
 		p.ExitMmap,
 		p.ExitMprotect,
 		p.SchedExec,
+		p.VmaStore,
 	)
 }
 

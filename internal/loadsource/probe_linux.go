@@ -75,6 +75,69 @@ func parseCapEff(r io.Reader) (uint64, error) {
 	return 0, errors.New("no CapEff line")
 }
 
+// checkMaWrite says whether this kernel has maple_tree:ma_write with the
+// arguments vma_store reads (fn, ma_state, piv, entry) and the fields it
+// follows, from the kernel's BTF: the maple tree (6.1+) and its tracepoints
+// are internal to the kernel and may change without notice, and a
+// mismatch must fall back to the system call tracepoints, never misread.
+func checkMaWrite() *UnavailableError {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return unavailable(fmt.Sprintf("no kernel BTF: %v", err))
+	}
+	var td *btf.Typedef
+	if err := spec.TypeByName("btf_trace_ma_write", &td); err != nil {
+		return unavailable("this kernel has no maple_tree:ma_write tracepoint (before Linux 6.1)")
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	fp, ok2 := (*btf.FuncProto)(nil), false
+	if ok {
+		fp, ok2 = btf.UnderlyingType(ptr.Target).(*btf.FuncProto)
+	}
+	// The first parameter is the tracepoint's own data pointer.
+	if !ok2 || len(fp.Params) != 5 || !pointerTo(fp.Params[2].Type, "ma_state") {
+		return unavailable("maple_tree:ma_write's arguments are not (fn, ma_state, piv, entry) in this kernel")
+	}
+	for _, f := range []struct{ typ, field string }{{"ma_state", "tree"}, {"mm_struct", "mm_mt"}, {"vm_area_struct", "vm_file"}} {
+		var st *btf.Struct
+		if err := spec.TypeByName(f.typ, &st); err != nil || !hasMember(st, f.field) {
+			return unavailable(fmt.Sprintf("this kernel's struct %s has no %s", f.typ, f.field))
+		}
+	}
+	return nil
+}
+
+func pointerTo(t btf.Type, name string) bool {
+	p, ok := btf.UnderlyingType(t).(*btf.Pointer)
+	if !ok {
+		return false
+	}
+	st, ok := btf.UnderlyingType(p.Target).(*btf.Struct)
+	return ok && st.Name == name
+}
+
+// hasMember looks through anonymous members, as CO-RE does.
+func hasMember(st *btf.Struct, name string) bool {
+	for _, m := range st.Members {
+		if m.Name == name {
+			return true
+		}
+		if m.Name == "" {
+			switch in := btf.UnderlyingType(m.Type).(type) {
+			case *btf.Struct:
+				if hasMember(in, name) {
+					return true
+				}
+			case *btf.Union:
+				if hasMember((*btf.Struct)(in), name) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // loadError turns a load failure into a short reason: a verifier
 // rejection keeps its last lines, which name the instruction and the
 // reason, not the whole log.

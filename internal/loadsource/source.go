@@ -60,6 +60,12 @@ type Config struct {
 	// forceIoctl attaches through the perf ioctl even where BPF links
 	// work: the path kernels before 5.15 take. Tests set it.
 	forceIoctl bool
+	// noOptional attaches only the hooks a source cannot run without:
+	// benchmarks measure what the optional ones cost.
+	noOptional bool
+	// noVMA sees mmap through its system call tracepoints even where
+	// maple_tree:ma_write works: the path older kernels take. Tests set it.
+	noVMA bool
 	// forcePrivateTracefs reads tracepoint ids from a tracefs mounted in a
 	// private mount namespace even when one is mounted. Tests set it.
 	forcePrivateTracefs bool
@@ -69,10 +75,15 @@ type Config struct {
 type Hook struct {
 	// Name is the tracepoint, "group:name".
 	Name string
-	// Required hooks must attach for the source to run; the others add
-	// kinds of load (mprotect, memfd_create) where the kernel allows.
+	// Required hooks must attach for the source to run. Of the others,
+	// maple_tree:ma_write or else the mmap system call tracepoints must
+	// attach (mmap); mprotect and memfd_create add kinds of load where the
+	// kernel allows.
 	Required bool
 	Attached bool
+	// Spare: not attached because a better hook does its work (the mmap
+	// system call tracepoints while maple_tree:ma_write runs).
+	Spare bool
 	// Err says why it did not attach.
 	Err string
 }

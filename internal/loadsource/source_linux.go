@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,27 +21,37 @@ import (
 // stand or fall together (an enter program is useless without its exit).
 type hookSpec struct {
 	tracepoint, program, group string
+	// raw: a raw tracepoint, attached by name with no perf event (and no
+	// tracefs id).
+	raw bool
 }
 
-// The core group must load and attach for the source to run: mmap is how
-// the dynamic loader maps every library, exec is every main image. The
-// others add kinds of load where the kernel allows them (mprotect needs
-// bpf_find_vma, 5.17+).
-const coreGroup = "core"
+// The groups. exec must attach for the source to run, and one way of
+// seeing mmap: vma (maple_tree:ma_write) where the kernel has it, else the
+// mmap system call tracepoints, which cost every system call of every
+// process while attached (README.md). mprotect and memfd_create add kinds
+// of load where the kernel allows them (mprotect needs bpf_find_vma, 5.17+).
+const (
+	groupExec = "exec"
+	groupVMA  = "vma"
+	groupMmap = "mmap"
+	vmaHook   = "maple_tree:ma_write"
+)
 
 // Exit before enter: an enter without its exit would leave a pending
 // record behind (the LRU map ages it out, but there is no need).
 var hookSpecs = []hookSpec{
-	{"syscalls:sys_exit_mmap", "exit_mmap", coreGroup},
-	{"syscalls:sys_enter_mmap", "enter_mmap", coreGroup},
-	{"sched:sched_process_exec", "sched_exec", coreGroup},
-	{"syscalls:sys_exit_mprotect", "exit_mprotect", "mprotect"},
-	{"syscalls:sys_enter_mprotect", "enter_mprotect", "mprotect"},
-	{"syscalls:sys_exit_memfd_create", "exit_memfd_create", "memfd_create"},
-	{"syscalls:sys_enter_memfd_create", "enter_memfd_create", "memfd_create"},
+	{"sched:sched_process_exec", "sched_exec", groupExec, false},
+	{vmaHook, "vma_store", groupVMA, true},
+	{"syscalls:sys_exit_mmap", "exit_mmap", groupMmap, false},
+	{"syscalls:sys_enter_mmap", "enter_mmap", groupMmap, false},
+	{"syscalls:sys_exit_mprotect", "exit_mprotect", "mprotect", false},
+	{"syscalls:sys_enter_mprotect", "enter_mprotect", "mprotect", false},
+	{"syscalls:sys_exit_memfd_create", "exit_memfd_create", "memfd_create", false},
+	{"syscalls:sys_enter_memfd_create", "enter_memfd_create", "memfd_create", false},
 }
 
-var groups = []string{coreGroup, "mprotect", "memfd_create"}
+var optionalGroups = []string{"mprotect", "memfd_create"}
 
 // Indexes of the counters map (enum counter in the BPF program).
 const (
@@ -61,8 +73,10 @@ type Source struct {
 	hooks    []Hook
 	colls    []*ebpf.Collection
 	progs    []*ebpf.Program
+	maps     map[string]*ebpf.Map
 	counters *ebpf.Map
 	atts     []*attachment
+	active   []int // hookSpecs attached at start, reattached by setAttached
 	rd       *ringbuf.Reader
 	ids      map[string]uint64
 	final    *Stats // counters read at Close, after which the maps are gone
@@ -78,7 +92,7 @@ func New(cfg Config) *Source {
 	cfg.defaults()
 	hooks := make([]Hook, len(hookSpecs))
 	for i, h := range hookSpecs {
-		hooks[i] = Hook{Name: h.tracepoint, Required: h.group == coreGroup}
+		hooks[i] = Hook{Name: h.tracepoint, Required: h.group == groupExec}
 	}
 	return &Source{
 		cfg:        cfg,
@@ -136,66 +150,109 @@ func (s *Source) start() *UnavailableError {
 	if s.cfg.RingBytes < os.Getpagesize() || s.cfg.RingBytes&(s.cfg.RingBytes-1) != 0 {
 		return unavailable(fmt.Sprintf("ring buffer size %d is not a power of two of at least one page", s.cfg.RingBytes))
 	}
-	names := make([]string, len(hookSpecs))
-	for i, h := range hookSpecs {
-		names[i] = h.tracepoint
+	var names []string
+	for _, h := range hookSpecs {
+		if !h.raw {
+			names = append(names, h.tracepoint)
+		}
 	}
 	ids, err := tracepointIDs(names, s.cfg.forcePrivateTracefs)
 	if err != nil {
 		return unavailable(fmt.Sprintf("reading tracepoint ids: %v", err))
 	}
-	spec, err := loadLoadsource()
-	if err != nil {
-		return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
+	s.ids = ids
+	spec, uerr := s.spec()
+	if uerr != nil {
+		return uerr
 	}
-	spec.Maps["events"].MaxEntries = uint32(s.cfg.RingBytes)
-	if err := spec.Variables["wakeup_bytes"].Set(uint64(s.cfg.RingBytes / 4)); err != nil {
-		return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
+	if err := s.bringUp(spec, groupExec); err != nil {
+		return err
 	}
-	if s.cfg.exeEveryLoad {
-		if err := spec.Variables["exe_once"].Set(uint8(0)); err != nil {
-			return unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
-		}
-	}
-
-	var maps map[string]*ebpf.Map
-	for _, g := range groups {
-		coll, err := s.loadGroup(spec, g, ids, maps)
-		if err != nil {
-			if g == coreGroup {
-				return err
-			}
-			continue
-		}
-		if maps == nil {
-			maps = coll.Maps
-			s.counters = coll.Maps["counters"]
-		}
-	}
-	rd, rerr := ringbuf.NewReader(maps["events"])
+	rd, rerr := ringbuf.NewReader(s.maps["events"])
 	if rerr != nil {
 		return unavailable(fmt.Sprintf("opening the ring buffer: %v", rerr))
 	}
 	s.rd = rd
-	s.ids = ids
-	return s.attach(ids)
+	vmaErr := s.vmaUsable()
+	if vmaErr == nil {
+		vmaErr = s.bringUp(spec, groupVMA)
+	} else {
+		s.markGroup(groupVMA, vmaErr.Reason)
+	}
+	if vmaErr == nil {
+		for i, h := range hookSpecs {
+			if h.group == groupMmap {
+				s.hooks[i].Spare = true
+			}
+		}
+	} else if err := s.bringUp(spec, groupMmap); err != nil {
+		return unavailable(fmt.Sprintf("no hook sees mmap: %s; and %s", vmaErr.Reason, err.Reason))
+	}
+	for _, g := range optionalGroups {
+		if s.cfg.noOptional {
+			s.markGroup(g, "off for this benchmark")
+			continue
+		}
+		_ = s.bringUp(spec, g) // the hooks say why not
+	}
+	return nil
 }
 
-// loadGroup loads one group's programs, sharing maps when given. A hook
-// whose tracepoint this kernel lacks, or whose program it rejects, is
-// marked with the reason.
-func (s *Source) loadGroup(spec *ebpf.CollectionSpec, group string, ids map[string]uint64, maps map[string]*ebpf.Map) (*ebpf.Collection, *UnavailableError) {
+// spec is the embedded object, sized and told about this host.
+func (s *Source) spec() (*ebpf.CollectionSpec, *UnavailableError) {
+	spec, err := loadLoadsource()
+	if err != nil {
+		return nil, unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
+	}
+	spec.Maps["events"].MaxEntries = uint32(s.cfg.RingBytes)
+	set := map[string]any{
+		"wakeup_bytes": uint64(s.cfg.RingBytes / 4),
+		"page_shift":   uint32(bits.TrailingZeros(uint(os.Getpagesize()))),
+	}
+	if s.cfg.exeEveryLoad {
+		set["exe_once"] = uint8(0)
+	}
+	if sysMmap != 0 {
+		set["nr_mmap"], set["nr_execve"], set["nr_execveat"] = uint32(sysMmap), uint32(sysExecve), uint32(sysExecveat)
+	}
+	for name, v := range set {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, unavailable(fmt.Sprintf("the embedded BPF object: setting %s: %v", name, err))
+		}
+	}
+	return spec, nil
+}
+
+// vmaUsable says why maple_tree:ma_write cannot stand for the mmap
+// tracepoints here, before anything is loaded: the tracepoint must exist
+// with the arguments vma_store reads.
+func (s *Source) vmaUsable() *UnavailableError {
+	if s.cfg.noVMA {
+		return unavailable("off for this test")
+	}
+	if sysMmap == 0 {
+		return unavailable("the system call numbers of " + runtime.GOARCH + " are not known to modhunt")
+	}
+	return checkMaWrite()
+}
+
+// bringUp loads one group's programs, sharing the maps of the first
+// group, and attaches them. A group that fails is closed again and its
+// hooks say why.
+func (s *Source) bringUp(spec *ebpf.CollectionSpec, group string) *UnavailableError {
+	var idx []int
 	var progs []string
 	for i, h := range hookSpecs {
 		if h.group != group {
 			continue
 		}
-		if _, ok := ids[h.tracepoint]; !ok {
+		if _, ok := s.ids[h.tracepoint]; !ok && !h.raw {
 			reason := fmt.Sprintf("tracepoint %s is not in this kernel (CONFIG_FTRACE_SYSCALLS)", h.tracepoint)
 			s.markGroup(group, reason)
-			return nil, unavailable(reason)
+			return unavailable(reason)
 		}
-		progs = append(progs, hookSpecs[i].program)
+		idx = append(idx, i)
+		progs = append(progs, h.program)
 	}
 	gs := spec.Copy()
 	for name := range gs.Programs {
@@ -203,17 +260,38 @@ func (s *Source) loadGroup(spec *ebpf.CollectionSpec, group string, ids map[stri
 			delete(gs.Programs, name)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(gs, ebpf.CollectionOptions{MapReplacements: maps})
+	coll, err := ebpf.NewCollectionWithOptions(gs, ebpf.CollectionOptions{MapReplacements: s.maps})
 	if err != nil {
 		reason := loadError("the "+group+" programs", err)
 		s.markGroup(group, reason)
-		return nil, unavailable(reason)
+		return unavailable(reason)
+	}
+	var atts []*attachment
+	for _, i := range idx {
+		a, err := attachHook(hookSpecs[i], s.ids, coll.Programs[hookSpecs[i].program], s.cfg.forceIoctl)
+		if err != nil {
+			for _, a := range atts {
+				_ = a.Close()
+			}
+			coll.Close()
+			reason := fmt.Sprintf("attaching to %s: %v", hookSpecs[i].tracepoint, err)
+			s.markGroup(group, reason)
+			return unavailable(reason)
+		}
+		atts = append(atts, a)
+	}
+	if s.maps == nil {
+		s.maps = coll.Maps
+		s.counters = coll.Maps["counters"]
 	}
 	s.colls = append(s.colls, coll)
-	for _, p := range progs {
-		s.progs = append(s.progs, coll.Programs[p])
+	s.atts = append(s.atts, atts...)
+	for _, i := range idx {
+		s.progs = append(s.progs, coll.Programs[hookSpecs[i].program])
+		s.hooks[i].Attached, s.hooks[i].Err = true, ""
+		s.active = append(s.active, i)
 	}
-	return coll, nil
+	return nil
 }
 
 func (s *Source) markGroup(group, reason string) {
@@ -233,26 +311,15 @@ func (s *Source) program(name string) *ebpf.Program {
 	return nil
 }
 
-func (s *Source) attach(ids map[string]uint64) *UnavailableError {
-	for i := range s.hooks {
-		s.hooks[i].Attached = false
-	}
-	for i, h := range hookSpecs {
-		prog := s.program(h.program)
-		if prog == nil {
-			continue // its group did not load; the hook says why
-		}
-		a, err := attachTracepoint(ids[h.tracepoint], prog, s.cfg.forceIoctl)
+// reattach attaches again the hooks that were attached at start.
+func (s *Source) reattach() error {
+	for _, i := range s.active {
+		h := hookSpecs[i]
+		a, err := attachHook(h, s.ids, s.program(h.program), s.cfg.forceIoctl)
 		if err != nil {
-			reason := fmt.Sprintf("attaching to %s: %v", h.tracepoint, err)
-			s.hooks[i].Err = reason
-			if h.group == coreGroup {
-				return unavailable(reason)
-			}
-			continue
+			return fmt.Errorf("attaching to %s again: %w", h.tracepoint, err)
 		}
 		s.atts = append(s.atts, a)
-		s.hooks[i].Attached = true
 	}
 	return nil
 }
@@ -346,10 +413,7 @@ func (s *Source) setAttached(on bool) error {
 	if len(s.atts) > 0 {
 		return nil
 	}
-	if err := s.attach(s.ids); err != nil {
-		return err
-	}
-	return nil
+	return s.reattach()
 }
 
 func (s *Source) detach() error {
@@ -373,7 +437,7 @@ func (s *Source) release() error {
 	for _, c := range s.colls {
 		c.Close()
 	}
-	s.colls, s.progs, s.counters = nil, nil, nil
+	s.colls, s.progs, s.counters, s.maps = nil, nil, nil, nil
 	return err
 }
 

@@ -35,7 +35,7 @@ func tracepointIDs(names []string, forcePrivate bool) (map[string]uint64, error)
 	if !forcePrivate {
 		for _, m := range tracefsMounts {
 			var st unix.Statfs_t
-			if err := unix.Statfs(m.path, &st); err == nil && st.Type == m.magic {
+			if err := unix.Statfs(m.path, &st); err == nil && uint32(st.Type) == uint32(m.magic) {
 				return readIDs(m.path, names)
 			}
 		}
@@ -122,10 +122,11 @@ func readSmall(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, 4096))
 }
 
-// attachment is a program attached to a tracepoint's perf event.
+// attachment is a program attached to a tracepoint's perf event, or to a
+// raw tracepoint.
 type attachment struct {
 	lnk  link.Link // nil when attached by ioctl
-	perf int
+	perf int       // -1 for a raw tracepoint
 }
 
 func (a *attachment) Close() error {
@@ -133,7 +134,26 @@ func (a *attachment) Close() error {
 	if a.lnk != nil {
 		err = a.lnk.Close()
 	}
-	return errors.Join(err, unix.Close(a.perf))
+	if a.perf >= 0 {
+		err = errors.Join(err, unix.Close(a.perf))
+	}
+	return err
+}
+
+// attachHook attaches prog where h says.
+func attachHook(h hookSpec, ids map[string]uint64, prog *ebpf.Program, forceIoctl bool) (*attachment, error) {
+	if prog == nil {
+		return nil, errors.New("its program is not loaded")
+	}
+	if h.raw {
+		_, name, _ := strings.Cut(h.tracepoint, ":")
+		lnk, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: name, Program: prog})
+		if err != nil {
+			return nil, err
+		}
+		return &attachment{lnk: lnk, perf: -1}, nil
+	}
+	return attachTracepoint(ids[h.tracepoint], prog, forceIoctl)
 }
 
 // attachTracepoint opens the tracepoint's perf event and runs prog on it:

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * loadsource: every module load as it happens. A load is
- *   - a successful mmap(2) with PROT_EXEC of a file descriptor,
+ *   - a new executable mapping of a file, made by mmap(2) or, for the
+ *     program interpreter, by the kernel during exec,
  *   - a successful mprotect(2) that adds PROT_EXEC to a file mapping,
  *   - an exec (the main image), and
  *   - a memfd_create(2) (the usual first step of fileless code).
- * The file is resolved here, at the moment of the load, from the task's own
- * file table, so a process that exits right after is still described
- * exactly. Events leave through one bounded ring buffer; an event the ring
- * has no room for is counted, never waited for.
+ * The file is resolved here, at the moment of the load, from the mapping
+ * itself (or the task's file table), so a process that exits right after
+ * is still described exactly. Events leave through one bounded ring buffer;
+ * an event the ring has no room for is counted, never waited for.
  *
  * GPL because bpf_probe_read_kernel and friends are GPL-only helpers.
  */
@@ -21,6 +22,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define PROT_EXEC 0x4
 #define MAP_ANONYMOUS 0x20 /* the same on x86, arm64 and every asm-generic arch */
 #define VM_EXEC 0x4
+#define VM_SHARED 0x8
+#define MAP_SHARED 0x01
+#define MAP_PRIVATE 0x02
 #define MAX_ERRNO 4095
 
 #define TMPFS_MAGIC 0x01021994
@@ -39,6 +43,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define WALK_STEPS 64
 #define NAME_BYTES 256
 #define ARGS_BYTES 1024
+/* An exec's environment is kept up to ENV_BYTES: user space keeps only the
+ * dynamic loader's variables (LD_PRELOAD, LD_AUDIT, ...) and drops the rest. */
+#define ENV_BYTES 4096
 
 enum kind {
 	KIND_MMAP = 1,
@@ -56,12 +63,14 @@ enum ev_flags {
 	EV_AUX_TRUNCATED = 1 << 5,	/* the exe path or argv was cut */
 	EV_PSEUDO = 1 << 6,		/* a pseudo dentry (alloc_file_pseudo): named, never linked */
 	EV_EXE_SENT = 1 << 7,		/* no exe path: an earlier event of this process carried it */
+	EV_ENV_TRUNCATED = 1 << 8,	/* the exec's environment was cut at ENV_BYTES */
 };
 
 /*
  * One event as it crosses the ring: this fixed header, then path_len bytes
  * of path, then aux_len bytes of aux (the process's executable path for a
- * load, argv NUL-separated for an exec). No NULs are added. Go decodes this
+ * load; for an exec, argv NUL-separated, then its last env_len bytes are the
+ * environment, NUL-separated). No NULs are added. Go decodes this
  * layout in event.go; keep the two in step (TestHeaderLayout checks).
  */
 struct event {
@@ -88,11 +97,14 @@ struct event {
 	u16 path_len;
 	u16 aux_len;
 	u8 kind;
-	u8 pad[3];
+	u8 pad;
+	u16 env_len;
 	char comm[16];
 };
 
-#define DATA_BYTES (2 * PATH_BYTES)
+/* path, then argv or the exe path, then the environment; every masked
+ * offset plus its masked length stays inside. */
+#define DATA_BYTES (2 * PATH_BYTES + 2 * ENV_BYTES)
 
 struct scratch {
 	struct event ev;
@@ -149,6 +161,17 @@ enum counter {
  * User space sets it before loading.
  */
 const volatile u64 wakeup_bytes = 1 << 20;
+
+/*
+ * What vma_store needs of the architecture, set by user space before loading
+ * (one object serves every little-endian architecture): the system call
+ * numbers of mmap, execve and execveat, and the page size as a shift. The
+ * defaults match no call.
+ */
+const volatile u32 nr_mmap = ~0U;
+const volatile u32 nr_execve = ~0U;
+const volatile u32 nr_execveat = ~0U;
+const volatile u32 page_shift = 12;
 
 /* Send the executable's path once per process image (exe_map). User space
  * clears it only to measure what that saves, in the same run. */
@@ -475,7 +498,7 @@ static __always_inline void submit(struct scratch *s)
 		count(CNT_EMITTED);
 }
 
-static __always_inline void emit(struct pending *p, s64 addr)
+static __always_inline void emit(const struct pending *p, s64 addr)
 {
 	struct scratch *s = fresh();
 	struct walkbuf *w = walkbuf();
@@ -496,6 +519,153 @@ static __always_inline void emit(struct pending *p, s64 addr)
 static __always_inline int failed(s64 ret)
 {
 	return ret < 0 && ret >= -MAX_ERRNO;
+}
+
+/* A system call's number and, for mmap, its arguments, from the task's
+ * saved user registers. */
+struct call {
+	long nr;
+	u64 addr, len, prot, flags;
+	s32 fd;
+};
+
+static __always_inline void current_call(struct call *c)
+{
+	c->nr = -1;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return;
+	if (bpf_core_field_exists(regs->orig_ax)) {
+		c->nr = BPF_CORE_READ(regs, orig_ax);
+		if (c->nr == nr_mmap) {
+			c->addr = BPF_CORE_READ(regs, di);
+			c->len = BPF_CORE_READ(regs, si);
+			c->prot = BPF_CORE_READ(regs, dx);
+			c->flags = BPF_CORE_READ(regs, r10);
+			c->fd = (s32)BPF_CORE_READ(regs, r8);
+		}
+	} else if (bpf_core_field_exists(regs->syscallno)) {
+		c->nr = BPF_CORE_READ(regs, syscallno);
+		if (c->nr == nr_mmap) {
+			c->addr = BPF_CORE_READ(regs, orig_x0); /* x0 is the return value by now */
+			c->len = BPF_CORE_READ(regs, regs[1]);
+			c->prot = BPF_CORE_READ(regs, regs[2]);
+			c->flags = BPF_CORE_READ(regs, regs[3]);
+			c->fd = (s32)BPF_CORE_READ(regs, regs[4]);
+		}
+	}
+}
+
+#define MAP_FIXED 0x10
+#define MAP_FIXED_NOREPLACE 0x100000
+
+/*
+ * The program interpreter exec mapped, held until the exec event is out:
+ * the kernel maps it before sched_process_exec fires, and its event should
+ * follow the exec's (whose argv user space gives the process's later
+ * events). Keyed by tgid; the first mapping of a new mm only (a split of it
+ * during the same exec stores it again).
+ */
+struct interp {
+	u64 mm;
+	u64 addr;
+	struct pending p;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct interp);
+} interp_map SEC(".maps");
+
+/*
+ * Every new mapping goes into its address space's maple tree, and the tree
+ * traces each write (maple_tree:ma_write, args: the writing function's name,
+ * the ma_state, the pivot, the entry). Hooking the write instead of the
+ * system call sees each mapping with its final file, range and flags, and
+ * costs nothing to system calls that map nothing: a syscall tracepoint puts
+ * every system call of every process on the slow path while it is attached.
+ * The entry is a vm_area_struct only when the tree is the current task's own
+ * mm_mt (fork fills the child's tree from the parent's task: not ours).
+ *
+ * Which stores are loads:
+ *  - one store traces from its entry point and again from inner functions
+ *    (mas_wr_*, mas_is_span_wr) with the same entry: only the entry counts;
+ *  - splits, merges and moves (munmap, mprotect, mremap, madvise) store
+ *    executable file mappings without loading anything: a store counts only
+ *    inside mmap or exec;
+ *  - inside mmap, only the mapping asked for: PROT_EXEC of the fd's own file,
+ *    over the range asked for when it was fixed (the pieces of an older
+ *    mapping split around a MAP_FIXED one lie outside it);
+ *  - inside exec, the program interpreter, once (the main image is the exec
+ *    event), sent after the exec event.
+ */
+SEC("raw_tracepoint/ma_write")
+int vma_store(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct vm_area_struct *vma = (struct vm_area_struct *)ctx->args[3];
+	if (!vma)
+		return 0; /* an erase */
+	/* Most stores are of data, stack or heap: one read tells, before the
+	 * entry is known to be a mapping at all (a read of anything else
+	 * yields flags that the tree check below then refuses). */
+	vm_flags_t vm_flags = BPF_CORE_READ(vma, vm_flags);
+	if (!(vm_flags & VM_EXEC))
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	if (!mm)
+		return 0;
+	struct ma_state *mas = (struct ma_state *)ctx->args[1];
+	if ((void *)BPF_CORE_READ(mas, tree) != (void *)&mm->mm_mt)
+		return 0;
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	if (!file)
+		return 0; /* anonymous code: not a file load */
+	char fn[8] = {};
+	bpf_probe_read_kernel(fn, sizeof(fn), (const void *)ctx->args[0]);
+	if (fn[0] == 'm' && fn[1] == 'a' && fn[2] == 's' && fn[3] == '_' &&
+	    ((fn[4] == 'w' && fn[5] == 'r' && fn[6] == '_') || (fn[4] == 'i' && fn[5] == 's' && fn[6] == '_')))
+		return 0;
+
+	struct call c = {};
+	current_call(&c);
+	unsigned long start = BPF_CORE_READ(vma, vm_start);
+	unsigned long end = BPF_CORE_READ(vma, vm_end);
+	if (c.nr == nr_mmap) {
+		if (!(c.prot & PROT_EXEC) || (c.flags & MAP_ANONYMOUS))
+			return 0;
+		if (fd_file(task, c.fd) != file)
+			return 0;
+		if ((c.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (end <= c.addr || start >= c.addr + c.len))
+			return 0;
+	} else if (c.nr != nr_execve && c.nr != nr_execveat) {
+		return 0;
+	} else if (file == BPF_CORE_READ(mm, exe_file)) {
+		return 0;
+	}
+
+	struct pending p = {
+		.file = (u64)file,
+		.prot = vm_flags & 0x7, /* VM_READ|VM_WRITE|VM_EXEC are PROT_READ|WRITE|EXEC */
+		.flags = (vm_flags & VM_SHARED) ? MAP_SHARED : MAP_PRIVATE,
+		.offset = (u64)BPF_CORE_READ(vma, vm_pgoff) << page_shift,
+		.len = end - start,
+		.fd = c.nr == nr_mmap ? c.fd : -1,
+		.kind = KIND_MMAP,
+	};
+	if (c.nr == nr_mmap) {
+		emit(&p, start);
+		return 0;
+	}
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct interp *held = bpf_map_lookup_elem(&interp_map, &tgid);
+	if (held && held->mm == (u64)mm)
+		return 0;
+	struct interp in = {.mm = (u64)mm, .addr = start, .p = p};
+	bpf_map_update_elem(&interp_map, &tgid, &in, BPF_ANY);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
@@ -654,6 +824,34 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 	n &= 2 * ARGS_BYTES - 1;
 	if (n && bpf_probe_read_user(&s->data[at], n, (void *)start) == 0)
 		s->ev.aux_len = n;
+
+	/* The environment, for the loader's variables: LD_PRELOAD named at exec
+	 * makes every later load of it "preloaded", after the process is gone. */
+	unsigned long env_start = BPF_CORE_READ(task, mm, env_start);
+	unsigned long env_end = BPF_CORE_READ(task, mm, env_end);
+	u64 m = env_end > env_start ? env_end - env_start : 0;
+	if (m > ENV_BYTES) {
+		m = ENV_BYTES;
+		s->ev.ev_flags |= EV_ENV_TRUNCATED;
+	}
+	u32 eat = (u32)s->ev.path_len + (u32)s->ev.aux_len;
+	barrier_var(eat);
+	eat &= 2 * PATH_BYTES - 1;
+	barrier_var(m);
+	m &= 2 * ENV_BYTES - 1;
+	if (m && bpf_probe_read_user(&s->data[eat], m, (void *)env_start) == 0) {
+		s->ev.env_len = m;
+		s->ev.aux_len += m;
+	}
 	submit(s);
+
+	u32 tgid = s->ev.pid;
+	struct interp *in = bpf_map_lookup_elem(&interp_map, &tgid);
+	if (in && in->mm == (u64)mm) {
+		struct pending p = in->p;
+		u64 addr = in->addr;
+		bpf_map_delete_elem(&interp_map, &tgid);
+		emit(&p, addr);
+	}
 	return 0;
 }

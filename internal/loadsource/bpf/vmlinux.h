@@ -65,6 +65,11 @@ struct syscall_exit_ctx {
 	s64 ret;
 };
 
+/* A raw tracepoint's arguments: its TP_PROTO's, in order, as u64s. */
+struct bpf_raw_tracepoint_args {
+	u64 args[0];
+};
+
 struct sched_process_exec_ctx {
 	u64 common;
 	u32 filename_loc;	/* __data_loc char[] filename */
@@ -160,21 +165,48 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+/* Only its address matters: mm_struct embeds the tree of its mappings. */
+struct maple_tree {
+	unsigned int ma_flags;
+};
+
+struct ma_state {
+	struct maple_tree *tree;
+};
+
 struct mm_struct {
 	struct {
+		struct maple_tree mm_mt;
 		unsigned long arg_start;
 		unsigned long arg_end;
+		unsigned long env_start;
+		unsigned long env_end;
 		struct file *exe_file;
 	};
 };
 
 struct vm_area_struct {
 	unsigned long vm_start;
+	unsigned long vm_end;
+	unsigned long vm_pgoff;
 	union {
 		const vm_flags_t vm_flags;
 		vm_flags_t __vm_flags;
 	};
 	struct file *vm_file;
+};
+
+/* A task's user registers at system call entry, for the call's number and
+ * arguments: x86_64 and arm64 name them differently, and the program reads
+ * the ones this kernel has. */
+struct pt_regs {
+	/* x86_64 */
+	unsigned long orig_ax;
+	unsigned long di, si, dx, r10, r8;
+	/* arm64 */
+	int syscallno;
+	u64 orig_x0;
+	u64 regs[31];
 };
 
 struct cred {

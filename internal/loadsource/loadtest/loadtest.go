@@ -71,6 +71,22 @@ func build() (Helpers, error) {
 	return h, nil
 }
 
+// BuildLoader builds another copy of the loader into dir with extra gcc
+// arguments (a test's own program interpreter, say) and returns its path.
+func BuildLoader(t testing.TB, dir, name string, extra ...string) string {
+	t.Helper()
+	src := filepath.Join(dir, name+".c")
+	if err := os.WriteFile(src, loaderSource, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, name)
+	args := append([]string{"-O2", "-Wall", "-o", out, src, "-ldl"}, extra...)
+	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %v: %v\n%s", args, err, b)
+	}
+	return out
+}
+
 // Cleanup removes what Build built; TestMain calls it after m.Run.
 func Cleanup() {
 	if dir != "" {

@@ -167,6 +167,43 @@ int main(int argc, char **argv) {
 			die("mmap anon");
 		_exit(0);
 	}
+	if (!strcmp(mode, "reshape")) {
+		// Two loads, and every other way an executable file mapping is
+		// stored again without loading anything: split by madvise and
+		// mprotect, cut by munmap, moved by mremap, cut around a MAP_FIXED
+		// mapping of another file, and the same file mapped over it again
+		// without PROT_EXEC. Loads: PATH (6 pages at addr) and PATH2 (one
+		// page at addr2).
+		if (argc < 4)
+			return 2;
+		int fd = open(path, O_RDONLY), fd2 = open(argv[3], O_RDONLY);
+		if (fd < 0 || fd2 < 0)
+			die("open");
+		report(fd);
+		long pg = sysconf(_SC_PAGESIZE);
+		char *r = mmap(NULL, 16 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r == MAP_FAILED)
+			die("reserve");
+		char *p = mmap(r, 6 * pg, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, fd, 0);
+		if (p == MAP_FAILED)
+			die("mmap");
+		printf("addr=%llu addr2=%llu\n", (unsigned long long)(unsigned long)p,
+		       (unsigned long long)(unsigned long)(p + 3 * pg));
+		fflush(stdout);
+		if (madvise(p + pg, pg, MADV_DONTFORK) != 0)
+			die("madvise");
+		if (mmap(p + 3 * pg, pg, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, fd2, 0) == MAP_FAILED)
+			die("mmap fixed");
+		if (mprotect(p + 5 * pg, pg, PROT_READ) != 0)
+			die("mprotect");
+		if (munmap(p + 5 * pg, pg) != 0)
+			die("munmap");
+		if (mremap(p, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, r + 10 * pg) == MAP_FAILED)
+			die("mremap");
+		if (mmap(p + 4 * pg, pg, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 4 * pg) == MAP_FAILED)
+			die("mmap fixed, not executable");
+		_exit(0);
+	}
 	if (!strcmp(mode, "storm")) {
 		// RATE mmap(PROT_EXEC)/munmap pairs of PATH per second for SECONDS.
 		if (argc < 5)

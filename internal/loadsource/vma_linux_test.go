@@ -1,0 +1,189 @@
+package loadsource
+
+import (
+	"debug/elf"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
+)
+
+// mmapWays are the two ways the source sees mmap: maple_tree:ma_write
+// where the kernel has it, the mmap system call tracepoints elsewhere.
+var mmapWays = []struct {
+	name string
+	cfg  Config
+}{{"ma_write", Config{}}, {"syscalls", Config{noVMA: true}}}
+
+// Where maple_tree:ma_write works it carries mmap and the system call
+// tracepoints stand by; told not to use it, the source attaches them.
+func TestHooksPreferMapleTree(t *testing.T) {
+	for _, w := range mmapWays {
+		t.Run(w.name, func(t *testing.T) {
+			c := startSource(t, w.cfg, false)
+			got := map[string]Hook{}
+			for _, h := range c.src.Stats().Hooks {
+				got[h.Name] = h
+			}
+			vma, enter := got[vmaHook], got["syscalls:sys_enter_mmap"]
+			if w.cfg.noVMA {
+				if vma.Attached || vma.Err == "" || !enter.Attached || enter.Spare {
+					t.Fatalf("ma_write %+v, sys_enter_mmap %+v", vma, enter)
+				}
+				return
+			}
+			if err := checkMaWrite(); err != nil {
+				t.Skipf("this kernel cannot use %s: %s", vmaHook, err.Reason)
+			}
+			if !vma.Attached || vma.Err != "" || enter.Attached || !enter.Spare {
+				t.Fatalf("ma_write %+v, sys_enter_mmap %+v", vma, enter)
+			}
+		})
+	}
+}
+
+// An executable file mapping is stored again whenever it is split, cut,
+// moved or mapped around, and none of that is a load: the reshaping
+// scenario makes exactly two loads, one of each file, and each way of
+// seeing mmap reports exactly those two, with the ranges mmap made.
+func TestReshapedMappingsAreNotLoads(t *testing.T) {
+	for _, w := range mmapWays {
+		t.Run(w.name, func(t *testing.T) {
+			c := startSource(t, w.cfg, false)
+			dir := t.TempDir()
+			lib, lib2 := copyLib(t, dir, "libmh_reshape.so"), copyLib(t, dir, "libmh_reshape2.so")
+			pid, id := run(t, nil, "reshape", lib, lib2)
+			pg := uint64(os.Getpagesize())
+			first := c.wait(t, "the first load", func(e *Event) bool { return int(e.PID) == pid && string(e.Path) == lib })
+			second := c.wait(t, "the second load", func(e *Event) bool { return int(e.PID) == pid && string(e.Path) == lib2 })
+			c.settle(t)
+			if first.Kind != KindMmap || first.Addr != id.addr || first.Len != 6*pg || first.Offset != 0 || first.Prot&protExec == 0 {
+				t.Errorf("first load: %v at %#x+%d offset %d prot %#x; want mmap at %#x+%d", first.Kind, first.Addr, first.Len, first.Offset, first.Prot, id.addr, 6*pg)
+			}
+			if second.Kind != KindMmap || second.Addr != id.addr2 || second.Len != pg {
+				t.Errorf("second load: %v at %#x+%d; want mmap at %#x+%d", second.Kind, second.Addr, second.Len, id.addr2, pg)
+			}
+			checkFile(t, first, id)
+			var n int
+			for _, e := range c.all() {
+				if int(e.PID) == pid && (string(e.Path) == lib || string(e.Path) == lib2) {
+					n++
+					t.Logf("%v %s at %#x+%d prot %#x", e.Kind, e.Path, e.Addr, e.Len, e.Prot)
+				}
+			}
+			if n != 2 {
+				t.Errorf("%d events of the two libraries, want the 2 loads", n)
+			}
+		})
+	}
+}
+
+// A program whose interpreter (PT_INTERP) lives in a temporary directory:
+// the kernel maps that interpreter during exec, with no mmap system call,
+// and the source reports it as the process's load, after the process is
+// gone, right after the exec event; the main image is the exec event only.
+func TestInterpreterMappedByExec(t *testing.T) {
+	c := startSource(t, Config{}, true)
+	if err := checkMaWrite(); err != nil {
+		t.Skipf("exec's own mappings are seen through %s only: %s", vmaHook, err.Reason)
+	}
+	dir := t.TempDir()
+	interp := filepath.Join(dir, "ld-mh.so")
+	b, err := os.ReadFile(interpreterOf(t, mhload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(interp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	loader := loadtest.BuildLoader(t, dir, "mhload-interp", "-Wl,--dynamic-linker="+interp)
+	lib := copyLib(t, dir, "libmh_interp.so")
+	cmd := runProgram(t, loader, "load", lib)
+	gone(t, cmd)
+	c.resume()
+	ev := c.wait(t, "the interpreter's mapping", func(e *Event) bool { return int(e.PID) == cmd && string(e.Path) == interp })
+	if ev.Kind != KindMmap || ev.Prot&protExec == 0 || string(ev.Exe) != loader || ev.NoFile {
+		t.Errorf("interpreter event: %v prot %#x exe %q nofile %v", ev.Kind, ev.Prot, ev.Exe, ev.NoFile)
+	}
+	c.wait(t, "the library the interpreter loaded", func(e *Event) bool { return int(e.PID) == cmd && string(e.Path) == lib })
+	c.settle(t)
+	var interps, images int
+	execAt, interpAt := -1, -1
+	for i, e := range c.all() {
+		if int(e.PID) != cmd {
+			continue
+		}
+		switch {
+		case e.Kind == KindExec && execAt < 0:
+			execAt = i
+		case string(e.Path) == interp && interpAt < 0:
+			interpAt = i
+		}
+		switch {
+		case string(e.Path) == interp:
+			interps++
+		case string(e.Path) == loader && e.Kind != KindExec:
+			images++
+		}
+	}
+	// Its event follows the exec's, whose argv the process's later
+	// events are given.
+	if execAt < 0 || interpAt < execAt {
+		t.Errorf("the exec event is #%d, the interpreter's #%d: the exec must come first", execAt, interpAt)
+	}
+	if interps != 1 || images != 0 {
+		t.Errorf("%d interpreter events (want 1), %d mmap events of the main image (want 0: exec reports it)", interps, images)
+	}
+}
+
+// runProgram runs a loader to completion and returns its pid.
+func runProgram(t *testing.T, prog string, args ...string) int {
+	t.Helper()
+	saved := mhload
+	mhload = prog
+	defer func() { mhload = saved }()
+	pid, _ := run(t, nil, args...)
+	return pid
+}
+
+// interpreterOf is an ELF program's PT_INTERP, resolved as the kernel
+// names the file it maps.
+func interpreterOf(t testing.TB, prog string) string {
+	t.Helper()
+	f, err := elf.Open(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		real, err := filepath.EvalSymlinks(strings.TrimRight(string(b), "\x00"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return real
+	}
+	t.Fatalf("%s has no PT_INTERP", prog)
+	return ""
+}
+
+var (
+	interpOnce sync.Once
+	interpPath string
+)
+
+// isInterp says whether e is the kernel's mapping of the test loader's
+// program interpreter during exec.
+func isInterp(t testing.TB, e Event) bool {
+	interpOnce.Do(func() { interpPath = interpreterOf(t, mhload) })
+	return string(e.Path) == interpPath
+}
