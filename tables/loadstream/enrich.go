@@ -2,6 +2,7 @@ package loadstream
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -15,18 +16,27 @@ import (
 )
 
 // maxCmdline bounds a command line read from procfs (the kernel side
-// bounds an exec's argv to 1 KiB).
-const maxCmdline = 4096
+// bounds an exec's argv to 1 KiB); maxEnviron an environment, of which
+// only the loader's variables are kept.
+const (
+	maxCmdline = 4096
+	maxEnviron = 256 << 10
+)
 
 // enrich turns a kernel event into a Load: process context, trust reasons,
 // Sigma matches. It runs once per event, on the pump's goroutine.
 func (s *Stream) enrich(ev loadsource.Event) *Load {
 	l := &Load{Event: ev}
+	var proc procInfo
 	if ev.Kind == loadsource.KindExec {
 		l.Cmdline = joinArgv(ev.Argv)
-		s.procs.exec(ev.PID, string(ev.Path), l.Cmdline)
+		// AT_SECURE as far as an event tells: a set-user-ID exec. (File
+		// capabilities and setgid are not in the event.)
+		proc = procInfo{exe: string(ev.Path), cmdline: l.Cmdline, ldEnv: ev.LoaderEnv, secure: ev.UID != ev.EUID, fromExec: true}
+		s.procs.exec(ev.PID, proc)
 	} else {
-		l.Cmdline = s.procs.cmdline(ev.PID, string(ev.Exe))
+		proc = s.procs.info(ev.PID, string(ev.Exe))
+		l.Cmdline = proc.cmdline
 	}
 	l.ParentPath = s.procs.exe(ev.PPID)
 	l.User = s.procs.user(ev.UID)
@@ -38,6 +48,7 @@ func (s *Stream) enrich(ev loadsource.Event) *Load {
 		reasons, pkg := s.cfg.Judge.JudgeLoad(verdict.LoadFacts{
 			ProcessPath: l.ProcessPath(), ProcessName: ev.Comm, Path: string(ev.Path),
 			Deleted: ev.Deleted, Memfd: ev.Memfd, Mode: ev.Mode, PathTruncated: ev.PathTruncated,
+			LoaderEnv: proc.ldEnv, Secure: proc.secure, HostView: ev.MountNS != 0 && ev.MountNS == s.procs.mountNS,
 		})
 		if !reasons.Empty() {
 			l.Reasons, l.Severity = reasons.List(), string(reasons.Severity())
@@ -129,15 +140,23 @@ type procCache struct {
 	order []uint32 // insertion order, for eviction
 	users map[uint32]string
 	root  string
+	// mountNS is this process's mount namespace (inode): a load in it sees
+	// the host's files.
+	mountNS uint32
 }
 
+// procInfo is what the stream knows of a process: its image, command line
+// and the dynamic loader's variables of its environment (LD_*), with its
+// AT_SECURE as far as known.
 type procInfo struct {
 	exe, cmdline string
+	ldEnv        []string
+	secure       bool
 	fromExec     bool
 }
 
 func newProcCache(n int, procFS string) *procCache {
-	return &procCache{max: n, m: make(map[uint32]procInfo, 64), users: map[uint32]string{}, root: procFS}
+	return &procCache{max: n, m: make(map[uint32]procInfo, 64), users: map[uint32]string{}, root: procFS, mountNS: ownMountNS(procFS)}
 }
 
 func (c *procCache) put(pid uint32, p procInfo) {
@@ -151,10 +170,10 @@ func (c *procCache) put(pid uint32, p procInfo) {
 	c.m[pid] = p
 }
 
-func (c *procCache) exec(pid uint32, exe, cmdline string) {
+func (c *procCache) exec(pid uint32, p procInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.put(pid, procInfo{exe: exe, cmdline: cmdline, fromExec: true})
+	c.put(pid, p)
 }
 
 func (c *procCache) exe(pid uint32) string {
@@ -163,34 +182,52 @@ func (c *procCache) exe(pid uint32) string {
 	return c.m[pid].exe
 }
 
-// cmdline is pid's command line: what its exec said, or what procfs said
+// info is what is known of pid: what its exec said, or what procfs said
 // when a load of the same executable first asked. An entry whose
 // executable is not this load's is another process that had the pid (or
 // this one after an exec the source did not see): read again.
-func (c *procCache) cmdline(pid uint32, exe string) string {
+func (c *procCache) info(pid uint32, exe string) procInfo {
 	c.mu.Lock()
 	p, ok := c.m[pid]
 	c.mu.Unlock()
 	if ok && (exe == "" || p.exe == exe) {
-		return p.cmdline
+		return p
 	}
-	cmd := readCmdline(filepath.Join(c.root, strconv.FormatUint(uint64(pid), 10), "cmdline"))
+	dir := filepath.Join(c.root, strconv.FormatUint(uint64(pid), 10))
+	p = procInfo{exe: exe, cmdline: readCmdline(filepath.Join(dir, "cmdline")), ldEnv: readLoaderEnv(filepath.Join(dir, "environ"))}
 	c.mu.Lock()
-	c.put(pid, procInfo{exe: exe, cmdline: cmd})
+	c.put(pid, p)
 	c.mu.Unlock()
-	return cmd
+	return p
 }
 
 // readCmdline reads a procfs cmdline, bounded; "" when the process is gone.
 func readCmdline(p string) string {
+	b := readBounded(p, maxCmdline)
+	return strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+}
+
+// readLoaderEnv reads the LD_* entries of a procfs environ, bounded.
+func readLoaderEnv(p string) []string {
+	var out []string
+	for kv := range bytes.SplitSeq(readBounded(p, maxEnviron), []byte{0}) {
+		if bytes.HasPrefix(kv, []byte("LD_")) {
+			out = append(out, string(kv))
+		}
+	}
+	return out
+}
+
+// readBounded reads at most limit bytes of a procfs file; nil when the
+// process is gone.
+func readBounded(p string, limit int64) []byte {
 	f, err := os.Open(p)
 	if err != nil {
-		return ""
+		return nil
 	}
 	defer f.Close()
-	buf := make([]byte, maxCmdline)
-	n, _ := f.Read(buf)
-	return strings.ReplaceAll(strings.TrimRight(string(buf[:n]), "\x00"), "\x00", " ")
+	b, _ := io.ReadAll(io.LimitReader(f, limit))
+	return b
 }
 
 // user names a uid as the host's user database does; the uid itself when

@@ -32,6 +32,8 @@ type Judge struct {
 	last   *shared // the last scan that finished, while it is offered
 	// pkgChecked is when JudgeLoad last refreshed the package index (Unix ns).
 	pkgChecked atomic.Int64
+	// hostPreload caches the host's /etc/ld.so.preload for JudgeLoad.
+	hostPreload hostPreloadCache
 }
 
 type shared struct {

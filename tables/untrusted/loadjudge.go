@@ -1,6 +1,8 @@
 package untrusted
 
 import (
+	"path"
+	"slices"
 	"time"
 
 	"github.com/modhunt/modhunt/tables/trust"
@@ -23,15 +25,18 @@ const pkgRefreshEvery = 10 * time.Second
 // same rules as a scan, over the facts an event carries. What a scan reads
 // from the live process (its environment and root, mountinfo, the mapped
 // file's owner, start-up layout) is not read: the process may be gone. So
-// preloaded comes only from the facts (LD_PRELOAD/LD_AUDIT at exec),
-// user_writable only from the file's mode, and remote,
+// preloaded comes from the loader's variables at exec (LD_PRELOAD,
+// LD_AUDIT, LD_LIBRARY_PATH, matched by name: a symlinked entry is not
+// followed) and the host's /etc/ld.so.preload for a process that sees the
+// host's files; user_writable only from the file's mode; and remote,
 // exec_from_writable_mount and a world-writable directory are not judged.
 func (j *Judge) JudgeLoad(f verdict.LoadFacts) (trust.Reasons, string) {
 	s := j.s
 	if s.policy.AllowsProcess(f.ProcessPath, f.ProcessName) {
 		return trust.Reasons{}, ""
 	}
-	facts := trust.Module{Path: f.Path, Deleted: f.Deleted, Memfd: f.Memfd, PathMismatch: f.PathTruncated, Preloaded: f.Preloaded}
+	facts := trust.Module{Path: f.Path, Deleted: f.Deleted, Memfd: f.Memfd, PathMismatch: f.PathTruncated,
+		Preloaded: f.Preloaded || j.loadPreloaded(f)}
 	pkg := ""
 	if !f.Memfd {
 		facts.UserWritable = f.Mode&groupOtherWrite != 0
@@ -46,6 +51,42 @@ func (j *Judge) JudgeLoad(f verdict.LoadFacts) (trust.Reasons, string) {
 		return trust.Reasons{}, pkg
 	}
 	return reasons, pkg
+}
+
+// loadPreloaded says whether the loader was told to load f's module
+// first, from what the event knows of the process's loader: its LD_*
+// variables at exec and, when it sees the host's files, the host's
+// /etc/ld.so.preload. An LD_LIBRARY_PATH directory counts, as in a scan,
+// unless the policy trusts it.
+func (j *Judge) loadPreloaded(f verdict.LoadFacts) bool {
+	if f.Memfd || f.PathTruncated {
+		return false
+	}
+	var host []string
+	if f.HostView {
+		host = j.hostPreloads()
+	}
+	if len(f.LoaderEnv) == 0 && len(host) == 0 {
+		return false
+	}
+	vars := loaderEnv(f.LoaderEnv)
+	list := preloadList{secure: f.Secure}
+	if vars.hasPreload {
+		list.addPreloadEnv(vars.preload)
+	}
+	for _, a := range vars.audit {
+		list.addAuditEnv(a)
+	}
+	for _, e := range host {
+		list.add(e)
+	}
+	if list.matchName(f.Path, f.Mode&0o4000 != 0) {
+		return true
+	}
+	if !vars.hasLibraryPath || f.Secure || j.s.policy.Trusted(f.Path) {
+		return false // ld.so ignores LD_LIBRARY_PATH under AT_SECURE
+	}
+	return slices.Contains(libraryPath(vars.libraryPath), path.Dir(f.Path))
 }
 
 // refreshPackages checks the package databases for a change at most every

@@ -52,3 +52,49 @@ func TestJudgeLoadFromEventFacts(t *testing.T) {
 		t.Errorf("truncated path: reasons %q", rs)
 	}
 }
+
+// An event's loader variables decide preloaded as ld.so reads them: the
+// last LD_PRELOAD, every LD_AUDIT, an untrusted LD_LIBRARY_PATH directory,
+// names and paths; AT_SECURE drops paths and LD_LIBRARY_PATH. The host's
+// /etc/ld.so.preload counts for processes that see the host's files.
+func TestJudgeLoadPreloadedFromLoaderEnv(t *testing.T) {
+	dir := t.TempDir()
+	saved := hostPreloadPath
+	hostPreloadPath = dir + "/ld.so.preload"
+	t.Cleanup(func() { hostPreloadPath = saved })
+	if err := os.WriteFile(hostPreloadPath, []byte("/opt/host/libh.so\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, err := NewJudge(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	preloaded := func(f verdict.LoadFacts) bool {
+		f.Mode = 0o100755
+		rs, _ := j.JudgeLoad(f)
+		return rs.Has("preloaded")
+	}
+	for _, c := range []struct {
+		name string
+		f    verdict.LoadFacts
+		want bool
+	}{
+		{"no loader variables", verdict.LoadFacts{Path: "/opt/a/liba.so"}, false},
+		{"LD_PRELOAD path", verdict.LoadFacts{Path: "/opt/a/liba.so", LoaderEnv: []string{"LD_PRELOAD=/opt/x.so /opt/a/liba.so"}}, true},
+		{"LD_PRELOAD by name", verdict.LoadFacts{Path: "/opt/a/liba.so", LoaderEnv: []string{"LD_PRELOAD=liba.so"}}, true},
+		{"a later LD_PRELOAD replaces it", verdict.LoadFacts{Path: "/opt/a/liba.so", LoaderEnv: []string{"LD_PRELOAD=/opt/a/liba.so", "LD_PRELOAD=/opt/b.so"}}, false},
+		{"every LD_AUDIT counts", verdict.LoadFacts{Path: "/opt/a/liba.so", LoaderEnv: []string{"LD_AUDIT=/opt/a/liba.so", "LD_AUDIT=/opt/c.so"}}, true},
+		{"LD_LIBRARY_PATH directory", verdict.LoadFacts{Path: "/opt/a/liba.so", LoaderEnv: []string{"LD_LIBRARY_PATH=/opt/a"}}, true},
+		{"another directory", verdict.LoadFacts{Path: "/opt/b/liba.so", LoaderEnv: []string{"LD_LIBRARY_PATH=/opt/a"}}, false},
+		{"AT_SECURE ignores LD_LIBRARY_PATH", verdict.LoadFacts{Path: "/opt/a/liba.so", LoaderEnv: []string{"LD_LIBRARY_PATH=/opt/a"}, Secure: true}, false},
+		{"AT_SECURE ignores a path with a slash", verdict.LoadFacts{Path: "/opt/a/liba.so", LoaderEnv: []string{"LD_PRELOAD=/opt/a/liba.so"}, Secure: true}, false},
+		{"not LD_ at all", verdict.LoadFacts{Path: "/opt/a/liba.so", LoaderEnv: []string{"XLD_PRELOAD=/opt/a/liba.so"}}, false},
+		{"the host's ld.so.preload", verdict.LoadFacts{Path: "/opt/host/libh.so", HostView: true}, true},
+		{"another namespace's", verdict.LoadFacts{Path: "/opt/host/libh.so"}, false},
+		{"memfd", verdict.LoadFacts{Path: "/memfd:x", Memfd: true, LoaderEnv: []string{"LD_PRELOAD=/memfd:x"}}, false},
+	} {
+		if got := preloaded(c.f); got != c.want {
+			t.Errorf("%s: preloaded %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -18,8 +18,18 @@ type LoadFacts struct {
 	// and no trust may rest on it.
 	PathTruncated bool
 	// Preloaded: the process's loader was told to load it first
-	// (LD_PRELOAD or LD_AUDIT at its exec).
+	// (LD_PRELOAD or LD_AUDIT at its exec), as far as the caller knows.
 	Preloaded bool
+	// LoaderEnv is the process's LD_* environment variables at its exec,
+	// in order, "NAME=value": the judge reads LD_PRELOAD, LD_AUDIT and
+	// LD_LIBRARY_PATH from it as glibc's ld.so does. Secure is the exec's
+	// AT_SECURE as far as known (a setuid exec), under which ld.so honours
+	// less of them.
+	LoaderEnv []string
+	Secure    bool
+	// HostView: the process sees the host's files (its mount namespace is
+	// the judge's), so the host's /etc/ld.so.preload applied to it.
+	HostView bool
 }
 
 // LoadJudge judges single loads from their facts, under the same policy
