@@ -99,6 +99,9 @@ type Event struct {
 	// Deleted: the file was unlinked when it was loaded (its name was
 	// removed, or it has no links left, as every memfd).
 	Deleted bool
+	// Interpreter: an mmap the kernel made during exec, of the program
+	// interpreter the executable names (PT_INTERP, normally ld.so).
+	Interpreter bool
 	// NoFile: the fd or mapping had no file when the kernel side looked
 	// (a race with close); the file fields are empty.
 	NoFile bool
@@ -185,6 +188,7 @@ const (
 	evPseudo        = 1 << 6
 	evExeSent       = 1 << 7
 	evEnvTruncated  = 1 << 8
+	evInterp        = 1 << 9
 )
 
 // kernel dev_t: 12 bits of major above 20 bits of minor (MINORBITS).
@@ -244,6 +248,7 @@ func decode(rec []byte, bootToWall func(ns uint64) time.Time) (Event, error) {
 		NoFile:        flags&evNoFile != 0,
 		AuxTruncated:  flags&evAuxTruncated != 0,
 		EnvTruncated:  flags&evEnvTruncated != 0,
+		Interpreter:   flags&evInterp != 0,
 		exeSent:       flags&evExeSent != 0,
 	}
 	if !e.NoFile {

@@ -79,7 +79,8 @@ func equalEvents(a, b Event) bool {
 		a.Device == b.Device && a.Inode == b.Inode && a.Nlink == b.Nlink && a.Mode == b.Mode && a.FSMagic == b.FSMagic &&
 		a.MountNS == b.MountNS && a.Memfd == b.Memfd && a.Internal == b.Internal && a.Deleted == b.Deleted &&
 		a.NoFile == b.NoFile && a.Prot == b.Prot && a.Flags == b.Flags && a.Offset == b.Offset && a.Len == b.Len &&
-		a.Addr == b.Addr && a.FD == b.FD && a.AuxTruncated == b.AuxTruncated && len(a.Argv) == len(b.Argv)
+		a.Addr == b.Addr && a.FD == b.FD && a.AuxTruncated == b.AuxTruncated && len(a.Argv) == len(b.Argv) &&
+		a.Interpreter == b.Interpreter
 }
 
 func TestDecodeExecArgv(t *testing.T) {

@@ -1,10 +1,8 @@
 package loadsource
 
 import (
-	"debug/elf"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -92,7 +90,7 @@ func TestInterpreterMappedByExec(t *testing.T) {
 	}
 	dir := t.TempDir()
 	interp := filepath.Join(dir, "ld-mh.so")
-	b, err := os.ReadFile(interpreterOf(t, mhload))
+	b, err := os.ReadFile(loadtest.Interpreter(t, mhload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +103,13 @@ func TestInterpreterMappedByExec(t *testing.T) {
 	gone(t, cmd)
 	c.resume()
 	ev := c.wait(t, "the interpreter's mapping", func(e *Event) bool { return int(e.PID) == cmd && string(e.Path) == interp })
-	if ev.Kind != KindMmap || ev.Prot&protExec == 0 || string(ev.Exe) != loader || ev.NoFile {
-		t.Errorf("interpreter event: %v prot %#x exe %q nofile %v", ev.Kind, ev.Prot, ev.Exe, ev.NoFile)
+	if ev.Kind != KindMmap || !ev.Interpreter || ev.Prot&protExec == 0 || string(ev.Exe) != loader || ev.NoFile {
+		t.Errorf("interpreter event: %v interpreter %v prot %#x exe %q nofile %v", ev.Kind, ev.Interpreter, ev.Prot, ev.Exe, ev.NoFile)
 	}
-	c.wait(t, "the library the interpreter loaded", func(e *Event) bool { return int(e.PID) == cmd && string(e.Path) == lib })
+	dl := c.wait(t, "the library the interpreter loaded", func(e *Event) bool { return int(e.PID) == cmd && string(e.Path) == lib })
+	if dl.Interpreter {
+		t.Error("a dlopen()ed library is flagged as the interpreter")
+	}
 	c.settle(t)
 	var interps, images int
 	execAt, interpAt := -1, -1
@@ -149,33 +150,6 @@ func runProgram(t *testing.T, prog string, args ...string) int {
 	return pid
 }
 
-// interpreterOf is an ELF program's PT_INTERP, resolved as the kernel
-// names the file it maps.
-func interpreterOf(t testing.TB, prog string) string {
-	t.Helper()
-	f, err := elf.Open(prog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_INTERP {
-			continue
-		}
-		b := make([]byte, p.Filesz)
-		if _, err := p.ReadAt(b, 0); err != nil {
-			t.Fatal(err)
-		}
-		real, err := filepath.EvalSymlinks(strings.TrimRight(string(b), "\x00"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return real
-	}
-	t.Fatalf("%s has no PT_INTERP", prog)
-	return ""
-}
-
 var (
 	interpOnce sync.Once
 	interpPath string
@@ -184,6 +158,6 @@ var (
 // isInterp says whether e is the kernel's mapping of the test loader's
 // program interpreter during exec.
 func isInterp(t testing.TB, e Event) bool {
-	interpOnce.Do(func() { interpPath = interpreterOf(t, mhload) })
+	interpOnce.Do(func() { interpPath = loadtest.Interpreter(t, mhload) })
 	return string(e.Path) == interpPath
 }

@@ -2,12 +2,14 @@ package loadevents_test
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 	"github.com/modhunt/modhunt/tables/loadstream"
 	"github.com/modhunt/modhunt/tables/moduledetections"
 	"github.com/modhunt/modhunt/tables/table"
@@ -36,19 +38,20 @@ func TestShortLivedDlopenRow(t *testing.T) {
 		return m["kind"] == "mmap" && m["path"] == lib
 	})
 	want := map[string]string{
-		"pid":           strconv.Itoa(pid),
-		"parent":        strconv.Itoa(os.Getpid()),
-		"process_name":  "mhload",
-		"process_path":  mhload,
-		"cmdline":       mhload + " load " + lib,
-		"uid":           "0",
-		"euid":          "0",
-		"device":        strconv.FormatUint(uint64(unix.Major(st.Dev)), 10) + ":" + strconv.FormatUint(uint64(unix.Minor(st.Dev)), 10),
-		"inode":         strconv.FormatUint(st.Ino, 10),
-		"memfd":         "0",
-		"deleted":       "0",
-		"is_exec_image": "0",
-		"severity":      "high",
+		"pid":            strconv.Itoa(pid),
+		"parent":         strconv.Itoa(os.Getpid()),
+		"process_name":   "mhload",
+		"process_path":   mhload,
+		"cmdline":        mhload + " load " + lib,
+		"uid":            "0",
+		"euid":           "0",
+		"device":         strconv.FormatUint(uint64(unix.Major(st.Dev)), 10) + ":" + strconv.FormatUint(uint64(unix.Minor(st.Dev)), 10),
+		"inode":          strconv.FormatUint(st.Ino, 10),
+		"memfd":          "0",
+		"deleted":        "0",
+		"is_exec_image":  "0",
+		"is_interpreter": "0",
+		"severity":       "high",
 	}
 	for k, v := range want {
 		if row[k] != v {
@@ -187,5 +190,44 @@ func TestStatusRunning(t *testing.T) {
 	if m["state"] != "running" || m["reason"] != "" || !mmapSeen || !strings.Contains(m["hooks"], "sched:sched_process_exec=attached") ||
 		m["emitted"] == "0" || m["buffered"] == "0" || m["last_eid"] == "0" || m["expiry"] != "3600" {
 		t.Errorf("status: %v", m)
+	}
+}
+
+// A program whose interpreter (PT_INTERP) was planted in a temporary
+// directory: the kernel maps it during exec, before any library or
+// LD_PRELOAD, and the row says so (is_interpreter = 1) with the judgement
+// of a module in /tmp, after the process is gone: what the
+// load_events_foreign_interpreter hunt selects. The system's own interpreter
+// of an ordinary program is a trusted row.
+func TestForeignInterpreterRow(t *testing.T) {
+	l := startLive(t, loadstream.Config{})
+	dir := filepath.Dir(tmpLib(t, "libmh_unused.so"))
+	interp := filepath.Join(dir, "ld-planted.so")
+	sys := loadtest.Interpreter(t, mhload)
+	b, err := os.ReadFile(sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(interp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog := loadtest.BuildLoader(t, t.TempDir(), "planted", "-Wl,--dynamic-linker="+interp)
+	lib := tmpLib(t, "libmh_interp.so")
+	pid := runCmd(t, nil, prog, "load", lib)
+	gone(t, pid)
+	l.src.open()
+	row := waitRow(t, l.events, table.PIDQuery([]int{pid}), "the planted interpreter", func(m map[string]string) bool {
+		return m["path"] == interp
+	})
+	if row["is_interpreter"] != "1" || row["kind"] != "mmap" || !has(row["reasons"], "temp_dir") || row["process_path"] != prog ||
+		!strings.Contains(row["cmdline"], "load "+lib) {
+		t.Errorf("interpreter row: %v", row)
+	}
+	pid = run(t, nil, "load", lib)
+	row = waitRow(t, l.events, table.PIDQuery([]int{pid}), "the system interpreter", func(m map[string]string) bool {
+		return m["is_interpreter"] == "1"
+	})
+	if row["path"] != sys || row["reasons"] != "" {
+		t.Errorf("system interpreter row: %v", row)
 	}
 }

@@ -24,7 +24,7 @@ const Name = "module_load_events"
 var Columns = []table.Column{
 	{Name: "time", Type: table.BigInt, Index: true, Description: "When the load happened, Unix seconds (the kernel's clock at the load). A constraint on time (=, <, <=, >, >=) returns that range of the buffer and moves no scheduled query's position, as osquery's evented tables do."},
 	{Name: "eid", Type: table.BigInt, Description: "Event id: 1 for the first event since the extension started, one more for each event after it, so a gap is exactly the events dropped or expired before they were read."},
-	{Name: "kind", Type: table.Text, Description: "What made the load: mmap (an mmap with PROT_EXEC of a file: how ld.so maps every library, dlopen and LD_PRELOAD included), mprotect (PROT_EXEC added to a file mapping), exec (the main image), memfd_create (a memfd made: not a load yet, the first step of fileless code)."},
+	{Name: "kind", Type: table.Text, Description: "What made the load: mmap (a new executable mapping of a file: an mmap with PROT_EXEC, how ld.so maps every library, dlopen and LD_PRELOAD included; or the program interpreter exec mapped), mprotect (PROT_EXEC added to a file mapping), exec (the main image), memfd_create (a memfd made: not a load yet, the first step of fileless code)."},
 	{Name: "pid", Type: table.BigInt, Index: true, Description: "Process id (thread group) of the loading process, at the load."},
 	{Name: "tid", Type: table.BigInt, Description: "Thread that loaded."},
 	{Name: "parent", Type: table.BigInt, Description: "Parent's process id at the load (the real parent's thread group)."},
@@ -43,6 +43,7 @@ var Columns = []table.Column{
 	{Name: "protection", Type: table.Text, Description: "The protection asked for: r, w and x or - (mmap and mprotect); empty for exec and memfd_create."},
 	{Name: "offset", Type: table.BigInt, Description: "File offset of the mapping (mmap)."},
 	{Name: "is_exec_image", Type: table.Integer, Description: "1 for the process's own executable, mapped by exec (kind exec)."},
+	{Name: "is_interpreter", Type: table.Integer, Description: "1 for the program interpreter (PT_INTERP, normally ld.so) the kernel mapped during the process's exec (kind mmap, sent right after the exec event; seen where the source runs on maple_tree:ma_write)."},
 	{Name: "reasons", Type: table.Text, Description: "Why the load is untrusted, from the same policy and package index untrusted_module_loads judges with, applied to the facts of the load (path, deleted, memfd, mode): sorted, comma-separated; empty when trusted or not a load (memfd_create, an ordinary exec)."},
 	{Name: "severity", Type: table.Text, Description: "low, medium or high from the reasons, as in untrusted_module_loads; empty without reasons."},
 	{Name: "rules", Type: table.Text, Description: "Titles of the Sigma rules (built-in and --rules) the load matched when it arrived, comma-separated; module_detections has one row per match."},
@@ -184,7 +185,7 @@ func row(e eventbuf.Entry[*loadstream.Load]) table.Row {
 		l.Comm, l.ProcessPath(), l.Cmdline, l.ParentPath,
 		table.Int(l.UID), table.Int(l.EUID),
 		string(l.Path), boolInt(l.PathTruncated), l.Device.String(), table.Int(l.Inode),
-		boolInt(l.Memfd), boolInt(l.Deleted), prot, table.Int(l.Offset), boolInt(l.IsExec()),
+		boolInt(l.Memfd), boolInt(l.Deleted), prot, table.Int(l.Offset), boolInt(l.IsExec()), boolInt(l.Interpreter),
 		strings.Join(l.Reasons, ","), l.Severity, strings.Join(titles, ","),
 	}
 }

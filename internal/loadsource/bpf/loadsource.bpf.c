@@ -64,6 +64,7 @@ enum ev_flags {
 	EV_PSEUDO = 1 << 6,		/* a pseudo dentry (alloc_file_pseudo): named, never linked */
 	EV_EXE_SENT = 1 << 7,		/* no exe path: an earlier event of this process carried it */
 	EV_ENV_TRUNCATED = 1 << 8,	/* the exec's environment was cut at ENV_BYTES */
+	EV_INTERP = 1 << 9,		/* the program interpreter, mapped by the kernel during exec */
 };
 
 /*
@@ -138,6 +139,8 @@ struct pending {
 	u64 addr;
 	s32 fd;
 	u32 kind;
+	u32 ev_flags;	/* flags the hook knows before the event is built */
+	u32 pad;
 };
 
 enum counter {
@@ -511,6 +514,7 @@ static __always_inline void emit(const struct pending *p, s64 addr)
 	s->ev.len = p->len;
 	s->ev.addr = addr;
 	s->ev.fd = p->fd;
+	s->ev.ev_flags |= p->ev_flags;
 	describe((struct file *)p->file, s, w);
 	aux_exe(task, s, w);
 	submit(s);
@@ -663,6 +667,7 @@ int vma_store(struct bpf_raw_tracepoint_args *ctx)
 	struct interp *held = bpf_map_lookup_elem(&interp_map, &tgid);
 	if (held && held->mm == (u64)mm)
 		return 0;
+	p.ev_flags = EV_INTERP;
 	struct interp in = {.mm = (u64)mm, .addr = start, .p = p};
 	bpf_map_update_elem(&interp_map, &tgid, &in, BPF_ANY);
 	return 0;

@@ -4,12 +4,14 @@
 package loadtest
 
 import (
+	"debug/elf"
 	_ "embed"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -85,6 +87,33 @@ func BuildLoader(t testing.TB, dir, name string, extra ...string) string {
 		t.Fatalf("gcc %v: %v\n%s", args, err, b)
 	}
 	return out
+}
+
+// Interpreter is an ELF program's PT_INTERP, resolved as the kernel names
+// the file it maps (symlinks followed).
+func Interpreter(t testing.TB, prog string) string {
+	t.Helper()
+	f, err := elf.Open(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		real, err := filepath.EvalSymlinks(strings.TrimRight(string(b), "\x00"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return real
+	}
+	t.Fatalf("%s has no PT_INTERP", prog)
+	return ""
 }
 
 // Cleanup removes what Build built; TestMain calls it after m.Run.
