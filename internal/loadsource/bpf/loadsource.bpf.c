@@ -794,6 +794,26 @@ int exit_memfd_create(struct syscall_exit_ctx *ctx)
 	return 0;
 }
 
+/* user_area copies the process's memory [start, end), at most bound bytes
+ * (a power of two), into s->data at offset at (masked by at_mask for the
+ * verifier) and returns how many bytes it copied; a longer area sets flag. */
+static __always_inline u16 user_area(struct scratch *s, u32 at, u32 at_mask, unsigned long start, unsigned long end,
+				     u64 bound, u32 flag)
+{
+	u64 n = end > start ? end - start : 0;
+	if (n > bound) {
+		n = bound;
+		s->ev.ev_flags |= flag;
+	}
+	barrier_var(at);
+	at &= at_mask;
+	barrier_var(n);
+	n &= 2 * bound - 1;
+	if (!n || bpf_probe_read_user(&s->data[at], n, (void *)start) != 0)
+		return 0;
+	return n;
+}
+
 /* The main image: after a successful exec the task's mm is the new one, and
  * mm->exe_file is the file the kernel mapped. aux carries argv. */
 SEC("tracepoint/sched/sched_process_exec")
@@ -815,39 +835,15 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 		bpf_map_update_elem(&exe_map, &tgid, &now, BPF_ANY);
 	}
 
-	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
-	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
-	u64 n = end > start ? end - start : 0;
-	if (n > ARGS_BYTES) {
-		n = ARGS_BYTES;
-		s->ev.ev_flags |= EV_AUX_TRUNCATED;
-	}
 	u32 at = s->ev.path_len;
-	barrier_var(at);
-	at &= PATH_BYTES - 1;
-	barrier_var(n);
-	n &= 2 * ARGS_BYTES - 1;
-	if (n && bpf_probe_read_user(&s->data[at], n, (void *)start) == 0)
-		s->ev.aux_len = n;
-
+	s->ev.aux_len = user_area(s, at, PATH_BYTES - 1, BPF_CORE_READ(task, mm, arg_start),
+				  BPF_CORE_READ(task, mm, arg_end), ARGS_BYTES, EV_AUX_TRUNCATED);
 	/* The environment, for the loader's variables: LD_PRELOAD named at exec
 	 * makes every later load of it "preloaded", after the process is gone. */
-	unsigned long env_start = BPF_CORE_READ(task, mm, env_start);
-	unsigned long env_end = BPF_CORE_READ(task, mm, env_end);
-	u64 m = env_end > env_start ? env_end - env_start : 0;
-	if (m > ENV_BYTES) {
-		m = ENV_BYTES;
-		s->ev.ev_flags |= EV_ENV_TRUNCATED;
-	}
-	u32 eat = (u32)s->ev.path_len + (u32)s->ev.aux_len;
-	barrier_var(eat);
-	eat &= 2 * PATH_BYTES - 1;
-	barrier_var(m);
-	m &= 2 * ENV_BYTES - 1;
-	if (m && bpf_probe_read_user(&s->data[eat], m, (void *)env_start) == 0) {
-		s->ev.env_len = m;
-		s->ev.aux_len += m;
-	}
+	at += s->ev.aux_len;
+	s->ev.env_len = user_area(s, at, 2 * PATH_BYTES - 1, BPF_CORE_READ(task, mm, env_start),
+				  BPF_CORE_READ(task, mm, env_end), ENV_BYTES, EV_ENV_TRUNCATED);
+	s->ev.aux_len += s->ev.env_len;
 	submit(s);
 
 	u32 tgid = s->ev.pid;
