@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/modhunt/modhunt/detections"
+	"github.com/modhunt/modhunt/tables/dotnetloads"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/moduleevents"
 	"github.com/modhunt/modhunt/tables/unbacked"
@@ -83,7 +84,7 @@ func runEvents(args []string, e env) int {
 
 	w := bufio.NewWriter(e.stdout)
 	n := 0
-	err = scanGuarded(ctx, b, pids, func(_ *moduleevents.Process, ev *detections.Event) error {
+	write := func(_ *moduleevents.Process, ev *detections.Event) error {
 		line, err := moduleevents.MarshalFields(ev)
 		if err != nil {
 			return err
@@ -91,7 +92,23 @@ func runEvents(args []string, e env) int {
 		n++
 		_, err = w.Write(append(line, '\n'))
 		return err
+	}
+	// Managed loads too (AssemblyName, InMemory, Runtime), as
+	// module_detections matches them: the CLR hosts among the processes
+	// scanned are read again for their assemblies, and no other process.
+	clrHosts := []int{}
+	err = scanGuarded(ctx, b, pids, func(p *moduleevents.Process, ev *detections.Event) error {
+		if len(clrHosts) == 0 || clrHosts[len(clrHosts)-1] != p.PID {
+			if dotnetloads.Runtime(p.Process) != "" {
+				clrHosts = append(clrHosts, p.PID)
+			}
+		}
+		return write(p, ev)
 	})
+	if err == nil && len(clrHosts) > 0 {
+		managed := &dotnetloads.Scanner{Inventory: inv, Log: log}
+		err = managed.Events(ctx, clrHosts, write)
+	}
 	if ferr := w.Flush(); err == nil {
 		err = ferr
 	}
