@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"sync"
 
 	"github.com/apache/thrift/lib/go/thrift"
 
@@ -24,12 +25,18 @@ import (
 // table's own string.
 
 // rowSink carries a generate call's rows from the plugin's generate (which
-// then returns no maps) to the protocol writing the reply.
+// then returns no maps) to the protocol writing the reply: as rows, or,
+// from a table that streams (table.Table.Stream) under the binary
+// protocol, as the reply's bytes encoded batch by batch while the table
+// scans, so no row outlives its batch.
 type rowSink struct {
 	filled bool
 	cols   []table.Column
 	used   []bool // nil: every column
 	rows   []table.Row
+	// binary: the reply goes out in the binary protocol, which enc speaks.
+	binary bool
+	enc    *rowEncoder
 }
 
 type sinkKey struct{}
@@ -49,7 +56,13 @@ type rowsCall struct {
 }
 
 func (c rowsCall) Process(ctx context.Context, seqID int32, iprot, oprot thrift.TProtocol) (bool, thrift.TException) {
-	sink := &rowSink{}
+	_, binary := oprot.(*thrift.TBinaryProtocol)
+	sink := &rowSink{binary: binary}
+	defer func() {
+		if sink.enc != nil {
+			sink.enc.release()
+		}
+	}()
 	return c.stock.Process(context.WithValue(ctx, sinkKey{}, sink), seqID, iprot, &rowsProtocol{TProtocol: oprot, sink: sink})
 }
 
@@ -85,6 +98,9 @@ func (p *rowsProtocol) WriteListBegin(ctx context.Context, elemType thrift.TType
 	if bp, ok := p.TProtocol.(*thrift.TBinaryProtocol); ok {
 		// TBinaryProtocol writes straight through to its transport, so
 		// bytes written there land in order with its own.
+		if p.sink.enc != nil {
+			return p.sink.enc.writeTo(bp.Transport())
+		}
 		return writeRowsBinary(bp.Transport(), p.sink.cols, p.sink.used, p.sink.rows)
 	}
 	return writeRows(ctx, p.TProtocol, p.sink.cols, p.sink.used, p.sink.rows)
@@ -100,30 +116,11 @@ const rowChunk = 32 << 10
 // (element type, big-endian i32 count), per row a map header (key type,
 // value type, i32 count), strings as an i32 length and the bytes.
 func writeRowsBinary(w io.Writer, cols []table.Column, used []bool, rows []table.Row) error {
-	var keys [][]byte // per used column, the encoded key
-	var idx []int
-	for i, c := range cols {
-		if used != nil && !used[i] {
-			continue
-		}
-		keys = append(keys, binary.BigEndian.AppendUint32(nil, uint32(len(c.Name))))
-		keys[len(keys)-1] = append(keys[len(keys)-1], c.Name...)
-		idx = append(idx, i)
-	}
-	head := binary.BigEndian.AppendUint32([]byte{byte(thrift.STRING), byte(thrift.STRING)}, uint32(len(keys)))
+	f := newRowFormat(cols, used)
 	buf := make([]byte, 0, rowChunk+4096)
-	buf = binary.BigEndian.AppendUint32(append(buf, byte(thrift.MAP)), uint32(len(rows)))
+	buf = appendListHead(buf, len(rows))
 	for _, r := range rows {
-		buf = append(buf, head...)
-		for k, i := range idx {
-			v := ""
-			if i < len(r) {
-				v = r[i]
-			}
-			buf = append(buf, keys[k]...)
-			buf = binary.BigEndian.AppendUint32(buf, uint32(len(v)))
-			buf = append(buf, v...)
-		}
+		buf = f.appendRow(buf, r)
 		if len(buf) >= rowChunk {
 			if _, err := w.Write(buf); err != nil {
 				return thrift.NewTProtocolException(err)
@@ -135,6 +132,108 @@ func writeRowsBinary(w io.Writer, cols []table.Column, used []bool, rows []table
 		return thrift.NewTProtocolException(err)
 	}
 	return nil
+}
+
+// appendListHead appends the binary protocol's header of a list of n maps.
+func appendListHead(buf []byte, n int) []byte {
+	return binary.BigEndian.AppendUint32(append(buf, byte(thrift.MAP)), uint32(n))
+}
+
+// rowFormat encodes rows as the binary protocol's map<string,string> of
+// the used columns: the map header and every key are the same bytes in
+// every row, encoded once.
+type rowFormat struct {
+	keys [][]byte // per used column, the encoded key
+	idx  []int    // per used column, its position in a row
+	head []byte
+}
+
+func newRowFormat(cols []table.Column, used []bool) rowFormat {
+	var f rowFormat
+	for i, c := range cols {
+		if used != nil && !used[i] {
+			continue
+		}
+		key := binary.BigEndian.AppendUint32(nil, uint32(len(c.Name)))
+		f.keys = append(f.keys, append(key, c.Name...))
+		f.idx = append(f.idx, i)
+	}
+	f.head = binary.BigEndian.AppendUint32([]byte{byte(thrift.STRING), byte(thrift.STRING)}, uint32(len(f.keys)))
+	return f
+}
+
+func (f *rowFormat) appendRow(buf []byte, r table.Row) []byte {
+	buf = append(buf, f.head...)
+	for k, i := range f.idx {
+		v := ""
+		if i < len(r) {
+			v = r[i]
+		}
+		buf = append(buf, f.keys[k]...)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(v)))
+		buf = append(buf, v...)
+	}
+	return buf
+}
+
+// rowEncoder gathers a streaming table's rows as the reply's bytes. The
+// list header needs the row count, which only the end of the scan knows, so
+// the rows wait in memory, but as bytes: no pointers for the collector,
+// a few tens of bytes a row where the rows themselves take hundreds.
+type rowEncoder struct {
+	f     rowFormat
+	buf   *[]byte
+	count int
+}
+
+// encodeBufs recycles the encoders' buffers from one reply to the next.
+var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledEncode is the largest buffer kept for the next reply: a rare
+// huge reply should not pin its memory.
+const maxPooledEncode = 4 << 20
+
+func newRowEncoder(cols []table.Column, used []bool) *rowEncoder {
+	buf, _ := encodeBufs.Get().(*[]byte)
+	*buf = (*buf)[:0]
+	return &rowEncoder{f: newRowFormat(cols, used), buf: buf}
+}
+
+func (e *rowEncoder) add(rows []table.Row) {
+	b := *e.buf
+	for _, r := range rows {
+		b = e.f.appendRow(b, r)
+	}
+	*e.buf = b
+	e.count += len(rows)
+}
+
+// reset drops the rows added so far.
+func (e *rowEncoder) reset() {
+	*e.buf = (*e.buf)[:0]
+	e.count = 0
+}
+
+func (e *rowEncoder) writeTo(w io.Writer) error {
+	var head [5]byte
+	if _, err := w.Write(appendListHead(head[:0], e.count)); err != nil {
+		return thrift.NewTProtocolException(err)
+	}
+	if _, err := w.Write(*e.buf); err != nil {
+		return thrift.NewTProtocolException(err)
+	}
+	return nil
+}
+
+// release hands the buffer back for another reply; e is unusable after.
+func (e *rowEncoder) release() {
+	if e.buf == nil {
+		return
+	}
+	if cap(*e.buf) <= maxPooledEncode {
+		encodeBufs.Put(e.buf)
+	}
+	e.buf = nil
 }
 
 // writeRows writes rows as list<map<string,string>>, as the generated

@@ -111,33 +111,52 @@ func New(d deps.Deps) (*table.Table, error) {
 	return &table.Table{
 		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
-			return generate(ctx, inv, log, q)
+			var rows []table.Row
+			err := scan(ctx, inv, log, q, false, func(batch []table.Row) error {
+				rows = append(rows, batch...)
+				return nil
+			})
+			return rows, err
+		},
+		Stream: func(ctx context.Context, q table.Query, emit func([]table.Row) error) error {
+			return scan(ctx, inv, log, q, true, emit)
 		},
 	}, nil
 }
 
-func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Query) ([]table.Row, error) {
+// scan hands emit each process's rows. With reuse one process's rows and
+// cells are the next one's (Stream); without, each batch has its own
+// (Generate keeps them).
+func scan(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Query, reuse bool, emit func([]table.Row) error) error {
 	pids := q.PIDs()
 	if pids != nil && len(pids) == 0 {
-		return nil, nil
+		return nil
 	}
 	used := usedColumns(q)
-	var rows []table.Row
+	var batch []table.Row
+	var cells []string
+	rows := 0
 	facts := newImageFacts(inv, q)
 	macho := q.UsesAny("arch", "is_dylib", "signed")
 	err := inv.WalkDetail(ctx, pids, detail(q), func(p *inventory.Process) error {
-		start := len(rows)
-		rows = appendRows(rows, p, used)
-		facts.fill(ctx, log, p, rows[start:])
-		if macho {
-			addMachO(rows[start:], inv, p)
+		if !reuse {
+			batch, cells = nil, nil
 		}
-		return nil
+		batch, cells = appendRowsInto(batch[:0], cells, p, used)
+		if len(batch) == 0 {
+			return nil
+		}
+		facts.fill(ctx, log, p, batch)
+		if macho {
+			addMachO(batch, inv, p)
+		}
+		rows += len(batch)
+		return emit(batch)
 	})
 	if err != nil {
-		log.DebugContext(ctx, "module walk stopped", "err", err, "rows", len(rows))
+		log.DebugContext(ctx, "module walk stopped", "err", err, "rows", rows)
 	}
-	return rows, err
+	return err
 }
 
 // detail is what the inventory must read for the columns q reads: the maps
@@ -222,13 +241,28 @@ func AppendRows(rows []table.Row, p *inventory.Process) []table.Row {
 // appendRows is AppendRows formatting only the numbers of the columns used
 // marks (nil: all); the other number cells stay empty.
 func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row {
+	rows, _ = appendRowsInto(rows, nil, p, used)
+	return rows
+}
+
+// appendRowsInto is appendRows placing the cells in cells' array when it
+// is large enough (cleared first), and returns that array for the next
+// call: a stream's batches share one.
+func appendRowsInto(rows []table.Row, cells []string, p *inventory.Process, used []bool) ([]table.Row, []string) {
 	if len(p.Modules) == 0 {
-		return rows
+		return rows, cells
 	}
 	want := func(col int) bool { return used == nil || used[col] }
 	base, size, inode := want(colBase), want(colSize), want(colInode)
 	n := len(Columns)
-	cells := make([]string, n*len(p.Modules))
+	if need := n * len(p.Modules); cap(cells) >= need {
+		// The fact columns are set only for some rows: nothing of the
+		// last batch may show through.
+		cells = cells[:need]
+		clear(cells)
+	} else {
+		cells = make([]string, need)
+	}
 	// Numbers first go to one buffer; offsets mark where each ends.
 	perModule := 0
 	for _, w := range []bool{base, size, inode} {
@@ -288,7 +322,7 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 		r[colInLoaderList] = table.Bool(m.InLoaderList)
 		rows = append(rows, table.Row(r))
 	}
-	return rows
+	return rows, cells
 }
 
 // addMachO fills the Mach-O columns of p's rows (one per module, in order),
