@@ -84,6 +84,16 @@ type fileKey struct {
 	inode        uint64
 }
 
+// moduleAt is a module's position in the process of a generation.
+type moduleAt struct {
+	generation uint32
+	module     int
+}
+
+// indexMax bounds the module index, stale entries included: a host's
+// distinct mapped files, when many, are cleared now and then.
+const indexMax = 16384
+
 type nameKey struct {
 	file fileKey
 	path string
@@ -99,8 +109,13 @@ type scratch struct {
 	raw   []string         // kernel's path (with any suffix) per module
 	perms []procmaps.Perms // union of permissions per module
 	lines int              // maps lines of the current process
-	index map[fileKey]int  // first module of each file
-	names map[nameKey]int  // every module of a file mapped under more than one name
+	// index holds the first module of each file, for the process walked
+	// when its generation was current: entries of earlier processes are
+	// stale rather than cleared, since clearing a map costs its capacity,
+	// the module count of the largest process so far, for every process.
+	index      map[fileKey]moduleAt
+	generation uint32
+	names      map[nameKey]int // every module of a file mapped under more than one name
 	// pathBytes is how much of pathBudget the current process spent.
 	pathBytes int
 	// typed holds the file types this walk already confirmed, per file and
@@ -118,7 +133,7 @@ func newScratch(cfg Config) *scratch {
 		small:  make([]byte, smallMax),
 		cmd:    make([]byte, cfg.CmdlineMax),
 		link:   make([]byte, unix.PathMax+len(procmaps.DeletedSuffix)),
-		index:  make(map[fileKey]int),
+		index:  make(map[fileKey]moduleAt),
 		names:  make(map[nameKey]int),
 		typed:  make(map[nameKey]FileType),
 		intern: make(map[string]string),
@@ -471,7 +486,11 @@ func (inv *Inventory) readMaps(s *scratch, d pdir, detail Detail) error {
 		}
 	}
 	s.lines, s.pathBytes = 0, 0
-	clear(s.index)
+	s.generation++
+	if len(s.index) >= indexMax || s.generation == 0 {
+		clear(s.index)
+		s.generation = 1
+	}
 	clear(s.names)
 	s.raw, s.perms = s.raw[:0], s.perms[:0]
 	// A buffer grown for one long line goes back to its usual size: the
@@ -572,8 +591,8 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 		if k := len(mods) - 1; k >= 0 && same(k) {
 			return k
 		}
-		if i, ok := s.index[key]; ok {
-			if same(i) {
+		if at, ok := s.index[key]; ok && at.generation == s.generation {
+			if i := at.module; same(i) {
 				return i
 			}
 			// Same file under another name (a hard link, or renamed
@@ -600,8 +619,8 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 		})
 		s.raw = append(s.raw, raw)
 		idx = len(mods) - 1
-		if _, ok := s.index[key]; !ok {
-			s.index[key] = idx
+		if at, ok := s.index[key]; !ok || at.generation != s.generation {
+			s.index[key] = moduleAt{generation: s.generation, module: idx}
 		} else {
 			s.names[nameKey{key, raw}] = idx
 		}

@@ -9,8 +9,10 @@ package loadedmodules
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
@@ -134,15 +136,22 @@ func scan(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Q
 	}
 	used := usedColumns(q)
 	var batch []table.Row
-	var cells []string
+	var store *rowStore
+	if reuse {
+		store = stores.Get().(*rowStore)
+		defer func() {
+			clear(store.cells) // pins no path past the scan
+			stores.Put(store)
+		}()
+	}
 	rows := 0
 	facts := newImageFacts(inv, q)
 	macho := q.UsesAny("arch", "is_dylib", "signed")
 	err := inv.WalkDetail(ctx, pids, detail(q), func(p *inventory.Process) error {
 		if !reuse {
-			batch, cells = nil, nil
+			batch = nil
 		}
-		batch, cells = appendRowsInto(batch[:0], cells, p, used)
+		batch = appendRowsInto(batch[:0], store, p, used)
 		if len(batch) == 0 {
 			return nil
 		}
@@ -241,20 +250,34 @@ func AppendRows(rows []table.Row, p *inventory.Process) []table.Row {
 // appendRows is AppendRows formatting only the numbers of the columns used
 // marks (nil: all); the other number cells stay empty.
 func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row {
-	rows, _ = appendRowsInto(rows, nil, p, used)
-	return rows
+	return appendRowsInto(rows, nil, p, used)
 }
 
-// appendRowsInto is appendRows placing the cells in cells' array when it
-// is large enough (cleared first), and returns that array for the next
-// call: a stream's batches share one.
-func appendRowsInto(rows []table.Row, cells []string, p *inventory.Process, used []bool) ([]table.Row, []string) {
+// rowStore is the storage a stream's batches share: each batch's cells and
+// number scratch go where the last one's were.
+type rowStore struct {
+	cells []string
+	buf   []byte
+	ends  []int
+}
+
+// stores keeps the storage of one stream for the next: a batch's cells are
+// as many as its process's modules, and a scan meets its largest process
+// only somewhere along the way.
+var stores = sync.Pool{New: func() any { return &rowStore{} }}
+
+// appendRowsInto is appendRows with the storage of store (nil: new).
+func appendRowsInto(rows []table.Row, store *rowStore, p *inventory.Process, used []bool) []table.Row {
 	if len(p.Modules) == 0 {
-		return rows, cells
+		return rows
+	}
+	if store == nil {
+		store = &rowStore{}
 	}
 	want := func(col int) bool { return used == nil || used[col] }
 	base, size, inode := want(colBase), want(colSize), want(colInode)
 	n := len(Columns)
+	cells := store.cells
 	if need := n * len(p.Modules); cap(cells) >= need {
 		// The fact columns are set only for some rows: nothing of the
 		// last batch may show through.
@@ -270,7 +293,7 @@ func appendRowsInto(rows []table.Row, cells []string, p *inventory.Process, used
 			perModule += 24
 		}
 	}
-	buf := make([]byte, 0, 32+len(p.Modules)*perModule)
+	buf := slices.Grow(store.buf[:0], 32+len(p.Modules)*perModule)
 	buf = strconv.AppendInt(buf, int64(p.PID), 10)
 	pidEnd := len(buf)
 	if want(colParent) {
@@ -285,7 +308,7 @@ func appendRowsInto(rows []table.Row, cells []string, p *inventory.Process, used
 	if p.Windows.Integrity != "" && want(colSession) {
 		session = strconv.FormatUint(uint64(p.Windows.Session), 10)
 	}
-	ends := make([]int, 0, 3*len(p.Modules))
+	ends := slices.Grow(store.ends[:0], 3*len(p.Modules))
 	for i := range p.Modules {
 		m := &p.Modules[i]
 		if base {
@@ -302,6 +325,7 @@ func appendRowsInto(rows []table.Row, cells []string, p *inventory.Process, used
 		}
 		ends = append(ends, len(buf))
 	}
+	store.cells, store.buf, store.ends = cells, buf, ends
 	nums := string(buf)
 	pid, parent, uid := nums[:pidEnd], nums[pidEnd:parentEnd], nums[parentEnd:uidEnd]
 	at := uidEnd
@@ -322,7 +346,7 @@ func appendRowsInto(rows []table.Row, cells []string, p *inventory.Process, used
 		r[colInLoaderList] = table.Bool(m.InLoaderList)
 		rows = append(rows, table.Row(r))
 	}
-	return rows, cells
+	return rows
 }
 
 // addMachO fills the Mach-O columns of p's rows (one per module, in order),
