@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"sync"
 
 	"github.com/apache/thrift/lib/go/thrift"
 
+	"github.com/modhunt/modhunt/internal/spare"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -186,15 +186,18 @@ type rowEncoder struct {
 	count int
 }
 
-// encodeBufs recycles the encoders' buffers from one reply to the next.
-var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
+// encodeBufs keeps an encoder's buffer for the next reply.
+var encodeBufs spare.One[[]byte]
 
-// maxPooledEncode is the largest buffer kept for the next reply: a rare
+// maxSpareEncode is the largest buffer kept for the next reply: a rare
 // huge reply should not pin its memory.
-const maxPooledEncode = 4 << 20
+const maxSpareEncode = 4 << 20
 
 func newRowEncoder(cols []table.Column, used []bool) *rowEncoder {
-	buf, _ := encodeBufs.Get().(*[]byte)
+	buf := encodeBufs.Get()
+	if buf == nil {
+		buf = new([]byte)
+	}
 	*buf = (*buf)[:0]
 	return &rowEncoder{f: newRowFormat(cols, used), buf: buf}
 }
@@ -230,7 +233,7 @@ func (e *rowEncoder) release() {
 	if e.buf == nil {
 		return
 	}
-	if cap(*e.buf) <= maxPooledEncode {
+	if cap(*e.buf) <= maxSpareEncode {
 		encodeBufs.Put(e.buf)
 	}
 	e.buf = nil

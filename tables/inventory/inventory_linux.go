@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/modhunt/modhunt/internal/spare"
 	"github.com/modhunt/modhunt/tables/fileinfo"
 	"github.com/modhunt/modhunt/tables/procmaps"
 )
@@ -23,9 +25,12 @@ import (
 // concurrent use; each Walk takes its own scratch buffers from a pool and
 // all walks record file types in one file-facts cache (Config.Files).
 type Inventory struct {
-	cfg     Config
-	scratch sync.Pool
-	users   *userDB
+	cfg Config
+	// spareScratch is kept for the next walk through garbage collections,
+	// scratch serves concurrent walks beyond it (package spare says why).
+	spareScratch spare.One[scratch]
+	scratch      sync.Pool
+	users        *userDB
 	// kmemOnce says once that the kernel's memory devices are unknown.
 	kmemOnce sync.Once
 }
@@ -194,13 +199,23 @@ func (inv *Inventory) WalkDetail(ctx context.Context, pids []int, detail Detail,
 		return fmt.Errorf("open %s: %w", inv.cfg.ProcRoot, err)
 	}
 	defer closeFD(procFD)
-	s := inv.scratch.Get().(*scratch)
-	defer inv.scratch.Put(s)
+	s := inv.spareScratch.Get()
+	if s == nil {
+		s = inv.scratch.Get().(*scratch)
+	}
+	defer func() {
+		if !inv.spareScratch.Put(s) {
+			inv.scratch.Put(s)
+		}
+	}()
 	clear(s.typed)
 	users := inv.users.snapshot(ctx, inv.cfg.Log)
-	for _, pid := range pids {
+	for i, pid := range pids {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if i%yieldEvery == yieldEvery-1 {
+			runtime.Gosched()
 		}
 		if inv.cfg.OnProcess != nil {
 			inv.cfg.OnProcess(pid)
@@ -222,6 +237,17 @@ func (inv *Inventory) WalkDetail(ctx context.Context, pids []int, detail Detail,
 	}
 	return nil
 }
+
+// yieldEvery is how many processes a walk reads between two yields to the
+// scheduler. A walk never blocks for long, so to Go's runtime it is one
+// goroutine running for the whole scan: every 10 ms sysmon preempts it with
+// a signal and, catching it in a read, hands its P away, and each time it
+// goes back to waking every 20 µs. Yielding every ~1 ms of reads (a
+// Gosched is a fraction of a microsecond) halved the sysmon wakeups and
+// cut the preemption signals of an extension answering pid, path scans
+// (strace: 5,166 against 11,888 nanosleeps, 39 against 66 tgkills over
+// the same ~21 scans).
+const yieldEvery = 32
 
 // Processes is Walk collecting deep copies.
 func (inv *Inventory) Processes(ctx context.Context, pids []int) ([]Process, error) {

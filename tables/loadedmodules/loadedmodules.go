@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/modhunt/modhunt/internal/spare"
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/machofile"
@@ -138,10 +138,14 @@ func scan(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Q
 	var batch []table.Row
 	var store *rowStore
 	if reuse {
-		store = stores.Get().(*rowStore)
+		if store = stores.Get(); store == nil {
+			store = &rowStore{}
+		}
 		defer func() {
-			clear(store.cells) // pins no path past the scan
-			stores.Put(store)
+			if cap(store.cells) <= maxSpareCells {
+				clear(store.cells) // pins no path past the scan
+				stores.Put(store)
+			}
 		}()
 	}
 	rows := 0
@@ -264,7 +268,11 @@ type rowStore struct {
 // stores keeps the storage of one stream for the next: a batch's cells are
 // as many as its process's modules, and a scan meets its largest process
 // only somewhere along the way.
-var stores = sync.Pool{New: func() any { return &rowStore{} }}
+var stores spare.One[rowStore]
+
+// maxSpareCells bounds the cells kept for the next scan (1 MiB): a process
+// with tens of thousands of modules must not pin its batch's size.
+const maxSpareCells = 1 << 16
 
 // appendRowsInto is appendRows with the storage of store (nil: new).
 func appendRowsInto(rows []table.Row, store *rowStore, p *inventory.Process, used []bool) []table.Row {
