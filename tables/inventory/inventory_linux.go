@@ -557,7 +557,11 @@ func (inv *Inventory) readMaps(s *scratch, d pdir, detail Detail) error {
 			inv.addLines(s, s.maps[start:start+last+1], false)
 			start += last + 1
 		}
+		gate := start == have && endsWithGate(s.maps[:have])
 		have = copy(s.maps, s.maps[start:have])
+		if gate {
+			break
+		}
 		if have < len(s.maps) {
 			continue
 		}
@@ -573,6 +577,24 @@ func (inv *Inventory) readMaps(s *scratch, d pdir, detail Detail) error {
 	}
 	inv.finishModules(s, d, detail)
 	return nil
+}
+
+// gateLine is how maps prints x86-64's vsyscall page, the gate area: the
+// kernel prints it after the last of the process's own mappings (m_next in
+// fs/proc/task_mmu.c: the gate, then the end), at an address no mapping of
+// the process can have.
+var gateLine = []byte("ffffffffff600000-ffffffffff601000 ")
+
+// endsWithGate reports whether data's last line, which ends data, is the
+// gate area: nothing follows it, so the read that would only return the end
+// of the file need not be made (it is one of the two reads of most
+// processes' maps).
+func endsWithGate(data []byte) bool {
+	if len(data) == 0 || data[len(data)-1] != '\n' {
+		return false
+	}
+	line := data[bytes.LastIndexByte(data[:len(data)-1], '\n')+1 : len(data)-1]
+	return bytes.HasPrefix(line, gateLine) && bytes.HasSuffix(line, []byte(" [vsyscall]"))
 }
 
 // addLines folds the mappings of data's lines into modules; cut says data
