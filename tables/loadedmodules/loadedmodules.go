@@ -126,9 +126,9 @@ func New(d deps.Deps) (*table.Table, error) {
 	}, nil
 }
 
-// scan hands emit each process's rows. With reuse one process's rows and
-// cells are the next one's (Stream); without, each batch has its own
-// (Generate keeps them).
+// scan hands emit each process's rows, in one slice that the next process
+// reuses. With reuse the rows' cells are the next process's too (Stream);
+// without, each row keeps its own (Generate copies the rows out).
 func scan(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Query, reuse bool, emit func([]table.Row) error) error {
 	pids := q.PIDs()
 	if pids != nil && len(pids) == 0 {
@@ -152,9 +152,6 @@ func scan(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Q
 	facts := newImageFacts(inv, q)
 	macho := q.UsesAny("arch", "is_dylib", "signed")
 	err := inv.WalkDetail(ctx, pids, detail(q), func(p *inventory.Process) error {
-		if !reuse {
-			batch = nil
-		}
 		batch = appendRowsInto(batch[:0], store, p, used)
 		if len(batch) == 0 {
 			return nil
