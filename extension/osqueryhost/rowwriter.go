@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"sync"
 
 	"github.com/apache/thrift/lib/go/thrift"
 
-	"github.com/modhunt/modhunt/internal/spare"
 	"github.com/modhunt/modhunt/tables/table"
 )
 
@@ -179,41 +179,68 @@ func (f *rowFormat) appendRow(buf []byte, r table.Row) []byte {
 // rowEncoder gathers a streaming table's rows as the reply's bytes. The
 // list header needs the row count, which only the end of the scan knows, so
 // the rows wait in memory, but as bytes: no pointers for the collector,
-// a few tens of bytes a row where the rows themselves take hundreds.
+// a few tens of bytes a row where the rows themselves take hundreds. The
+// bytes go in fixed-size chunks: one growing buffer would be copied over
+// and over as it grows (a SELECT * reply is megabytes), and only its last
+// size could be kept for the next reply.
 type rowEncoder struct {
-	f     rowFormat
-	buf   *[]byte
-	count int
+	f      rowFormat
+	chunks [][]byte // full, in order
+	cur    []byte
+	count  int
+	done   bool
 }
 
-// encodeBufs keeps an encoder's buffer for the next reply.
-var encodeBufs spare.One[[]byte]
+// encodeChunk is the size at which a chunk is full; chunks have room for a
+// row past it, so a row rarely makes one grow.
+const (
+	encodeChunk = 64 << 10
+	chunkRoom   = 16 << 10
+)
 
-// maxSpareEncode is the largest buffer kept for the next reply: a rare
-// huge reply should not pin its memory.
-const maxSpareEncode = 4 << 20
+// spareChunks keeps chunks for the next replies through garbage
+// collections (package spare says why), up to maxSpareChunks: a pid, path
+// reply of every process takes about seven, a rare huge reply must not pin
+// its size.
+var spareChunks struct {
+	sync.Mutex
+	free [][]byte
+}
+
+const maxSpareChunks = 16
+
+func newChunk() []byte {
+	spareChunks.Lock()
+	defer spareChunks.Unlock()
+	if n := len(spareChunks.free); n > 0 {
+		c := spareChunks.free[n-1]
+		spareChunks.free[n-1] = nil
+		spareChunks.free = spareChunks.free[:n-1]
+		return c[:0]
+	}
+	return make([]byte, 0, encodeChunk+chunkRoom)
+}
 
 func newRowEncoder(cols []table.Column, used []bool) *rowEncoder {
-	buf := encodeBufs.Get()
-	if buf == nil {
-		buf = new([]byte)
-	}
-	*buf = (*buf)[:0]
-	return &rowEncoder{f: newRowFormat(cols, used), buf: buf}
+	return &rowEncoder{f: newRowFormat(cols, used), cur: newChunk()}
 }
 
 func (e *rowEncoder) add(rows []table.Row) {
-	b := *e.buf
 	for _, r := range rows {
-		b = e.f.appendRow(b, r)
+		e.cur = e.f.appendRow(e.cur, r)
+		if len(e.cur) >= encodeChunk {
+			e.chunks = append(e.chunks, e.cur)
+			e.cur = newChunk()
+		}
 	}
-	*e.buf = b
 	e.count += len(rows)
 }
 
 // reset drops the rows added so far.
 func (e *rowEncoder) reset() {
-	*e.buf = (*e.buf)[:0]
+	e.release()
+	e.done = false
+	e.cur = newChunk()
 	e.count = 0
 }
 
@@ -222,21 +249,30 @@ func (e *rowEncoder) writeTo(w io.Writer) error {
 	if _, err := w.Write(appendListHead(head[:0], e.count)); err != nil {
 		return thrift.NewTProtocolException(err)
 	}
-	if _, err := w.Write(*e.buf); err != nil {
-		return thrift.NewTProtocolException(err)
+	for _, c := range append(e.chunks, e.cur) {
+		if _, err := w.Write(c); err != nil {
+			return thrift.NewTProtocolException(err)
+		}
 	}
 	return nil
 }
 
-// release hands the buffer back for another reply; e is unusable after.
+// release hands the chunks back for other replies; e is unusable after
+// (but for reset).
 func (e *rowEncoder) release() {
-	if e.buf == nil {
+	if e.done {
 		return
 	}
-	if cap(*e.buf) <= maxSpareEncode {
-		encodeBufs.Put(e.buf)
+	e.done = true
+	spareChunks.Lock()
+	defer spareChunks.Unlock()
+	for _, c := range append(e.chunks, e.cur) {
+		// A chunk a long row made grow is not kept at its size.
+		if len(spareChunks.free) < maxSpareChunks && cap(c) == encodeChunk+chunkRoom {
+			spareChunks.free = append(spareChunks.free, c)
+		}
 	}
-	e.buf = nil
+	e.chunks, e.cur = nil, nil
 }
 
 // writeRows writes rows as list<map<string,string>>, as the generated
