@@ -207,6 +207,11 @@ func (g *generator) generate(ctx context.Context, qc osqtable.QueryContext) (row
 	if g.t.Evented && g.sched != nil {
 		q.Scheduled, q.Execution = g.sched.lookup(ctx)
 	}
+	used := g.t.UsedMask(q)
+	sink := sinkFrom(ctx)
+	if sink != nil && sink.binary && g.t.Stream != nil {
+		return nil, g.stream(ctx, q, used, sink)
+	}
 	got, err := g.guard.Generate(ctx, g.t, q)
 	if err != nil {
 		if len(got) == 0 {
@@ -214,9 +219,8 @@ func (g *generator) generate(ctx context.Context, qc osqtable.QueryContext) (row
 		}
 		g.log.WarnContext(ctx, "serving partial rows", "rows", len(got), "err", err)
 	}
-	g.checkShape(ctx, got)
-	used := g.t.UsedMask(q)
-	if sink := sinkFrom(ctx); sink != nil {
+	g.logShape(ctx, g.misshapen(got))
+	if sink != nil {
 		// The reply's writer takes the rows as they are (rowwriter.go).
 		*sink = rowSink{filled: true, cols: g.t.Columns, used: used, rows: got}
 		return nil, nil
@@ -224,16 +228,46 @@ func (g *generator) generate(ctx context.Context, qc osqtable.QueryContext) (row
 	return g.rowMaps(got, used), nil
 }
 
-// checkShape logs rows whose length is not the column count: a table bug,
+// stream is generate for a table that streams: each batch is encoded into
+// the reply as the table hands it over, with the same rules for partial
+// rows and errors.
+func (g *generator) stream(ctx context.Context, q table.Query, used []bool, sink *rowSink) error {
+	enc := newRowEncoder(g.t.Columns, used)
+	sink.enc = enc // released once the reply is written
+	misshapen := 0
+	kept, err := g.guard.Stream(ctx, g.t, q, func(rows []table.Row) error {
+		misshapen += g.misshapen(rows)
+		enc.add(rows)
+		return nil
+	})
+	if !kept {
+		enc.reset()
+	}
+	if err != nil {
+		if enc.count == 0 {
+			return err
+		}
+		g.log.WarnContext(ctx, "serving partial rows", "rows", enc.count, "err", err)
+	}
+	g.logShape(ctx, misshapen)
+	sink.filled = true
+	return nil
+}
+
+// misshapen counts rows whose length is not the column count: a table bug,
 // not a reason to lose the query. Short rows are padded with NULLs, extra
 // values dropped.
-func (g *generator) checkShape(ctx context.Context, rows []table.Row) {
-	misshapen := 0
+func (g *generator) misshapen(rows []table.Row) int {
+	n := 0
 	for _, r := range rows {
 		if len(r) != len(g.t.Columns) {
-			misshapen++
+			n++
 		}
 	}
+	return n
+}
+
+func (g *generator) logShape(ctx context.Context, misshapen int) {
 	if misshapen > 0 {
 		g.log.ErrorContext(ctx, "rows do not match the column count", "rows", misshapen, "columns", len(g.t.Columns))
 	}

@@ -9,9 +9,11 @@ package loadedmodules
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/modhunt/modhunt/internal/spare"
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/inventory"
 	"github.com/modhunt/modhunt/tables/machofile"
@@ -111,33 +113,60 @@ func New(d deps.Deps) (*table.Table, error) {
 	return &table.Table{
 		Spec: Spec,
 		Generate: func(ctx context.Context, q table.Query) ([]table.Row, error) {
-			return generate(ctx, inv, log, q)
+			var rows []table.Row
+			err := scan(ctx, inv, log, q, false, func(batch []table.Row) error {
+				rows = append(rows, batch...)
+				return nil
+			})
+			return rows, err
+		},
+		Stream: func(ctx context.Context, q table.Query, emit func([]table.Row) error) error {
+			return scan(ctx, inv, log, q, true, emit)
 		},
 	}, nil
 }
 
-func generate(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Query) ([]table.Row, error) {
+// scan hands emit each process's rows, in one slice that the next process
+// reuses. With reuse the rows' cells are the next process's too (Stream);
+// without, each row keeps its own (Generate copies the rows out).
+func scan(ctx context.Context, inv inventory.Source, log *slog.Logger, q table.Query, reuse bool, emit func([]table.Row) error) error {
 	pids := q.PIDs()
 	if pids != nil && len(pids) == 0 {
-		return nil, nil
+		return nil
 	}
 	used := usedColumns(q)
-	var rows []table.Row
+	var batch []table.Row
+	var store *rowStore
+	if reuse {
+		if store = stores.Get(); store == nil {
+			store = &rowStore{}
+		}
+		defer func() {
+			if cap(store.cells) <= maxSpareCells {
+				clear(store.cells) // pins no path past the scan
+				stores.Put(store)
+			}
+		}()
+	}
+	rows := 0
 	facts := newImageFacts(inv, q)
 	macho := q.UsesAny("arch", "is_dylib", "signed")
 	err := inv.WalkDetail(ctx, pids, detail(q), func(p *inventory.Process) error {
-		start := len(rows)
-		rows = appendRows(rows, p, used)
-		facts.fill(ctx, log, p, rows[start:])
-		if macho {
-			addMachO(rows[start:], inv, p)
+		batch = appendRowsInto(batch[:0], store, p, used)
+		if len(batch) == 0 {
+			return nil
 		}
-		return nil
+		facts.fill(ctx, log, p, batch)
+		if macho {
+			addMachO(batch, inv, p)
+		}
+		rows += len(batch)
+		return emit(batch)
 	})
 	if err != nil {
-		log.DebugContext(ctx, "module walk stopped", "err", err, "rows", len(rows))
+		log.DebugContext(ctx, "module walk stopped", "err", err, "rows", rows)
 	}
-	return rows, err
+	return err
 }
 
 // detail is what the inventory must read for the columns q reads: the maps
@@ -222,13 +251,46 @@ func AppendRows(rows []table.Row, p *inventory.Process) []table.Row {
 // appendRows is AppendRows formatting only the numbers of the columns used
 // marks (nil: all); the other number cells stay empty.
 func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row {
+	return appendRowsInto(rows, nil, p, used)
+}
+
+// rowStore is the storage a stream's batches share: each batch's cells and
+// number scratch go where the last one's were.
+type rowStore struct {
+	cells []string
+	buf   []byte
+	ends  []int
+}
+
+// stores keeps the storage of one stream for the next: a batch's cells are
+// as many as its process's modules, and a scan meets its largest process
+// only somewhere along the way.
+var stores spare.One[rowStore]
+
+// maxSpareCells bounds the cells kept for the next scan (1 MiB): a process
+// with tens of thousands of modules must not pin its batch's size.
+const maxSpareCells = 1 << 16
+
+// appendRowsInto is appendRows with the storage of store (nil: new).
+func appendRowsInto(rows []table.Row, store *rowStore, p *inventory.Process, used []bool) []table.Row {
 	if len(p.Modules) == 0 {
 		return rows
+	}
+	if store == nil {
+		store = &rowStore{}
 	}
 	want := func(col int) bool { return used == nil || used[col] }
 	base, size, inode := want(colBase), want(colSize), want(colInode)
 	n := len(Columns)
-	cells := make([]string, n*len(p.Modules))
+	cells := store.cells
+	if need := n * len(p.Modules); cap(cells) >= need {
+		// The fact columns are set only for some rows: nothing of the
+		// last batch may show through.
+		cells = cells[:need]
+		clear(cells)
+	} else {
+		cells = make([]string, need)
+	}
 	// Numbers first go to one buffer; offsets mark where each ends.
 	perModule := 0
 	for _, w := range []bool{base, size, inode} {
@@ -236,7 +298,7 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 			perModule += 24
 		}
 	}
-	buf := make([]byte, 0, 32+len(p.Modules)*perModule)
+	buf := slices.Grow(store.buf[:0], 32+len(p.Modules)*perModule)
 	buf = strconv.AppendInt(buf, int64(p.PID), 10)
 	pidEnd := len(buf)
 	if want(colParent) {
@@ -251,7 +313,7 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 	if p.Windows.Integrity != "" && want(colSession) {
 		session = strconv.FormatUint(uint64(p.Windows.Session), 10)
 	}
-	ends := make([]int, 0, 3*len(p.Modules))
+	ends := slices.Grow(store.ends[:0], 3*len(p.Modules))
 	for i := range p.Modules {
 		m := &p.Modules[i]
 		if base {
@@ -268,6 +330,7 @@ func appendRows(rows []table.Row, p *inventory.Process, used []bool) []table.Row
 		}
 		ends = append(ends, len(buf))
 	}
+	store.cells, store.buf, store.ends = cells, buf, ends
 	nums := string(buf)
 	pid, parent, uid := nums[:pidEnd], nums[pidEnd:parentEnd], nums[parentEnd:uidEnd]
 	at := uidEnd

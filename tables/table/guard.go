@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -62,8 +63,9 @@ func NewGuard(timeout time.Duration, concurrency int, log *slog.Logger) *Guard {
 func (g *Guard) Timeout() time.Duration { return g.timeout }
 
 type result struct {
-	rows []Row
-	err  error
+	rows     []Row
+	err      error
+	panicked bool
 }
 
 // Generate runs t.Generate for q under the guard. The table's context ends
@@ -73,6 +75,45 @@ type result struct {
 // keeps its slot until it notices its cancelled context, so a table that
 // ignores cancellation throttles itself instead of piling up.
 func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) {
+	rows, _, err := g.run(ctx, t, func(tableCtx context.Context) ([]Row, error) { return t.Generate(tableCtx, q) })
+	return rows, err
+}
+
+// Stream runs t.Stream for q under the guard, as Generate runs t.Generate:
+// the same deadlines, slots and panic recovery. emit gets the batches from
+// the table's goroutine, one at a time, and never after Stream returns: a
+// call the guard gives up on is cut off from emit (a batch being emitted
+// then finishes first). kept is false where Generate returns no rows: the
+// guard gave up on the call (its own deadline, or ctx ended) or the table
+// panicked; what emit got must then be dropped. Otherwise the rows emitted
+// stand, also those before an error (Generate's partial rows).
+func (g *Guard) Stream(ctx context.Context, t *Table, q Query, emit func([]Row) error) (kept bool, err error) {
+	if t.Stream == nil {
+		return false, fmt.Errorf("%s: table does not stream", t.Name)
+	}
+	var mu sync.Mutex
+	open := true
+	guarded := func(rows []Row) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !open {
+			return ErrTimeout
+		}
+		return emit(rows)
+	}
+	_, drop, err := g.run(ctx, t, func(tableCtx context.Context) ([]Row, error) {
+		return nil, t.Stream(tableCtx, q, guarded)
+	})
+	mu.Lock()
+	open = false
+	mu.Unlock()
+	return !drop, err
+}
+
+// run runs call, a table's Generate or Stream, under the guard. drop says
+// the call yields no rows: the guard gave up on it (it may still be
+// running), or it panicked.
+func (g *Guard) run(ctx context.Context, t *Table, call func(context.Context) ([]Row, error)) (rows []Row, drop bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	tableCtx, tableCancel := context.WithTimeout(ctx, g.timeout-min(g.timeout/collectReserve, maxReserve))
@@ -83,7 +124,7 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 	case g.slots <- struct{}{}:
 	case <-ctx.Done():
 		log.WarnContext(ctx, "no free slot for generate", "limit", cap(g.slots))
-		return nil, fmt.Errorf("%s: %w", t.Name, ErrBusy)
+		return nil, true, fmt.Errorf("%s: %w", t.Name, ErrBusy)
 	}
 
 	done := make(chan result, 1)
@@ -92,10 +133,10 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 		defer func() {
 			if p := recover(); p != nil {
 				log.ErrorContext(ctx, "generate panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				done <- result{err: fmt.Errorf("%s: internal error: %v", t.Name, p)}
+				done <- result{err: fmt.Errorf("%s: internal error: %v", t.Name, p), panicked: true}
 			}
 		}()
-		rows, err := t.Generate(tableCtx, q)
+		rows, err := call(tableCtx)
 		done <- result{rows: rows, err: err}
 	}()
 
@@ -109,10 +150,10 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 		case r = <-done:
 		default:
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%s: %w", t.Name, ctx.Err())
+				return nil, true, fmt.Errorf("%s: %w", t.Name, ctx.Err())
 			}
 			log.WarnContext(ctx, "generate timed out", "timeout", g.timeout.String())
-			return nil, fmt.Errorf("%s: %w after %s", t.Name, ErrTimeout, g.timeout)
+			return nil, true, fmt.Errorf("%s: %w after %s", t.Name, ErrTimeout, g.timeout)
 		}
 	}
 	if r.err != nil && errors.Is(tableCtx.Err(), context.DeadlineExceeded) {
@@ -123,5 +164,5 @@ func (g *Guard) Generate(ctx context.Context, t *Table, q Query) ([]Row, error) 
 	if r.err != nil {
 		log.WarnContext(ctx, "generate failed", "err", r.err, "rows", len(r.rows))
 	}
-	return r.rows, r.err
+	return r.rows, r.panicked, r.err
 }

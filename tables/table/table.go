@@ -201,11 +201,25 @@ type Spec struct {
 	Evented bool
 }
 
+// StreamFunc produces a table's rows batch by batch, handing each batch to
+// emit as soon as it is made; emit's error stops it and is returned. A
+// batch and its rows are the table's again once emit returns (the next
+// batch reuses them); the strings in them are immutable and may be kept.
+type StreamFunc func(ctx context.Context, q Query, emit func([]Row) error) error
+
 // Table is a Spec a host can serve: the definition and the function that
 // answers queries.
 type Table struct {
 	Spec
 	Generate GenerateFunc
+	// Stream, when set, produces the rows Generate returns, in the same
+	// order, batch by batch, for a host that writes rows out as they come
+	// (the osquery host encodes each batch into its reply). A host-sized
+	// scan then keeps no rows, only the bytes it sends: for SELECT pid,
+	// path over every process the rows Generate returns are several times
+	// the reply's size, and allocating, zeroing and collecting them cost
+	// the extension about as much CPU as parsing the maps.
+	Stream StreamFunc
 }
 
 // Validate checks the invariants hosts rely on, so a malformed definition is
