@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modhunt/modhunt/internal/loadsource"
 	"github.com/modhunt/modhunt/tables"
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/loadstream"
@@ -85,7 +86,19 @@ func (c *common) applyMemoryLimit() {
 	if c.memoryMiB <= 0 || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	debug.SetMemoryLimit(int64(c.memoryMiB) << 20)
+	debug.SetMemoryLimit(c.memoryLimit())
+}
+
+// memoryLimit is --memory_limit for the working set, plus the load event
+// buffer's bound where load events can run: the buffer is meant to stay
+// full on a busy host, and a limit it could fill by itself would keep the
+// collector running without pause.
+func (c *common) memoryLimit() int64 {
+	n := int64(c.memoryMiB) << 20
+	if loadsource.Supported && !c.disableEvents {
+		n += loadstream.DefaultMaxBytes
+	}
+	return n
 }
 
 // parse reads the flag file first and then args, so the command line wins.

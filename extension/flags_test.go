@@ -9,6 +9,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/modhunt/modhunt/internal/loadsource"
+	"github.com/modhunt/modhunt/tables/loadstream"
 )
 
 func TestParseTolerantDropsUnknownFlags(t *testing.T) {
@@ -87,4 +90,21 @@ func TestMissingExplicitFlagfileIsAnError(t *testing.T) {
 	c.register(fs)
 	_, err := c.parse(fs, []string{"--flagfile", filepath.Join(t.TempDir(), "absent")}, false)
 	require.Error(t, err)
+}
+
+// The soft heap limit leaves room for the load event buffer where events
+// can run, so a full buffer does not pin the collector; with events off, or
+// where the OS has none, it is --memory_limit alone.
+func TestMemoryLimitLeavesRoomForTheEventBuffer(t *testing.T) {
+	on, off := common{memoryMiB: 40}, common{memoryMiB: 40, disableEvents: true}
+	want := int64(40 << 20)
+	if loadsource.Supported {
+		want += loadstream.DefaultMaxBytes
+	}
+	if got := on.memoryLimit(); got != want {
+		t.Errorf("events on: limit %d, want %d", got, want)
+	}
+	if got := off.memoryLimit(); got != 40<<20 {
+		t.Errorf("events off: limit %d, want %d", got, 40<<20)
+	}
 }

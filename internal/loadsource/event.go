@@ -133,16 +133,34 @@ type Event struct {
 // IsExec reports whether the event is the process's main image.
 func (e *Event) IsExec() bool { return e.Kind == KindExec }
 
-// Size is an estimate of the memory e holds, for bounding buffers.
+// Size is what e holds on the heap beyond its own struct, for bounding
+// buffers: the bytes of each string and slice, each rounded up to the
+// allocator's 16-byte size class. A holder adds unsafe.Sizeof of whatever
+// struct embeds the event.
 func (e *Event) Size() int {
-	n := 256 + len(e.Comm) + len(e.Path) + len(e.Exe)
-	for _, a := range e.Argv {
-		n += 24 + len(a)
+	n := heapBytes(len(e.Comm)) + heapBytes(len(e.Path)) + heapBytes(len(e.Exe))
+	if len(e.Argv) > 0 {
+		n += heapBytes(24 * len(e.Argv))
+		for _, a := range e.Argv {
+			n += heapBytes(len(a))
+		}
 	}
-	for _, v := range e.LoaderEnv {
-		n += 16 + len(v)
+	if len(e.LoaderEnv) > 0 {
+		n += heapBytes(16 * len(e.LoaderEnv))
+		for _, v := range e.LoaderEnv {
+			n += heapBytes(len(v))
+		}
 	}
 	return n
+}
+
+// heapBytes is the allocation n bytes take: nothing for none, else at
+// least one 16-byte size class.
+func heapBytes(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return (n + 15) &^ 15
 }
 
 // The wire layout of struct event in bpf/loadsource.bpf.c.

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/modhunt/modhunt/detections"
 	"github.com/modhunt/modhunt/internal/eventbuf"
@@ -96,6 +97,22 @@ type Load struct {
 	EID uint64
 }
 
+// heapSize is what a buffered load holds: its struct, the event's own
+// strings and slices, and its own. The command line and parent path are
+// counted although a process's loads share them: a bound that counts them
+// once would let one process's loads hold more than it says.
+// TestBufferBoundIsTheHeap compares it with the heap it takes.
+func (l *Load) heapSize() int {
+	n := int(unsafe.Sizeof(*l)) + l.Event.Size() + len(l.Cmdline) + len(l.ParentPath) + len(l.User) + len(l.Package)
+	if len(l.Reasons) > 0 {
+		n += 16*len(l.Reasons) + 16 // the slice; the words are the trust package's constants
+	}
+	if len(l.Matches) > 0 {
+		n += (8*len(l.Matches) + 15) &^ 15
+	}
+	return n
+}
+
 // Status is the stream's condition, for the status table.
 type Status struct {
 	Source loadsource.Stats
@@ -155,9 +172,7 @@ func New(cfg Config) *Stream {
 		log: cfg.Log,
 		buf: eventbuf.New(eventbuf.Config{
 			MaxEvents: cfg.MaxEvents, MaxBytes: cfg.MaxBytes, Expiry: cfg.Expiry, Now: cfg.Now,
-		}, func(l *Load) int {
-			return l.Size() + len(l.Cmdline) + len(l.ParentPath) + 8*len(l.Reasons) + 8*len(l.Matches)
-		}),
+		}, (*Load).heapSize),
 		src:   src,
 		done:  make(chan struct{}),
 		procs: newProcCache(contextEntries, cfg.ProcFS),
