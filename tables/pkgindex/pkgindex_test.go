@@ -1,10 +1,10 @@
 package pkgindex
 
 import (
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -214,14 +214,21 @@ func BenchmarkOwner(b *testing.B) {
 	}
 }
 
-func TestCompareDirPrefix(t *testing.T) {
+// A directory is never a file's owner, also when it sits several levels
+// above the only file listed under it (rpm lists need not list every
+// directory between); the first package to list a file owns it.
+func TestDirectoriesAboveFilesAreNotIndexed(t *testing.T) {
 	t.Parallel()
-	sign := func(n int) int { return min(max(n, -1), 1) }
-	ps := []string{"/usr/lib", "/usr", "/a"}
-	qs := []string{"/usr/lib", "/usr/lib/", "/usr/lib/x", "/usr/lib-x", "/usr/lib0", "/usr/li", "/usr", "/", "/b", "/usr/lib/a/b"}
-	for _, p := range ps {
-		for _, q := range qs {
-			assert.Equal(t, sign(strings.Compare(q, p+"/")), sign(compareDirPrefix(q, p)), "%q vs %q/", q, p)
-		}
+	b := builder{res: newResolver(t.TempDir()), seed: maphash.MakeSeed(), diverted: map[string]bool{}, dirs: map[uint64]struct{}{}}
+	first, second := b.intern("first"), b.intern("second")
+	for _, p := range []string{"/a", "/a/b/c/lib.so", "/x/y.so"} {
+		b.add(p, first)
 	}
+	b.add("/x/y.so", second)
+	ix := b.finish()
+	for p, want := range map[string]string{"/a": "", "/a/b": "", "/a/b/c/lib.so": "first", "/x/y.so": "first", "/x": ""} {
+		got, _ := ix.lookup(p)
+		assert.Equal(t, want, got, p)
+	}
+	assert.Equal(t, 2, ix.Paths())
 }
