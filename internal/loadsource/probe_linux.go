@@ -25,11 +25,11 @@ const (
 // probe says why this host cannot run the source, before anything is
 // loaded: each condition gets its own reason, so the status tells an
 // operator what to change.
-func probe() *UnavailableError {
+func probe(kernel *btf.Cache) *UnavailableError {
 	if err := checkCaps(); err != nil {
 		return err
 	}
-	if _, err := btf.LoadKernelSpec(); err != nil {
+	if _, err := kernel.Kernel(); err != nil {
 		return unavailable(fmt.Sprintf("no kernel BTF to relocate against (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF): %v", err))
 	}
 	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
@@ -80,8 +80,8 @@ func parseCapEff(r io.Reader) (uint64, error) {
 // follows, from the kernel's BTF: the maple tree (6.1+) and its tracepoints
 // are internal to the kernel and may change without notice, and a
 // mismatch must fall back to the system call tracepoints, never misread.
-func checkMaWrite() *UnavailableError {
-	spec, err := btf.LoadKernelSpec()
+func checkMaWrite(kernel *btf.Cache) *UnavailableError {
+	spec, err := kernel.Kernel()
 	if err != nil {
 		return unavailable(fmt.Sprintf("no kernel BTF: %v", err))
 	}

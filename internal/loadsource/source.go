@@ -28,9 +28,13 @@ const (
 // Defaults for Config's zero fields.
 const (
 	// DefaultRingBytes is the kernel ring buffer's size. A typical event
-	// takes 300 bytes of it, so it holds some 14,000 loads between two
-	// reads of the consumer.
-	DefaultRingBytes = 4 << 20
+	// takes 300 bytes of it, so it holds some 3,500 loads between two reads
+	// of the consumer (70,000 a second at the default poll, and the reader
+	// is woken early at a quarter full). The ring is mapped twice into this
+	// process, so it costs twice its size in resident memory once a burst
+	// has gone round it: 4 MiB cost 8 MB of an agent's budget for bursts no
+	// storm test came near.
+	DefaultRingBytes = 1 << 20
 	// DefaultQueue is how many decoded events wait for the consumer.
 	DefaultQueue = 4096
 	// DefaultPoll is how often the ring is read when no burst woke the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"runtime/debug"
 	"os"
 	"runtime"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 )
@@ -78,6 +80,7 @@ type Source struct {
 	colls    []*ebpf.Collection
 	progs    []*ebpf.Program
 	maps     map[string]*ebpf.Map
+	kernel   *btf.Cache // while starting
 	counters *ebpf.Map
 	atts     []*attachment
 	active   []int // hookSpecs attached at start, reattached by setAttached
@@ -148,7 +151,17 @@ func (s *Source) Start(ctx context.Context) error {
 }
 
 func (s *Source) start() *UnavailableError {
-	if err := probe(); err != nil {
+	// The kernel's types are decoded once for every check and group, and
+	// dropped when start returns: decoded, they are most of the heap the
+	// source would otherwise keep.
+	s.kernel = btf.NewCache()
+	defer func() {
+		s.kernel = nil
+		// Hand the decoding's memory back now: an agent is judged by its
+		// resident size (osqueryd's watchdog), and this was a one-off.
+		debug.FreeOSMemory()
+	}()
+	if err := probe(s.kernel); err != nil {
 		return err
 	}
 	if s.cfg.RingBytes < os.Getpagesize() || s.cfg.RingBytes&(s.cfg.RingBytes-1) != 0 {
@@ -237,7 +250,7 @@ func (s *Source) vmaUsable() *UnavailableError {
 	if sysMmap == 0 {
 		return unavailable("the system call numbers of " + runtime.GOARCH + " are not known to modhunt")
 	}
-	return checkMaWrite()
+	return checkMaWrite(s.kernel)
 }
 
 // bringUp loads one group's programs, sharing the maps of the first
@@ -264,7 +277,7 @@ func (s *Source) bringUp(spec *ebpf.CollectionSpec, group string) *UnavailableEr
 			delete(gs.Programs, name)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(gs, ebpf.CollectionOptions{MapReplacements: s.maps})
+	coll, err := ebpf.NewCollectionWithOptions(gs, ebpf.CollectionOptions{MapReplacements: s.maps, Cache: s.kernel})
 	if err != nil {
 		reason := loadError("the "+group+" programs", err)
 		s.markGroup(group, reason)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 )
 
@@ -33,7 +35,7 @@ func TestHooksPreferMapleTree(t *testing.T) {
 				}
 				return
 			}
-			if err := checkMaWrite(); err != nil {
+			if err := checkMaWrite(btf.NewCache()); err != nil {
 				t.Skipf("this kernel cannot use %s: %s", vmaHook, err.Reason)
 			}
 			if !vma.Attached || vma.Err != "" || enter.Attached || !enter.Spare {
@@ -85,7 +87,7 @@ func TestReshapedMappingsAreNotLoads(t *testing.T) {
 // gone, right after the exec event; the main image is the exec event only.
 func TestInterpreterMappedByExec(t *testing.T) {
 	c := startSource(t, Config{}, true)
-	if err := checkMaWrite(); err != nil {
+	if err := checkMaWrite(btf.NewCache()); err != nil {
 		t.Skipf("exec's own mappings are seen through %s only: %s", vmaHook, err.Reason)
 	}
 	dir := t.TempDir()

@@ -18,7 +18,7 @@ var StatusColumns = []table.Column{
 	{Name: "reason", Type: table.Text, Description: "Why the source is unavailable; empty while it runs."},
 	{Name: "hooks", Type: table.Text, Description: "Each kernel hook, comma-separated, as name=attached, name=spare (not needed: the mmap system call tracepoints while maple_tree:ma_write sees every mapping) or name=off:reason. exec must attach, and maple_tree:ma_write or else the mmap tracepoints; mprotect and memfd_create are optional."},
 	{Name: "emitted", Type: table.BigInt, Description: "Events the kernel side wrote to its ring buffer."},
-	{Name: "ring_drops", Type: table.BigInt, Description: "Events the kernel side dropped because its ring buffer (4 MiB) was full."},
+	{Name: "ring_drops", Type: table.BigInt, Description: "Events the kernel side dropped because its ring buffer (1 MiB) was full."},
 	{Name: "queue_drops", Type: table.BigInt, Description: "Events dropped because the extension's reader fell behind (its queue of 4,096 was full)."},
 	{Name: "undecodable", Type: table.BigInt, Description: "Records read from the ring that did not decode (lost)."},
 	{Name: "misses", Type: table.BigInt, Description: "Program runs the kernel skipped because another BPF program was running on the CPU: loads never seen."},

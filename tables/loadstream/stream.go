@@ -194,15 +194,19 @@ func (s *Stream) Start(ctx context.Context) error {
 			close(s.done)
 			return
 		}
-		if w, ok := s.cfg.Judge.(interface{ WarmLoads() }); ok {
-			// The judge's package index first (half a second of CPU): a
-			// pump busy building it would hold up the first events.
-			w.WarmLoads()
-		}
+		// The source first: its start decodes the kernel's types (a brief
+		// peak of memory it hands back), and that peak should not stack on
+		// the package index. Events wait in the source's queue meanwhile.
 		if err := s.src.Start(ctx); err != nil {
 			s.startErr = err
 			close(s.done)
 			return
+		}
+		if w, ok := s.cfg.Judge.(interface{ WarmLoads() }); ok {
+			// The judge's package index before the pump (half a second of
+			// CPU): a pump busy building it would judge the first events
+			// without it.
+			w.WarmLoads()
 		}
 		go s.pump()
 	})
