@@ -103,7 +103,7 @@ type Load struct {
 // once would let one process's loads hold more than it says.
 // TestBufferBoundIsTheHeap compares it with the heap it takes.
 func (l *Load) heapSize() int {
-	n := int(unsafe.Sizeof(*l)) + l.Event.Size() + len(l.Cmdline) + len(l.ParentPath) + len(l.User) + len(l.Package)
+	n := int(unsafe.Sizeof(*l)) + l.Size() + len(l.Cmdline) + len(l.ParentPath) + len(l.User) + len(l.Package)
 	if len(l.Reasons) > 0 {
 		n += 16*len(l.Reasons) + 16 // the slice; the words are the trust package's constants
 	}
