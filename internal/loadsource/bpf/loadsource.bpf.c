@@ -617,6 +617,12 @@ int vma_store(struct bpf_raw_tracepoint_args *ctx)
 	vm_flags_t vm_flags = BPF_CORE_READ(vma, vm_flags);
 	if (!(vm_flags & VM_EXEC))
 		return 0;
+	/* Each executable store traces twice: once is enough to look at. */
+	char fn[8] = {};
+	bpf_probe_read_kernel(fn, sizeof(fn), (const void *)ctx->args[0]);
+	if (fn[0] == 'm' && fn[1] == 'a' && fn[2] == 's' && fn[3] == '_' &&
+	    ((fn[4] == 'w' && fn[5] == 'r' && fn[6] == '_') || (fn[4] == 'i' && fn[5] == 's' && fn[6] == '_')))
+		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	if (!mm)
@@ -627,11 +633,6 @@ int vma_store(struct bpf_raw_tracepoint_args *ctx)
 	struct file *file = BPF_CORE_READ(vma, vm_file);
 	if (!file)
 		return 0; /* anonymous code: not a file load */
-	char fn[8] = {};
-	bpf_probe_read_kernel(fn, sizeof(fn), (const void *)ctx->args[0]);
-	if (fn[0] == 'm' && fn[1] == 'a' && fn[2] == 's' && fn[3] == '_' &&
-	    ((fn[4] == 'w' && fn[5] == 'r' && fn[6] == '_') || (fn[4] == 'i' && fn[5] == 's' && fn[6] == '_')))
-		return 0;
 
 	struct call c = {};
 	current_call(&c);
