@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modhunt/modhunt/internal/loadsource"
 	"github.com/modhunt/modhunt/tables"
 	"github.com/modhunt/modhunt/tables/deps"
 	"github.com/modhunt/modhunt/tables/loadstream"
@@ -76,29 +75,32 @@ func (c *common) eventsConfig() deps.EventsConfig {
 	if c.eventsExpiry < 0 {
 		expiry = -1
 	}
-	return deps.EventsConfig{Expiry: expiry, MaxEvents: c.eventsMax, Disabled: c.disableEvents, StartNow: c.startEvents}
+	ev := deps.EventsConfig{Expiry: expiry, MaxEvents: c.eventsMax, Disabled: c.disableEvents, StartNow: c.startEvents}
+	if c.limitsMemory() {
+		ev.OnBufferBytes = func(n int64) { debug.SetMemoryLimit(c.memoryLimit(n)) }
+	}
+	return ev
 }
 
 // applyMemoryLimit sets the soft heap limit. It is soft: past it the
 // collector runs more often (capped by the runtime at about half the CPU),
 // it never fails an allocation.
 func (c *common) applyMemoryLimit() {
-	if c.memoryMiB <= 0 || os.Getenv("GOMEMLIMIT") != "" {
+	if !c.limitsMemory() {
 		return
 	}
-	debug.SetMemoryLimit(c.memoryLimit())
+	debug.SetMemoryLimit(c.memoryLimit(0))
 }
 
-// memoryLimit is --memory_limit for the working set, plus the load event
-// buffer's bound where load events can run: the buffer is meant to stay
-// full on a busy host, and a limit it could fill by itself would keep the
-// collector running without pause.
-func (c *common) memoryLimit() int64 {
-	n := int64(c.memoryMiB) << 20
-	if loadsource.Supported && !c.disableEvents {
-		n += loadstream.DefaultMaxBytes
-	}
-	return n
+func (c *common) limitsMemory() bool { return c.memoryMiB > 0 && os.Getenv("GOMEMLIMIT") == "" }
+
+// memoryLimit is --memory_limit for the working set plus what the load
+// event buffer holds now: the buffer is meant to stay full on a busy host,
+// and a limit it could fill by itself would keep the collector running
+// without pause, while one raised by the buffer's whole bound would let an
+// idle host's heap grow that much for nothing.
+func (c *common) memoryLimit(buffered int64) int64 {
+	return int64(c.memoryMiB)<<20 + buffered
 }
 
 // parse reads the flag file first and then args, so the command line wins.

@@ -5,13 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/modhunt/modhunt/internal/loadsource"
-	"github.com/modhunt/modhunt/tables/loadstream"
 )
 
 func TestParseTolerantDropsUnknownFlags(t *testing.T) {
@@ -92,19 +90,25 @@ func TestMissingExplicitFlagfileIsAnError(t *testing.T) {
 	require.Error(t, err)
 }
 
-// The soft heap limit leaves room for the load event buffer where events
-// can run, so a full buffer does not pin the collector; with events off, or
-// where the OS has none, it is --memory_limit alone.
-func TestMemoryLimitLeavesRoomForTheEventBuffer(t *testing.T) {
-	on, off := common{memoryMiB: 40}, common{memoryMiB: 40, disableEvents: true}
-	want := int64(40 << 20)
-	if loadsource.Supported {
-		want += loadstream.DefaultMaxBytes
+// The soft heap limit grows with what the load event buffer holds, so a
+// full buffer does not pin the collector, and shrinks back with it.
+func TestMemoryLimitFollowsTheEventBuffer(t *testing.T) {
+	c := common{memoryMiB: 40}
+	ev := c.eventsConfig()
+	if ev.OnBufferBytes == nil {
+		t.Skip("GOMEMLIMIT is set: the limit is the environment's")
 	}
-	if got := on.memoryLimit(); got != want {
-		t.Errorf("events on: limit %d, want %d", got, want)
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	ev.OnBufferBytes(30 << 20)
+	if got := debug.SetMemoryLimit(-1); got != 70<<20 {
+		t.Errorf("with 30 MiB buffered: limit %d, want %d", got, 70<<20)
 	}
-	if got := off.memoryLimit(); got != 40<<20 {
-		t.Errorf("events off: limit %d, want %d", got, 40<<20)
+	ev.OnBufferBytes(0)
+	if got := debug.SetMemoryLimit(-1); got != 40<<20 {
+		t.Errorf("with the buffer empty: limit %d, want %d", got, 40<<20)
+	}
+	if off := (&common{}).eventsConfig(); off.OnBufferBytes != nil {
+		t.Error("no --memory_limit, yet the buffer sets one")
 	}
 }

@@ -19,10 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Supported says whether this OS can run the source at all (the kernel
-// may still refuse it: Start says why).
-const Supported = true
-
 // hookSpec ties a tracepoint to its program. Programs load in groups that
 // stand or fall together (an enter program is useless without its exit).
 type hookSpec struct {

@@ -4,9 +4,6 @@ package loadsource
 
 import "context"
 
-// Supported says whether this OS can run the source at all.
-const Supported = false
-
 // Source is unavailable outside Linux.
 type Source struct {
 	events chan Event

@@ -62,6 +62,10 @@ type EventsConfig struct {
 	// first query: a long-running host (osqueryd's extension, the shell)
 	// buffers from its start.
 	StartNow bool
+	// OnBufferBytes, when set, hears the heap the buffered events take
+	// whenever it has moved by a MiB: the host raises its soft heap limit by
+	// that much, so a full buffer does not keep the collector running.
+	OnBufferBytes func(int64)
 }
 
 // Logger returns d.Log, or a logger that discards.

@@ -1,8 +1,10 @@
 package loadstream
 
 import (
+	"context"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,4 +39,38 @@ func TestBufferBoundIsTheHeap(t *testing.T) {
 		t.Errorf("the buffer counts %d bytes for loads that hold %d on the heap: its bound would not hold", counted, heap)
 	}
 	runtime.KeepAlive(s)
+}
+
+// fakeSource delivers the events it is given, then closes.
+type fakeSource struct{ ch chan loadsource.Event }
+
+func (f *fakeSource) Start(context.Context) error     { return nil }
+func (f *fakeSource) Events() <-chan loadsource.Event { return f.ch }
+func (f *fakeSource) Stats() loadsource.Stats         { return loadsource.Stats{} }
+func (f *fakeSource) Close() error                    { return nil }
+
+// The host hears what the buffer holds as it fills, a MiB at a time, and
+// what it hears is the buffer's own count.
+func TestBufferBytesReported(t *testing.T) {
+	src := &fakeSource{ch: make(chan loadsource.Event)}
+	var heard []int64
+	s := New(Config{Source: src, OnBufferBytes: func(n int64) { heard = append(heard, n) }})
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	path := []byte("/tmp/x/" + strings.Repeat("a", 4000) + ".so")
+	for range 1000 { // ~4 MiB
+		src.ch <- loadsource.Event{Kind: loadsource.KindMmap, Time: time.Now(), Path: path}
+	}
+	close(src.ch)
+	<-s.Done()
+	total := s.buf.Stats().Bytes
+	if len(heard) < 4 || heard[0] == 0 || heard[len(heard)-1] > total || total-heard[len(heard)-1] >= bufferBytesStep {
+		t.Fatalf("heard %v for a buffer of %d bytes", heard, total)
+	}
+	for i := 1; i < len(heard); i++ {
+		if heard[i]-heard[i-1] < bufferBytesStep {
+			t.Fatalf("told again after less than a step: %v", heard)
+		}
+	}
 }

@@ -52,6 +52,10 @@ type Source interface {
 type Config struct {
 	Log *slog.Logger
 	// Expiry is how long an event is kept (negative: until it overflows);
+	// OnBufferBytes, when set, is told the bytes the buffer holds each time
+	// they have moved by bufferBytesStep since it was last told (and once
+	// at the first event).
+	OnBufferBytes func(int64)
 	// MaxEvents and MaxBytes bound the buffer. Past either bound the oldest
 	// are dropped and counted.
 	Expiry    time.Duration
@@ -180,6 +184,10 @@ func New(cfg Config) *Stream {
 	}
 }
 
+// bufferBytesStep is how far the buffer's bytes move before OnBufferBytes
+// hears of it again.
+const bufferBytesStep = 1 << 20
+
 // ErrDisabled is Start's error when the stream was configured off.
 var ErrDisabled = errors.New("load events disabled (--disable_events)")
 
@@ -219,9 +227,16 @@ func (s *Stream) Done() <-chan struct{} { return s.done }
 func (s *Stream) pump() {
 	defer close(s.done)
 	defer s.closeSubscribers()
+	told := int64(-bufferBytesStep)
 	for ev := range s.src.Events() {
 		l := s.enrich(ev)
 		l.EID = s.buf.Add(ev.Time, l)
+		if s.cfg.OnBufferBytes != nil {
+			if n := s.buf.Stats().Bytes; n-told >= bufferBytesStep || told-n >= bufferBytesStep {
+				told = n
+				s.cfg.OnBufferBytes(n)
+			}
+		}
 		s.matches.Add(uint64(len(l.Matches)))
 		s.publish(l)
 	}
