@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,11 +48,7 @@ func streamingTable(f *fakeTable, batch int) *table.Table {
 // rows, byte for byte where a map's order cannot differ.
 func TestStreamedRepliesMatchOsqueryGo(t *testing.T) {
 	t.Parallel()
-	odd := table.Row{"ü日本語🙂", "/tmp/a \"b\"\\c\n\t\x00d", "\xff\xfe not UTF-8", ""}
-	var many []table.Row
-	for i := range 3000 {
-		many = append(many, table.Row{strconv.Itoa(i), "/usr/lib/x86_64-linux-gnu/lib" + strconv.Itoa(i) + ".so", strconv.Itoa(i << 12), "0"})
-	}
+	odd, many := replyRows()
 	all := `{"constraints":[]}`
 	for name, tc := range map[string]struct {
 		rows []table.Row

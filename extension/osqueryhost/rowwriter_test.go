@@ -83,16 +83,7 @@ func processors(t testing.TB, tbl *table.Table) (stock, rows *gen.ExtensionProce
 // a Go map's iteration order cannot differ (no row with two keys).
 func TestRowWriterMatchesOsqueryGo(t *testing.T) {
 	t.Parallel()
-	odd := table.Row{
-		"ü日本語🙂",                    // unicode
-		"/tmp/a \"b\"\\c\n\t\x00d", // quotes, escapes, newline, NUL
-		"\xff\xfe not UTF-8",       // bytes that are no UTF-8
-		"",                         // empty: NULL for a number
-	}
-	var many []table.Row
-	for i := range 3000 {
-		many = append(many, table.Row{strconv.Itoa(i), "/usr/lib/x86_64-linux-gnu/lib" + strconv.Itoa(i) + ".so", strconv.Itoa(i << 12), "0"})
-	}
+	odd, many := replyRows()
 	all := `{"constraints":[]}`
 	for name, tc := range map[string]struct {
 		rows    []table.Row
@@ -176,4 +167,19 @@ func maxKeys(rows []map[string]string) int {
 		n = max(n, len(r))
 	}
 	return n
+}
+
+// replyRows are the rows every reply test encodes: one whose cells are
+// hard to encode, and 3,000 ordinary ones.
+func replyRows() (odd table.Row, many []table.Row) {
+	odd = table.Row{
+		"ü日本語🙂",                    // unicode
+		"/tmp/a \"b\"\\c\n\t\x00d", // quotes, escapes, newline, NUL
+		"\xff\xfe not UTF-8",       // bytes that are no UTF-8
+		"",                         // empty: NULL for a number
+	}
+	for i := range 3000 {
+		many = append(many, table.Row{strconv.Itoa(i), "/usr/lib/x86_64-linux-gnu/lib" + strconv.Itoa(i) + ".so", strconv.Itoa(i << 12), "0"})
+	}
+	return odd, many
 }
