@@ -76,7 +76,7 @@ func (c *common) eventsConfig() deps.EventsConfig {
 		expiry = -1
 	}
 	ev := deps.EventsConfig{Expiry: expiry, MaxEvents: c.eventsMax, Disabled: c.disableEvents, StartNow: c.startEvents}
-	if c.limitsMemory() {
+	if c.limitsMemory() && !c.disableEvents {
 		ev.OnBufferBytes = func(n int64) { debug.SetMemoryLimit(c.memoryLimit(n)) }
 	}
 	return ev
