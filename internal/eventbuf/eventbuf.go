@@ -273,6 +273,14 @@ func (b *Buffer[T]) forgetIfFull() {
 	b.st.QueriesForgotten++
 }
 
+// Bytes is what the buffered entries hold now (Stats().Bytes without
+// expiring anything or copying the counters: cheap enough per event).
+func (b *Buffer[T]) Bytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.bytes
+}
+
 // Stats returns the buffer's counters.
 func (b *Buffer[T]) Stats() Stats {
 	b.mu.Lock()

@@ -1,12 +1,9 @@
 package loadsource
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,30 +169,12 @@ func parseReport(t testing.TB, out []byte) fileID {
 	return id
 }
 
-// run runs mhload to completion (the process is reaped when it returns)
-// and returns its pid and what it reported.
+// run runs mhload to completion and returns its pid and what it reported.
 func run(t testing.TB, env []string, args ...string) (int, fileID) {
 	t.Helper()
-	cmd := exec.Command(mhload, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("mhload %v: %v\n%s", args, err, stderr.String())
-	}
-	t.Logf("mhload %s: pid %d ran %v", args[0], cmd.Process.Pid, time.Since(start).Round(time.Millisecond))
-	return cmd.Process.Pid, parseReport(t, stdout.Bytes())
+	pid, out := loadtest.Run(t, mhload, env, args...)
+	return pid, parseReport(t, out)
 }
 
-// gone asserts that /proc has nothing left of pid: whatever a reader of
-// /proc would learn about the load after the fact, it learns nothing.
-func gone(t testing.TB, pid int) {
-	t.Helper()
-	for _, f := range []string{"maps", "exe", "cmdline"} {
-		p := fmt.Sprintf("/proc/%d/%s", pid, f)
-		if _, err := os.ReadFile(p); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("%s is still readable (err %v): the test cannot show the process was gone", p, err)
-		}
-	}
-}
+// gone asserts that /proc has nothing left of pid (loadtest.Gone).
+func gone(t testing.TB, pid int) { loadtest.Gone(t, pid) }

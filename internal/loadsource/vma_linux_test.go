@@ -101,7 +101,7 @@ func TestInterpreterMappedByExec(t *testing.T) {
 	}
 	loader := loadtest.BuildLoader(t, dir, "mhload-interp", "-Wl,--dynamic-linker="+interp)
 	lib := copyLib(t, dir, "libmh_interp.so")
-	cmd := runProgram(t, loader, "load", lib)
+	cmd, _ := loadtest.Run(t, loader, nil, "load", lib)
 	gone(t, cmd)
 	c.resume()
 	ev := c.wait(t, "the interpreter's mapping", func(e *Event) bool { return int(e.PID) == cmd && string(e.Path) == interp })
@@ -140,16 +140,6 @@ func TestInterpreterMappedByExec(t *testing.T) {
 	if interps != 1 || images != 0 {
 		t.Errorf("%d interpreter events (want 1), %d mmap events of the main image (want 0: exec reports it)", interps, images)
 	}
-}
-
-// runProgram runs a loader to completion and returns its pid.
-func runProgram(t *testing.T, prog string, args ...string) int {
-	t.Helper()
-	saved := mhload
-	mhload = prog
-	defer func() { mhload = saved }()
-	pid, _ := run(t, nil, args...)
-	return pid
 }
 
 var (

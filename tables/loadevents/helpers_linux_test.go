@@ -1,12 +1,9 @@
 package loadevents_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,42 +120,22 @@ func startLive(t testing.TB, cfg loadstream.Config) *live {
 	return &live{stream: s, src: src, d: d, events: ev, status: st}
 }
 
-// run runs mhload to completion (reaped when it returns) and returns its pid.
+// run runs mhload to completion and returns its pid.
 func run(t testing.TB, env []string, args ...string) int {
 	t.Helper()
-	cmd := exec.Command(mhload, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("mhload %v: %v\n%s", args, err, stderr.String())
-	}
-	t.Logf("mhload %s: pid %d ran %v", args[0], cmd.Process.Pid, time.Since(start).Round(time.Millisecond))
-	return cmd.Process.Pid
+	pid, _ := loadtest.Run(t, mhload, env, args...)
+	return pid
 }
 
 // runCmd runs any program to completion and returns its pid.
 func runCmd(t testing.TB, env []string, name string, args ...string) int {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return cmd.Process.Pid
+	pid, _ := loadtest.Run(t, name, env, args...)
+	return pid
 }
 
-// gone asserts /proc has nothing left of pid.
-func gone(t testing.TB, pid int) {
-	t.Helper()
-	for _, f := range []string{"maps", "exe", "cmdline"} {
-		p := fmt.Sprintf("/proc/%d/%s", pid, f)
-		if _, err := os.ReadFile(p); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("%s is still readable (err %v): the test cannot show the process was gone", p, err)
-		}
-	}
-}
+// gone asserts /proc has nothing left of pid (loadtest.Gone).
+func gone(t testing.TB, pid int) { loadtest.Gone(t, pid) }
 
 // waitRow queries tbl (ad hoc) until a row satisfies match.
 func waitRow(t testing.TB, tbl *table.Table, q table.Query, what string, match func(map[string]string) bool) map[string]string {

@@ -232,7 +232,7 @@ func (s *Stream) pump() {
 		l := s.enrich(ev)
 		l.EID = s.buf.Add(ev.Time, l)
 		if s.cfg.OnBufferBytes != nil {
-			if n := s.buf.Stats().Bytes; n-told >= bufferBytesStep || told-n >= bufferBytesStep {
+			if n := s.buf.Bytes(); n-told >= bufferBytesStep || told-n >= bufferBytesStep {
 				told = n
 				s.cfg.OnBufferBytes(n)
 			}

@@ -4,6 +4,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"debug/elf"
 	_ "embed"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -114,6 +116,35 @@ func Interpreter(t testing.TB, prog string) string {
 	}
 	t.Fatalf("%s has no PT_INTERP", prog)
 	return ""
+}
+
+// Run runs prog to completion with env added to this process's
+// environment (the process is reaped when Run returns) and returns its pid
+// and what it wrote to stdout; a failure fails the test with its stderr.
+func Run(t testing.TB, prog string, env []string, args ...string) (int, []byte) {
+	t.Helper()
+	cmd := exec.Command(prog, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", filepath.Base(prog), args, err, stderr.String())
+	}
+	t.Logf("%s %v: pid %d ran %v", filepath.Base(prog), args, cmd.Process.Pid, time.Since(start).Round(time.Millisecond))
+	return cmd.Process.Pid, stdout.Bytes()
+}
+
+// Gone asserts that /proc has nothing left of pid: whatever a reader of
+// /proc would learn about the load after the fact, it learns nothing.
+func Gone(t testing.TB, pid int) {
+	t.Helper()
+	for _, f := range []string{"maps", "exe", "cmdline"} {
+		p := fmt.Sprintf("/proc/%d/%s", pid, f)
+		if _, err := os.ReadFile(p); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s is still readable (err %v): the test cannot show the process was gone", p, err)
+		}
+	}
 }
 
 // Cleanup removes what Build built; TestMain calls it after m.Run.
