@@ -10,29 +10,14 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/modhunt/modhunt/internal/pefacts/clitest"
 )
 
 // shared is a directory the tests build tools and fixtures into once per
 // run (mcs and mingw builds are the slow part).
 var shared string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pefacts-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	shared = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	// No parse may leave a goroutine behind (the package starts none).
-	if err := goleak.Find(); err != nil && code == 0 {
-		fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(clitest.Main(m, "pefacts-test-", &shared)) }
 
 // tool returns the path of a build tool, or skips the test naming the
 // package that provides it (.ci/run installs them all, so CI never skips).

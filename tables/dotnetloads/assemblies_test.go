@@ -7,28 +7,13 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
 
 	"github.com/modhunt/modhunt/internal/pefacts/clitest"
 	"github.com/modhunt/modhunt/tables/table"
 	"github.com/modhunt/modhunt/test/sim"
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dotnetloads-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	shared = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	if err := goleak.Find(); err != nil && code == 0 {
-		fmt.Fprintln(os.Stderr, "goroutine leak:", err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(clitest.Main(m, "dotnetloads-test-", &shared)) }
 
 // shared holds what tests compile once per run (TestMain removes it).
 var shared string

@@ -15,6 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // CompileCS writes src next to dir/out and compiles it there with the mcs
@@ -75,4 +78,24 @@ func StrongNameKey(path string) ([]byte, error) {
 	_ = binary.Write(&pub, binary.LittleEndian, []uint32{0x2400, 0x31415352, bits, uint32(key.E)})
 	pub.Write(le(key.N, bits/8))
 	return pub.Bytes(), nil
+}
+
+// Main is a TestMain for a package whose tests compile their assemblies
+// and tools once per run: it makes the shared directory (named with prefix)
+// and sets *dir to it, runs the tests, removes it, and fails a run that
+// left a goroutine behind. It returns the exit code.
+func Main(m *testing.M, prefix string, dir *string) int {
+	d, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	*dir = d
+	code := m.Run()
+	_ = os.RemoveAll(d)
+	if err := goleak.Find(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+		code = 1
+	}
+	return code
 }
