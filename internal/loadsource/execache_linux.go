@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+
+	"github.com/modhunt/modhunt/internal/boundmap"
 )
 
 // exeCacheSize matches the kernel side's exe_map: a process the kernel
@@ -15,10 +17,8 @@ const exeCacheSize = 16384
 // process image (EV_EXE_SENT on the events after the first): from the exec
 // event's path or the first load's Exe. Only the reader goroutine uses it.
 type exeCache struct {
-	max   int
-	m     map[uint32]exeEntry
-	order []uint32
-	proc  string
+	m    *boundmap.Map[uint32, exeEntry]
+	proc string
 	// misses counts events whose path had to be read from procfs (the
 	// event that carried it was dropped, or arrived later from another
 	// CPU); readlink fails once the process is gone.
@@ -31,19 +31,10 @@ type exeEntry struct {
 }
 
 func newExeCache(n int, procFS string) *exeCache {
-	return &exeCache{max: n, m: make(map[uint32]exeEntry, 256), proc: procFS}
+	return &exeCache{m: boundmap.New[uint32, exeEntry](n), proc: procFS}
 }
 
-func (c *exeCache) put(pid uint32, e exeEntry) {
-	if _, ok := c.m[pid]; !ok {
-		if len(c.order) >= c.max {
-			delete(c.m, c.order[0])
-			c.order = c.order[1:]
-		}
-		c.order = append(c.order, pid)
-	}
-	c.m[pid] = e
-}
+func (c *exeCache) put(pid uint32, e exeEntry) { c.m.Put(pid, e) }
 
 // fill records what ev says of its process's executable, or fills in
 // what the kernel side left out.
@@ -54,7 +45,7 @@ func (c *exeCache) fill(ev *Event) {
 			c.put(ev.PID, exeEntry{path: ev.Path})
 		}
 	case ev.exeSent:
-		if e, ok := c.m[ev.PID]; ok {
+		if e, ok := c.m.Get(ev.PID); ok {
 			ev.Exe, ev.AuxTruncated = e.path, ev.AuxTruncated || e.truncated
 			return
 		}

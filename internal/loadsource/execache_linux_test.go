@@ -40,7 +40,7 @@ func TestExeCacheFillsEventsTheKernelLeftBare(t *testing.T) {
 	if string(ev.Exe) != self || c.misses != 1 {
 		t.Errorf("miss read from procfs: %q (want %q), misses %d", ev.Exe, self, c.misses)
 	}
-	if len(c.m) > 4 {
-		t.Errorf("cache grew past its bound: %d", len(c.m))
+	if c.m.Len() > 4 {
+		t.Errorf("cache grew past its bound: %d", c.m.Len())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/modhunt/modhunt/detections"
+	"github.com/modhunt/modhunt/internal/boundmap"
 	"github.com/modhunt/modhunt/internal/loadsource"
 	"github.com/modhunt/modhunt/tables/verdict"
 )
@@ -135,9 +136,7 @@ func joinArgv(argv [][]byte) string {
 // line is read from procfs once, while it lives.
 type procCache struct {
 	mu    sync.Mutex
-	max   int
-	m     map[uint32]procInfo
-	order []uint32 // insertion order, for eviction
+	m     *boundmap.Map[uint32, procInfo]
 	users map[uint32]string
 	root  string
 	// mountNS is this process's mount namespace (inode): a load in it sees
@@ -156,30 +155,20 @@ type procInfo struct {
 }
 
 func newProcCache(n int, procFS string) *procCache {
-	return &procCache{max: n, m: make(map[uint32]procInfo, 64), users: map[uint32]string{}, root: procFS, mountNS: ownMountNS(procFS)}
-}
-
-func (c *procCache) put(pid uint32, p procInfo) {
-	if _, ok := c.m[pid]; !ok {
-		if len(c.order) >= c.max {
-			delete(c.m, c.order[0])
-			c.order = c.order[1:]
-		}
-		c.order = append(c.order, pid)
-	}
-	c.m[pid] = p
+	return &procCache{m: boundmap.New[uint32, procInfo](n), users: map[uint32]string{}, root: procFS, mountNS: ownMountNS(procFS)}
 }
 
 func (c *procCache) exec(pid uint32, p procInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.put(pid, p)
+	c.m.Put(pid, p)
 }
 
 func (c *procCache) exe(pid uint32) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[pid].exe
+	p, _ := c.m.Get(pid)
+	return p.exe
 }
 
 // info is what is known of pid: what its exec said, or what procfs said
@@ -188,7 +177,7 @@ func (c *procCache) exe(pid uint32) string {
 // this one after an exec the source did not see): read again.
 func (c *procCache) info(pid uint32, exe string) procInfo {
 	c.mu.Lock()
-	p, ok := c.m[pid]
+	p, ok := c.m.Get(pid)
 	c.mu.Unlock()
 	if ok && (exe == "" || p.exe == exe) {
 		return p
@@ -196,7 +185,7 @@ func (c *procCache) info(pid uint32, exe string) procInfo {
 	dir := filepath.Join(c.root, strconv.FormatUint(uint64(pid), 10))
 	p = procInfo{exe: exe, cmdline: readCmdline(filepath.Join(dir, "cmdline")), ldEnv: readLoaderEnv(filepath.Join(dir, "environ"))}
 	c.mu.Lock()
-	c.put(pid, p)
+	c.m.Put(pid, p)
 	c.mu.Unlock()
 	return p
 }
