@@ -81,6 +81,7 @@ type Source struct {
 	atts     []*attachment
 	active   []int // hookSpecs attached at start, reattached by setAttached
 	rd       *ringbuf.Reader
+	wait     *ringWaiter
 	ids      map[string]uint64
 	final    *Stats // counters read at Close, after which the maps are gone
 
@@ -186,6 +187,11 @@ func (s *Source) start() *UnavailableError {
 		return unavailable(fmt.Sprintf("opening the ring buffer: %v", rerr))
 	}
 	s.rd = rd
+	w, werr := newRingWaiter(s.maps["events"].FD())
+	if werr != nil {
+		return unavailable(werr.Error())
+	}
+	s.wait = w
 	vmaErr := s.vmaUsable()
 	if vmaErr == nil {
 		vmaErr = s.bringUp(spec, groupVMA)
@@ -337,42 +343,60 @@ func (s *Source) reattach() error {
 	return nil
 }
 
-// read moves records from the ring to the Events channel. A full channel
+// read moves records from the ring to the Events channel, a poll interval
+// at a time, or sooner when the ring fills past a quarter. A full channel
 // drops the event (counted) instead of stalling: the kernel ring keeps
 // filling while the consumer is slow, and losing the newest with a count
-// beats losing the ring's contents without one.
+// beats losing the ring's contents without one. When the waiter closes it
+// delivers what the ring still holds and stops.
 func (s *Source) read(clock *wallClock) {
 	defer close(s.readerDone)
 	defer close(s.events)
 	var rec ringbuf.Record
 	exes := newExeCache(exeCacheSize, "/proc")
-	s.rd.SetDeadline(time.Now().Add(s.cfg.Poll))
+	// A deadline long past: ReadInto drains what is there and never
+	// blocks (the waiter does the waiting).
+	s.rd.SetDeadline(time.Unix(1, 0))
+	full := func() bool { return s.rd.AvailableBytes() >= s.cfg.RingBytes/4 }
 	for {
-		if err := s.rd.ReadInto(&rec); err != nil {
+		werr := s.wait.wait(time.Now().Add(s.cfg.Poll), full)
+		if werr != nil && !errors.Is(werr, errWaiterClosed) {
+			s.cfg.Log.Warn("waiting on the load event ring", "err", werr)
+		}
+		for {
+			err := s.rd.ReadInto(&rec)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				// The ring is drained; sleep until the next poll or a wakeup.
-				s.rd.SetDeadline(time.Now().Add(s.cfg.Poll))
-				continue
+				break // drained
 			}
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}
-			s.cfg.Log.Warn("reading the load event ring", "err", err)
-			continue
+			if err != nil {
+				s.cfg.Log.Warn("reading the load event ring", "err", err)
+				break
+			}
+			s.deliver(rec.RawSample, clock, exes)
 		}
-		s.received.Add(1)
-		ev, err := decode(rec.RawSample, clock.wall)
-		if err != nil {
-			s.cfg.Log.Warn("undecodable load event", "err", err)
-			continue
+		if werr != nil {
+			return
 		}
-		s.decoded.Add(1)
-		exes.fill(&ev)
-		select {
-		case s.events <- ev:
-		default:
-			s.queueDrops.Add(1)
-		}
+
+	}
+}
+
+func (s *Source) deliver(raw []byte, clock *wallClock, exes *exeCache) {
+	s.received.Add(1)
+	ev, err := decode(raw, clock.wall)
+	if err != nil {
+		s.cfg.Log.Warn("undecodable load event", "err", err)
+		return
+	}
+	s.decoded.Add(1)
+	exes.fill(&ev)
+	select {
+	case s.events <- ev:
+	default:
+		s.queueDrops.Add(1)
 	}
 }
 
@@ -398,8 +422,8 @@ func (s *Source) Close() error {
 			st := s.statsLocked()
 			s.final = &st
 			s.state = StateStopped
-			if s.rd != nil {
-				err = errors.Join(err, s.rd.Close())
+			if s.wait != nil {
+				err = errors.Join(err, s.wait.Close())
 			}
 		}
 		s.mu.Unlock()
@@ -441,6 +465,10 @@ func (s *Source) detach() error {
 // release frees what start acquired. Called with mu held.
 func (s *Source) release() error {
 	err := s.detach()
+	if s.wait != nil {
+		err = errors.Join(err, s.wait.Close())
+		s.wait = nil
+	}
 	if s.rd != nil {
 		if cerr := s.rd.Close(); cerr != nil && !errors.Is(cerr, os.ErrClosed) {
 			err = errors.Join(err, cerr)
