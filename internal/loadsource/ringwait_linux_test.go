@@ -29,9 +29,9 @@ func TestRingFillingWakesTheReader(t *testing.T) {
 // (no wakeup per event: each would cost the loading process a cross-CPU
 // interrupt), and Close still delivers what the ring holds.
 func TestCloseDeliversWhatTheRingHolds(t *testing.T) {
-	// 4 MiB before a forced wakeup: other processes' loads during the test
-	// cannot reach it.
-	s := startRaw(t, Config{Poll: time.Hour, RingBytes: 16 << 20, Queue: 1 << 16})
+	// 16 MiB before a forced wakeup: other processes' loads during the test
+	// (another package's storm among them) cannot reach it.
+	s := startRaw(t, Config{Poll: time.Hour, RingBytes: 64 << 20, Queue: 1 << 16})
 	lib := copyLib(t, t.TempDir(), "libmh_close.so")
 	pid, _ := run(t, nil, "load", lib)
 	deadline := time.Now().Add(10 * time.Second)
