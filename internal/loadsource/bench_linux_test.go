@@ -116,14 +116,16 @@ func median(d []float64) float64 {
 // dlclose each way and the slowdown, the median of the 20 pairs' ratios:
 // the host's other work drifts, and adjacent runs share its drift (target:
 // at most 5%). "default" is the source as it runs (mmap seen through
-// maple_tree:ma_write where the kernel has it); "syscall_mmap" sees mmap
-// through its system call tracepoints, as on kernels without it.
+// maple_tree:ma_write where the kernel has it); "raw_tracepoint" is that
+// through the program kernels before 6.2 load (a helper call where the
+// default has a load); "syscall_mmap" sees mmap through its system call
+// tracepoints, as on kernels without maple_tree:ma_write.
 func BenchmarkDlopenSlowdown(b *testing.B) {
 	lib := benchSetup(b)
 	for _, w := range []struct {
 		name string
 		cfg  Config
-	}{{"default", Config{}}, {"syscall_mmap", Config{noVMA: true}}, {"core_only", Config{noOptional: true}}} {
+	}{{"default", Config{}}, {"raw_tracepoint", Config{fallbackVMA: true}}, {"syscall_mmap", Config{noVMA: true}}, {"core_only", Config{noOptional: true}}} {
 		b.Run(w.name, func(b *testing.B) { dlopenSlowdown(b, lib, w.cfg) })
 	}
 }
@@ -276,10 +278,11 @@ func BenchmarkConsumerCPU(b *testing.B) {
 
 // BenchmarkProgramCost is the programs' own work in the kernel per load
 // (bpf_stats run time of every program over a dlopen/dlclose loop, per
-// dlopen), three ways alternating 5 times in the same run: the source as it
+// dlopen), four ways alternating 5 times in the same run: the source as it
 // runs (mmap through maple_tree:ma_write, the executable's path once per
-// process image), with mmap through its system call tracepoints, and with
-// the executable's path walked for every load.
+// process image), with the raw tracepoint program kernels before 6.2 load,
+// with mmap through its system call tracepoints, and with the executable's
+// path walked for every load.
 func BenchmarkProgramCost(b *testing.B) {
 	lib := benchSetup(b)
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
@@ -320,15 +323,17 @@ func BenchmarkProgramCost(b *testing.B) {
 		}
 		return float64(runNS) / loops
 	}
-	var def, sys, every []float64
+	var def, raw, sys, every []float64
 	for b.Loop() {
 		for range rounds {
 			def = append(def, cost(Config{}))
+			raw = append(raw, cost(Config{fallbackVMA: true}))
 			sys = append(sys, cost(Config{noVMA: true}))
 			every = append(every, cost(Config{exeEveryLoad: true}))
 		}
 	}
 	b.ReportMetric(median(def), "default-ns/dlopen")
+	b.ReportMetric(median(raw), "raw-tracepoint-ns/dlopen")
 	b.ReportMetric(median(sys), "syscall-mmap-ns/dlopen")
 	b.ReportMetric(median(every), "exe-every-load-ns/dlopen")
 }

@@ -106,6 +106,7 @@ const (
 	loadsourceProgExitMprotect     = "exit_mprotect"
 	loadsourceProgSchedExec        = "sched_exec"
 	loadsourceProgVmaStore         = "vma_store"
+	loadsourceProgVmaStoreRaw      = "vma_store_raw"
 	loadsourceVarExeOnce           = "exe_once"
 	loadsourceVarNrExecve          = "nr_execve"
 	loadsourceVarNrExecveat        = "nr_execveat"
@@ -164,6 +165,7 @@ type loadsourceProgramSpecs struct {
 	ExitMprotect     *ebpf.ProgramSpec `ebpf:"exit_mprotect"`
 	SchedExec        *ebpf.ProgramSpec `ebpf:"sched_exec"`
 	VmaStore         *ebpf.ProgramSpec `ebpf:"vma_store"`
+	VmaStoreRaw      *ebpf.ProgramSpec `ebpf:"vma_store_raw"`
 }
 
 // loadsourceMapSpecs contains maps before they are loaded into the kernel.
@@ -256,6 +258,7 @@ type loadsourcePrograms struct {
 	ExitMprotect     *ebpf.Program `ebpf:"exit_mprotect"`
 	SchedExec        *ebpf.Program `ebpf:"sched_exec"`
 	VmaStore         *ebpf.Program `ebpf:"vma_store"`
+	VmaStoreRaw      *ebpf.Program `ebpf:"vma_store_raw"`
 }
 
 func (p *loadsourcePrograms) Close() error {
@@ -268,6 +271,7 @@ func (p *loadsourcePrograms) Close() error {
 		p.ExitMprotect,
 		p.SchedExec,
 		p.VmaStore,
+		p.VmaStoreRaw,
 	)
 }
 

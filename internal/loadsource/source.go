@@ -67,6 +67,10 @@ type Config struct {
 	// noOptional attaches only the hooks a source cannot run without:
 	// benchmarks measure what the optional ones cost.
 	noOptional bool
+	// fallbackVMA loads vma_store_raw, the program for kernels without
+	// BTF-typed loads, even where vma_store loads: tests and benchmarks
+	// run it here.
+	fallbackVMA bool
 	// noVMA sees mmap through its system call tracepoints even where
 	// maple_tree:ma_write works: the path older kernels take. Tests set it.
 	noVMA bool

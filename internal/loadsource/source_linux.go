@@ -24,8 +24,11 @@ import (
 type hookSpec struct {
 	tracepoint, program, group string
 	// raw: a raw tracepoint, attached by name with no perf event (and no
-	// tracefs id).
+	// tracefs id); a BTF-typed one when its program is of type Tracing.
 	raw bool
+	// fallback is the program loaded instead where program cannot load or
+	// attach (it needs a newer kernel's BPF): the same hook and events.
+	fallback string
 }
 
 // The groups. exec must attach for the source to run, and one way of
@@ -43,14 +46,14 @@ const (
 // Exit before enter: an enter without its exit would leave a pending
 // record behind (the LRU map ages it out, but there is no need).
 var hookSpecs = []hookSpec{
-	{"sched:sched_process_exec", "sched_exec", groupExec, false},
-	{vmaHook, "vma_store", groupVMA, true},
-	{"syscalls:sys_exit_mmap", "exit_mmap", groupMmap, false},
-	{"syscalls:sys_enter_mmap", "enter_mmap", groupMmap, false},
-	{"syscalls:sys_exit_mprotect", "exit_mprotect", "mprotect", false},
-	{"syscalls:sys_enter_mprotect", "enter_mprotect", "mprotect", false},
-	{"syscalls:sys_exit_memfd_create", "exit_memfd_create", "memfd_create", false},
-	{"syscalls:sys_enter_memfd_create", "enter_memfd_create", "memfd_create", false},
+	{"sched:sched_process_exec", "sched_exec", groupExec, false, ""},
+	{vmaHook, "vma_store", groupVMA, true, "vma_store_raw"},
+	{"syscalls:sys_exit_mmap", "exit_mmap", groupMmap, false, ""},
+	{"syscalls:sys_enter_mmap", "enter_mmap", groupMmap, false, ""},
+	{"syscalls:sys_exit_mprotect", "exit_mprotect", "mprotect", false, ""},
+	{"syscalls:sys_enter_mprotect", "enter_mprotect", "mprotect", false, ""},
+	{"syscalls:sys_exit_memfd_create", "exit_memfd_create", "memfd_create", false, ""},
+	{"syscalls:sys_enter_memfd_create", "enter_memfd_create", "memfd_create", false, ""},
 }
 
 var optionalGroups = []string{"mprotect", "memfd_create"}
@@ -79,7 +82,8 @@ type Source struct {
 	kernel   *btf.Cache // while starting
 	counters *ebpf.Map
 	atts     []*attachment
-	active   []int // hookSpecs attached at start, reattached by setAttached
+	active   []int           // hookSpecs attached at start, reattached by setAttached
+	bound    []*ebpf.Program // by hookSpecs index: the program attached there
 	rd       *ringbuf.Reader
 	wait     *ringWaiter
 	ids      map[string]uint64
@@ -103,6 +107,7 @@ func New(cfg Config) *Source {
 		events:     make(chan Event, cfg.Queue),
 		state:      StateStopped,
 		hooks:      hooks,
+		bound:      make([]*ebpf.Program, len(hookSpecs)),
 		readerDone: make(chan struct{}),
 	}
 }
@@ -259,8 +264,31 @@ func (s *Source) vmaUsable() *UnavailableError {
 // group, and attaches them. A group that fails is closed again and its
 // hooks say why.
 func (s *Source) bringUp(spec *ebpf.CollectionSpec, group string) *UnavailableError {
+	fallback := slices.ContainsFunc(hookSpecs, func(h hookSpec) bool { return h.group == group && h.fallback != "" })
+	if fallback && s.cfg.fallbackVMA {
+		return s.bringUpWith(spec, group, true)
+	}
+	err := s.bringUpWith(spec, group, false)
+	if err == nil || !fallback {
+		return err
+	}
+	if ferr := s.bringUpWith(spec, group, true); ferr != nil {
+		return ferr
+	}
+	s.cfg.Log.Info("load events: the older programs of a group loaded", "group", group, "why", err.Reason)
+	return nil
+}
+
+// bringUpWith is bringUp with the groups' programs or their fallbacks.
+func (s *Source) bringUpWith(spec *ebpf.CollectionSpec, group string, fallback bool) *UnavailableError {
 	var idx []int
 	var progs []string
+	name := func(h hookSpec) string {
+		if fallback && h.fallback != "" {
+			return h.fallback
+		}
+		return h.program
+	}
 	for i, h := range hookSpecs {
 		if h.group != group {
 			continue
@@ -271,7 +299,7 @@ func (s *Source) bringUp(spec *ebpf.CollectionSpec, group string) *UnavailableEr
 			return unavailable(reason)
 		}
 		idx = append(idx, i)
-		progs = append(progs, h.program)
+		progs = append(progs, name(h))
 	}
 	gs := spec.Copy()
 	for name := range gs.Programs {
@@ -287,7 +315,7 @@ func (s *Source) bringUp(spec *ebpf.CollectionSpec, group string) *UnavailableEr
 	}
 	var atts []*attachment
 	for _, i := range idx {
-		a, err := attachHook(hookSpecs[i], s.ids, coll.Programs[hookSpecs[i].program], s.cfg.forceIoctl)
+		a, err := attachHook(hookSpecs[i], s.ids, coll.Programs[name(hookSpecs[i])], s.cfg.forceIoctl)
 		if err != nil {
 			for _, a := range atts {
 				_ = a.Close()
@@ -306,7 +334,8 @@ func (s *Source) bringUp(spec *ebpf.CollectionSpec, group string) *UnavailableEr
 	s.colls = append(s.colls, coll)
 	s.atts = append(s.atts, atts...)
 	for _, i := range idx {
-		s.progs = append(s.progs, coll.Programs[hookSpecs[i].program])
+		s.bound[i] = coll.Programs[name(hookSpecs[i])]
+		s.progs = append(s.progs, s.bound[i])
 		s.hooks[i].Attached, s.hooks[i].Err = true, ""
 		s.active = append(s.active, i)
 	}
@@ -321,20 +350,11 @@ func (s *Source) markGroup(group, reason string) {
 	}
 }
 
-func (s *Source) program(name string) *ebpf.Program {
-	for _, c := range s.colls {
-		if p := c.Programs[name]; p != nil {
-			return p
-		}
-	}
-	return nil
-}
-
 // reattach attaches again the hooks that were attached at start.
 func (s *Source) reattach() error {
 	for _, i := range s.active {
 		h := hookSpecs[i]
-		a, err := attachHook(h, s.ids, s.program(h.program), s.cfg.forceIoctl)
+		a, err := attachHook(h, s.ids, s.bound[i], s.cfg.forceIoctl)
 		if err != nil {
 			return fmt.Errorf("attaching to %s again: %w", h.tracepoint, err)
 		}

@@ -146,8 +146,14 @@ func attachHook(h hookSpec, ids map[string]uint64, prog *ebpf.Program, forceIoct
 		return nil, errors.New("its program is not loaded")
 	}
 	if h.raw {
-		_, name, _ := strings.Cut(h.tracepoint, ":")
-		lnk, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: name, Program: prog})
+		var lnk link.Link
+		var err error
+		if prog.Type() == ebpf.Tracing {
+			lnk, err = link.AttachTracing(link.TracingOptions{Program: prog}) // the tracepoint named at load
+		} else {
+			_, name, _ := strings.Cut(h.tracepoint, ":")
+			lnk, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: name, Program: prog})
+		}
 		if err != nil {
 			return nil, err
 		}

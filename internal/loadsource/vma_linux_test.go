@@ -3,20 +3,23 @@ package loadsource
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 )
 
-// mmapWays are the two ways the source sees mmap: maple_tree:ma_write
-// where the kernel has it, the mmap system call tracepoints elsewhere.
+// mmapWays are the ways the source sees mmap: maple_tree:ma_write where
+// the kernel has it (through a BTF-typed program, or the raw one older
+// kernels load), the mmap system call tracepoints elsewhere.
 var mmapWays = []struct {
 	name string
 	cfg  Config
-}{{"ma_write", Config{}}, {"syscalls", Config{noVMA: true}}}
+}{{"ma_write", Config{}}, {"ma_write_raw", Config{fallbackVMA: true}}, {"syscalls", Config{noVMA: true}}}
 
 // Where maple_tree:ma_write works it carries mmap and the system call
 // tracepoints stand by; told not to use it, the source attaches them.
@@ -41,8 +44,26 @@ func TestHooksPreferMapleTree(t *testing.T) {
 			if !vma.Attached || vma.Err != "" || enter.Attached || !enter.Spare {
 				t.Fatalf("ma_write %+v, sys_enter_mmap %+v", vma, enter)
 			}
+			// The typed program wherever the kernel has what it needs.
+			want := ebpf.RawTracepoint
+			if !w.cfg.fallbackVMA && kernelHasFunc(t, "bpf_rdonly_cast") {
+				want = ebpf.Tracing
+			}
+			if got := c.src.bound[slices.IndexFunc(hookSpecs, func(h hookSpec) bool { return h.tracepoint == vmaHook })].Type(); got != want {
+				t.Errorf("%s runs a %v program, want %v", vmaHook, got, want)
+			}
 		})
 	}
+}
+
+func kernelHasFunc(t *testing.T, name string) bool {
+	t.Helper()
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fn *btf.Func
+	return spec.TypeByName(name, &fn) == nil
 }
 
 // An executable file mapping is stored again whenever it is split, cut,

@@ -605,21 +605,11 @@ struct {
  *  - inside exec, the program interpreter, once (the main image is the exec
  *    event), sent after the exec event.
  */
-SEC("raw_tracepoint/ma_write")
-int vma_store(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas, struct vm_area_struct *vma, vm_flags_t vm_flags)
 {
-	struct vm_area_struct *vma = (struct vm_area_struct *)ctx->args[3];
-	if (!vma)
-		return 0; /* an erase */
-	/* Most stores are of data, stack or heap: one read tells, before the
-	 * entry is known to be a mapping at all (a read of anything else
-	 * yields flags that the tree check below then refuses). */
-	vm_flags_t vm_flags = BPF_CORE_READ(vma, vm_flags);
-	if (!(vm_flags & VM_EXEC))
-		return 0;
 	/* Each executable store traces twice: once is enough to look at. */
 	char fn[8] = {};
-	bpf_probe_read_kernel(fn, sizeof(fn), (const void *)ctx->args[0]);
+	bpf_probe_read_kernel(fn, sizeof(fn), fn_name);
 	if (fn[0] == 'm' && fn[1] == 'a' && fn[2] == 's' && fn[3] == '_' &&
 	    ((fn[4] == 'w' && fn[5] == 'r' && fn[6] == '_') || (fn[4] == 'i' && fn[5] == 's' && fn[6] == '_')))
 		return 0;
@@ -627,7 +617,6 @@ int vma_store(struct bpf_raw_tracepoint_args *ctx)
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	if (!mm)
 		return 0;
-	struct ma_state *mas = (struct ma_state *)ctx->args[1];
 	if ((void *)BPF_CORE_READ(mas, tree) != (void *)&mm->mm_mt)
 		return 0;
 	struct file *file = BPF_CORE_READ(vma, vm_file);
@@ -672,6 +661,42 @@ int vma_store(struct bpf_raw_tracepoint_args *ctx)
 	struct interp in = {.mm = (u64)mm, .addr = start, .p = p};
 	bpf_map_update_elem(&interp_map, &tgid, &in, BPF_ANY);
 	return 0;
+}
+
+/*
+ * Most stores are of data, stack or heap (18 of a dlopen's 20): the entry's
+ * flags tell, before it is known to be a mapping at all (a read of anything
+ * else yields flags that the tree check then refuses). Where the kernel
+ * allows it (BTF-typed tracepoints and bpf_rdonly_cast, Linux 6.2+) that read
+ * is a plain load, which the JIT guards like a probe; vma_store_raw, for
+ * older kernels, pays a helper call for it on every store of every address
+ * space (BenchmarkProgramCost measures both).
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+SEC("tp_btf/ma_write")
+int vma_store(u64 *ctx)
+{
+	void *entry = (void *)ctx[3];
+	if (!entry)
+		return 0; /* an erase */
+	struct vm_area_struct *v = bpf_rdonly_cast(entry, bpf_core_type_id_kernel(struct vm_area_struct));
+	vm_flags_t vm_flags = v->vm_flags;
+	if (!(vm_flags & VM_EXEC))
+		return 0;
+	return vma_stored((const void *)ctx[0], (struct ma_state *)ctx[1], entry, vm_flags);
+}
+
+SEC("raw_tracepoint/ma_write")
+int vma_store_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct vm_area_struct *vma = (struct vm_area_struct *)ctx->args[3];
+	if (!vma)
+		return 0; /* an erase */
+	vm_flags_t vm_flags = BPF_CORE_READ(vma, vm_flags);
+	if (!(vm_flags & VM_EXEC))
+		return 0;
+	return vma_stored((const void *)ctx->args[0], (struct ma_state *)ctx->args[1], vma, vm_flags);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
