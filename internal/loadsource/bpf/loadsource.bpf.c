@@ -533,29 +533,33 @@ struct call {
 	s32 fd;
 };
 
-static __always_inline void current_call(struct call *c)
+/* RD reads a field: a plain load where the program is BTF-typed (typed is
+ * a constant, so one branch is compiled), else a helper call. */
+#define RD(typed, p, f) ((typed) ? (p)->f : BPF_CORE_READ(p, f))
+
+static __always_inline void current_call(struct call *c, int typed)
 {
 	c->nr = -1;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
 		return;
 	if (bpf_core_field_exists(regs->orig_ax)) {
-		c->nr = BPF_CORE_READ(regs, orig_ax);
+		c->nr = RD(typed, regs, orig_ax);
 		if (c->nr == nr_mmap) {
-			c->addr = BPF_CORE_READ(regs, di);
-			c->len = BPF_CORE_READ(regs, si);
-			c->prot = BPF_CORE_READ(regs, dx);
-			c->flags = BPF_CORE_READ(regs, r10);
-			c->fd = (s32)BPF_CORE_READ(regs, r8);
+			c->addr = RD(typed, regs, di);
+			c->len = RD(typed, regs, si);
+			c->prot = RD(typed, regs, dx);
+			c->flags = RD(typed, regs, r10);
+			c->fd = (s32)RD(typed, regs, r8);
 		}
 	} else if (bpf_core_field_exists(regs->syscallno)) {
-		c->nr = BPF_CORE_READ(regs, syscallno);
+		c->nr = RD(typed, regs, syscallno);
 		if (c->nr == nr_mmap) {
-			c->addr = BPF_CORE_READ(regs, orig_x0); /* x0 is the return value by now */
-			c->len = BPF_CORE_READ(regs, regs[1]);
-			c->prot = BPF_CORE_READ(regs, regs[2]);
-			c->flags = BPF_CORE_READ(regs, regs[3]);
-			c->fd = (s32)BPF_CORE_READ(regs, regs[4]);
+			c->addr = RD(typed, regs, orig_x0); /* x0 is the return value by now */
+			c->len = RD(typed, regs, regs[1]);
+			c->prot = RD(typed, regs, regs[2]);
+			c->flags = RD(typed, regs, regs[3]);
+			c->fd = (s32)RD(typed, regs, regs[4]);
 		}
 	}
 }
@@ -605,7 +609,7 @@ struct {
  *  - inside exec, the program interpreter, once (the main image is the exec
  *    event), sent after the exec event.
  */
-static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas, struct vm_area_struct *vma, vm_flags_t vm_flags)
+static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas, struct vm_area_struct *vma, vm_flags_t vm_flags, int typed)
 {
 	/* Each executable store traces twice: once is enough to look at. */
 	char fn[8] = {};
@@ -613,30 +617,30 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 	if (fn[0] == 'm' && fn[1] == 'a' && fn[2] == 's' && fn[3] == '_' &&
 	    ((fn[4] == 'w' && fn[5] == 'r' && fn[6] == '_') || (fn[4] == 'i' && fn[5] == 's' && fn[6] == '_')))
 		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct task_struct *task = typed ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
+	struct mm_struct *mm = RD(typed, task, mm);
 	if (!mm)
 		return 0;
-	if ((void *)BPF_CORE_READ(mas, tree) != (void *)&mm->mm_mt)
+	if ((u64)RD(typed, mas, tree) != (u64)mm + bpf_core_field_offset(struct mm_struct, mm_mt))
 		return 0;
-	struct file *file = BPF_CORE_READ(vma, vm_file);
+	struct file *file = RD(typed, vma, vm_file);
 	if (!file)
 		return 0; /* anonymous code: not a file load */
 
 	struct call c = {};
-	current_call(&c);
-	unsigned long start = BPF_CORE_READ(vma, vm_start);
-	unsigned long end = BPF_CORE_READ(vma, vm_end);
+	current_call(&c, typed);
+	unsigned long start = RD(typed, vma, vm_start);
+	unsigned long end = RD(typed, vma, vm_end);
 	if (c.nr == nr_mmap) {
 		if (!(c.prot & PROT_EXEC) || (c.flags & MAP_ANONYMOUS))
 			return 0;
-		if (fd_file(task, c.fd) != file)
+		if ((u64)fd_file(task, c.fd) != (u64)file)
 			return 0;
 		if ((c.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (end <= c.addr || start >= c.addr + c.len))
 			return 0;
 	} else if (c.nr != nr_execve && c.nr != nr_execveat) {
 		return 0;
-	} else if (file == BPF_CORE_READ(mm, exe_file)) {
+	} else if ((u64)file == (u64)RD(typed, mm, exe_file)) {
 		return 0;
 	}
 
@@ -644,7 +648,7 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 		.file = (u64)file,
 		.prot = vm_flags & 0x7, /* VM_READ|VM_WRITE|VM_EXEC are PROT_READ|WRITE|EXEC */
 		.flags = (vm_flags & VM_SHARED) ? MAP_SHARED : MAP_PRIVATE,
-		.offset = (u64)BPF_CORE_READ(vma, vm_pgoff) << page_shift,
+		.offset = (u64)RD(typed, vma, vm_pgoff) << page_shift,
 		.len = end - start,
 		.fd = c.nr == nr_mmap ? c.fd : -1,
 		.kind = KIND_MMAP,
@@ -684,7 +688,7 @@ int vma_store(u64 *ctx)
 	vm_flags_t vm_flags = v->vm_flags;
 	if (!(vm_flags & VM_EXEC))
 		return 0;
-	return vma_stored((const void *)ctx[0], (struct ma_state *)ctx[1], entry, vm_flags);
+	return vma_stored((const void *)ctx[0], (struct ma_state *)ctx[1], v, vm_flags, 1);
 }
 
 SEC("raw_tracepoint/ma_write")
@@ -696,7 +700,7 @@ int vma_store_raw(struct bpf_raw_tracepoint_args *ctx)
 	vm_flags_t vm_flags = BPF_CORE_READ(vma, vm_flags);
 	if (!(vm_flags & VM_EXEC))
 		return 0;
-	return vma_stored((const void *)ctx->args[0], (struct ma_state *)ctx->args[1], vma, vm_flags);
+	return vma_stored((const void *)ctx->args[0], (struct ma_state *)ctx->args[1], vma, vm_flags, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
