@@ -230,7 +230,7 @@ func (s *Source) spec() (*ebpf.CollectionSpec, *UnavailableError) {
 	}
 	spec.Maps["events"].MaxEntries = uint32(s.cfg.RingBytes)
 	set := map[string]any{
-		"wakeup_bytes": uint64(s.cfg.RingBytes / 4),
+		"wakeup_bytes": uint64(s.wakeBytes()),
 		"page_shift":   uint32(bits.TrailingZeros(uint(os.Getpagesize()))),
 	}
 	if s.cfg.exeEveryLoad {
@@ -377,7 +377,7 @@ func (s *Source) read(clock *wallClock) {
 	// A deadline long past: ReadInto drains what is there and never
 	// blocks (the waiter does the waiting).
 	s.rd.SetDeadline(time.Unix(1, 0))
-	full := func() bool { return s.rd.AvailableBytes() >= s.cfg.RingBytes/4 }
+	full := func() bool { return s.rd.AvailableBytes() >= s.wakeBytes() }
 	for {
 		werr := s.wait.wait(time.Now().Add(s.cfg.Poll), full)
 		if werr != nil && !errors.Is(werr, errWaiterClosed) {
@@ -400,9 +400,13 @@ func (s *Source) read(clock *wallClock) {
 		if werr != nil {
 			return
 		}
-
 	}
 }
+
+// wakeBytes is how full the ring is when the programs wake the reader
+// before its poll interval: a quarter, so a burst cannot fill it between
+// the wakeup and the read.
+func (s *Source) wakeBytes() int { return s.cfg.RingBytes / 4 }
 
 func (s *Source) deliver(raw []byte, clock *wallClock, exes *exeCache) {
 	s.received.Add(1)

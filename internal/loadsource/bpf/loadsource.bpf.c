@@ -672,9 +672,10 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
  * flags tell, before it is known to be a mapping at all (a read of anything
  * else yields flags that the tree check then refuses). Where the kernel
  * allows it (BTF-typed tracepoints and bpf_rdonly_cast, Linux 6.2+) that read
- * is a plain load, which the JIT guards like a probe; vma_store_raw, for
- * older kernels, pays a helper call for it on every store of every address
- * space (BenchmarkProgramCost measures both).
+ * and the checks after it are plain loads, which the JIT guards like a
+ * probe; vma_store_raw, for older kernels, pays a helper call for each, the
+ * flags on every store of every address space (BenchmarkProgramCost
+ * measures both).
  */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
