@@ -128,6 +128,8 @@ type scratch struct {
 	// Config.CacheSize entries.
 	typed  map[nameKey]FileType
 	intern map[string]string
+	// device is the interned device text of the last module added.
+	device string
 	// internSize is the bytes of the intern table's strings.
 	internSize int
 }
@@ -635,8 +637,18 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 	}
 	find := func() int {
 		// Mappings of one file are usually adjacent: try the last module
-		// before the maps.
-		if k := len(mods) - 1; k >= 0 && same(k) {
+		// first. A process of a few dozen modules is searched in place: a
+		// map lookup and insert per module cost more, and the table is
+		// cold in the cache by the next process.
+		if len(mods) <= linearModules {
+			for k := len(mods) - 1; k >= 0; k-- {
+				if same(k) {
+					return k
+				}
+			}
+			return -1
+		}
+		if k := len(mods) - 1; same(k) {
 			return k
 		}
 		if at, ok := s.index[key]; ok && at.generation == s.generation {
@@ -660,19 +672,26 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 	if idx < 0 {
 		raw := s.str(path)
 		s.pathBytes += len(raw)
+		if string(m.Device) != s.device {
+			s.device = s.str(m.Device)
+		}
 		mods = append(mods, Module{
 			Base: m.Start, Size: 0, PathTruncated: truncated,
-			Linux: LinuxMapping{Inode: m.Inode, Major: m.Major, Minor: m.Minor, Device: s.str(m.Device), MapStart: m.Start, MapEnd: m.End},
+			Linux: LinuxMapping{Inode: m.Inode, Major: m.Major, Minor: m.Minor, Device: s.device, MapStart: m.Start, MapEnd: m.End},
 			File:  fileinfo.Key{Dev: unix.Mkdev(m.Major, m.Minor), Ino: m.Inode},
 		})
 		s.raw = append(s.raw, raw)
-		idx = len(mods) - 1
-		if at, ok := s.index[key]; !ok || at.generation != s.generation {
-			s.index[key] = moduleAt{generation: s.generation, module: idx}
-		} else {
-			s.names[nameKey{key, raw}] = idx
-		}
 		s.perms = append(s.perms, 0)
+		idx = len(mods) - 1
+		switch {
+		case idx > linearModules:
+			s.indexModule(key, idx)
+		case idx == linearModules:
+			// Past the in-place search: index every module so far.
+			for k := range mods {
+				s.indexModule(fileKey{mods[k].Linux.Major, mods[k].Linux.Minor, mods[k].Linux.Inode}, k)
+			}
+		}
 	}
 	mod := &mods[idx]
 	if m.Start < mod.Base {
@@ -681,6 +700,20 @@ func (inv *Inventory) addMapping(s *scratch, m *procmaps.Mapping, path []byte, t
 	mod.Size += m.Size()
 	s.perms[idx] |= m.Perms
 	s.proc.Modules = mods
+}
+
+// linearModules is how many modules of a process are searched in place
+// before addMapping indexes them.
+const linearModules = 32
+
+// indexModule records module k, whose file is key, in the index:
+// the first module of a file there, any other in names.
+func (s *scratch) indexModule(key fileKey, k int) {
+	if at, ok := s.index[key]; !ok || at.generation != s.generation {
+		s.index[key] = moduleAt{generation: s.generation, module: k}
+	} else {
+		s.names[nameKey{key, s.raw[k]}] = k
+	}
 }
 
 // finishModules settles what needs the file itself: deletion, memfd,
