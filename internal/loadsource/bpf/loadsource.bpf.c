@@ -266,23 +266,49 @@ static __always_inline void count(u32 which)
 		__v;                                                                                         \
 	})
 
-static __always_inline struct mount *real_mount(struct vfsmount *mnt)
+/*
+ * The event path comes in two builds, picked by typed, a constant at every
+ * call site (so the compiler keeps one branch). In a BTF-typed program
+ * (vma_store, Linux 6.2+) kernel pointers are typed, and a field is a plain
+ * load, which the JIT guards like a probe: no helper call. Elsewhere each
+ * object's head is copied once with a helper and fields are picked out of
+ * it (READ_HEAD, HEAD_FIELD), or a field is read on its own (RD).
+ *
+ * PTR makes an address read as a number (a map value, a helper's copy) a
+ * pointer the typed build can load through; bpf_rdonly_cast costs nothing
+ * (the verifier drops the call). FIELD is one field either way.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+#define RD(typed, p, f) ((typed) ? (p)->f : BPF_CORE_READ(p, f))
+#define PTR(typed, type, p)                                                                                   \
+	((typed) ? (type *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(type)) : (type *)(p))
+#define HEAD(typed, h, src)                                                                                   \
+	do {                                                                                                 \
+		if (!(typed))                                                                                \
+			READ_HEAD(h, src);                                                                   \
+	} while (0)
+#define FIELD(typed, h, src, ctype, type, field)                                                              \
+	((typed) ? (ctype)(((type *)(src))->field) : HEAD_FIELD(h, src, ctype, type, field))
+
+static __always_inline struct mount *real_mount(struct vfsmount *mnt, const int typed)
 {
-	return (struct mount *)((void *)mnt - bpf_core_field_offset(struct mount, mnt));
+	return PTR(typed, struct mount, (void *)mnt - bpf_core_field_offset(struct mount, mnt));
 }
 
 /* fd -> struct file * through task->files->fdt, as fget would find it. */
-static __always_inline struct file *fd_file(struct task_struct *task, s32 fd)
+static __always_inline struct file *fd_file(struct task_struct *task, s32 fd, const int typed)
 {
 	if (fd < 0)
 		return 0;
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct fdtable *fdt = typed ? task->files->fdt : BPF_CORE_READ(task, files, fdt);
 	if (!fdt)
 		return 0;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	unsigned int max = RD(typed, fdt, max_fds);
 	if ((unsigned int)fd >= max)
 		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	/* An index a verifier cannot bound: a helper copy either way. */
+	struct file **fds = RD(typed, fdt, fd);
 	struct file *f = 0;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
@@ -298,14 +324,14 @@ static __always_inline struct file *fd_file(struct task_struct *task, s32 fd)
  * as simple_dname does. Returns the offset where the path starts; w->flags
  * gets EV_PATH_TRUNCATED or EV_PSEUDO, w->mnt_ns the namespace.
  */
-static __noinline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w)
+static __always_inline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w, const int typed)
 {
 	u32 off = PATH_BYTES;
 	u32 flags = EV_PATH_TRUNCATED; /* until the walk reaches a root */
-	struct mount *mnt = real_mount(vfsmnt);
-	READ_HEAD(w->mhead, mnt);
-	struct mount *mnt_parent = HEAD_FIELD(w->mhead, mnt, struct mount *, struct mount, mnt_parent);
-	struct dentry *mnt_root = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
+	struct mount *mnt = real_mount(vfsmnt, typed);
+	HEAD(typed, w->mhead, mnt);
+	struct mount *mnt_parent = FIELD(typed, w->mhead, mnt, struct mount *, struct mount, mnt_parent);
+	struct dentry *mnt_root = FIELD(typed, w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
 
 	for (int i = 0; i < WALK_STEPS; i++) {
 		if (dentry == mnt_root) {
@@ -313,19 +339,19 @@ static __noinline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struc
 				flags = 0;
 				break;
 			}
-			dentry = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt_mountpoint);
+			dentry = FIELD(typed, w->mhead, mnt, struct dentry *, struct mount, mnt_mountpoint);
 			mnt = mnt_parent;
-			READ_HEAD(w->mhead, mnt);
-			mnt_parent = HEAD_FIELD(w->mhead, mnt, struct mount *, struct mount, mnt_parent);
-			mnt_root = HEAD_FIELD(w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
+			HEAD(typed, w->mhead, mnt);
+			mnt_parent = FIELD(typed, w->mhead, mnt, struct mount *, struct mount, mnt_parent);
+			mnt_root = FIELD(typed, w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
 			continue;
 		}
-		READ_HEAD(w->dhead, dentry);
-		struct dentry *parent = HEAD_FIELD(w->dhead, dentry, struct dentry *, struct dentry, d_parent);
-		const unsigned char *name = HEAD_FIELD(w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
+		HEAD(typed, w->dhead, dentry);
+		struct dentry *parent = FIELD(typed, w->dhead, dentry, struct dentry *, struct dentry, d_parent);
+		const unsigned char *name = FIELD(typed, w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
 		/* NAME_MAX is 255: VFS refuses longer names, and memfd's
 		 * "memfd:" + 249 bytes fits. The mask only keeps the verifier sure. */
-		u32 len = HEAD_FIELD(w->dhead, dentry, u32, struct dentry, d_name.len) & (NAME_BYTES - 1);
+		u32 len = FIELD(typed, w->dhead, dentry, u32, struct dentry, d_name.len) & (NAME_BYTES - 1);
 		if (len + 1 >= off)
 			break; /* "/" + name would not fit in PATH_BYTES-1 */
 		/* Through map memory, which the verifier does not track: it then
@@ -348,21 +374,32 @@ static __noinline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struc
 	}
 	w->flags = flags;
 	w->mnt_ns = 0;
-	struct mnt_namespace *ns = BPF_CORE_READ(mnt, mnt_ns);
+	struct mnt_namespace *ns = RD(typed, mnt, mnt_ns);
 	if (ns && ns != MNT_NS_INTERNAL)
-		w->mnt_ns = BPF_CORE_READ(ns, ns.inum);
+		w->mnt_ns = RD(typed, ns, ns.inum);
 	return off;
+}
+
+/* One subprogram per build keeps the verifier's work per walk what it was. */
+static __noinline u32 walk_typed(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w)
+{
+	return walk(dentry, vfsmnt, w, 1);
+}
+
+static __noinline u32 walk_raw(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w)
+{
+	return walk(dentry, vfsmnt, w, 0);
 }
 
 /* copy_path walks (dentry, vfsmnt) into s->data at data_off and returns
  * the path's length; the walk's flags and namespace are left in w. */
 static __always_inline u32 copy_path(struct dentry *dentry, struct vfsmount *vfsmnt, struct scratch *s,
-				     struct walkbuf *w, u32 data_off)
+				     struct walkbuf *w, u32 data_off, const int typed)
 {
 	w->flags = EV_NO_FILE;
 	if (!dentry || !vfsmnt)
 		return 0;
-	u32 off = walk(dentry, vfsmnt, w) & (PATH_BYTES - 1);
+	u32 off = (typed ? walk_typed(dentry, vfsmnt, w) : walk_raw(dentry, vfsmnt, w)) & (PATH_BYTES - 1);
 	u32 len = (PATH_BYTES - off) & (PATH_BYTES - 1);
 	barrier_var(data_off);
 	data_off &= PATH_BYTES - 1;
@@ -371,48 +408,48 @@ static __always_inline u32 copy_path(struct dentry *dentry, struct vfsmount *vfs
 }
 
 /* Where a file is: its dentry and mount, from its head. */
-#define FILE_DENTRY(h, f) HEAD_FIELD(h, f, struct dentry *, struct file, f_path.dentry)
-#define FILE_MNT(h, f) HEAD_FIELD(h, f, struct vfsmount *, struct file, f_path.mnt)
+#define FILE_DENTRY(typed, h, f) FIELD(typed, h, f, struct dentry *, struct file, f_path.dentry)
+#define FILE_MNT(typed, h, f) FIELD(typed, h, f, struct vfsmount *, struct file, f_path.mnt)
 
 /* describe fills the file fields of ev from f, path first in data. */
-static __always_inline void describe(struct file *f, struct scratch *s, struct walkbuf *w)
+static __always_inline void describe(struct file *f, struct scratch *s, struct walkbuf *w, const int typed)
 {
 	struct event *ev = &s->ev;
 	if (!f) {
 		ev->ev_flags |= EV_NO_FILE;
 		return;
 	}
-	READ_HEAD(w->head, f);
-	struct inode *inode = HEAD_FIELD(w->head, f, struct inode *, struct file, f_inode);
-	struct dentry *dentry = FILE_DENTRY(w->head, f);
-	struct vfsmount *vfsmnt = FILE_MNT(w->head, f);
+	HEAD(typed, w->head, f);
+	struct inode *inode = FIELD(typed, w->head, f, struct inode *, struct file, f_inode);
+	struct dentry *dentry = FILE_DENTRY(typed, w->head, f);
+	struct vfsmount *vfsmnt = FILE_MNT(typed, w->head, f);
 
-	READ_HEAD(w->head, inode);
-	struct super_block *sb = HEAD_FIELD(w->head, inode, struct super_block *, struct inode, i_sb);
-	ev->ino = HEAD_FIELD(w->head, inode, unsigned long, struct inode, i_ino);
-	ev->nlink = HEAD_FIELD(w->head, inode, unsigned int, struct inode, __i_nlink);
-	ev->mode = HEAD_FIELD(w->head, inode, umode_t, struct inode, i_mode);
+	HEAD(typed, w->head, inode);
+	struct super_block *sb = FIELD(typed, w->head, inode, struct super_block *, struct inode, i_sb);
+	ev->ino = FIELD(typed, w->head, inode, unsigned long, struct inode, i_ino);
+	ev->nlink = FIELD(typed, w->head, inode, unsigned int, struct inode, __i_nlink);
+	ev->mode = FIELD(typed, w->head, inode, umode_t, struct inode, i_mode);
 
-	READ_HEAD(w->head, sb);
-	ev->dev = HEAD_FIELD(w->head, sb, dev_t, struct super_block, s_dev);
-	ev->fs_magic = HEAD_FIELD(w->head, sb, unsigned long, struct super_block, s_magic);
+	HEAD(typed, w->head, sb);
+	ev->dev = FIELD(typed, w->head, sb, dev_t, struct super_block, s_dev);
+	ev->fs_magic = FIELD(typed, w->head, sb, unsigned long, struct super_block, s_magic);
 
 	/* d_unlinked: unhashed and not a root (a pseudo dentry is its own root) */
-	READ_HEAD(w->dhead, dentry);
-	const unsigned char *dname = HEAD_FIELD(w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
-	if (!HEAD_FIELD(w->dhead, dentry, void *, struct dentry, d_hash.pprev) &&
-	    HEAD_FIELD(w->dhead, dentry, struct dentry *, struct dentry, d_parent) != dentry)
+	HEAD(typed, w->dhead, dentry);
+	const unsigned char *dname = FIELD(typed, w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
+	if (!FIELD(typed, w->dhead, dentry, void *, struct dentry, d_hash.pprev) &&
+	    FIELD(typed, w->dhead, dentry, struct dentry *, struct dentry, d_parent) != dentry)
 		ev->ev_flags |= EV_UNLINKED;
 
-	ev->path_len = copy_path(dentry, vfsmnt, s, w, 0);
+	ev->path_len = copy_path(dentry, vfsmnt, s, w, 0, typed);
 	ev->mnt_ns = w->mnt_ns;
 	ev->ev_flags |= w->flags;
 
 	/* Where the file lives decides memfd, not its name alone: a tmpfs file
 	 * anyone can create may be called "memfd:x", but only memfd_create puts
 	 * one on the kernel's internal shmem (or hugetlbfs) mount. */
-	struct mount *m = real_mount(vfsmnt);
-	if (BPF_CORE_READ(m, mnt_ns) == MNT_NS_INTERNAL) {
+	struct mount *m = real_mount(vfsmnt, typed);
+	if (RD(typed, m, mnt_ns) == MNT_NS_INTERNAL) {
 		ev->ev_flags |= EV_INTERNAL;
 		if (ev->fs_magic == TMPFS_MAGIC || ev->fs_magic == HUGETLBFS_MAGIC) {
 			char prefix[6] = {};
@@ -425,23 +462,23 @@ static __always_inline void describe(struct file *f, struct scratch *s, struct w
 }
 
 /* process fills the process context of the current task. */
-static __always_inline struct task_struct *process(struct event *ev, u8 kind)
+static __always_inline struct task_struct *process(struct event *ev, u8 kind, const int typed)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = typed ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
 	u64 id = bpf_get_current_pid_tgid();
 	ev->kind = kind;
 	ev->boot_ns = bpf_ktime_get_boot_ns();
 	ev->cgroup_id = bpf_get_current_cgroup_id();
 	ev->pid = id >> 32;
 	ev->tid = (u32)id;
-	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	const struct cred *cred = BPF_CORE_READ(task, real_cred);
+	ev->ppid = typed ? task->real_parent->tgid : BPF_CORE_READ(task, real_parent, tgid);
+	const struct cred *cred = RD(typed, task, real_cred);
 	struct {
 		u64 q[4];
 	} ch;
-	READ_HEAD(ch, cred);
-	ev->uid = HEAD_FIELD(ch, cred, u32, struct cred, uid.val);
-	ev->euid = HEAD_FIELD(ch, cred, u32, struct cred, euid.val);
+	HEAD(typed, ch, cred);
+	ev->uid = FIELD(typed, ch, cred, u32, struct cred, uid.val);
+	ev->euid = FIELD(typed, ch, cred, u32, struct cred, euid.val);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	return task;
 }
@@ -464,10 +501,10 @@ static __always_inline struct walkbuf *walkbuf(void)
 
 /* aux_exe appends the process's executable path after the module's path,
  * unless an earlier event of this process (same mm and exe_file) carried it. */
-static __always_inline void aux_exe(struct task_struct *task, struct scratch *s, struct walkbuf *w)
+static __always_inline void aux_exe(struct task_struct *task, struct scratch *s, struct walkbuf *w, const int typed)
 {
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	struct file *exe = BPF_CORE_READ(mm, exe_file);
+	struct mm_struct *mm = RD(typed, task, mm);
+	struct file *exe = RD(typed, mm, exe_file);
 	if (!exe)
 		return;
 	if (exe_once) {
@@ -480,8 +517,8 @@ static __always_inline void aux_exe(struct task_struct *task, struct scratch *s,
 		struct exe_seen now = {.mm = (u64)mm, .exe_file = (u64)exe};
 		bpf_map_update_elem(&exe_map, &tgid, &now, BPF_ANY);
 	}
-	READ_HEAD(w->head, exe);
-	s->ev.aux_len = copy_path(FILE_DENTRY(w->head, exe), FILE_MNT(w->head, exe), s, w, s->ev.path_len);
+	HEAD(typed, w->head, exe);
+	s->ev.aux_len = copy_path(FILE_DENTRY(typed, w->head, exe), FILE_MNT(typed, w->head, exe), s, w, s->ev.path_len, typed);
 	if (w->flags & EV_PATH_TRUNCATED)
 		s->ev.ev_flags |= EV_AUX_TRUNCATED;
 }
@@ -501,13 +538,13 @@ static __always_inline void submit(struct scratch *s)
 		count(CNT_EMITTED);
 }
 
-static __always_inline void emit(const struct pending *p, s64 addr)
+static __always_inline void emit(const struct pending *p, s64 addr, const int typed)
 {
 	struct scratch *s = fresh();
 	struct walkbuf *w = walkbuf();
 	if (!s || !w)
 		return;
-	struct task_struct *task = process(&s->ev, p->kind);
+	struct task_struct *task = process(&s->ev, p->kind, typed);
 	s->ev.prot = p->prot;
 	s->ev.flags = p->flags;
 	s->ev.offset = p->offset;
@@ -515,8 +552,8 @@ static __always_inline void emit(const struct pending *p, s64 addr)
 	s->ev.addr = addr;
 	s->ev.fd = p->fd;
 	s->ev.ev_flags |= p->ev_flags;
-	describe((struct file *)p->file, s, w);
-	aux_exe(task, s, w);
+	describe(PTR(typed, struct file, p->file), s, w, typed);
+	aux_exe(task, s, w, typed);
 	submit(s);
 }
 
@@ -532,10 +569,6 @@ struct call {
 	u64 addr, len, prot, flags;
 	s32 fd;
 };
-
-/* RD reads a field: a plain load where the program is BTF-typed (typed is
- * a constant, so one branch is compiled), else a helper call. */
-#define RD(typed, p, f) ((typed) ? (p)->f : BPF_CORE_READ(p, f))
 
 static __always_inline void current_call(struct call *c, int typed)
 {
@@ -634,7 +667,7 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 	if (c.nr == nr_mmap) {
 		if (!(c.prot & PROT_EXEC) || (c.flags & MAP_ANONYMOUS))
 			return 0;
-		if ((u64)fd_file(task, c.fd) != (u64)file)
+		if ((u64)fd_file(task, c.fd, typed) != (u64)file)
 			return 0;
 		if ((c.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (end <= c.addr || start >= c.addr + c.len))
 			return 0;
@@ -654,7 +687,7 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 		.kind = KIND_MMAP,
 	};
 	if (c.nr == nr_mmap) {
-		emit(&p, start);
+		emit(&p, start, typed);
 		return 0;
 	}
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -677,8 +710,6 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
  * flags on every store of every address space (BenchmarkProgramCost
  * measures both).
  */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
 SEC("tp_btf/ma_write")
 int vma_store(u64 *ctx)
 {
@@ -712,7 +743,7 @@ int enter_mmap(struct syscall_enter_ctx *ctx)
 		return 0;
 	s32 fd = (s32)ctx->args[4];
 	struct pending p = {
-		.file = (u64)fd_file((struct task_struct *)bpf_get_current_task(), fd),
+		.file = (u64)fd_file((struct task_struct *)bpf_get_current_task(), fd, 0),
 		.prot = prot,
 		.flags = flags,
 		.offset = ctx->args[5],
@@ -736,7 +767,7 @@ int exit_mmap(struct syscall_exit_ctx *ctx)
 		return 0;
 	/* mmap returns an address; only -1..-4095 are errors */
 	if (p->kind == KIND_MMAP && !failed(ctx->ret))
-		emit(p, ctx->ret);
+		emit(p, ctx->ret, 0);
 	bpf_map_delete_elem(&pending_map, &id);
 	return 0;
 }
@@ -790,7 +821,7 @@ int exit_mprotect(struct syscall_exit_ctx *ctx)
 	if (!p)
 		return 0;
 	if (p->kind == KIND_MPROTECT && ctx->ret == 0)
-		emit(p, p->addr);
+		emit(p, p->addr, 0);
 	bpf_map_delete_elem(&pending_map, &id);
 	return 0;
 }
@@ -818,8 +849,8 @@ int exit_memfd_create(struct syscall_exit_ctx *ctx)
 	if (p->kind == KIND_MEMFD_CREATE && ctx->ret >= 0) {
 		s32 fd = (s32)ctx->ret;
 		p->fd = fd;
-		p->file = (u64)fd_file((struct task_struct *)bpf_get_current_task(), fd);
-		emit(p, 0);
+		p->file = (u64)fd_file((struct task_struct *)bpf_get_current_task(), fd, 0);
+		emit(p, 0, 0);
 	}
 	bpf_map_delete_elem(&pending_map, &id);
 	return 0;
@@ -854,11 +885,11 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 	struct walkbuf *w = walkbuf();
 	if (!s || !w)
 		return 0;
-	struct task_struct *task = process(&s->ev, KIND_EXEC);
+	struct task_struct *task = process(&s->ev, KIND_EXEC, 0);
 	s->ev.fd = -1;
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
-	describe(exe, s, w);
+	describe(exe, s, w, 0);
 	if (exe && !(s->ev.ev_flags & EV_PATH_TRUNCATED)) {
 		/* This event's path is the exe path of the process's loads. */
 		u32 tgid = s->ev.pid;
@@ -883,7 +914,7 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 		struct pending p = in->p;
 		u64 addr = in->addr;
 		bpf_map_delete_elem(&interp_map, &tgid);
-		emit(&p, addr);
+		emit(&p, addr, 0);
 	}
 	return 0;
 }
