@@ -160,8 +160,10 @@ func dlopenSlowdown(b *testing.B, lib string, cfg Config) {
 // avoid: the same loop with an empty program on each hook, in the same
 // pairs. "default" is the hooks the source attaches by default
 // (maple_tree:ma_write, sched_process_exec, and the mprotect and
-// memfd_create system call tracepoints); "syscall_mmap" adds the mmap system
-// call tracepoints instead of ma_write. A system call tracepoint costs its
+// memfd_create system call tracepoints); "mmap_exec_memfd" leaves out
+// mprotect, which the definition of a load does not name;
+// "core_only" leaves out both system call hooks; "syscall_mmap" adds the
+// mmap system call tracepoints instead of ma_write. A system call tracepoint costs its
 // perf dispatch each time it fires, and while any is attached every system
 // call of every process takes the slow path; a raw tracepoint costs a call.
 func BenchmarkDlopenTracepointFloor(b *testing.B) {
@@ -195,8 +197,14 @@ func BenchmarkDlopenTracepointFloor(b *testing.B) {
 	}
 	for _, w := range []struct {
 		name string
-		skip string // the group this way leaves out
-	}{{"default", groupMmap}, {"syscall_mmap", groupVMA}} {
+		skip []string // the groups this way leaves out
+	}{
+		{"default", []string{groupMmap}},
+		// The hooks the load definition names: mmap, exec, memfd_create.
+		{"mmap_exec_memfd", []string{groupMmap, "mprotect"}},
+		{"core_only", append([]string{groupMmap}, optionalGroups...)},
+		{"syscall_mmap", []string{groupVMA}},
+	} {
 		b.Run(w.name, func(b *testing.B) {
 			const loops, pairs = 1000, 20
 			n := strconv.Itoa(loops)
@@ -206,7 +214,7 @@ func BenchmarkDlopenTracepointFloor(b *testing.B) {
 					o := float64(childCPU(b, "dlloop", lib, n))
 					var atts []*attachment
 					for _, h := range hookSpecs {
-						if h.group == w.skip {
+						if slices.Contains(w.skip, h.group) {
 							continue
 						}
 						a, err := attachHook(h, ids, progs[h.raw], false)
