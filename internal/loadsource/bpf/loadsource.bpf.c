@@ -704,10 +704,10 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
  * Most stores are of data, stack or heap (18 of a dlopen's 20): the entry's
  * flags tell, before it is known to be a mapping at all (a read of anything
  * else yields flags that the tree check then refuses). Where the kernel
- * allows it (BTF-typed tracepoints and bpf_rdonly_cast, Linux 6.2+) that read
- * and the checks after it are plain loads, which the JIT guards like a
- * probe; vma_store_raw, for older kernels, pays a helper call for each, the
- * flags on every store of every address space (BenchmarkProgramCost
+ * allows it (BTF-typed tracepoints and bpf_rdonly_cast, Linux 6.2+) that read,
+ * the checks after it and the event are plain loads, which the JIT guards
+ * like a probe; vma_store_raw, for older kernels, pays helper calls, the
+ * flags' on every store of every address space (BenchmarkProgramCost
  * measures both).
  */
 SEC("tp_btf/ma_write")
