@@ -137,6 +137,7 @@ type fileID struct {
 	major, minor uint32
 	fd           int32
 	addr, addr2  uint64
+	mntns        uint64
 }
 
 func parseReport(t testing.TB, out []byte) fileID {
@@ -161,6 +162,8 @@ func parseReport(t testing.TB, out []byte) fileID {
 			id.addr = n
 		case "addr2":
 			id.addr2 = n
+		case "mntns":
+			id.mntns = n
 		}
 	}
 	if id.ino == 0 {

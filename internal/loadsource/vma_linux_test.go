@@ -174,3 +174,32 @@ func isInterp(t testing.TB, e Event) bool {
 	interpOnce.Do(func() { interpPath = loadtest.Interpreter(t, mhload) })
 	return string(e.Path) == interpPath
 }
+
+// A library on a filesystem mounted below another is named across the
+// mount, from its namespace's root, as maps names it: the walk climbs the
+// tmpfs to its root, crosses to the mount point and goes on up the parent
+// mount. The loader makes the mount in a namespace of its own, which the
+// event names. Every way of seeing mmap walks the same path.
+func TestPathAcrossMounts(t *testing.T) {
+	for _, w := range mmapWays {
+		t.Run(w.name, func(t *testing.T) {
+			c := startSource(t, w.cfg, false)
+			dir := t.TempDir()
+			pid, id := run(t, nil, "mountload", mhlib, dir)
+			want := filepath.Join(dir, "sub", "libmh_mounted.so")
+			ev := c.wait(t, "the mounted library's load", func(e *Event) bool {
+				return e.Kind == KindMmap && int(e.PID) == pid && e.Prot&protExec != 0 && e.Inode == id.ino
+			})
+			if string(ev.Path) != want {
+				t.Errorf("path %q, want %q", ev.Path, want)
+			}
+			checkFile(t, ev, id)
+			if ev.FSMagic != 0x01021994 || ev.Memfd || ev.Internal || ev.Deleted || ev.PathTruncated {
+				t.Errorf("fs magic %#x memfd %v internal %v deleted %v truncated %v", ev.FSMagic, ev.Memfd, ev.Internal, ev.Deleted, ev.PathTruncated)
+			}
+			if id.mntns == 0 || uint64(ev.MountNS) != id.mntns {
+				t.Errorf("mount namespace %d, the loader's is %d", ev.MountNS, id.mntns)
+			}
+		})
+	}
+}

@@ -145,6 +145,39 @@ int main(int argc, char **argv) {
 		load_fd(fd);
 		_exit(0);
 	}
+	if (!strcmp(mode, "mountload")) {
+		// dlopen a library that lives on a tmpfs mounted at DIR, in a
+		// private mount namespace (the host's mounts never change): its
+		// path crosses from the tmpfs's root to the mount point. Prints
+		// the namespace's inode besides the file's identity.
+		if (argc < 4)
+			return 2;
+		const char *dir = argv[3];
+		if (unshare(CLONE_NEWNS) != 0)
+			die("unshare");
+		if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+			die("mount private");
+		if (mount("tmpfs", dir, "tmpfs", 0, "size=16m") != 0)
+			die("mount tmpfs");
+		char sub[4096], dst[4096];
+		snprintf(sub, sizeof sub, "%s/sub", dir);
+		snprintf(dst, sizeof dst, "%s/libmh_mounted.so", sub);
+		if (mkdir(sub, 0755) != 0)
+			die("mkdir");
+		int src = open(path, O_RDONLY);
+		int fd = open(dst, O_RDWR | O_CREAT, 0755);
+		if (src < 0 || fd < 0)
+			die("open");
+		copy(src, fd);
+		struct stat ns;
+		if (stat("/proc/self/ns/mnt", &ns) != 0)
+			die("stat ns");
+		printf("mntns=%llu ", (unsigned long long)ns.st_ino);
+		report(fd);
+		close(fd);
+		load(dst);
+		_exit(0);
+	}
 	if (!strcmp(mode, "mprotect")) {
 		// Map a file readable, then make it executable with mprotect; a
 		// second mprotect of the now-executable mapping is no new load,
