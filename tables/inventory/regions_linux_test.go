@@ -58,24 +58,36 @@ func TestRegionsOfThisProcess(t *testing.T) {
 func TestOpenMemoryReadsAtVirtualAddresses(t *testing.T) {
 	t.Parallel()
 	page := os.Getpagesize()
-	mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = unix.Munmap(mem) })
-	copy(mem[page-4:], "BSJB-marker")
-	addr := int64(uintptr(unsafe.Pointer(&mem[0])))
-	// A hole right after the first page (unix.Munmap only takes whole mappings).
-	_, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(addr)+uintptr(page), uintptr(page), 0)
-	require.Zero(t, errno)
-
 	m, err := New(Config{}).OpenMemory(os.Getpid())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close() })
-	got := make([]byte, 4)
-	_, err = m.ReadAt(got, addr+int64(page)-4)
-	require.NoError(t, err)
-	assert.Equal(t, "BSJB", string(got))
-	_, err = m.ReadAt(got, addr+int64(page))
-	require.Error(t, err, "the unmapped page after it")
+	// The hole can be taken by any mmap this process makes meanwhile
+	// (other tests run in parallel): then the read of it succeeds, and the
+	// scenario is built again.
+	for attempt := 0; ; attempt++ {
+		mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		require.NoError(t, err)
+		copy(mem[page-4:], "BSJB-marker")
+		addr := uintptr(unsafe.Pointer(&mem[0]))
+		// A hole right after the first page (unix.Munmap only takes whole mappings).
+		_, _, errno := unix.Syscall(unix.SYS_MUNMAP, addr+uintptr(page), uintptr(page), 0)
+		require.Zero(t, errno)
+
+		got := make([]byte, 4)
+		_, err = m.ReadAt(got, int64(addr)+int64(page)-4)
+		require.NoError(t, err)
+		assert.Equal(t, "BSJB", string(got))
+		_, holeErr := m.ReadAt(got, int64(addr)+int64(page))
+		// msync fails with ENOMEM on a range nothing maps.
+		_, _, unmapped := unix.Syscall(unix.SYS_MSYNC, addr+uintptr(page), uintptr(page), unix.MS_ASYNC)
+		_, _, _ = unix.Syscall(unix.SYS_MUNMAP, addr, uintptr(page), 0)
+		if unmapped != unix.ENOMEM && attempt < 5 {
+			continue // taken meanwhile
+		}
+		require.Equal(t, unix.ENOMEM, unmapped, "the hole stayed unmapped in none of %d attempts", attempt+1)
+		require.Error(t, holeErr, "the unmapped page after it")
+		break
+	}
 
 	_, err = New(Config{}).OpenMemory(-1)
 	require.Error(t, err)
