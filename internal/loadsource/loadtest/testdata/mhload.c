@@ -60,6 +60,17 @@ static void load_fd(int fd) {
 	load(proc);
 }
 
+// private_tmpfs mounts a tmpfs at dir in a mount namespace of this process's
+// own, so the host's mounts never change and the mount goes with the process.
+static void private_tmpfs(const char *dir) {
+	if (unshare(CLONE_NEWNS) != 0)
+		die("unshare");
+	if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		die("mount private");
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=16m") != 0)
+		die("mount tmpfs");
+}
+
 static double now(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -126,12 +137,7 @@ int main(int argc, char **argv) {
 		if (argc < 4)
 			return 2;
 		const char *dir = argv[3];
-		if (unshare(CLONE_NEWNS) != 0)
-			die("unshare");
-		if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-			die("mount private");
-		if (mount("tmpfs", dir, "tmpfs", 0, "size=16m") != 0)
-			die("mount tmpfs");
+		private_tmpfs(dir);
 		char dst[4096];
 		snprintf(dst, sizeof dst, "%s/memfd:x", dir);
 		int src = open(path, O_RDONLY);
@@ -153,12 +159,7 @@ int main(int argc, char **argv) {
 		if (argc < 4)
 			return 2;
 		const char *dir = argv[3];
-		if (unshare(CLONE_NEWNS) != 0)
-			die("unshare");
-		if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-			die("mount private");
-		if (mount("tmpfs", dir, "tmpfs", 0, "size=16m") != 0)
-			die("mount tmpfs");
+		private_tmpfs(dir);
 		char sub[4096], dst[4096];
 		snprintf(sub, sizeof sub, "%s/sub", dir);
 		snprintf(dst, sizeof dst, "%s/libmh_mounted.so", sub);
