@@ -125,7 +125,7 @@ func BenchmarkDlopenSlowdown(b *testing.B) {
 	for _, w := range []struct {
 		name string
 		cfg  Config
-	}{{"default", Config{}}, {"raw_tracepoint", Config{fallbackVMA: true}}, {"syscall_mmap", Config{noVMA: true}}, {"core_only", Config{noOptional: true}}} {
+	}{{"default", Config{}}, {"raw_tracepoint", Config{fallbackVMA: true}}, {"syscall_mmap", Config{noVMA: true}}, {"core_only", Config{NoSyscallHooks: true}}} {
 		b.Run(w.name, func(b *testing.B) { dlopenSlowdown(b, lib, w.cfg) })
 	}
 }

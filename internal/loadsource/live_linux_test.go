@@ -214,3 +214,36 @@ func TestMprotectAddingExec(t *testing.T) {
 		t.Errorf("%d load events from the mprotect scenario, want exactly the one mprotect", n)
 	}
 }
+
+// With the system call hooks off, nothing puts system calls on the slow
+// path: the mprotect and memfd_create hooks say why they are off, their
+// kinds of event do not come, and a load of memfd code still does,
+// through mmap, flagged memfd.
+func TestNoSyscallHooks(t *testing.T) {
+	c := startSource(t, Config{NoSyscallHooks: true}, false)
+	for _, h := range c.src.Stats().Hooks {
+		if strings.HasPrefix(h.Name, "syscalls:") && h.Attached {
+			t.Errorf("%s attached with the system call hooks off", h.Name)
+		}
+		if strings.Contains(h.Name, "mprotect") || strings.Contains(h.Name, "memfd_create") {
+			if h.Err != SyscallHooksOff {
+				t.Errorf("%s: reason %q, want %q", h.Name, h.Err, SyscallHooksOff)
+			}
+		}
+	}
+	pid, id := run(t, nil, "memfd", mhlib, "mh_payload")
+	load := c.wait(t, "the memfd load", func(e *Event) bool {
+		return e.Kind == KindMmap && int(e.PID) == pid && e.Prot&protExec != 0 && e.Inode == id.ino
+	})
+	if string(load.Path) != "/memfd:mh_payload" || !load.Memfd || !load.Deleted {
+		t.Errorf("memfd load: path %q memfd %v deleted %v", load.Path, load.Memfd, load.Deleted)
+	}
+	lib := copyLib(t, t.TempDir(), "libmh_mprotect.so")
+	mpid, _ := run(t, nil, "mprotect", lib)
+	c.settle(t)
+	for _, e := range c.all() {
+		if (int(e.PID) == pid || int(e.PID) == mpid) && (e.Kind == KindMemfdCreate || e.Kind == KindMprotect) {
+			t.Errorf("a %s event with the system call hooks off", e.Kind)
+		}
+	}
+}

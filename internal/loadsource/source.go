@@ -57,6 +57,13 @@ type Config struct {
 	// would cost every loading process a cross-CPU interrupt. Zero means
 	// DefaultPoll.
 	Poll time.Duration
+	// NoSyscallHooks leaves out the hooks that need system call
+	// tracepoints, mprotect and memfd_create: while any is attached, every
+	// system call of every process on the host takes the kernel's slow
+	// path. Without them an mprotect that makes a file mapping executable
+	// is not seen and no memfd_create events come; loads of memfd code
+	// still are, through mmap and exec, flagged memfd.
+	NoSyscallHooks bool
 
 	// exeEveryLoad walks the executable's path for every load instead of
 	// once per process image: benchmarks measure what that costs.
@@ -64,9 +71,6 @@ type Config struct {
 	// forceIoctl attaches through the perf ioctl even where BPF links
 	// work: the path kernels before 5.15 take. Tests set it.
 	forceIoctl bool
-	// noOptional attaches only the hooks a source cannot run without:
-	// benchmarks measure what the optional ones cost.
-	noOptional bool
 	// fallbackVMA loads vma_store_raw, the program for kernels without
 	// BTF-typed loads, even where vma_store loads: tests and benchmarks
 	// run it here.

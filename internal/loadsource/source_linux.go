@@ -58,6 +58,10 @@ var hookSpecs = []hookSpec{
 
 var optionalGroups = []string{"mprotect", "memfd_create"}
 
+// SyscallHooksOff is why the optional hooks are not attached under
+// Config.NoSyscallHooks.
+const SyscallHooksOff = "turned off: system call tracepoints slow every system call on the host"
+
 // Indexes of the counters map (enum counter in the BPF program).
 const (
 	cntRingFull = 0
@@ -213,8 +217,8 @@ func (s *Source) start() *UnavailableError {
 		return unavailable(fmt.Sprintf("no hook sees mmap: %s; and %s", vmaErr.Reason, err.Reason))
 	}
 	for _, g := range optionalGroups {
-		if s.cfg.noOptional {
-			s.markGroup(g, "off for this benchmark")
+		if s.cfg.NoSyscallHooks {
+			s.markGroup(g, SyscallHooksOff)
 			continue
 		}
 		_ = s.bringUp(spec, g) // the hooks say why not
