@@ -80,6 +80,7 @@ func TestOpenMemoryReadsAtVirtualAddresses(t *testing.T) {
 		_, holeErr := m.ReadAt(got, int64(addr)+int64(page))
 		// msync fails with ENOMEM on a range nothing maps.
 		_, _, unmapped := unix.Syscall(unix.SYS_MSYNC, addr+uintptr(page), uintptr(page), unix.MS_ASYNC)
+		// Only the first page: the hole may hold another test's mapping.
 		_, _, _ = unix.Syscall(unix.SYS_MUNMAP, addr, uintptr(page), 0)
 		if unmapped != unix.ENOMEM && attempt < 5 {
 			continue // taken meanwhile

@@ -307,9 +307,9 @@ static __always_inline struct file *fd_file(struct task_struct *task, s32 fd, co
 	unsigned int max = RD(typed, fdt, max_fds);
 	if ((unsigned int)fd >= max)
 		return 0;
-	/* An index a verifier cannot bound: a helper copy either way. */
 	struct file **fds = RD(typed, fdt, fd);
 	struct file *f = 0;
+	/* An index the verifier cannot bound: a helper copy in either build. */
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
 }
@@ -706,9 +706,9 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
  * else yields flags that the tree check then refuses). Where the kernel
  * allows it (BTF-typed tracepoints and bpf_rdonly_cast, Linux 6.2+) that read,
  * the checks after it and the event are plain loads, which the JIT guards
- * like a probe; vma_store_raw, for older kernels, pays helper calls, the
- * flags' on every store of every address space (BenchmarkProgramCost
- * measures both).
+ * like a probe; vma_store_raw, for older kernels, makes each read with a
+ * helper call, the flags' on every store of every address space
+ * (BenchmarkProgramCost measures both).
  */
 SEC("tp_btf/ma_write")
 int vma_store(u64 *ctx)
