@@ -136,6 +136,7 @@ type fileID struct {
 	ino          uint64
 	major, minor uint32
 	fd           int32
+	tid          int
 	addr, addr2  uint64
 	mntns        uint64
 }
@@ -158,6 +159,8 @@ func parseReport(t testing.TB, out []byte) fileID {
 			id.minor = uint32(n)
 		case "fd":
 			id.fd = int32(n)
+		case "tid":
+			id.tid = int(n)
 		case "addr":
 			id.addr = n
 		case "addr2":

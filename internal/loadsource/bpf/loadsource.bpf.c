@@ -461,16 +461,27 @@ static __always_inline void describe(struct file *f, struct scratch *s, struct w
 	}
 }
 
-/* process fills the process context of the current task. */
+/* process fills the process context of the current task. The typed build
+ * reads the task's ids, comm and cgroup with loads (what the helpers read),
+ * the other build with the helpers. */
 static __always_inline struct task_struct *process(struct event *ev, u8 kind, const int typed)
 {
 	struct task_struct *task = typed ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
-	u64 id = bpf_get_current_pid_tgid();
 	ev->kind = kind;
 	ev->boot_ns = bpf_ktime_get_boot_ns();
-	ev->cgroup_id = bpf_get_current_cgroup_id();
-	ev->pid = id >> 32;
-	ev->tid = (u32)id;
+	if (typed) {
+		ev->pid = task->tgid;
+		ev->tid = task->pid;
+		/* bpf_get_current_cgroup_id: the default hierarchy's cgroup */
+		ev->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+		__builtin_memcpy(ev->comm, task->comm, sizeof(ev->comm));
+	} else {
+		u64 id = bpf_get_current_pid_tgid();
+		ev->pid = id >> 32;
+		ev->tid = (u32)id;
+		ev->cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	}
 	ev->ppid = typed ? task->real_parent->tgid : BPF_CORE_READ(task, real_parent, tgid);
 	const struct cred *cred = RD(typed, task, real_cred);
 	struct {
@@ -479,7 +490,6 @@ static __always_inline struct task_struct *process(struct event *ev, u8 kind, co
 	HEAD(typed, ch, cred);
 	ev->uid = FIELD(typed, ch, cred, u32, struct cred, uid.val);
 	ev->euid = FIELD(typed, ch, cred, u32, struct cred, euid.val);
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	return task;
 }
 

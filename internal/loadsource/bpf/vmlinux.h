@@ -214,7 +214,21 @@ struct cred {
 	kuid_t euid;
 };
 
+struct kernfs_node {
+	u64 id;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+};
+
 struct task_struct {
+	char comm[16];
+	struct css_set *cgroups;
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;

@@ -6,13 +6,16 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +74,16 @@ static void private_tmpfs(const char *dir) {
 		die("mount tmpfs");
 }
 
+// A thread of its own name loads the library, so an event can be checked
+// against the thread that made it, not only the process.
+static void *thread_load(void *path) {
+	prctl(PR_SET_NAME, "mh-worker");
+	printf("tid=%ld\n", (long)syscall(SYS_gettid));
+	fflush(stdout);
+	load(path);
+	return NULL;
+}
+
 static double now(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -92,6 +105,27 @@ int main(int argc, char **argv) {
 		report(fd);
 		close(fd);
 		load(path);
+		_exit(0);
+	}
+	if (!strcmp(mode, "threadload")) {
+		// Join cgroup CGROUP (a cgroup2 directory), then dlopen PATH from
+		// a second thread named mh-worker, and exit.
+		if (argc > 3) {
+			char procs[4096];
+			snprintf(procs, sizeof procs, "%s/cgroup.procs", argv[3]);
+			int cg = open(procs, O_WRONLY);
+			if (cg < 0 || write(cg, "0", 1) != 1)
+				die("join cgroup");
+			close(cg);
+		}
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("open");
+		report(fd);
+		close(fd);
+		pthread_t th;
+		if (pthread_create(&th, NULL, thread_load, (void *)path) != 0 || pthread_join(th, NULL) != 0)
+			die("thread");
 		_exit(0);
 	}
 	if (!strcmp(mode, "memfd")) {
