@@ -108,6 +108,7 @@ const (
 	loadsourceProgVmaStore         = "vma_store"
 	loadsourceProgVmaStoreRaw      = "vma_store_raw"
 	loadsourceVarExeOnce           = "exe_once"
+	loadsourceVarFnSeen            = "fn_seen"
 	loadsourceVarNrExecve          = "nr_execve"
 	loadsourceVarNrExecveat        = "nr_execveat"
 	loadsourceVarNrMmap            = "nr_mmap"
@@ -186,6 +187,7 @@ type loadsourceMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type loadsourceVariableSpecs struct {
 	ExeOnce     *ebpf.VariableSpec `ebpf:"exe_once"`
+	FnSeen      *ebpf.VariableSpec `ebpf:"fn_seen"`
 	NrExecve    *ebpf.VariableSpec `ebpf:"nr_execve"`
 	NrExecveat  *ebpf.VariableSpec `ebpf:"nr_execveat"`
 	NrMmap      *ebpf.VariableSpec `ebpf:"nr_mmap"`
@@ -239,6 +241,7 @@ func (m *loadsourceMaps) Close() error {
 // It can be passed to loadLoadsourceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type loadsourceVariables struct {
 	ExeOnce     *ebpf.Variable `ebpf:"exe_once"`
+	FnSeen      *ebpf.Variable `ebpf:"fn_seen"`
 	NrExecve    *ebpf.Variable `ebpf:"nr_execve"`
 	NrExecveat  *ebpf.Variable `ebpf:"nr_execveat"`
 	NrMmap      *ebpf.Variable `ebpf:"nr_mmap"`

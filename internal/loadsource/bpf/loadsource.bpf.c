@@ -631,6 +631,48 @@ struct {
 } interp_map SEC(".maps");
 
 /*
+ * Each executable store traces twice, from the tree's entry point and again
+ * from an inner function (mas_wr_*, mas_is_span_wr) with the same entry:
+ * once is enough to look at. The trace's fn is the storing function's
+ * __func__, a string at a fixed kernel address, so each address is read and
+ * classified once and remembered: a read per store would be a helper call
+ * each time. A slot is one 64-bit word, written whole, so a CPU never sees
+ * an address with another's class: the address itself for an inner
+ * function, with its top bit (set in every kernel address) cleared for an
+ * entry point. Two CPUs filling one slot at once leave one answer; the
+ * other function is read again next time. With every slot taken, or an
+ * address without the top bit, the name is read each time.
+ */
+#define FN_SLOTS 8
+#define FN_ENTRY_MASK (~(1ULL << 63))
+u64 fn_seen[FN_SLOTS];
+
+static __always_inline int inner_store(const void *fn_name)
+{
+	u64 addr = (u64)fn_name;
+	u32 free = FN_SLOTS;
+	for (u32 i = 0; i < FN_SLOTS; i++) {
+		u64 v = fn_seen[i];
+		if (!v) {
+			if (free == FN_SLOTS)
+				free = i;
+			continue;
+		}
+		if (v == addr)
+			return 1;
+		if (v == (addr & FN_ENTRY_MASK))
+			return 0;
+	}
+	char fn[8] = {};
+	bpf_probe_read_kernel(fn, sizeof(fn), fn_name);
+	int inner = fn[0] == 'm' && fn[1] == 'a' && fn[2] == 's' && fn[3] == '_' &&
+		    ((fn[4] == 'w' && fn[5] == 'r' && fn[6] == '_') || (fn[4] == 'i' && fn[5] == 's' && fn[6] == '_'));
+	if (free < FN_SLOTS && (addr & ~FN_ENTRY_MASK))
+		fn_seen[free] = inner ? addr : addr & FN_ENTRY_MASK;
+	return inner;
+}
+
+/*
  * Every new mapping goes into its address space's maple tree, and the tree
  * traces each write (maple_tree:ma_write, args: the writing function's name,
  * the ma_state, the pivot, the entry). Hooking the write instead of the
@@ -654,11 +696,7 @@ struct {
  */
 static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas, struct vm_area_struct *vma, vm_flags_t vm_flags, int typed)
 {
-	/* Each executable store traces twice: once is enough to look at. */
-	char fn[8] = {};
-	bpf_probe_read_kernel(fn, sizeof(fn), fn_name);
-	if (fn[0] == 'm' && fn[1] == 'a' && fn[2] == 's' && fn[3] == '_' &&
-	    ((fn[4] == 'w' && fn[5] == 'r' && fn[6] == '_') || (fn[4] == 'i' && fn[5] == 's' && fn[6] == '_')))
+	if (inner_store(fn_name))
 		return 0;
 	struct task_struct *task = typed ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
 	struct mm_struct *mm = RD(typed, task, mm);
