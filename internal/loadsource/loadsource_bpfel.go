@@ -27,17 +27,18 @@ type loadsourceInterp struct {
 }
 
 type loadsourcePending struct {
-	_       structs.HostLayout
-	File    uint64
-	Prot    uint64
-	Flags   uint64
-	Offset  uint64
-	Len     uint64
-	Addr    uint64
-	Fd      int32
-	Kind    uint32
-	EvFlags uint32
-	Pad     uint32
+	_        structs.HostLayout
+	File     uint64
+	PathFile uint64
+	Prot     uint64
+	Flags    uint64
+	Offset   uint64
+	Len      uint64
+	Addr     uint64
+	Fd       int32
+	Kind     uint32
+	EvFlags  uint32
+	Pad      uint32
 }
 
 type loadsourceScratch struct {

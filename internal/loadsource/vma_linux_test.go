@@ -272,3 +272,58 @@ func scratchCgroup(t *testing.T) string {
 	})
 	return dir
 }
+
+// Container images are mounted with overlayfs, which maps the file of the
+// layer below instead of its own: the mapping's file is not the fd's, and
+// lies on a private mount of the layer. The load is reported all the same,
+// named by the path the process opened, with the inode and device
+// /proc/PID/maps gives the mapping (the overlay's, which keeps the layer's
+// inode number), and not as a file on a kernel-internal mount.
+func TestOverlayfsLoad(t *testing.T) {
+	for _, w := range mmapWays {
+		t.Run(w.name, func(t *testing.T) {
+			c := startSource(t, w.cfg, false)
+			dir := t.TempDir()
+			pid, id := run(t, nil, "ovlload", mhlib, dir)
+			want := filepath.Join(dir, "merged", "libmh_ovl.so")
+			ev := c.wait(t, "the overlayfs library's load", func(e *Event) bool {
+				return e.Kind == KindMmap && int(e.PID) == pid && e.Prot&protExec != 0 && strings.HasSuffix(string(e.Path), "libmh_ovl.so")
+			})
+			if string(ev.Path) != want || ev.Internal || ev.Memfd || ev.Deleted || ev.PathTruncated {
+				t.Errorf("path %q (want %q) internal %v memfd %v deleted %v truncated %v", ev.Path, want, ev.Internal, ev.Memfd, ev.Deleted, ev.PathTruncated)
+			}
+			checkFile(t, ev, id)
+		})
+	}
+}
+
+// A program whose interpreter lives on an overlayfs (every dynamically
+// linked program in a container): exec maps the layer's file, with no fd to
+// compare, and the interpreter's event still names the path the program
+// asked for, not the layer's.
+func TestOverlayfsInterpreter(t *testing.T) {
+	for _, w := range mmapWays[:2] { // exec's own mappings are seen through maple_tree:ma_write only
+		t.Run(w.name, func(t *testing.T) {
+			c := startSource(t, w.cfg, false)
+			if err := checkMaWrite(btf.NewCache()); err != nil {
+				t.Skipf("exec's own mappings are seen through %s only: %s", vmaHook, err.Reason)
+			}
+			dir := t.TempDir()
+			interp := filepath.Join(dir, "merged", "ld-mh.so")
+			loader := loadtest.BuildLoader(t, t.TempDir(), "mhload-ovl", "-Wl,--dynamic-linker="+interp)
+			pid, _ := run(t, nil, "ovlload", mhlib, dir, loadtest.Interpreter(t, mhload), loader)
+			ev := c.wait(t, "the interpreter's mapping", func(e *Event) bool {
+				return int(e.PID) == pid && e.Interpreter && strings.HasSuffix(string(e.Path), "ld-mh.so")
+			})
+			if string(ev.Path) != interp || ev.Internal || ev.Memfd || ev.Deleted || ev.PathTruncated || ev.NoFile {
+				t.Errorf("interpreter path %q (want %q) internal %v memfd %v deleted %v truncated %v nofile %v", ev.Path, interp, ev.Internal, ev.Memfd, ev.Deleted, ev.PathTruncated, ev.NoFile)
+			}
+			lib := c.wait(t, "the library the interpreter loaded", func(e *Event) bool {
+				return int(e.PID) == pid && e.Kind == KindMmap && strings.HasSuffix(string(e.Path), "libmh_ovl.so")
+			})
+			if want := filepath.Join(dir, "merged", "libmh_ovl.so"); string(lib.Path) != want {
+				t.Errorf("library path %q, want %q", lib.Path, want)
+			}
+		})
+	}
+}

@@ -132,6 +132,7 @@ struct walkbuf {
 /* What sys_enter saw, for sys_exit to finish once the call succeeded. */
 struct pending {
 	u64 file;	/* struct file *, resolved at entry */
+	u64 path_file;	/* the file whose path names it, when not file itself (a backing file's user's) */
 	u64 prot;
 	u64 flags;
 	u64 offset;
@@ -411,8 +412,61 @@ static __always_inline u32 copy_path(struct dentry *dentry, struct vfsmount *vfs
 #define FILE_DENTRY(typed, h, f) FIELD(typed, h, f, struct dentry *, struct file, f_path.dentry)
 #define FILE_MNT(typed, h, f) FIELD(typed, h, f, struct vfsmount *, struct file, f_path.mnt)
 
-/* describe fills the file fields of ev from f, path first in data. */
-static __always_inline void describe(struct file *f, struct scratch *s, struct walkbuf *w, const int typed)
+/*
+ * A stacked filesystem (overlayfs, how container images are mounted; FUSE
+ * passthrough) maps its backing file: a file on the layer below, whose
+ * f_path is the layer's (on a private mount) and not what the process
+ * opened. Since Linux 6.8 the kernel keeps the path the user opened beside
+ * it (struct backing_file.user_path), and /proc/PID/maps names the mapping
+ * by that; 6.6 and 6.7 kept it in f_path itself. user_path reads the words
+ * where a backing file keeps it: for any other file they belong to another
+ * object, so every caller checks what it got.
+ */
+static __always_inline int user_path(struct file *f, struct path *up, const int typed)
+{
+	if (!bpf_core_type_exists(struct backing_file) || !bpf_core_field_exists(struct backing_file, user_path))
+		return 0;
+	if (typed) {
+		struct backing_file *bf = PTR(typed, struct backing_file, f);
+		up->mnt = bf->user_path.mnt;
+		up->dentry = bf->user_path.dentry;
+	} else {
+		bpf_core_read(up, sizeof(*up), &((struct backing_file *)f)->user_path);
+	}
+	return 1;
+}
+
+/* backs says whether the mapping's file is the backing file of ff, the file
+ * the process passed: the path it keeps for its user is ff's. */
+static __always_inline int backs(struct file *file, struct file *ff, const int typed)
+{
+	if (!ff)
+		return 0;
+	struct path up = {};
+	if (!user_path(file, &up, typed)) {
+		up.mnt = RD(typed, file, f_path.mnt);
+		up.dentry = RD(typed, file, f_path.dentry);
+	}
+	return up.dentry && (u64)up.dentry == (u64)RD(typed, ff, f_path.dentry) && (u64)up.mnt == (u64)RD(typed, ff, f_path.mnt);
+}
+
+/* backed_path finds the user's path of a file on a kernel-internal mount
+ * mapped with no fd to compare (the program interpreter exec mapped): it is
+ * a backing file's if what user_path read is a mount in a real namespace
+ * and a dentry of that mount's filesystem. */
+static __always_inline int backed_path(struct file *f, struct path *up, const int typed)
+{
+	if (!user_path(f, up, typed) || !up->mnt || !up->dentry)
+		return 0;
+	struct mount *m = real_mount(up->mnt, typed);
+	struct mnt_namespace *ns = RD(typed, m, mnt_ns);
+	return ns && ns != MNT_NS_INTERNAL && (u64)RD(typed, up->dentry, d_sb) == (u64)RD(typed, up->mnt, mnt_sb);
+}
+
+/* describe fills the file fields of ev from f, path first in data. For a
+ * backing file the path and inode are those of the file its user opened
+ * (pathf, when the caller knows it), as maps shows them. */
+static __always_inline void describe(struct file *f, struct file *pathf, struct scratch *s, struct walkbuf *w, const int typed)
 {
 	struct event *ev = &s->ev;
 	if (!f) {
@@ -423,6 +477,18 @@ static __always_inline void describe(struct file *f, struct scratch *s, struct w
 	struct inode *inode = FIELD(typed, w->head, f, struct inode *, struct file, f_inode);
 	struct dentry *dentry = FILE_DENTRY(typed, w->head, f);
 	struct vfsmount *vfsmnt = FILE_MNT(typed, w->head, f);
+	if (pathf && (u64)pathf != (u64)f) {
+		dentry = RD(typed, pathf, f_path.dentry);
+		vfsmnt = RD(typed, pathf, f_path.mnt);
+		inode = RD(typed, pathf, f_inode);
+	} else if (RD(typed, real_mount(vfsmnt, typed), mnt_ns) == MNT_NS_INTERNAL) {
+		struct path up = {};
+		if (backed_path(f, &up, typed)) {
+			dentry = PTR(typed, struct dentry, up.dentry);
+			vfsmnt = PTR(typed, struct vfsmount, up.mnt);
+			inode = RD(typed, dentry, d_inode);
+		}
+	}
 
 	HEAD(typed, w->head, inode);
 	struct super_block *sb = FIELD(typed, w->head, inode, struct super_block *, struct inode, i_sb);
@@ -562,7 +628,7 @@ static __always_inline void emit(const struct pending *p, s64 addr, const int ty
 	s->ev.addr = addr;
 	s->ev.fd = p->fd;
 	s->ev.ev_flags |= p->ev_flags;
-	describe(PTR(typed, struct file, p->file), s, w, typed);
+	describe(PTR(typed, struct file, p->file), PTR(typed, struct file, p->path_file), s, w, typed);
 	aux_exe(task, s, w, typed);
 	submit(s);
 }
@@ -710,12 +776,16 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 
 	struct call c = {};
 	current_call(&c, typed);
+	struct file *ff = 0;
 	unsigned long start = RD(typed, vma, vm_start);
 	unsigned long end = RD(typed, vma, vm_end);
 	if (c.nr == nr_mmap) {
 		if (!(c.prot & PROT_EXEC) || (c.flags & MAP_ANONYMOUS))
 			return 0;
-		if ((u64)fd_file(task, c.fd, typed) != (u64)file)
+		/* The fd's own file, or the backing file of it that a stacked
+		 * filesystem mapped instead (named by the fd's path). */
+		ff = PTR(typed, struct file, fd_file(task, c.fd, typed));
+		if ((u64)ff != (u64)file && !backs(file, ff, typed))
 			return 0;
 		if ((c.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (end <= c.addr || start >= c.addr + c.len))
 			return 0;
@@ -727,6 +797,7 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 
 	struct pending p = {
 		.file = (u64)file,
+		.path_file = (u64)ff,
 		.prot = vm_flags & 0x7, /* VM_READ|VM_WRITE|VM_EXEC are PROT_READ|WRITE|EXEC */
 		.flags = (vm_flags & VM_SHARED) ? MAP_SHARED : MAP_PRIVATE,
 		.offset = (u64)RD(typed, vma, vm_pgoff) << page_shift,
@@ -937,7 +1008,7 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 	s->ev.fd = -1;
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
-	describe(exe, s, w, 0);
+	describe(exe, 0, s, w, 0);
 	if (exe && !(s->ev.ev_flags & EV_PATH_TRUNCATED)) {
 		/* This event's path is the exe path of the process's loads. */
 		u32 tgid = s->ev.pid;

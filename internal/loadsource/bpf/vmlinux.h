@@ -121,6 +121,7 @@ struct dentry {
 		const struct qstr d_name;
 	};
 	struct inode *d_inode;
+	struct super_block *d_sb;
 };
 
 struct vfsmount {
@@ -154,6 +155,15 @@ struct file {
 		struct path __f_path;
 	};
 	struct inode *f_inode;
+};
+
+/* A stacked filesystem's mapped file (overlayfs, FUSE passthrough; Linux
+ * 6.8+): f_path is the backing file's own, user_path what the user opened. */
+struct backing_file {
+	struct file file;
+	union {
+		struct path user_path;
+	};
 };
 
 struct fdtable {

@@ -185,6 +185,67 @@ int main(int argc, char **argv) {
 		load_fd(fd);
 		_exit(0);
 	}
+	if (!strcmp(mode, "ovlload")) {
+		// dlopen a library through an overlayfs (how container images are
+		// mounted) at DIR/merged, its lower layer on a tmpfs at DIR, all
+		// in a private mount namespace. overlayfs maps the layer's file,
+		// not its own, so the mapping's file is not the fd's. Prints the
+		// identity /proc/self/maps gives the mapping (the layer's inode)
+		// after the load, then exits. Given INTERP and LOADER, puts INTERP
+		// in the layer as ld-mh.so and execs LOADER (whose interpreter is
+		// DIR/merged/ld-mh.so) to load the library instead.
+		if (argc < 4)
+			return 2;
+		const char *interp = argc > 5 ? argv[4] : NULL, *loader = argc > 5 ? argv[5] : NULL;
+		const char *dir = argv[3];
+		private_tmpfs(dir);
+		char lower[4096], upper[4096], work[4096], merged[4096], opts[16384], dst[4096];
+		snprintf(lower, sizeof lower, "%s/lower", dir);
+		snprintf(upper, sizeof upper, "%s/upper", dir);
+		snprintf(work, sizeof work, "%s/work", dir);
+		snprintf(merged, sizeof merged, "%s/merged", dir);
+		if (mkdir(lower, 0755) || mkdir(upper, 0755) || mkdir(work, 0755) || mkdir(merged, 0755))
+			die("mkdir");
+		snprintf(dst, sizeof dst, "%s/libmh_ovl.so", lower);
+		int src = open(path, O_RDONLY);
+		int fd = open(dst, O_WRONLY | O_CREAT, 0755);
+		if (src < 0 || fd < 0)
+			die("open");
+		copy(src, fd);
+		close(fd);
+		if (interp) {
+			snprintf(dst, sizeof dst, "%s/ld-mh.so", lower);
+			src = open(interp, O_RDONLY);
+			fd = open(dst, O_WRONLY | O_CREAT, 0755);
+			if (src < 0 || fd < 0)
+				die("open interpreter");
+			copy(src, fd);
+			close(fd);
+		}
+		snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+		if (mount("overlay", merged, "overlay", 0, opts) != 0)
+			die("mount overlay");
+		snprintf(dst, sizeof dst, "%s/libmh_ovl.so", merged);
+		if (loader) {
+			char *args[] = {"mhload", "load", dst, NULL};
+			execv(loader, args);
+			die("exec");
+		}
+		load(dst);
+		FILE *maps = fopen("/proc/self/maps", "r");
+		char line[8192];
+		while (maps && fgets(line, sizeof line, maps)) {
+			unsigned maj, min;
+			unsigned long long ino;
+			char perms[8];
+			if (strstr(line, "libmh_ovl.so") && sscanf(line, "%*x-%*x %7s %*x %x:%x %llu", perms, &maj, &min, &ino) == 4 && perms[2] == 'x') {
+				printf("ino=%llu major=%u minor=%u fd=-1\n", ino, maj, min);
+				fflush(stdout);
+				_exit(0);
+			}
+		}
+		die("the load is not in /proc/self/maps");
+	}
 	if (!strcmp(mode, "mountload")) {
 		// dlopen a library that lives on a tmpfs mounted at DIR, in a
 		// private mount namespace (the host's mounts never change): its
