@@ -14,7 +14,7 @@ import (
 // The event flags reach tables.Build as osquery's flags of the same names
 // mean them: --events_expiry in seconds (-1: no expiry), --events_max,
 // --disable_events; the defaults are osquery's. --events_syscall_hooks is
-// modhunt's own, on by default.
+// modhunt's own, off by default.
 func TestEventFlags(t *testing.T) {
 	t.Parallel()
 	parse := func(args ...string) deps.EventsConfig {
@@ -32,5 +32,6 @@ func TestEventFlags(t *testing.T) {
 	assert.Equal(t, deps.EventsConfig{Expiry: 60 * time.Second, MaxEvents: 10, Disabled: true},
 		parse("--events_expiry=60", "--events_max=10", "--disable_events"))
 	assert.Equal(t, time.Duration(-1), parse("--events_expiry=-1").Expiry)
-	assert.True(t, parse("--events_syscall_hooks=false").NoSyscallHooks)
+	assert.True(t, parse("--events_syscall_hooks").SyscallHooks)
+	assert.False(t, parse("--events_syscall_hooks=false").SyscallHooks)
 }

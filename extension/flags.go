@@ -68,7 +68,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.eventsExpiry, "events_expiry", int(loadstream.DefaultExpiry.Seconds()), "seconds module_load_events keeps an event (as osquery's --events_expiry; -1: until the buffer is full)")
 	fs.IntVar(&c.eventsMax, "events_max", loadstream.DefaultMaxEvents, "events module_load_events buffers at most; past it the oldest are dropped and counted")
 	fs.BoolVar(&c.disableEvents, "disable_events", false, "do not load the eBPF program behind module_load_events (it then answers no rows and its status says why)")
-	fs.BoolVar(&c.syscallHooks, "events_syscall_hooks", true, "see mprotect and memfd_create through system call tracepoints (false: those two kinds are not reported, and system calls host-wide stay on the kernel's fast path)")
+	fs.BoolVar(&c.syscallHooks, "events_syscall_hooks", false, "also see mprotect and memfd_create, through system call tracepoints: while they are attached every system call on the host takes the kernel's slow path (off: those two kinds are not reported; loads of memfd code still are, through mmap and exec)")
 }
 
 // eventsConfig is the event flags for tables.Build.
@@ -77,7 +77,7 @@ func (c *common) eventsConfig() deps.EventsConfig {
 	if c.eventsExpiry < 0 {
 		expiry = -1
 	}
-	ev := deps.EventsConfig{Expiry: expiry, MaxEvents: c.eventsMax, Disabled: c.disableEvents, NoSyscallHooks: !c.syscallHooks, StartNow: c.startEvents}
+	ev := deps.EventsConfig{Expiry: expiry, MaxEvents: c.eventsMax, Disabled: c.disableEvents, SyscallHooks: c.syscallHooks, StartNow: c.startEvents}
 	if c.limitsMemory() && !c.disableEvents {
 		ev.OnBufferBytes = func(n int64) { debug.SetMemoryLimit(c.memoryLimit(n)) }
 	}

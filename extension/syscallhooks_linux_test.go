@@ -13,9 +13,9 @@ import (
 	"github.com/modhunt/modhunt/test/sim"
 )
 
-// --events_syscall_hooks=false reaches the eBPF source: the status table
-// shows mprotect and memfd_create off with the reason, mmap and exec
-// attached; by default all of them are attached.
+// --events_syscall_hooks reaches the eBPF source: by default the status
+// table shows mprotect and memfd_create off with the reason, mmap and exec
+// attached; with the flag all of them are attached.
 func TestSyscallHooksFlag(t *testing.T) {
 	sim.NeedRoot(t)
 	hooks := func(args ...string) (state string, h map[string]string) {
@@ -37,9 +37,9 @@ func TestSyscallHooksFlag(t *testing.T) {
 		}
 		return rows[0].State, h
 	}
-	state, on := hooks()
+	state, on := hooks("--events_syscall_hooks")
 	require.Equal(t, "running", state)
-	state, off := hooks("--events_syscall_hooks=false")
+	state, off := hooks()
 	require.Equal(t, "running", state)
 	for _, name := range []string{"syscalls:sys_enter_mprotect", "syscalls:sys_exit_mprotect", "syscalls:sys_enter_memfd_create", "syscalls:sys_exit_memfd_create"} {
 		assert.Equal(t, "attached", on[name], name)

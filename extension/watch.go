@@ -79,7 +79,7 @@ func runWatch(args []string, e env) int {
 		defer cancel()
 	}
 	s := loadstream.New(loadstream.Config{
-		Log: log, Judge: judge, Rules: engine, Disabled: c.disableEvents, NoSyscallHooks: !c.syscallHooks, MaxEvents: 1, Expiry: -1,
+		Log: log, Judge: judge, Rules: engine, Disabled: c.disableEvents, SyscallHooks: c.syscallHooks, MaxEvents: 1, Expiry: -1,
 	})
 	// Subscribe before starting, so not one event is missed.
 	loads, cancelSub := s.Subscribe()

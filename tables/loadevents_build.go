@@ -24,7 +24,7 @@ func buildLoadEvents(d *deps.Deps, mine []table.Spec) error {
 	}
 	cfg := loadstream.Config{
 		Log: d.Log, Expiry: d.Events.Expiry, MaxEvents: d.Events.MaxEvents, Disabled: d.Events.Disabled,
-		NoSyscallHooks: d.Events.NoSyscallHooks, OnBufferBytes: d.Events.OnBufferBytes,
+		SyscallHooks: d.Events.SyscallHooks, OnBufferBytes: d.Events.OnBufferBytes,
 	}
 	if lj, ok := d.Judge.(verdict.LoadJudge); ok {
 		cfg.Judge = lj

@@ -117,11 +117,12 @@ func TestLDPreloadInProcessThatExitsAtOnce(t *testing.T) {
 	}
 }
 
-// memfd_create + write an ELF + dlopen("/proc/self/fd/N"): both the
-// memfd_create and the load are flagged memfd, named as the kernel names
-// them, and carry the memfd's inode.
+// memfd_create + write an ELF + dlopen("/proc/self/fd/N"), with the system
+// call hooks on: both the memfd_create and the load are flagged memfd, named
+// as the kernel names them, and carry the memfd's inode. (By default only
+// the load comes: TestDefaultHasNoSyscallHooks.)
 func TestMemfdLoadFlagged(t *testing.T) {
-	c := startSource(t, Config{}, true)
+	c := startSource(t, Config{SyscallHooks: true}, true)
 	pid, id := run(t, nil, "memfd", mhlib, "mh_payload")
 	gone(t, pid)
 	c.resume()
@@ -188,7 +189,7 @@ func TestDeletedAtLoad(t *testing.T) {
 // mprotect adding PROT_EXEC to a file mapping is a load; making an already
 // executable mapping executable again is not, nor is anonymous memory.
 func TestMprotectAddingExec(t *testing.T) {
-	c := startSource(t, Config{}, false)
+	c := startSource(t, Config{SyscallHooks: true}, false)
 	for _, h := range c.src.Stats().Hooks {
 		if h.Name == "syscalls:sys_enter_mprotect" && !h.Attached {
 			// Optional: bpf_find_vma is 5.17+. Where it is missing the
@@ -215,12 +216,12 @@ func TestMprotectAddingExec(t *testing.T) {
 	}
 }
 
-// With the system call hooks off, nothing puts system calls on the slow
-// path: the mprotect and memfd_create hooks say why they are off, their
-// kinds of event do not come, and a load of memfd code still does,
+// By default the system call hooks are off, and nothing puts system calls on
+// the slow path: the mprotect and memfd_create hooks say why they are off,
+// their kinds of event do not come, and a load of memfd code still does,
 // through mmap, flagged memfd.
-func TestNoSyscallHooks(t *testing.T) {
-	c := startSource(t, Config{NoSyscallHooks: true}, false)
+func TestDefaultHasNoSyscallHooks(t *testing.T) {
+	c := startSource(t, Config{}, false)
 	for _, h := range c.src.Stats().Hooks {
 		if strings.HasPrefix(h.Name, "syscalls:") && h.Attached {
 			t.Errorf("%s attached with the system call hooks off", h.Name)

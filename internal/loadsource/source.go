@@ -57,13 +57,13 @@ type Config struct {
 	// would cost every loading process a cross-CPU interrupt. Zero means
 	// DefaultPoll.
 	Poll time.Duration
-	// NoSyscallHooks leaves out the hooks that need system call
-	// tracepoints, mprotect and memfd_create: while any is attached, every
-	// system call of every process on the host takes the kernel's slow
-	// path. Without them an mprotect that makes a file mapping executable
-	// is not seen and no memfd_create events come; loads of memfd code
-	// still are, through mmap and exec, flagged memfd.
-	NoSyscallHooks bool
+	// SyscallHooks adds the hooks that need system call tracepoints,
+	// mprotect and memfd_create. They are off unless asked for: while any
+	// is attached, every system call of every process on the host takes
+	// the kernel's slow path. Without them an mprotect that makes a file
+	// mapping executable is not seen and no memfd_create events come;
+	// loads of memfd code still are, through mmap and exec, flagged memfd.
+	SyscallHooks bool
 
 	// exeEveryLoad walks the executable's path for every load instead of
 	// once per process image: benchmarks measure what that costs.

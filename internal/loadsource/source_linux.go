@@ -58,8 +58,8 @@ var hookSpecs = []hookSpec{
 
 var optionalGroups = []string{"mprotect", "memfd_create"}
 
-// SyscallHooksOff is why the optional hooks are not attached under
-// Config.NoSyscallHooks.
+// SyscallHooksOff is why the optional hooks are not attached unless
+// Config.SyscallHooks asks for them.
 const SyscallHooksOff = "turned off: system call tracepoints slow every system call on the host"
 
 // Indexes of the counters map (enum counter in the BPF program).
@@ -217,7 +217,7 @@ func (s *Source) start() *UnavailableError {
 		return unavailable(fmt.Sprintf("no hook sees mmap: %s; and %s", vmaErr.Reason, err.Reason))
 	}
 	for _, g := range optionalGroups {
-		if s.cfg.NoSyscallHooks {
+		if !s.cfg.SyscallHooks {
 			s.markGroup(g, SyscallHooksOff)
 			continue
 		}

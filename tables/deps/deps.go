@@ -58,9 +58,9 @@ type EventsConfig struct {
 	MaxEvents int
 	// Disabled keeps the eBPF source off (--disable_events).
 	Disabled bool
-	// NoSyscallHooks leaves out the mprotect and memfd_create hooks
-	// (--events_syscall_hooks=false).
-	NoSyscallHooks bool
+	// SyscallHooks adds the mprotect and memfd_create hooks
+	// (--events_syscall_hooks).
+	SyscallHooks bool
 	// StartNow starts the source when the tables are built, not on the
 	// first query: a long-running host (osqueryd's extension, the shell)
 	// buffers from its start.

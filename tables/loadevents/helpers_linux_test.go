@@ -92,7 +92,7 @@ func startLive(t testing.TB, cfg loadstream.Config) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &gatedSource{Source: loadsource.New(loadsource.Config{Queue: 1 << 16}), gate: make(chan struct{}), out: make(chan loadsource.Event, 1<<16)}
+	src := &gatedSource{Source: loadsource.New(loadsource.Config{Queue: 1 << 16, SyscallHooks: cfg.SyscallHooks}), gate: make(chan struct{}), out: make(chan loadsource.Event, 1<<16)}
 	cfg.Source, cfg.Judge, cfg.Rules = src, judge, engine
 	s := loadstream.New(cfg)
 	if err := s.Start(context.Background()); err != nil {

@@ -77,9 +77,11 @@ func TestShortLivedDlopenRow(t *testing.T) {
 
 // A library copied into a memfd and loaded through /proc/self/fd: the row
 // says memfd and deleted, names it as the kernel does, and the memfd rule
-// and reason fire, for a process gone before the stream saw a thing.
+// and reason fire, for a process gone before the stream saw a thing. With
+// the system call hooks on (--events_syscall_hooks), the memfd_create is a
+// row too.
 func TestMemfdLoadRow(t *testing.T) {
-	l := startLive(t, loadstream.Config{})
+	l := startLive(t, loadstream.Config{SyscallHooks: true})
 	pid := run(t, nil, "memfd", mhlib, "mh_fileless_row")
 	gone(t, pid)
 	l.src.open()

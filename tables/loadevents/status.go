@@ -16,7 +16,7 @@ const StatusName = "module_load_events_status"
 var StatusColumns = []table.Column{
 	{Name: "state", Type: table.Text, Description: "The eBPF source: running, unavailable (reason says why: not Linux, no BTF, no CAP_BPF, a tracepoint missing, the verifier's refusal, --disable_events), stopped, or not_started (no query has read the events yet and the host did not start it)."},
 	{Name: "reason", Type: table.Text, Description: "Why the source is unavailable; empty while it runs."},
-	{Name: "hooks", Type: table.Text, Description: "Each kernel hook, comma-separated, as name=attached, name=spare (not needed: the mmap system call tracepoints while maple_tree:ma_write sees every mapping) or name=off:reason. exec must attach, and maple_tree:ma_write or else the mmap tracepoints; mprotect and memfd_create are optional, and off under --events_syscall_hooks=false."},
+	{Name: "hooks", Type: table.Text, Description: "Each kernel hook, comma-separated, as name=attached, name=spare (not needed: the mmap system call tracepoints while maple_tree:ma_write sees every mapping) or name=off:reason. exec must attach, and maple_tree:ma_write or else the mmap tracepoints; mprotect and memfd_create are optional and off unless --events_syscall_hooks is given."},
 	{Name: "emitted", Type: table.BigInt, Description: "Events the kernel side wrote to its ring buffer."},
 	{Name: "ring_drops", Type: table.BigInt, Description: "Events the kernel side dropped because its ring buffer (1 MiB) was full."},
 	{Name: "queue_drops", Type: table.BigInt, Description: "Events dropped because the extension's reader fell behind (its queue of 4,096 was full)."},

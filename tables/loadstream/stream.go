@@ -63,9 +63,9 @@ type Config struct {
 	MaxBytes  int64
 	// Disabled keeps the source off: the tables answer no rows and say so.
 	Disabled bool
-	// NoSyscallHooks is loadsource.Config's: no hook that needs a system
-	// call tracepoint (mprotect, memfd_create).
-	NoSyscallHooks bool
+	// SyscallHooks is loadsource.Config's: the hooks that need a system
+	// call tracepoint (mprotect, memfd_create), off unless asked for.
+	SyscallHooks bool
 	// Judge gives each load its trust reasons (nil: none).
 	Judge verdict.LoadJudge
 	// Rules are matched against each load (nil: none).
@@ -172,7 +172,7 @@ func New(cfg Config) *Stream {
 	}
 	src := cfg.Source
 	if src == nil && !cfg.Disabled {
-		src = loadsource.New(loadsource.Config{Log: cfg.Log, NoSyscallHooks: cfg.NoSyscallHooks})
+		src = loadsource.New(loadsource.Config{Log: cfg.Log, SyscallHooks: cfg.SyscallHooks})
 	}
 	return &Stream{
 		cfg: cfg,
