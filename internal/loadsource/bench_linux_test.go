@@ -80,13 +80,25 @@ func benchSetup(b *testing.B) string {
 // The child runs at a real-time priority (SCHED_FIFO, inherited from the
 // thread that starts it), so other work on the host cannot preempt the
 // loop and pollute its caches between the pairs compared: on the shared
-// 2-core machine that noise was larger than the effect measured.
+// 2-core machine that noise was larger than the effect measured. It also
+// runs on one CPU, the same for every run compared: under virtualization
+// one virtual CPU can be slower than another for a while (a busy sibling
+// thread on its physical core), and a pair split across the two measured
+// that difference, not the programs.
 func childCPU(b *testing.B, args ...string) time.Duration {
 	b.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	old, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
+		b.Fatal(err)
+	}
+	var oldSet, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &oldSet); err != nil {
+		b.Fatal(err)
+	}
+	one.Set(benchCPU(&oldSet))
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
 		b.Fatal(err)
 	}
 	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}, 0); err != nil {
@@ -97,11 +109,25 @@ func childCPU(b *testing.B, args ...string) time.Duration {
 	if rerr := unix.SchedSetAttr(0, old, 0); rerr != nil {
 		b.Fatal(rerr)
 	}
+	if rerr := unix.SchedSetaffinity(0, &oldSet); rerr != nil {
+		b.Fatal(rerr)
+	}
 	if err != nil {
 		b.Fatalf("mhload %v: %v\n%s", args, err, out)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	return time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+}
+
+// benchCPU is the CPU every measured loop runs on: the last one allowed.
+func benchCPU(allowed *unix.CPUSet) int {
+	cpu := 0
+	for i := range 1024 {
+		if allowed.IsSet(i) {
+			cpu = i
+		}
+	}
+	return cpu
 }
 
 func median(d []float64) float64 {
@@ -111,44 +137,38 @@ func median(d []float64) float64 {
 }
 
 // BenchmarkDlopenSlowdown: a dlopen/dlclose loop with the programs attached
-// and detached, alternating in the same run 20 times (everything else stays
+// and detached, alternating in the same run 50 times (everything else stays
 // loaded, and the consumer keeps running). Reported: CPU ns per dlopen +
-// dlclose each way and the slowdown, the median of the 20 pairs' ratios:
+// dlclose each way and the slowdown, the median of the 50 pairs' ratios:
 // the host's other work drifts, and adjacent runs share its drift (target:
 // at most 5%). "default" is the source as it runs (mmap seen through
 // maple_tree:ma_write where the kernel has it); "raw_tracepoint" is that
 // through the program kernels before 6.2 load (a helper call where the
 // default has a load); "syscall_mmap" sees mmap through its system call
-// tracepoints, as on kernels without maple_tree:ma_write.
+// tracepoints, as on kernels without maple_tree:ma_write; "syscall_hooks"
+// adds the optional mprotect and memfd_create hooks (--events_syscall_hooks).
 func BenchmarkDlopenSlowdown(b *testing.B) {
 	lib := benchSetup(b)
 	for _, w := range []struct {
 		name string
 		cfg  Config
-	}{{"default", Config{}}, {"raw_tracepoint", Config{fallbackVMA: true}}, {"syscall_mmap", Config{noVMA: true}}, {"core_only", Config{NoSyscallHooks: true}}} {
+	}{{"default", Config{}}, {"raw_tracepoint", Config{fallbackVMA: true}}, {"syscall_mmap", Config{noVMA: true}}, {"syscall_hooks", Config{SyscallHooks: true}}} {
 		b.Run(w.name, func(b *testing.B) { dlopenSlowdown(b, lib, w.cfg) })
 	}
 }
 
 func dlopenSlowdown(b *testing.B, lib string, cfg Config) {
-	const loops, pairs = 1000, 30
-	n := strconv.Itoa(loops)
 	var off, on, ratio []float64
 	for b.Loop() {
 		s, stop := benchRunning(b, cfg)
-		for range pairs {
-			if err := s.setAttached(false); err != nil {
+		o, a, r := pairedLoops(b, func(attach bool) {
+			if err := s.setAttached(attach); err != nil {
 				b.Fatal(err)
 			}
-			o := float64(childCPU(b, "dlloop", lib, n)) / loops
-			if err := s.setAttached(true); err != nil {
-				b.Fatal(err)
-			}
-			a := float64(childCPU(b, "dlloop", lib, n)) / loops
-			off, on, ratio = append(off, o), append(on, a), append(ratio, a/o)
-		}
-		if got := stop(); got < pairs*loops {
-			b.Fatalf("the source delivered %d events for %d loads", got, pairs*loops)
+		}, lib)
+		off, on, ratio = append(off, o...), append(on, a...), append(ratio, r...)
+		if got, want := stop(), len(a)*pairLoops; got < want {
+			b.Fatalf("the source delivered %d events for %d loads", got, want)
 		}
 	}
 	b.ReportMetric(median(off), "off-ns/dlopen")
@@ -156,14 +176,47 @@ func dlopenSlowdown(b *testing.B, lib string, cfg Config) {
 	b.ReportMetric(100*(median(ratio)-1), "slowdown-%")
 }
 
+// A measured pair is two runs of pairLoops dlopen/dlclose pairs, one with the
+// programs attached and one without; a benchmark takes pairCount of them.
+// Each run's CPU time varies by several percent on a shared VM, more than
+// the effect measured, so the figure is the median of many short pairs
+// rather than of a few long ones; and every other pair runs the attached
+// run first, so whatever the first run of a pair leaves behind (attaching
+// rewrites kernel text; the previous run warms caches) weighs on both
+// sides alike.
+const pairLoops, pairCount = 500, 120
+
+// pairedLoops measures pairCount pairs, calling set(true) before each
+// attached run and set(false) before each detached one, and returns CPU ns
+// per dlopen each way and each pair's ratio, attached over detached.
+func pairedLoops(b *testing.B, set func(attach bool), lib string) (off, on, ratio []float64) {
+	n := strconv.Itoa(pairLoops)
+	run := func(attach bool) float64 {
+		set(attach)
+		return float64(childCPU(b, "dlloop", lib, n)) / pairLoops
+	}
+	for i := range pairCount {
+		var o, a float64
+		if i%2 == 0 {
+			o = run(false)
+			a = run(true)
+		} else {
+			a = run(true)
+			o = run(false)
+		}
+		off, on, ratio = append(off, o), append(on, a), append(ratio, a/o)
+	}
+	set(false)
+	return off, on, ratio
+}
+
 // BenchmarkDlopenTracepointFloor is the part of the slowdown no program can
 // avoid: the same loop with an empty program on each hook, in the same
 // pairs. "default" is the hooks the source attaches by default
-// (maple_tree:ma_write, sched_process_exec, and the mprotect and
-// memfd_create system call tracepoints); "mmap_exec_memfd" leaves out
-// mprotect, which the definition of a load does not name;
-// "core_only" leaves out both system call hooks; "syscall_mmap" adds the
-// mmap system call tracepoints instead of ma_write. A system call tracepoint costs its
+// (maple_tree:ma_write, sched_process_exec); "mmap_exec_memfd" adds the
+// memfd_create system call tracepoints; "syscall_hooks" adds those and
+// mprotect's (--events_syscall_hooks); "syscall_mmap" has the mmap system
+// call tracepoints instead of ma_write. A system call tracepoint costs its
 // perf dispatch each time it fires, and while any is attached every system
 // call of every process takes the slow path; a raw tracepoint costs a call.
 func BenchmarkDlopenTracepointFloor(b *testing.B) {
@@ -199,20 +252,25 @@ func BenchmarkDlopenTracepointFloor(b *testing.B) {
 		name string
 		skip []string // the groups this way leaves out
 	}{
-		{"default", []string{groupMmap}},
-		// The hooks the load definition names: mmap, exec, memfd_create.
+		{"default", append([]string{groupMmap}, optionalGroups...)},
 		{"mmap_exec_memfd", []string{groupMmap, "mprotect"}},
-		{"core_only", append([]string{groupMmap}, optionalGroups...)},
-		{"syscall_mmap", []string{groupVMA}},
+		{"syscall_hooks", []string{groupMmap}},
+		{"syscall_mmap", append([]string{groupVMA}, optionalGroups...)},
 	} {
 		b.Run(w.name, func(b *testing.B) {
-			const loops, pairs = 1000, 20
-			n := strconv.Itoa(loops)
 			var ratio []float64
 			for b.Loop() {
-				for range pairs {
-					o := float64(childCPU(b, "dlloop", lib, n))
-					var atts []*attachment
+				var atts []*attachment
+				_, _, r := pairedLoops(b, func(attach bool) {
+					for _, at := range atts {
+						if err := at.Close(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					atts = nil
+					if !attach {
+						return
+					}
 					for _, h := range hookSpecs {
 						if slices.Contains(w.skip, h.group) {
 							continue
@@ -223,14 +281,8 @@ func BenchmarkDlopenTracepointFloor(b *testing.B) {
 						}
 						atts = append(atts, a)
 					}
-					a := float64(childCPU(b, "dlloop", lib, n))
-					for _, at := range atts {
-						if err := at.Close(); err != nil {
-							b.Fatal(err)
-						}
-					}
-					ratio = append(ratio, a/o)
-				}
+				}, lib)
+				ratio = append(ratio, r...)
 			}
 			b.ReportMetric(100*(median(ratio)-1), "slowdown-%")
 		})
