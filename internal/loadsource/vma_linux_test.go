@@ -310,10 +310,11 @@ func TestOverlayfsLoad(t *testing.T) {
 	}
 }
 
-// A program whose interpreter lives on an overlayfs (every dynamically
-// linked program in a container): exec maps the layer's file, with no fd to
-// compare, and the interpreter's event still names the path the program
-// asked for, not the layer's.
+// A program and its interpreter on an overlayfs (every dynamically linked
+// program in a container): exec maps the layer's files, with no fd to
+// compare. The interpreter's event names the path the program asked for,
+// not the layer's, and it is the only one: the main image, though its
+// mapping's file is not the executable's, is the exec event.
 func TestOverlayfsInterpreter(t *testing.T) {
 	for _, w := range mmapWays[:2] { // exec's own mappings are seen through maple_tree:ma_write only
 		t.Run(w.name, func(t *testing.T) {
@@ -336,6 +337,25 @@ func TestOverlayfsInterpreter(t *testing.T) {
 			})
 			if want := filepath.Join(dir, "merged", "libmh_ovl.so"); string(lib.Path) != want {
 				t.Errorf("library path %q, want %q", lib.Path, want)
+			}
+			prog := filepath.Join(dir, "merged", "mhload-ovl")
+			c.settle(t)
+			var execs, interps int
+			for _, e := range c.all() {
+				switch {
+				case int(e.PID) != pid:
+				case e.Kind == KindExec && string(e.Path) == prog:
+					execs++
+				case e.Interpreter:
+					interps++
+				case strings.Contains(string(e.Path), "mhload-ovl"):
+					t.Errorf("the main image as a %s event: %q", e.Kind, e.Path)
+				}
+			}
+			// Two execs made the process: mhload's (with the system's
+			// interpreter) and the overlay program's.
+			if execs != 1 || interps != 2 {
+				t.Errorf("%d exec events of %s (want 1), %d interpreter events (want 2: the system's, then ld-mh.so)", execs, prog, interps)
 			}
 		})
 	}

@@ -791,8 +791,12 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 			return 0;
 	} else if (c.nr != nr_execve && c.nr != nr_execveat) {
 		return 0;
-	} else if ((u64)file == (u64)RD(typed, mm, exe_file)) {
-		return 0;
+	} else {
+		/* The main image (or, from a stacked filesystem, its backing
+		 * file) is the exec event. */
+		struct file *exe = RD(typed, mm, exe_file);
+		if ((u64)file == (u64)exe || backs(file, exe, typed))
+			return 0;
 	}
 
 	struct pending p = {

@@ -191,9 +191,10 @@ int main(int argc, char **argv) {
 		// in a private mount namespace. overlayfs maps the layer's file,
 		// not its own, so the mapping's file is not the fd's. Prints the
 		// identity /proc/self/maps gives the mapping (the layer's inode)
-		// after the load, then exits. Given INTERP and LOADER, puts INTERP
-		// in the layer as ld-mh.so and execs LOADER (whose interpreter is
-		// DIR/merged/ld-mh.so) to load the library instead.
+		// after the load, then exits. Given INTERP and LOADER, puts both in
+		// the layer, as ld-mh.so and mhload-ovl, and execs the overlay's
+		// mhload-ovl (whose interpreter is DIR/merged/ld-mh.so) to load the
+		// library instead: a container's program, interpreter and library.
 		if (argc < 4)
 			return 2;
 		const char *interp = argc > 5 ? argv[4] : NULL, *loader = argc > 5 ? argv[5] : NULL;
@@ -213,9 +214,10 @@ int main(int argc, char **argv) {
 			die("open");
 		copy(src, fd);
 		close(fd);
-		if (interp) {
-			snprintf(dst, sizeof dst, "%s/ld-mh.so", lower);
-			src = open(interp, O_RDONLY);
+		const char *names[] = {"ld-mh.so", "mhload-ovl"}, *from[] = {interp, loader};
+		for (int i = 0; interp && i < 2; i++) {
+			snprintf(dst, sizeof dst, "%s/%s", lower, names[i]);
+			src = open(from[i], O_RDONLY);
 			fd = open(dst, O_WRONLY | O_CREAT, 0755);
 			if (src < 0 || fd < 0)
 				die("open interpreter");
@@ -227,8 +229,10 @@ int main(int argc, char **argv) {
 			die("mount overlay");
 		snprintf(dst, sizeof dst, "%s/libmh_ovl.so", merged);
 		if (loader) {
+			char prog[4096];
+			snprintf(prog, sizeof prog, "%s/mhload-ovl", merged);
 			char *args[] = {"mhload", "load", dst, NULL};
-			execv(loader, args);
+			execv(prog, args);
 			die("exec");
 		}
 		load(dst);
