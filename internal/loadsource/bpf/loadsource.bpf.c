@@ -132,7 +132,7 @@ struct walkbuf {
 /* What sys_enter saw, for sys_exit to finish once the call succeeded. */
 struct pending {
 	u64 file;	/* struct file *, resolved at entry */
-	u64 path_file;	/* the file whose path names it, when not file itself (a backing file's user's) */
+	u64 path_file;	/* the file mmap was passed: a backing file is named by its path and inode */
 	u64 prot;
 	u64 flags;
 	u64 offset;
@@ -418,9 +418,9 @@ static __always_inline u32 copy_path(struct dentry *dentry, struct vfsmount *vfs
  * f_path is the layer's (on a private mount) and not what the process
  * opened. Since Linux 6.8 the kernel keeps the path the user opened beside
  * it (struct backing_file.user_path), and /proc/PID/maps names the mapping
- * by that; 6.6 and 6.7 kept it in f_path itself. user_path reads the words
- * where a backing file keeps it: for any other file they belong to another
- * object, so every caller checks what it got.
+ * by that; earlier kernels gave the mapped file that path as its own f_path.
+ * user_path reads the words where a backing file keeps it: for any other
+ * file they belong to another object, so every caller checks what it got.
  */
 static __always_inline int user_path(struct file *f, struct path *up, const int typed)
 {
