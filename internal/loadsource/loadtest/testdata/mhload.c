@@ -44,6 +44,19 @@ static void copy(int from, int to) {
 		die("read");
 }
 
+// copy_into copies the file at from to dir/name, mode 0755.
+static void copy_into(const char *from, const char *dir, const char *name) {
+	char dst[8192];
+	snprintf(dst, sizeof dst, "%s/%s", dir, name);
+	int src = open(from, O_RDONLY | O_CLOEXEC);
+	int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+	if (src < 0 || fd < 0)
+		die(from);
+	copy(src, fd);
+	close(src);
+	close(fd);
+}
+
 static void load(const char *path) {
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
@@ -207,22 +220,10 @@ int main(int argc, char **argv) {
 		snprintf(merged, sizeof merged, "%s/merged", dir);
 		if (mkdir(lower, 0755) || mkdir(upper, 0755) || mkdir(work, 0755) || mkdir(merged, 0755))
 			die("mkdir");
-		snprintf(dst, sizeof dst, "%s/libmh_ovl.so", lower);
-		int src = open(path, O_RDONLY);
-		int fd = open(dst, O_WRONLY | O_CREAT, 0755);
-		if (src < 0 || fd < 0)
-			die("open");
-		copy(src, fd);
-		close(fd);
-		const char *names[] = {"ld-mh.so", "mhload-ovl"}, *from[] = {interp, loader};
-		for (int i = 0; interp && i < 2; i++) {
-			snprintf(dst, sizeof dst, "%s/%s", lower, names[i]);
-			src = open(from[i], O_RDONLY);
-			fd = open(dst, O_WRONLY | O_CREAT, 0755);
-			if (src < 0 || fd < 0)
-				die("open interpreter");
-			copy(src, fd);
-			close(fd);
+		copy_into(path, lower, "libmh_ovl.so");
+		if (loader) {
+			copy_into(interp, lower, "ld-mh.so");
+			copy_into(loader, lower, "mhload-ovl");
 		}
 		snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
 		if (mount("overlay", merged, "overlay", 0, opts) != 0)
