@@ -30,6 +30,10 @@ const pkgRefreshEvery = 10 * time.Second
 // followed) and the host's /etc/ld.so.preload for a process that sees the
 // host's files; user_writable only from the file's mode; and remote,
 // exec_from_writable_mount and a world-writable directory are not judged.
+// The host's package databases speak only for a process that sees the
+// host's files: in another mount namespace (a container) package ownership
+// is unknown, never "unowned", and a host package's name vouches for
+// nothing, as a scan treats a foreign root.
 func (j *Judge) JudgeLoad(f verdict.LoadFacts) (trust.Reasons, string) {
 	s := j.s
 	if s.policy.AllowsProcess(f.ProcessPath, f.ProcessName) {
@@ -40,7 +44,7 @@ func (j *Judge) JudgeLoad(f verdict.LoadFacts) (trust.Reasons, string) {
 	pkg := ""
 	if !f.Memfd {
 		facts.UserWritable = f.Mode&groupOtherWrite != 0
-		if !f.PathTruncated {
+		if !f.PathTruncated && f.HostView {
 			j.refreshPackages()
 			pkg, facts.PackagesKnown = s.pkgs.Owner(f.Path)
 			facts.Package = pkg

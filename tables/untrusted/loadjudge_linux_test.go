@@ -39,15 +39,33 @@ func TestJudgeLoadFromEventFacts(t *testing.T) {
 	if _, err := os.Stat(libc); err != nil {
 		t.Skipf("no %s here", libc)
 	}
-	rs, pkg := j.JudgeLoad(verdict.LoadFacts{Path: libc, Mode: 0o100755})
+	rs, pkg := j.JudgeLoad(verdict.LoadFacts{Path: libc, Mode: 0o100755, HostView: true})
 	if !rs.Empty() {
 		t.Errorf("libc: reasons %q", rs)
 	}
-	if _, err := os.Stat("/var/lib/dpkg/status"); err == nil && pkg == "" {
+	if _, err := os.Stat("/var/lib/dpkg/status"); err != nil {
+		return
+	}
+	if pkg == "" {
 		t.Errorf("libc: no package named on a dpkg host")
 	}
+	// On a dpkg host a file no package owns in a managed directory is
+	// not_package_owned, for a process that sees the host's files. In
+	// another mount namespace (a container) the host's packages say
+	// nothing: the same path is judged without them, and no host package
+	// is named for a container's libc.
+	unowned := "/usr/lib/x86_64-linux-gnu/libmodhunt-nobody-owns.so.1"
+	if rs, _ := j.JudgeLoad(verdict.LoadFacts{Path: unowned, Mode: 0o100755, HostView: true}); rs.String() != "not_package_owned" {
+		t.Errorf("unowned, host view: reasons %q", rs)
+	}
+	if rs, _ := j.JudgeLoad(verdict.LoadFacts{Path: unowned, Mode: 0o100755}); !rs.Empty() {
+		t.Errorf("unowned, another mount namespace: reasons %q", rs)
+	}
+	if rs, pkg := j.JudgeLoad(verdict.LoadFacts{Path: libc, Mode: 0o100755}); !rs.Empty() || pkg != "" {
+		t.Errorf("libc in another mount namespace: reasons %q package %q", rs, pkg)
+	}
 	// A cut path leads nowhere: no trust rests on it.
-	rs, _ = j.JudgeLoad(verdict.LoadFacts{Path: libc, Mode: 0o100755, PathTruncated: true})
+	rs, _ = j.JudgeLoad(verdict.LoadFacts{Path: libc, Mode: 0o100755, PathTruncated: true, HostView: true})
 	if !rs.Has("path_mismatch") {
 		t.Errorf("truncated path: reasons %q", rs)
 	}

@@ -28,7 +28,8 @@ type LoadFacts struct {
 	LoaderEnv []string
 	Secure    bool
 	// HostView: the process sees the host's files (its mount namespace is
-	// the judge's), so the host's /etc/ld.so.preload applied to it.
+	// the judge's), so the host's /etc/ld.so.preload applied to it and the
+	// host's package databases speak for its files.
 	HostView bool
 }
 
