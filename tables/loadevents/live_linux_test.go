@@ -233,3 +233,28 @@ func TestForeignInterpreterRow(t *testing.T) {
 		t.Errorf("system interpreter row: %v", row)
 	}
 }
+
+// A load in another mount namespace (a container's view) is judged without
+// the host's package databases: a library the loader mounted over
+// /usr/lib/x86_64-linux-gnu in a private namespace of its own, which no
+// host package owns, is not not_package_owned, as untrusted_module_loads
+// treats a foreign root; seen from the host's namespace the same path
+// would be (TestJudgeLoadFromEventFacts).
+func TestContainerLoadNotJudgedByHostPackages(t *testing.T) {
+	const dir = "/usr/lib/x86_64-linux-gnu"
+	for _, need := range []string{dir, "/var/lib/dpkg/status"} {
+		if _, err := os.Stat(need); err != nil {
+			t.Skipf("no %s here: the host has no package database for this case", need)
+		}
+	}
+	l := startLive(t, loadstream.Config{})
+	l.src.open()
+	pid := run(t, nil, "mountload", tmpLib(t, "libmh_ns.so"), dir)
+	path := dir + "/sub/libmh_mounted.so"
+	row := waitRow(t, l.events, table.PIDQuery([]int{pid}), "the load in the private namespace", func(m map[string]string) bool {
+		return m["kind"] == "mmap" && m["path"] == path
+	})
+	if row["reasons"] != "" || row["severity"] != "" {
+		t.Errorf("reasons %q severity %q, want none: the host's packages say nothing of another namespace's files", row["reasons"], row["severity"])
+	}
+}
