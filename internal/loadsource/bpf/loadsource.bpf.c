@@ -477,13 +477,15 @@ static __always_inline void describe(struct file *f, struct file *pathf, struct 
 	struct inode *inode = FIELD(typed, w->head, f, struct inode *, struct file, f_inode);
 	struct dentry *dentry = FILE_DENTRY(typed, w->head, f);
 	struct vfsmount *vfsmnt = FILE_MNT(typed, w->head, f);
+	int internal = 0;
 	if (pathf && (u64)pathf != (u64)f) {
 		dentry = RD(typed, pathf, f_path.dentry);
 		vfsmnt = RD(typed, pathf, f_path.mnt);
 		inode = RD(typed, pathf, f_inode);
 	} else if (RD(typed, real_mount(vfsmnt, typed), mnt_ns) == MNT_NS_INTERNAL) {
 		struct path up = {};
-		if (backed_path(f, &up, typed)) {
+		internal = !backed_path(f, &up, typed);
+		if (!internal) {
 			dentry = PTR(typed, struct dentry, up.dentry);
 			vfsmnt = PTR(typed, struct vfsmount, up.mnt);
 			inode = RD(typed, dentry, d_inode);
@@ -514,8 +516,7 @@ static __always_inline void describe(struct file *f, struct file *pathf, struct 
 	/* Where the file lives decides memfd, not its name alone: a tmpfs file
 	 * anyone can create may be called "memfd:x", but only memfd_create puts
 	 * one on the kernel's internal shmem (or hugetlbfs) mount. */
-	struct mount *m = real_mount(vfsmnt, typed);
-	if (RD(typed, m, mnt_ns) == MNT_NS_INTERNAL) {
+	if (internal) {
 		ev->ev_flags |= EV_INTERNAL;
 		if (ev->fs_magic == TMPFS_MAGIC || ev->fs_magic == HUGETLBFS_MAGIC) {
 			char prefix[6] = {};
