@@ -138,11 +138,11 @@ func median(d []float64) float64 {
 }
 
 // BenchmarkDlopenSlowdown: a dlopen/dlclose loop with the programs attached
-// and detached, alternating in the same run 50 times (everything else stays
+// and detached, in the pairs pairedLoops measures (everything else stays
 // loaded, and the consumer keeps running). Reported: CPU ns per dlopen +
-// dlclose each way and the slowdown, the median of the 50 pairs' ratios:
-// the host's other work drifts, and adjacent runs share its drift (target:
-// at most 5%). "default" is the source as it runs (mmap seen through
+// dlclose each way and the slowdown, the median of the pairs' ratios: the
+// host's other work drifts, and adjacent runs share its drift (target: at
+// most 5%). "default" is the source as it runs (mmap seen through
 // maple_tree:ma_write where the kernel has it); "raw_tracepoint" is that
 // through the program kernels before 6.2 load (a helper call where the
 // default has a load); "syscall_mmap" sees mmap through its system call

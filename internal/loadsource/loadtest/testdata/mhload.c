@@ -44,17 +44,18 @@ static void copy(int from, int to) {
 		die("read");
 }
 
-// copy_into copies the file at from to dir/name, mode 0755.
-static void copy_into(const char *from, const char *dir, const char *name) {
+// copy_into copies the file at from to dir/name, mode 0755, and returns
+// the copy's open fd.
+static int copy_into(const char *from, const char *dir, const char *name) {
 	char dst[8192];
 	snprintf(dst, sizeof dst, "%s/%s", dir, name);
 	int src = open(from, O_RDONLY | O_CLOEXEC);
-	int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+	int fd = open(dst, O_RDWR | O_CREAT | O_CLOEXEC, 0755);
 	if (src < 0 || fd < 0)
 		die(from);
 	copy(src, fd);
 	close(src);
-	close(fd);
+	return fd;
 }
 
 static void load(const char *path) {
@@ -185,13 +186,7 @@ int main(int argc, char **argv) {
 			return 2;
 		const char *dir = argv[3];
 		private_tmpfs(dir);
-		char dst[4096];
-		snprintf(dst, sizeof dst, "%s/memfd:x", dir);
-		int src = open(path, O_RDONLY);
-		int fd = open(dst, O_RDWR | O_CREAT, 0755);
-		if (src < 0 || fd < 0)
-			die("open");
-		copy(src, fd);
+		int fd = copy_into(path, dir, "memfd:x");
 		report(fd);
 		if (umount2(dir, MNT_DETACH) != 0)
 			die("umount");
@@ -220,10 +215,10 @@ int main(int argc, char **argv) {
 		snprintf(merged, sizeof merged, "%s/merged", dir);
 		if (mkdir(lower, 0755) || mkdir(upper, 0755) || mkdir(work, 0755) || mkdir(merged, 0755))
 			die("mkdir");
-		copy_into(path, lower, "libmh_ovl.so");
+		close(copy_into(path, lower, "libmh_ovl.so"));
 		if (loader) {
-			copy_into(interp, lower, "ld-mh.so");
-			copy_into(loader, lower, "mhload-ovl");
+			close(copy_into(interp, lower, "ld-mh.so"));
+			close(copy_into(loader, lower, "mhload-ovl"));
 		}
 		snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
 		if (mount("overlay", merged, "overlay", 0, opts) != 0)
@@ -265,11 +260,7 @@ int main(int argc, char **argv) {
 		snprintf(dst, sizeof dst, "%s/libmh_mounted.so", sub);
 		if (mkdir(sub, 0755) != 0)
 			die("mkdir");
-		int src = open(path, O_RDONLY);
-		int fd = open(dst, O_RDWR | O_CREAT, 0755);
-		if (src < 0 || fd < 0)
-			die("open");
-		copy(src, fd);
+		int fd = copy_into(path, sub, "libmh_mounted.so");
 		struct stat ns;
 		if (stat("/proc/self/ns/mnt", &ns) != 0)
 			die("stat ns");
