@@ -531,9 +531,8 @@ static __always_inline void describe(struct file *f, struct file *pathf, struct 
 /* process fills the process context of the current task. The typed build
  * reads the task's ids, comm and cgroup with loads (what the helpers read),
  * the other build with the helpers. */
-static __always_inline struct task_struct *process(struct event *ev, u8 kind, const int typed)
+static __always_inline void process(struct event *ev, u8 kind, struct task_struct *task, const int typed)
 {
-	struct task_struct *task = typed ? bpf_get_current_task_btf() : (struct task_struct *)bpf_get_current_task();
 	ev->kind = kind;
 	ev->boot_ns = bpf_ktime_get_boot_ns();
 	if (typed) {
@@ -557,7 +556,6 @@ static __always_inline struct task_struct *process(struct event *ev, u8 kind, co
 	HEAD(typed, ch, cred);
 	ev->uid = FIELD(typed, ch, cred, u32, struct cred, uid.val);
 	ev->euid = FIELD(typed, ch, cred, u32, struct cred, euid.val);
-	return task;
 }
 
 static __always_inline struct scratch *fresh(void)
@@ -615,13 +613,16 @@ static __always_inline void submit(struct scratch *s)
 		count(CNT_EMITTED);
 }
 
-static __always_inline void emit(const struct pending *p, s64 addr, const int typed)
+/* emit sends the load p describes, made by task: the current task (a
+ * BTF pointer in the typed build), which the caller has at hand; a helper
+ * call is a large part of what an event costs. */
+static __always_inline void emit(const struct pending *p, s64 addr, struct task_struct *task, const int typed)
 {
 	struct scratch *s = fresh();
 	struct walkbuf *w = walkbuf();
 	if (!s || !w)
 		return;
-	struct task_struct *task = process(&s->ev, p->kind, typed);
+	process(&s->ev, p->kind, task, typed);
 	s->ev.prot = p->prot;
 	s->ev.flags = p->flags;
 	s->ev.offset = p->offset;
@@ -647,10 +648,11 @@ struct call {
 	s32 fd;
 };
 
-static __always_inline void current_call(struct call *c, int typed)
+static __always_inline void current_call(struct call *c, struct task_struct *task, int typed)
 {
 	c->nr = -1;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	/* bpf_task_pt_regs wants a BTF pointer, which only the typed build's task is. */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(typed ? task : bpf_get_current_task_btf());
 	if (!regs)
 		return;
 	if (bpf_core_field_exists(regs->orig_ax)) {
@@ -776,7 +778,7 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 		return 0; /* anonymous code: not a file load */
 
 	struct call c = {};
-	current_call(&c, typed);
+	current_call(&c, task, typed);
 	struct file *ff = 0;
 	unsigned long start = RD(typed, vma, vm_start);
 	unsigned long end = RD(typed, vma, vm_end);
@@ -811,7 +813,7 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 		.kind = KIND_MMAP,
 	};
 	if (c.nr == nr_mmap) {
-		emit(&p, start, typed);
+		emit(&p, start, task, typed);
 		return 0;
 	}
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -891,7 +893,7 @@ int exit_mmap(struct syscall_exit_ctx *ctx)
 		return 0;
 	/* mmap returns an address; only -1..-4095 are errors */
 	if (p->kind == KIND_MMAP && !failed(ctx->ret))
-		emit(p, ctx->ret, 0);
+		emit(p, ctx->ret, (struct task_struct *)bpf_get_current_task(), 0);
 	bpf_map_delete_elem(&pending_map, &id);
 	return 0;
 }
@@ -945,7 +947,7 @@ int exit_mprotect(struct syscall_exit_ctx *ctx)
 	if (!p)
 		return 0;
 	if (p->kind == KIND_MPROTECT && ctx->ret == 0)
-		emit(p, p->addr, 0);
+		emit(p, p->addr, (struct task_struct *)bpf_get_current_task(), 0);
 	bpf_map_delete_elem(&pending_map, &id);
 	return 0;
 }
@@ -973,8 +975,9 @@ int exit_memfd_create(struct syscall_exit_ctx *ctx)
 	if (p->kind == KIND_MEMFD_CREATE && ctx->ret >= 0) {
 		s32 fd = (s32)ctx->ret;
 		p->fd = fd;
-		p->file = (u64)fd_file((struct task_struct *)bpf_get_current_task(), fd, 0);
-		emit(p, 0, 0);
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		p->file = (u64)fd_file(task, fd, 0);
+		emit(p, 0, task, 0);
 	}
 	bpf_map_delete_elem(&pending_map, &id);
 	return 0;
@@ -1009,7 +1012,8 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 	struct walkbuf *w = walkbuf();
 	if (!s || !w)
 		return 0;
-	struct task_struct *task = process(&s->ev, KIND_EXEC, 0);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	process(&s->ev, KIND_EXEC, task, 0);
 	s->ev.fd = -1;
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
@@ -1038,7 +1042,7 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 		struct pending p = in->p;
 		u64 addr = in->addr;
 		bpf_map_delete_elem(&interp_map, &tgid);
-		emit(&p, addr, 0);
+		emit(&p, addr, task, 0);
 	}
 	return 0;
 }
