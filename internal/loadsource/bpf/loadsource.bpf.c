@@ -528,7 +528,7 @@ static __always_inline void describe(struct file *f, struct file *pathf, struct 
 	}
 }
 
-/* process fills the process context of the current task. The typed build
+/* process fills the process context of task, the current one. The typed build
  * reads the task's ids, comm and cgroup with loads (what the helpers read),
  * the other build with the helpers. */
 static __always_inline void process(struct event *ev, u8 kind, struct task_struct *task, const int typed)
@@ -614,8 +614,8 @@ static __always_inline void submit(struct scratch *s)
 }
 
 /* emit sends the load p describes, made by task: the current task (a
- * BTF pointer in the typed build), which the caller has at hand; a helper
- * call is a large part of what an event costs. */
+ * BTF pointer in the typed build), which the caller already holds, as
+ * asking again is a helper call (~20 ns on a CPU with return thunks). */
 static __always_inline void emit(const struct pending *p, s64 addr, struct task_struct *task, const int typed)
 {
 	struct scratch *s = fresh();
