@@ -112,6 +112,10 @@ const (
 	loadsourceVarFnSeen            = "fn_seen"
 	loadsourceVarNrExecve          = "nr_execve"
 	loadsourceVarNrExecveat        = "nr_execveat"
+	loadsourceVarNrIa32Execve      = "nr_ia32_execve"
+	loadsourceVarNrIa32Execveat    = "nr_ia32_execveat"
+	loadsourceVarNrIa32Mmap        = "nr_ia32_mmap"
+	loadsourceVarNrIa32Mmap2       = "nr_ia32_mmap2"
 	loadsourceVarNrMmap            = "nr_mmap"
 	loadsourceVarPageShift         = "page_shift"
 	loadsourceVarWakeupBytes       = "wakeup_bytes"
@@ -187,13 +191,17 @@ type loadsourceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type loadsourceVariableSpecs struct {
-	ExeOnce     *ebpf.VariableSpec `ebpf:"exe_once"`
-	FnSeen      *ebpf.VariableSpec `ebpf:"fn_seen"`
-	NrExecve    *ebpf.VariableSpec `ebpf:"nr_execve"`
-	NrExecveat  *ebpf.VariableSpec `ebpf:"nr_execveat"`
-	NrMmap      *ebpf.VariableSpec `ebpf:"nr_mmap"`
-	PageShift   *ebpf.VariableSpec `ebpf:"page_shift"`
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ExeOnce        *ebpf.VariableSpec `ebpf:"exe_once"`
+	FnSeen         *ebpf.VariableSpec `ebpf:"fn_seen"`
+	NrExecve       *ebpf.VariableSpec `ebpf:"nr_execve"`
+	NrExecveat     *ebpf.VariableSpec `ebpf:"nr_execveat"`
+	NrIa32Execve   *ebpf.VariableSpec `ebpf:"nr_ia32_execve"`
+	NrIa32Execveat *ebpf.VariableSpec `ebpf:"nr_ia32_execveat"`
+	NrIa32Mmap     *ebpf.VariableSpec `ebpf:"nr_ia32_mmap"`
+	NrIa32Mmap2    *ebpf.VariableSpec `ebpf:"nr_ia32_mmap2"`
+	NrMmap         *ebpf.VariableSpec `ebpf:"nr_mmap"`
+	PageShift      *ebpf.VariableSpec `ebpf:"page_shift"`
+	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // loadsourceObjects contains all objects after they have been loaded into the kernel.
@@ -241,13 +249,17 @@ func (m *loadsourceMaps) Close() error {
 //
 // It can be passed to loadLoadsourceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type loadsourceVariables struct {
-	ExeOnce     *ebpf.Variable `ebpf:"exe_once"`
-	FnSeen      *ebpf.Variable `ebpf:"fn_seen"`
-	NrExecve    *ebpf.Variable `ebpf:"nr_execve"`
-	NrExecveat  *ebpf.Variable `ebpf:"nr_execveat"`
-	NrMmap      *ebpf.Variable `ebpf:"nr_mmap"`
-	PageShift   *ebpf.Variable `ebpf:"page_shift"`
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ExeOnce        *ebpf.Variable `ebpf:"exe_once"`
+	FnSeen         *ebpf.Variable `ebpf:"fn_seen"`
+	NrExecve       *ebpf.Variable `ebpf:"nr_execve"`
+	NrExecveat     *ebpf.Variable `ebpf:"nr_execveat"`
+	NrIa32Execve   *ebpf.Variable `ebpf:"nr_ia32_execve"`
+	NrIa32Execveat *ebpf.Variable `ebpf:"nr_ia32_execveat"`
+	NrIa32Mmap     *ebpf.Variable `ebpf:"nr_ia32_mmap"`
+	NrIa32Mmap2    *ebpf.Variable `ebpf:"nr_ia32_mmap2"`
+	NrMmap         *ebpf.Variable `ebpf:"nr_mmap"`
+	PageShift      *ebpf.Variable `ebpf:"page_shift"`
+	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // loadsourcePrograms contains all programs after they have been loaded into the kernel.

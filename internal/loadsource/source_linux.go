@@ -243,6 +243,10 @@ func (s *Source) spec() (*ebpf.CollectionSpec, *UnavailableError) {
 	if sysMmap != 0 {
 		set["nr_mmap"], set["nr_execve"], set["nr_execveat"] = uint32(sysMmap), uint32(sysExecve), uint32(sysExecveat)
 	}
+	if sysIA32Mmap2 != 0 {
+		set["nr_ia32_mmap"], set["nr_ia32_mmap2"] = uint32(sysIA32Mmap), uint32(sysIA32Mmap2)
+		set["nr_ia32_execve"], set["nr_ia32_execveat"] = uint32(sysIA32Execve), uint32(sysIA32Execveat)
+	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, unavailable(fmt.Sprintf("the embedded BPF object: setting %s: %v", name, err))

@@ -9,3 +9,5 @@ const (
 	sysExecve   = 0
 	sysExecveat = 0
 )
+
+const sysIA32Mmap, sysIA32Mmap2, sysIA32Execve, sysIA32Execveat = 0, 0, 0, 0

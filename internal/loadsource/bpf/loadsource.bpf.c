@@ -169,8 +169,8 @@ const volatile u64 wakeup_bytes = 1 << 20;
 /*
  * What vma_store needs of the architecture, set by user space before loading
  * (one object serves every little-endian architecture): the system call
- * numbers of mmap, execve and execveat, and the page size as a shift. The
- * defaults match no call.
+ * numbers of mmap, execve and execveat (and their ia32 twins, below), and
+ * the page size as a shift. The defaults match no call.
  */
 const volatile u32 nr_mmap = ~0U;
 const volatile u32 nr_execve = ~0U;
@@ -640,24 +640,74 @@ static __always_inline int failed(s64 ret)
 	return ret < 0 && ret >= -MAX_ERRNO;
 }
 
-/* A system call's number and, for mmap, its arguments, from the task's
- * saved user registers. */
-struct call {
-	long nr;
-	u64 addr, len, prot, flags;
-	s32 fd;
+/* What system call the current task is in, for vma_stored. */
+enum call_kind {
+	CALL_OTHER = 0,
+	CALL_MMAP = 1,	/* any mmap: addr, len, prot, flags and fd are its arguments */
+	CALL_EXEC = 2,	/* execve or execveat */
 };
+
+struct call {
+	u32 kind;
+	s32 fd;
+	u64 addr, len, prot, flags;
+};
+
+/*
+ * ia32 system calls: those of a 32-bit program on x86_64, or of a 64-bit one
+ * through int $0x80. They have their own numbers and pass their arguments in
+ * ebx, ecx, edx, esi and edi; x86 marks the task TS_COMPAT while one runs.
+ * Without them a 32-bit loader's every load would go unseen. User space sets
+ * the numbers where the kernel runs such calls; the defaults match no call.
+ * The old mmap (nr_ia32_mmap) takes one argument, a pointer to the six.
+ */
+const volatile u32 nr_ia32_mmap = ~0U;
+const volatile u32 nr_ia32_mmap2 = ~0U;
+const volatile u32 nr_ia32_execve = ~0U;
+const volatile u32 nr_ia32_execveat = ~0U;
+#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h */
+
+static __always_inline void ia32_call(struct call *c, long nr, struct pt_regs *regs, int typed)
+{
+	if (nr == nr_ia32_mmap2) {
+		c->kind = CALL_MMAP;
+		c->addr = (u32)RD(typed, regs, bx);
+		c->len = (u32)RD(typed, regs, cx);
+		c->prot = (u32)RD(typed, regs, dx);
+		c->flags = (u32)RD(typed, regs, si);
+		c->fd = (s32)RD(typed, regs, di);
+	} else if (nr == nr_ia32_mmap) {
+		/* struct mmap_arg_struct: addr, len, prot, flags, fd, offset */
+		u32 a[6] = {};
+		if (bpf_probe_read_user(a, sizeof(a), (const void *)(u64)(u32)RD(typed, regs, bx)))
+			return; /* unreadable now: the kernel read it a moment ago */
+		c->kind = CALL_MMAP;
+		c->addr = a[0];
+		c->len = a[1];
+		c->prot = a[2];
+		c->flags = a[3];
+		c->fd = (s32)a[4];
+	} else if (nr == nr_ia32_execve || nr == nr_ia32_execveat) {
+		c->kind = CALL_EXEC;
+	}
+}
 
 static __always_inline void current_call(struct call *c, struct task_struct *task, int typed)
 {
-	c->nr = -1;
+	c->kind = CALL_OTHER;
 	/* bpf_task_pt_regs wants a BTF pointer, which only the typed build's task is. */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(typed ? task : bpf_get_current_task_btf());
 	if (!regs)
 		return;
+	long nr = -1;
 	if (bpf_core_field_exists(regs->orig_ax)) {
-		c->nr = RD(typed, regs, orig_ax);
-		if (c->nr == nr_mmap) {
+		nr = RD(typed, regs, orig_ax);
+		if (bpf_core_field_exists(task->thread_info.status) && (RD(typed, task, thread_info.status) & TS_COMPAT)) {
+			ia32_call(c, nr, regs, typed);
+			return;
+		}
+		if (nr == nr_mmap) {
+			c->kind = CALL_MMAP;
 			c->addr = RD(typed, regs, di);
 			c->len = RD(typed, regs, si);
 			c->prot = RD(typed, regs, dx);
@@ -665,8 +715,9 @@ static __always_inline void current_call(struct call *c, struct task_struct *tas
 			c->fd = (s32)RD(typed, regs, r8);
 		}
 	} else if (bpf_core_field_exists(regs->syscallno)) {
-		c->nr = RD(typed, regs, syscallno);
-		if (c->nr == nr_mmap) {
+		nr = RD(typed, regs, syscallno);
+		if (nr == nr_mmap) {
+			c->kind = CALL_MMAP;
 			c->addr = RD(typed, regs, orig_x0); /* x0 is the return value by now */
 			c->len = RD(typed, regs, regs[1]);
 			c->prot = RD(typed, regs, regs[2]);
@@ -674,6 +725,8 @@ static __always_inline void current_call(struct call *c, struct task_struct *tas
 			c->fd = (s32)RD(typed, regs, regs[4]);
 		}
 	}
+	if (nr == nr_execve || nr == nr_execveat)
+		c->kind = CALL_EXEC;
 }
 
 #define MAP_FIXED 0x10
@@ -782,7 +835,7 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 	struct file *ff = 0;
 	unsigned long start = RD(typed, vma, vm_start);
 	unsigned long end = RD(typed, vma, vm_end);
-	if (c.nr == nr_mmap) {
+	if (c.kind == CALL_MMAP) {
 		if (!(c.prot & PROT_EXEC) || (c.flags & MAP_ANONYMOUS))
 			return 0;
 		/* The fd's own file, or the backing file of it that a stacked
@@ -792,7 +845,7 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 			return 0;
 		if ((c.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && (end <= c.addr || start >= c.addr + c.len))
 			return 0;
-	} else if (c.nr != nr_execve && c.nr != nr_execveat) {
+	} else if (c.kind != CALL_EXEC) {
 		return 0;
 	} else {
 		/* The main image (or, from a stacked filesystem, its backing
@@ -809,10 +862,10 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 		.flags = (vm_flags & VM_SHARED) ? MAP_SHARED : MAP_PRIVATE,
 		.offset = (u64)RD(typed, vma, vm_pgoff) << page_shift,
 		.len = end - start,
-		.fd = c.nr == nr_mmap ? c.fd : -1,
+		.fd = c.kind == CALL_MMAP ? c.fd : -1,
 		.kind = KIND_MMAP,
 	};
-	if (c.nr == nr_mmap) {
+	if (c.kind == CALL_MMAP) {
 		emit(&p, start, task, typed);
 		return 0;
 	}

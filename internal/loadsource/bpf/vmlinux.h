@@ -210,9 +210,10 @@ struct vm_area_struct {
  * arguments: x86_64 and arm64 name them differently, and the program reads
  * the ones this kernel has. */
 struct pt_regs {
-	/* x86_64 */
+	/* x86_64 (bx, cx and bp carry an ia32 system call's arguments) */
 	unsigned long orig_ax;
 	unsigned long di, si, dx, r10, r8;
+	unsigned long bx, cx, bp;
 	/* arm64 */
 	int syscallno;
 	u64 orig_x0;
@@ -236,7 +237,13 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 };
 
+/* x86's: status has TS_COMPAT while an ia32 system call runs. */
+struct thread_info {
+	u32 status;
+};
+
 struct task_struct {
+	struct thread_info thread_info;
 	char comm[16];
 	struct css_set *cgroups;
 	pid_t pid;

@@ -91,6 +91,28 @@ func BuildLoader(t testing.TB, dir, name string, extra ...string) string {
 	return out
 }
 
+// Build32 builds the loader and the library as 32-bit x86 programs (gcc
+// -m32) into dir. Without a 32-bit toolchain (gcc-multilib) the test is
+// skipped, or fails in CI (MustRun).
+func Build32(t testing.TB, dir string) (loader, lib string) {
+	t.Helper()
+	loader, lib = filepath.Join(dir, "mhload32"), filepath.Join(dir, "libmh32.so")
+	for name, src := range map[string][]byte{"mhload32.c": loaderSource, "mhlib32.c": libSource} {
+		if err := os.WriteFile(filepath.Join(dir, name), src, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"-m32", "-O2", "-o", loader, filepath.Join(dir, "mhload32.c"), "-ldl"},
+		{"-m32", "-O2", "-shared", "-fPIC", "-o", lib, filepath.Join(dir, "mhlib32.c")},
+	} {
+		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+			MustRun(t, fmt.Sprintf("no 32-bit toolchain (gcc-multilib): gcc %v: %v\n%s", args, err, out))
+		}
+	}
+	return loader, lib
+}
+
 // Interpreter is an ELF program's PT_INTERP, resolved as the kernel names
 // the file it maps (symlinks followed).
 func Interpreter(t testing.TB, prog string) string {

@@ -359,6 +359,39 @@ int main(int argc, char **argv) {
 		fflush(stdout);
 		_exit(0);
 	}
+	if (!strcmp(mode, "int80")) {
+		// ia32 system calls from this 64-bit process, through int $0x80:
+		// mmap2 (192) of PATH, then the old mmap (90), whose one argument
+		// points to the six, both PROT_EXEC. Prints the two addresses.
+#if defined(__x86_64__)
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die("open");
+		report(fd);
+		long a1, a2;
+		__asm__ volatile("push %%rbp\n\txor %%ebp, %%ebp\n\tint $0x80\n\tpop %%rbp"
+				 : "=a"(a1)
+				 : "0"(192L), "b"(0), "c"(4096), "d"(PROT_READ | PROT_EXEC), "S"(MAP_PRIVATE), "D"(fd)
+				 : "memory");
+		// The argument block must lie below 4 GiB: ia32 pointers are 32 bits.
+		unsigned int *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+		if (args == MAP_FAILED)
+			die("mmap MAP_32BIT");
+		unsigned int six[6] = {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, (unsigned int)fd, 0};
+		memcpy(args, six, sizeof six);
+		__asm__ volatile("int $0x80" : "=a"(a2) : "0"(90L), "b"(args) : "memory");
+		if ((unsigned long)a1 >= -4095UL || (unsigned long)a2 >= -4095UL) {
+			fprintf(stderr, "mhload: int80 mmap2=%ld mmap=%ld\n", a1, a2);
+			_exit(3);
+		}
+		printf("addr=%lu addr2=%lu\n", (unsigned long)(unsigned int)a1, (unsigned long)(unsigned int)a2);
+		fflush(stdout);
+		_exit(0);
+#else
+		fprintf(stderr, "mhload: int80 is for x86_64\n");
+		return 2;
+#endif
+	}
 	if (!strcmp(mode, "dlloop")) {
 		// N dlopen/dlclose pairs of PATH; prints the time they took.
 		if (argc < 4)
