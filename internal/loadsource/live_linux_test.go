@@ -248,3 +248,47 @@ func TestDefaultHasNoSyscallHooks(t *testing.T) {
 		}
 	}
 }
+
+// Under the READ_IMPLIES_EXEC personality the kernel makes a PROT_READ
+// mapping of a file executable, in mmap and in mprotect alike: code with
+// PROT_EXEC nowhere is still a load, for every way of seeing mmap (and the
+// mprotect hook, when it is on).
+func TestReadImpliesExec(t *testing.T) {
+	for _, w := range mmapWays {
+		t.Run(w.name, func(t *testing.T) {
+			cfg := w.cfg
+			cfg.SyscallHooks = true
+			c := startSource(t, cfg, false)
+			mprotectHook := false
+			for _, h := range c.src.Stats().Hooks {
+				mprotectHook = mprotectHook || h.Name == "syscalls:sys_enter_mprotect" && h.Attached
+			}
+			lib := copyLib(t, t.TempDir(), "libmh_readexec.so")
+			pid, id := run(t, nil, "readexec", lib)
+			ev := c.wait(t, "the mmap(PROT_READ)", func(e *Event) bool {
+				return e.Kind == KindMmap && int(e.PID) == pid && e.Addr == id.addr
+			})
+			if string(ev.Path) != lib || ev.Prot&unix.PROT_EXEC == 0 || ev.FD != id.fd {
+				t.Errorf("mmap event: path %q prot %#x fd %d", ev.Path, ev.Prot, ev.FD)
+			}
+			checkFile(t, ev, id)
+			if !mprotectHook {
+				t.Logf("mprotect hook not attached: its half is not checked")
+				return
+			}
+			mp := c.wait(t, "the mprotect(PROT_READ)", func(e *Event) bool {
+				return e.Kind == KindMprotect && int(e.PID) == pid && e.Addr == id.addr2
+			})
+			if string(mp.Path) != lib || mp.Prot&unix.PROT_EXEC == 0 {
+				t.Errorf("mprotect event: path %q prot %#x", mp.Path, mp.Prot)
+			}
+			// The mapping made before the personality was read-only: no load.
+			c.settle(t)
+			for _, e := range c.all() {
+				if int(e.PID) == pid && e.Kind == KindMmap && e.Addr == id.addr2 {
+					t.Errorf("the read-only mapping made before the personality is a load: %+v", e)
+				}
+			}
+		})
+	}
+}

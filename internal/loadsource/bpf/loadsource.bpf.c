@@ -19,10 +19,15 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define PROT_READ 0x1
 #define PROT_EXEC 0x4
+#define READ_IMPLIES_EXEC 0x0400000 /* uapi/linux/personality.h */
+#define MNT_NOEXEC 0x04
+#define SB_I_NOEXEC 0x00000002
 #define MAP_ANONYMOUS 0x20 /* the same on x86, arm64 and every asm-generic arch */
 #define VM_EXEC 0x4
 #define VM_SHARED 0x8
+#define VM_MAYEXEC 0x40
 #define MAP_SHARED 0x01
 #define MAP_PRIVATE 0x02
 #define MAX_ERRNO 4095
@@ -836,7 +841,9 @@ static __always_inline int vma_stored(const void *fn_name, struct ma_state *mas,
 	unsigned long start = RD(typed, vma, vm_start);
 	unsigned long end = RD(typed, vma, vm_end);
 	if (c.kind == CALL_MMAP) {
-		if (!(c.prot & PROT_EXEC) || (c.flags & MAP_ANONYMOUS))
+		/* The mapping's own VM_EXEC decides, not PROT_EXEC: with the
+		 * READ_IMPLIES_EXEC personality mmap(PROT_READ) maps code. */
+		if (c.flags & MAP_ANONYMOUS)
 			return 0;
 		/* The fd's own file, or the backing file of it that a stacked
 		 * filesystem mapped instead (named by the fd's path). */
@@ -914,15 +921,38 @@ int vma_store_raw(struct bpf_raw_tracepoint_args *ctx)
 	return vma_stored((const void *)ctx->args[0], (struct ma_state *)ctx->args[1], vma, vm_flags, 0);
 }
 
+/*
+ * Whether mmap makes a file mapping executable, as do_mmap decides: asked
+ * for PROT_EXEC, or for PROT_READ by a task with the READ_IMPLIES_EXEC
+ * personality, unless the file's mount is noexec (path_noexec).
+ */
+static __always_inline u64 mmap_prot(u64 prot, struct task_struct *task, struct file *file)
+{
+	if ((prot & PROT_EXEC) || !(prot & PROT_READ) || !file ||
+	    !(BPF_CORE_READ(task, personality) & READ_IMPLIES_EXEC))
+		return prot;
+	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
+	if ((BPF_CORE_READ(mnt, mnt_flags) & MNT_NOEXEC) || (BPF_CORE_READ(mnt, mnt_sb, s_iflags) & SB_I_NOEXEC))
+		return prot;
+	return prot | PROT_EXEC;
+}
+
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int enter_mmap(struct syscall_enter_ctx *ctx)
 {
 	u64 prot = ctx->args[2], flags = ctx->args[3];
-	if (!(prot & PROT_EXEC) || (flags & MAP_ANONYMOUS))
+	if (!(prot & (PROT_EXEC | PROT_READ)) || (flags & MAP_ANONYMOUS))
 		return 0;
 	s32 fd = (s32)ctx->args[4];
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (!(prot & PROT_EXEC) && !(BPF_CORE_READ(task, personality) & READ_IMPLIES_EXEC))
+		return 0; /* the common case, decided before the fd is looked up */
+	struct file *file = fd_file(task, fd, 0);
+	prot = mmap_prot(prot, task, file);
+	if (!(prot & PROT_EXEC))
+		return 0;
 	struct pending p = {
-		.file = (u64)fd_file((struct task_struct *)bpf_get_current_task(), fd, 0),
+		.file = (u64)file,
 		.prot = prot,
 		.flags = flags,
 		.offset = ctx->args[5],
@@ -969,16 +999,25 @@ SEC("tracepoint/syscalls/sys_enter_mprotect")
 int enter_mprotect(struct syscall_enter_ctx *ctx)
 {
 	u64 start = ctx->args[0], prot = ctx->args[2];
-	if (!(prot & PROT_EXEC))
+	struct task_struct *task = bpf_get_current_task_btf();
+	/* With READ_IMPLIES_EXEC, PROT_READ adds exec to a mapping that may
+	 * have it (VM_MAYEXEC: not from a noexec mount), as do_mprotect_pkey does. */
+	int rier = (prot & PROT_READ) && (task->personality & READ_IMPLIES_EXEC);
+	if (!(prot & PROT_EXEC) && !rier)
 		return 0;
 	struct vma_ctx c = {};
-	long err = bpf_find_vma(bpf_get_current_task_btf(), start, vma_cb, &c, 0);
+	long err = bpf_find_vma(task, start, vma_cb, &c, 0);
 	if (err == -16 /* EBUSY */) {
 		count(CNT_VMA_BUSY);
 		return 0;
 	}
 	if (err || !c.file || (c.vm_flags & VM_EXEC))
 		return 0;
+	if (!(prot & PROT_EXEC)) {
+		if (!(c.vm_flags & VM_MAYEXEC))
+			return 0;
+		prot |= PROT_EXEC;
+	}
 	struct pending p = {
 		.file = c.file,
 		.prot = prot,

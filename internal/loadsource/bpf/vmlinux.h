@@ -101,6 +101,7 @@ struct hlist_bl_node {
 struct super_block {
 	dev_t s_dev;
 	unsigned long s_magic;
+	unsigned long s_iflags;
 };
 
 struct inode {
@@ -127,6 +128,7 @@ struct dentry {
 struct vfsmount {
 	struct dentry *mnt_root;
 	struct super_block *mnt_sb;
+	int mnt_flags;
 };
 
 struct ns_common {
@@ -244,6 +246,7 @@ struct thread_info {
 
 struct task_struct {
 	struct thread_info thread_info;
+	unsigned int personality;
 	char comm[16];
 	struct css_set *cgroups;
 	pid_t pid;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -356,6 +357,29 @@ int main(int argc, char **argv) {
 			}
 		}
 		printf("loads=%ld seconds=%.3f\n", done, now() - start);
+		fflush(stdout);
+		_exit(0);
+	}
+	if (!strcmp(mode, "readexec")) {
+		// Under the READ_IMPLIES_EXEC personality mmap(PROT_READ) of PATH
+		// maps it executable, then mprotect(PROT_READ) of a second,
+		// non-executable mapping of it makes that executable too: code
+		// without PROT_EXEC anywhere. Prints both addresses.
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die("open");
+		report(fd);
+		void *second = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (second == MAP_FAILED)
+			die("mmap before the personality");
+		if (personality(READ_IMPLIES_EXEC) < 0)
+			die("personality");
+		void *first = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (first == MAP_FAILED)
+			die("mmap");
+		if (mprotect(second, 4096, PROT_READ) != 0)
+			die("mprotect");
+		printf("addr=%lu addr2=%lu\n", (unsigned long)first, (unsigned long)second);
 		fflush(stdout);
 		_exit(0);
 	}
