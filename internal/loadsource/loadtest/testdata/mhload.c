@@ -35,6 +35,15 @@ static void report(int fd) {
 	fflush(stdout);
 }
 
+// open_reported opens path read-only and reports what it opened.
+static int open_reported(const char *path, int flags) {
+	int fd = open(path, O_RDONLY | flags);
+	if (fd < 0)
+		die("open");
+	report(fd);
+	return fd;
+}
+
 static void copy(int from, int to) {
 	char buf[65536];
 	ssize_t n;
@@ -114,10 +123,7 @@ int main(int argc, char **argv) {
 
 	if (!strcmp(mode, "load")) {
 		// dlopen PATH and exit.
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			die("open");
-		report(fd);
+		int fd = open_reported(path, O_CLOEXEC);
 		close(fd);
 		load(path);
 		_exit(0);
@@ -133,10 +139,7 @@ int main(int argc, char **argv) {
 				die("join cgroup");
 			close(cg);
 		}
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			die("open");
-		report(fd);
+		int fd = open_reported(path, O_CLOEXEC);
 		close(fd);
 		pthread_t th;
 		if (pthread_create(&th, NULL, thread_load, (void *)path) != 0 || pthread_join(th, NULL) != 0)
@@ -169,10 +172,7 @@ int main(int argc, char **argv) {
 	}
 	if (!strcmp(mode, "deleted")) {
 		// Open the library, unlink it, then load it: deleted at load time.
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			die("open");
-		report(fd);
+		int fd = open_reported(path, 0);
 		if (unlink(path) != 0)
 			die("unlink");
 		load_fd(fd);
@@ -275,10 +275,7 @@ int main(int argc, char **argv) {
 		// Map a file readable, then make it executable with mprotect; a
 		// second mprotect of the now-executable mapping is no new load,
 		// nor is executable anonymous memory.
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			die("open");
-		report(fd);
+		int fd = open_reported(path, 0);
 		void *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (p == MAP_FAILED)
 			die("mmap");
@@ -335,10 +332,7 @@ int main(int argc, char **argv) {
 		if (argc < 5)
 			return 2;
 		double rate = atof(argv[3]), secs = atof(argv[4]);
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			die("open");
-		report(fd);
+		int fd = open_reported(path, 0);
 		long total = (long)(rate * secs), done = 0;
 		double start = now();
 		while (done < total) {
@@ -365,10 +359,7 @@ int main(int argc, char **argv) {
 		// maps it executable, then mprotect(PROT_READ) of a second,
 		// non-executable mapping of it makes that executable too: code
 		// without PROT_EXEC anywhere. Prints both addresses.
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			die("open");
-		report(fd);
+		int fd = open_reported(path, 0);
 		void *second = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (second == MAP_FAILED)
 			die("mmap before the personality");
@@ -388,10 +379,7 @@ int main(int argc, char **argv) {
 		// mmap2 (192) of PATH, then the old mmap (90), whose one argument
 		// points to the six, both PROT_EXEC. Prints the two addresses.
 #if defined(__x86_64__)
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			die("open");
-		report(fd);
+		int fd = open_reported(path, 0);
 		long a1, a2;
 		__asm__ volatile("push %%rbp\n\txor %%ebp, %%ebp\n\tint $0x80\n\tpop %%rbp"
 				 : "=a"(a1)
