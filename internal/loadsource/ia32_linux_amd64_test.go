@@ -24,9 +24,9 @@ func TestIA32Loads(t *testing.T) {
 		}
 		t.Run(w.name, func(t *testing.T) {
 			c := startSource(t, w.cfg, true)
-			dir := t.TempDir()
-			lib := copyLib(t, dir, "libmh_int80.so")
-			pid32, id32 := loadtest.Run(t, loader32, nil, "load", lib32)
+			lib := copyLib(t, t.TempDir(), "libmh_int80.so")
+			pid32, out32 := loadtest.Run(t, loader32, nil, "load", lib32)
+			id32 := parseReport(t, out32)
 			pid64, id64 := run(t, nil, "int80", lib)
 			gone(t, pid32)
 			gone(t, pid64)
@@ -35,8 +35,8 @@ func TestIA32Loads(t *testing.T) {
 			ev := c.wait(t, "the 32-bit dlopen", func(e *Event) bool {
 				return e.Kind == KindMmap && int(e.PID) == pid32 && string(e.Path) == lib32
 			})
-			checkFile(t, ev, parseReport(t, id32))
-			if ev.FD != parseReport(t, id32).fd || ev.Prot&protExec == 0 || string(ev.Exe) != loader32 {
+			checkFile(t, ev, id32)
+			if ev.FD != id32.fd || ev.Prot&protExec == 0 || string(ev.Exe) != loader32 {
 				t.Errorf("32-bit dlopen: fd %d prot %#x exe %q", ev.FD, ev.Prot, ev.Exe)
 			}
 			in := c.wait(t, "the 32-bit program interpreter", func(e *Event) bool {

@@ -815,9 +815,9 @@ static __always_inline int inner_store(const void *fn_name)
  *  - splits, merges and moves (munmap, mprotect, mremap, madvise) store
  *    executable file mappings without loading anything: a store counts only
  *    inside mmap or exec;
- *  - inside mmap, only the mapping asked for: PROT_EXEC of the fd's own file,
- *    over the range asked for when it was fixed (the pieces of an older
- *    mapping split around a MAP_FIXED one lie outside it);
+ *  - inside mmap, only the mapping asked for: of the fd's own file, over the
+ *    range asked for when it was fixed (the pieces of an older mapping split
+ *    around a MAP_FIXED one lie outside it), executable by its own VM_EXEC;
  *  - inside exec, the program interpreter, once (the main image is the exec
  *    event), sent after the exec event.
  */
@@ -921,36 +921,35 @@ int vma_store_raw(struct bpf_raw_tracepoint_args *ctx)
 	return vma_stored((const void *)ctx->args[0], (struct ma_state *)ctx->args[1], vma, vm_flags, 0);
 }
 
-/*
- * Whether mmap makes a file mapping executable, as do_mmap decides: asked
- * for PROT_EXEC, or for PROT_READ by a task with the READ_IMPLIES_EXEC
- * personality, unless the file's mount is noexec (path_noexec).
- */
-static __always_inline u64 mmap_prot(u64 prot, struct task_struct *task, struct file *file)
+/* path_noexec: a file whose mount forbids running it. */
+static __always_inline int path_noexec(struct file *file)
 {
-	if ((prot & PROT_EXEC) || !(prot & PROT_READ) || !file ||
-	    !(BPF_CORE_READ(task, personality) & READ_IMPLIES_EXEC))
-		return prot;
 	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
-	if ((BPF_CORE_READ(mnt, mnt_flags) & MNT_NOEXEC) || (BPF_CORE_READ(mnt, mnt_sb, s_iflags) & SB_I_NOEXEC))
-		return prot;
-	return prot | PROT_EXEC;
+	return (BPF_CORE_READ(mnt, mnt_flags) & MNT_NOEXEC) || (BPF_CORE_READ(mnt, mnt_sb, s_iflags) & SB_I_NOEXEC);
 }
 
+/* An mmap maps code when asked for PROT_EXEC, or, as do_mmap decides, for
+ * PROT_READ by a task with the READ_IMPLIES_EXEC personality, unless the
+ * file's mount is noexec. */
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int enter_mmap(struct syscall_enter_ctx *ctx)
 {
 	u64 prot = ctx->args[2], flags = ctx->args[3];
-	if (!(prot & (PROT_EXEC | PROT_READ)) || (flags & MAP_ANONYMOUS))
+	if (flags & MAP_ANONYMOUS)
 		return 0;
-	s32 fd = (s32)ctx->args[4];
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	if (!(prot & PROT_EXEC) && !(BPF_CORE_READ(task, personality) & READ_IMPLIES_EXEC))
+	int rier = !(prot & PROT_EXEC) && (prot & PROT_READ) && (BPF_CORE_READ(task, personality) & READ_IMPLIES_EXEC);
+	if (!(prot & PROT_EXEC) && !rier)
 		return 0; /* the common case, decided before the fd is looked up */
+	s32 fd = (s32)ctx->args[4];
 	struct file *file = fd_file(task, fd, 0);
-	prot = mmap_prot(prot, task, file);
-	if (!(prot & PROT_EXEC))
-		return 0;
+	if (!file)
+		return 0; /* a bad fd: mmap fails with EBADF */
+	if (rier) {
+		if (path_noexec(file))
+			return 0;
+		prot |= PROT_EXEC;
+	}
 	struct pending p = {
 		.file = (u64)file,
 		.prot = prot,
@@ -960,8 +959,6 @@ int enter_mmap(struct syscall_enter_ctx *ctx)
 		.fd = fd,
 		.kind = KIND_MMAP,
 	};
-	if (!p.file)
-		return 0; /* a bad fd: mmap fails with EBADF */
 	u64 id = bpf_get_current_pid_tgid();
 	bpf_map_update_elem(&pending_map, &id, &p, BPF_ANY);
 	return 0;

@@ -59,34 +59,43 @@ func build() (Helpers, error) {
 	}
 	dir = d
 	h := Helpers{Loader: filepath.Join(d, "mhload"), Lib: filepath.Join(d, "libmh_probe.so")}
-	for name, src := range map[string][]byte{"mhload.c": loaderSource, "mhlib.c": libSource} {
-		if err := os.WriteFile(filepath.Join(d, name), src, 0o600); err != nil {
-			return Helpers{}, err
-		}
+	if err := compileLoader(h.Loader); err != nil {
+		return Helpers{}, err
 	}
-	for _, args := range [][]string{
-		{"-O2", "-Wall", "-o", h.Loader, filepath.Join(d, "mhload.c"), "-ldl"},
-		{"-O2", "-shared", "-fPIC", "-o", h.Lib, filepath.Join(d, "mhlib.c")},
-	} {
-		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-			return Helpers{}, fmt.Errorf("gcc %v: %w\n%s", args, err, out)
-		}
+	return h, compileLib(h.Lib)
+}
+
+// compileLoader and compileLib build the embedded loader and library to
+// out, with extra gcc arguments (its source is written beside it).
+func compileLoader(out string, extra ...string) error {
+	return gcc(loaderSource, out, append([]string{"-O2", "-Wall"}, extra...), "-ldl")
+}
+
+func compileLib(out string, extra ...string) error {
+	return gcc(libSource, out, append([]string{"-O2", "-shared", "-fPIC"}, extra...))
+}
+
+// gcc compiles src to out: flags before the source, libs after it (the
+// linker takes a library only for the objects before it).
+func gcc(src []byte, out string, flags []string, libs ...string) error {
+	c := out + ".c"
+	if err := os.WriteFile(c, src, 0o600); err != nil {
+		return err
 	}
-	return h, nil
+	args := append(append(flags, "-o", out, c), libs...)
+	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("gcc %v: %w\n%s", args, err, b)
+	}
+	return nil
 }
 
 // BuildLoader builds another copy of the loader into dir with extra gcc
 // arguments (a test's own program interpreter, say) and returns its path.
 func BuildLoader(t testing.TB, dir, name string, extra ...string) string {
 	t.Helper()
-	src := filepath.Join(dir, name+".c")
-	if err := os.WriteFile(src, loaderSource, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(dir, name)
-	args := append([]string{"-O2", "-Wall", "-o", out, src, "-ldl"}, extra...)
-	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("gcc %v: %v\n%s", args, err, b)
+	if err := compileLoader(out, extra...); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -97,18 +106,11 @@ func BuildLoader(t testing.TB, dir, name string, extra ...string) string {
 func Build32(t testing.TB, dir string) (loader, lib string) {
 	t.Helper()
 	loader, lib = filepath.Join(dir, "mhload32"), filepath.Join(dir, "libmh32.so")
-	for name, src := range map[string][]byte{"mhload32.c": loaderSource, "mhlib32.c": libSource} {
-		if err := os.WriteFile(filepath.Join(dir, name), src, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	if err := compileLoader(loader, "-m32"); err != nil {
+		MustRun(t, "no 32-bit toolchain (gcc-multilib): "+err.Error())
 	}
-	for _, args := range [][]string{
-		{"-m32", "-O2", "-o", loader, filepath.Join(dir, "mhload32.c"), "-ldl"},
-		{"-m32", "-O2", "-shared", "-fPIC", "-o", lib, filepath.Join(dir, "mhlib32.c")},
-	} {
-		if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
-			MustRun(t, fmt.Sprintf("no 32-bit toolchain (gcc-multilib): gcc %v: %v\n%s", args, err, out))
-		}
+	if err := compileLib(lib, "-m32"); err != nil {
+		MustRun(t, "no 32-bit toolchain (gcc-multilib): "+err.Error())
 	}
 	return loader, lib
 }
