@@ -53,9 +53,18 @@ func (d Device) String() string {
 type Event struct {
 	Kind Kind
 	// Time is the wall-clock time of the load; BootNS the same instant on
-	// CLOCK_BOOTTIME, which orders events across CPUs.
+	// CLOCK_BOOTTIME. Both are read once per CPU per kernel tick: an event
+	// carries the reading of the first event its CPU made in that tick, at
+	// most a tick (4 ms at HZ=250) before it happened. Events of one tick
+	// on different CPUs may therefore be stamped out of their order.
 	Time   time.Time
 	BootNS uint64
+	// CPU and Seq name the event: the CPU that made it and its number
+	// there, counting events the ring had no room for, so a gap in one
+	// CPU's numbers is events dropped in the kernel and no two events
+	// share a name.
+	CPU uint32
+	Seq uint64
 
 	// The process: PID is the thread group (what ps calls the pid), TID
 	// the thread that loaded, PPID the real parent's thread group.
@@ -64,8 +73,7 @@ type Event struct {
 	// user namespace.
 	UID, EUID uint32
 	// Comm is the task's name (at most 15 bytes, as the kernel keeps it).
-	Comm     string
-	CgroupID uint64
+	Comm string
 	// Exe is the process's executable path at the load (not for an exec,
 	// whose Path is the executable); ExeTruncated as PathTruncated.
 	Exe []byte
@@ -167,32 +175,32 @@ func heapBytes(n int) int {
 const (
 	headerSize = 144
 
-	offBootNS   = 0
-	offCgroupID = 8
-	offIno      = 16
-	offFSMagic  = 24
-	offProt     = 32
-	offFlags    = 40
-	offOffset   = 48
-	offLen      = 56
-	offAddr     = 64
-	offDev      = 72
-	offNlink    = 76
-	offMode     = 80
-	offPID      = 84
-	offTID      = 88
-	offPPID     = 92
-	offUID      = 96
-	offEUID     = 100
-	offMountNS  = 104
-	offEvFlags  = 108
-	offFD       = 112
-	offPathLen  = 116
-	offAuxLen   = 118
-	offKind     = 120
-	offEnvLen   = 122
-	offComm     = 124
-	commSize    = 16
+	offBootNS  = 0
+	offSeq     = 8
+	offIno     = 16
+	offFSMagic = 24
+	offProt    = 32
+	offFlags   = 40
+	offOffset  = 48
+	offLen     = 56
+	offAddr    = 64
+	offDev     = 72
+	offNlink   = 76
+	offMode    = 80
+	offPID     = 84
+	offTID     = 88
+	offPPID    = 92
+	offUID     = 96
+	offEUID    = 100
+	offMountNS = 104
+	offEvFlags = 108
+	offFD      = 112
+	offPathLen = 116
+	offAuxLen  = 118
+	offKind    = 120
+	offEnvLen  = 122
+	offComm    = 124
+	commSize   = 16
 )
 
 // Bits of struct event's ev_flags.
@@ -208,6 +216,9 @@ const (
 	evEnvTruncated  = 1 << 8
 	evInterp        = 1 << 9
 )
+
+// struct event's seq: the CPU above seqBits bits of that CPU's count.
+const seqBits = 48
 
 // kernel dev_t: 12 bits of major above 20 bits of minor (MINORBITS).
 const minorBits = 20
@@ -241,7 +252,8 @@ func decode(rec []byte, bootToWall func(ns uint64) time.Time) (Event, error) {
 	e := Event{
 		Kind:          kind,
 		BootNS:        u64(offBootNS),
-		CgroupID:      u64(offCgroupID),
+		CPU:           uint32(u64(offSeq) >> seqBits),
+		Seq:           u64(offSeq) & (1<<seqBits - 1),
 		Inode:         u64(offIno),
 		FSMagic:       u64(offFSMagic),
 		Prot:          u64(offProt),

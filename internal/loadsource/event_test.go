@@ -11,7 +11,7 @@ import (
 // record builds a ring record the way the BPF program lays it out.
 type record struct {
 	kind                                            Kind
-	bootNS, cgroup, ino, magic                      uint64
+	bootNS, seq, ino, magic                         uint64
 	prot, flags, offset, length, addr               uint64
 	dev, nlink, mode, pid, tid, ppid, uid, euid, ns uint32
 	evFlags                                         uint32
@@ -24,7 +24,7 @@ type record struct {
 func (r record) bytes() []byte {
 	b := make([]byte, headerSize, headerSize+len(r.path)+len(r.aux))
 	le := binary.LittleEndian
-	for off, v := range map[int]uint64{offBootNS: r.bootNS, offCgroupID: r.cgroup, offIno: r.ino, offFSMagic: r.magic,
+	for off, v := range map[int]uint64{offBootNS: r.bootNS, offSeq: r.seq, offIno: r.ino, offFSMagic: r.magic,
 		offProt: r.prot, offFlags: r.flags, offOffset: r.offset, offLen: r.length, offAddr: r.addr} {
 		le.PutUint64(b[off:], v)
 	}
@@ -44,7 +44,7 @@ func TestDecodeLoad(t *testing.T) {
 	boot := func(ns uint64) time.Time { return time.Unix(1_700_000_000, int64(ns)) }
 	path := []byte("/tmp/\xff\xfeodd name.so") // not UTF-8: kept as the kernel's bytes
 	rec := record{
-		kind: KindMmap, bootNS: 5, cgroup: 7, ino: 1234, magic: 0xef53, prot: 5, flags: 0x812, offset: 4096, length: 8192, addr: 0x7f00,
+		kind: KindMmap, bootNS: 5, seq: 3<<seqBits | 42, ino: 1234, magic: 0xef53, prot: 5, flags: 0x812, offset: 4096, length: 8192, addr: 0x7f00,
 		dev: 259<<20 | 3, nlink: 1, mode: 0o100755, pid: 10, tid: 11, ppid: 1, uid: 1000, euid: 0, ns: 4026531840, fd: 3,
 		comm: "loader", path: path, aux: []byte("/usr/bin/loader"),
 	}.bytes()
@@ -53,7 +53,7 @@ func TestDecodeLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{
-		Kind: KindMmap, Time: boot(5), BootNS: 5, PID: 10, TID: 11, PPID: 1, UID: 1000, EUID: 0, Comm: "loader", CgroupID: 7,
+		Kind: KindMmap, Time: boot(5), BootNS: 5, PID: 10, TID: 11, PPID: 1, UID: 1000, EUID: 0, Comm: "loader", CPU: 3, Seq: 42,
 		Exe: []byte("/usr/bin/loader"), Path: path, Device: Device{259, 3}, Inode: 1234, Nlink: 1, Mode: 0o100755, FSMagic: 0xef53,
 		MountNS: 4026531840, Prot: 5, Flags: 0x812, Offset: 4096, Len: 8192, Addr: 0x7f00, FD: 3,
 	}
@@ -74,7 +74,7 @@ func TestDecodeLoad(t *testing.T) {
 
 func equalEvents(a, b Event) bool {
 	return a.Kind == b.Kind && a.Time.Equal(b.Time) && a.BootNS == b.BootNS && a.PID == b.PID && a.TID == b.TID &&
-		a.PPID == b.PPID && a.UID == b.UID && a.EUID == b.EUID && a.Comm == b.Comm && a.CgroupID == b.CgroupID &&
+		a.PPID == b.PPID && a.UID == b.UID && a.EUID == b.EUID && a.Comm == b.Comm && a.CPU == b.CPU && a.Seq == b.Seq &&
 		bytes.Equal(a.Exe, b.Exe) && bytes.Equal(a.Path, b.Path) && a.PathTruncated == b.PathTruncated &&
 		a.Device == b.Device && a.Inode == b.Inode && a.Nlink == b.Nlink && a.Mode == b.Mode && a.FSMagic == b.FSMagic &&
 		a.MountNS == b.MountNS && a.Memfd == b.Memfd && a.Internal == b.Internal && a.Deleted == b.Deleted &&

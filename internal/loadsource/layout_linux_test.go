@@ -16,7 +16,7 @@ func TestHeaderLayout(t *testing.T) {
 	}{
 		{"size", unsafe.Sizeof(s.Ev), headerSize},
 		{"boot_ns", unsafe.Offsetof(s.Ev.BootNs), offBootNS},
-		{"cgroup_id", unsafe.Offsetof(s.Ev.CgroupId), offCgroupID},
+		{"seq", unsafe.Offsetof(s.Ev.Seq), offSeq},
 		{"ino", unsafe.Offsetof(s.Ev.Ino), offIno},
 		{"fs_magic", unsafe.Offsetof(s.Ev.FsMagic), offFSMagic},
 		{"prot", unsafe.Offsetof(s.Ev.Prot), offProt},

@@ -13,8 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type loadsourceCpuState struct {
+	_         structs.HostLayout
+	Seq       uint64
+	Unchecked uint64
+	Tick      uint64
+	TickNs    uint64
+}
+
 type loadsourceExeSeen struct {
 	_       structs.HostLayout
+	Tgid    uint64
 	Mm      uint64
 	ExeFile uint64
 }
@@ -44,34 +53,34 @@ type loadsourcePending struct {
 type loadsourceScratch struct {
 	_  structs.HostLayout
 	Ev struct {
-		_        structs.HostLayout
-		BootNs   uint64
-		CgroupId uint64
-		Ino      uint64
-		FsMagic  uint64
-		Prot     uint64
-		Flags    uint64
-		Offset   uint64
-		Len      uint64
-		Addr     uint64
-		Dev      uint32
-		Nlink    uint32
-		Mode     uint32
-		Pid      uint32
-		Tid      uint32
-		Ppid     uint32
-		Uid      uint32
-		Euid     uint32
-		MntNs    uint32
-		EvFlags  uint32
-		Fd       int32
-		PathLen  uint16
-		AuxLen   uint16
-		Kind     uint8
-		Pad      uint8
-		EnvLen   uint16
-		Comm     [16]int8
-		_        [4]byte
+		_       structs.HostLayout
+		BootNs  uint64
+		Seq     uint64
+		Ino     uint64
+		FsMagic uint64
+		Prot    uint64
+		Flags   uint64
+		Offset  uint64
+		Len     uint64
+		Addr    uint64
+		Dev     uint32
+		Nlink   uint32
+		Mode    uint32
+		Pid     uint32
+		Tid     uint32
+		Ppid    uint32
+		Uid     uint32
+		Euid    uint32
+		MntNs   uint32
+		EvFlags uint32
+		Fd      int32
+		PathLen uint16
+		AuxLen  uint16
+		Kind    uint8
+		Pad     uint8
+		EnvLen  uint16
+		Comm    [16]int8
+		_       [4]byte
 	}
 	Data [16384]int8
 }
@@ -93,6 +102,7 @@ type loadsourceWalkbuf struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	loadsourceMapCounters          = "counters"
+	loadsourceMapCpuMap            = "cpu_map"
 	loadsourceMapEvents            = "events"
 	loadsourceMapExeMap            = "exe_map"
 	loadsourceMapInterpMap         = "interp_map"
@@ -118,6 +128,7 @@ const (
 	loadsourceVarNrIa32Mmap2       = "nr_ia32_mmap2"
 	loadsourceVarNrMmap            = "nr_mmap"
 	loadsourceVarPageShift         = "page_shift"
+	loadsourceVarWakeCheckBytes    = "wake_check_bytes"
 	loadsourceVarWakeupBytes       = "wakeup_bytes"
 )
 
@@ -179,6 +190,7 @@ type loadsourceProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type loadsourceMapSpecs struct {
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	CpuMap     *ebpf.MapSpec `ebpf:"cpu_map"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	ExeMap     *ebpf.MapSpec `ebpf:"exe_map"`
 	InterpMap  *ebpf.MapSpec `ebpf:"interp_map"`
@@ -201,6 +213,7 @@ type loadsourceVariableSpecs struct {
 	NrIa32Mmap2    *ebpf.VariableSpec `ebpf:"nr_ia32_mmap2"`
 	NrMmap         *ebpf.VariableSpec `ebpf:"nr_mmap"`
 	PageShift      *ebpf.VariableSpec `ebpf:"page_shift"`
+	WakeCheckBytes *ebpf.VariableSpec `ebpf:"wake_check_bytes"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -225,6 +238,7 @@ func (o *loadsourceObjects) Close() error {
 // It can be passed to loadLoadsourceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type loadsourceMaps struct {
 	Counters   *ebpf.Map `ebpf:"counters"`
+	CpuMap     *ebpf.Map `ebpf:"cpu_map"`
 	Events     *ebpf.Map `ebpf:"events"`
 	ExeMap     *ebpf.Map `ebpf:"exe_map"`
 	InterpMap  *ebpf.Map `ebpf:"interp_map"`
@@ -236,6 +250,7 @@ type loadsourceMaps struct {
 func (m *loadsourceMaps) Close() error {
 	return _LoadsourceClose(
 		m.Counters,
+		m.CpuMap,
 		m.Events,
 		m.ExeMap,
 		m.InterpMap,
@@ -259,6 +274,7 @@ type loadsourceVariables struct {
 	NrIa32Mmap2    *ebpf.Variable `ebpf:"nr_ia32_mmap2"`
 	NrMmap         *ebpf.Variable `ebpf:"nr_mmap"`
 	PageShift      *ebpf.Variable `ebpf:"page_shift"`
+	WakeCheckBytes *ebpf.Variable `ebpf:"wake_check_bytes"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -233,9 +233,15 @@ func (s *Source) spec() (*ebpf.CollectionSpec, *UnavailableError) {
 		return nil, unavailable(fmt.Sprintf("the embedded BPF object: %v", err))
 	}
 	spec.Maps["events"].MaxEntries = uint32(s.cfg.RingBytes)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil || cpus < 1 {
+		cpus = runtime.NumCPU()
+	}
 	set := map[string]any{
 		"wakeup_bytes": uint64(s.wakeBytes()),
-		"page_shift":   uint32(bits.TrailingZeros(uint(os.Getpagesize()))),
+		// A quarter of wakeup_bytes shared among the CPUs (see the program).
+		"wake_check_bytes": uint64(s.wakeBytes() / 4 / cpus),
+		"page_shift":       uint32(bits.TrailingZeros(uint(os.Getpagesize()))),
 	}
 	if s.cfg.exeEveryLoad {
 		set["exe_once"] = uint8(0)

@@ -28,9 +28,10 @@ func TestStormDropsCountedBoundedNoDuplicates(t *testing.T) {
 	lib := copyLib(t, t.TempDir(), "libmh_storm.so")
 
 	buf := eventbuf.New[*Event](eventbuf.Config{MaxEvents: 20000, MaxBytes: 8 << 20}, (*Event).Size)
+	// The kernel names every event by its CPU and its number there.
 	type key struct {
-		tid          uint32
-		bootNS, addr uint64
+		cpu uint32
+		seq uint64
 	}
 	var (
 		mu        sync.Mutex
@@ -58,7 +59,7 @@ func TestStormDropsCountedBoundedNoDuplicates(t *testing.T) {
 			lastEID = eid
 			if int(ev.PID) == pid && ev.Kind == KindMmap && string(ev.Path) == lib {
 				stormN++
-				k := key{ev.TID, ev.BootNS, ev.Addr}
+				k := key{ev.CPU, ev.Seq}
 				if seen[k] {
 					dupes++
 				}
@@ -176,8 +177,16 @@ func TestRingFullCounted(t *testing.T) {
 	t.Logf("burst: %s", bytes.TrimSpace(out))
 	settleRaw(t, s)
 	var n uint64
+	seqs := map[uint32]map[uint64]bool{} // by CPU
 	for len(s.Events()) > 0 {
-		<-s.Events()
+		ev := <-s.Events()
+		if seqs[ev.CPU] == nil {
+			seqs[ev.CPU] = map[uint64]bool{}
+		}
+		if seqs[ev.CPU][ev.Seq] {
+			t.Errorf("CPU %d event %d delivered twice", ev.CPU, ev.Seq)
+		}
+		seqs[ev.CPU][ev.Seq] = true
 		n++
 	}
 	st := s.Stats()
@@ -187,6 +196,23 @@ func TestRingFullCounted(t *testing.T) {
 	}
 	if st.Received != st.Emitted || n+st.QueueDrops != st.Decoded {
 		t.Errorf("accounting: emitted %d received %d decoded %d delivered %d queue drops %d", st.Emitted, st.Received, st.Decoded, n, st.QueueDrops)
+	}
+	// Each CPU numbers its events from 0, dropped ones too: with nothing
+	// dropped after the ring, the gaps below each CPU's last number are
+	// ring drops, and every number up to it was made.
+	if st.QueueDrops == 0 {
+		var gaps, made uint64
+		for _, got := range seqs {
+			last := uint64(0)
+			for q := range got {
+				last = max(last, q)
+			}
+			made += last + 1
+			gaps += last + 1 - uint64(len(got))
+		}
+		if gaps == 0 || gaps > st.RingDrops || made > st.Emitted+st.RingDrops {
+			t.Errorf("event numbers: %d gaps, %d made; the ring dropped %d of %d", gaps, made, st.RingDrops, st.Emitted+st.RingDrops)
+		}
 	}
 }
 

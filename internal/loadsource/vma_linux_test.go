@@ -1,18 +1,15 @@
 package loadsource
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"golang.org/x/sys/unix"
 
 	"github.com/modhunt/modhunt/internal/loadsource/loadtest"
 )
@@ -209,27 +206,15 @@ func TestPathAcrossMounts(t *testing.T) {
 }
 
 // The process context names the thread that loaded, not only its process:
-// a second thread, named mh-worker, of a loader that first moved itself
-// into a cgroup of its own dlopens the library. Every way of seeing mmap
-// reports that thread's id and name, the process's id and parent, and the
-// cgroup, whose id is its directory's inode number in cgroup2.
+// a second thread, named mh-worker, dlopens the library. Every way of
+// seeing mmap reports that thread's id and name, and the process's id and
+// parent.
 func TestProcessContextOfALoadingThread(t *testing.T) {
-	cg := scratchCgroup(t)
-	var st unix.Stat_t
-	if cg != "" {
-		if err := unix.Stat(cg, &st); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, w := range mmapWays {
 		t.Run(w.name, func(t *testing.T) {
 			c := startSource(t, w.cfg, false)
 			lib := copyLib(t, t.TempDir(), "libmh_thread.so")
-			args := []string{"threadload", lib}
-			if cg != "" {
-				args = append(args, cg)
-			}
-			pid, id := run(t, nil, args...)
+			pid, id := run(t, nil, "threadload", lib)
 			ev := c.wait(t, "the thread's load", func(e *Event) bool {
 				return e.Kind == KindMmap && int(e.PID) == pid && e.Prot&protExec != 0 && string(e.Path) == lib
 			})
@@ -239,51 +224,8 @@ func TestProcessContextOfALoadingThread(t *testing.T) {
 			if int(ev.PPID) != os.Getpid() {
 				t.Errorf("ppid %d, want %d", ev.PPID, os.Getpid())
 			}
-			if cg != "" && ev.CgroupID != st.Ino {
-				t.Errorf("cgroup %d, want %d (%s)", ev.CgroupID, st.Ino, cg)
-			}
 		})
 	}
-}
-
-// scratchCgroup makes an empty cgroup in the cgroup2 hierarchy for one test
-// and removes it after; the test's loaders move themselves into it. Where
-// no cgroup2 hierarchy is mounted, or it cannot be written, it returns ""
-// and says so: the cgroup is one field of the test, not its point.
-func scratchCgroup(t *testing.T) string {
-	t.Helper()
-	mounts, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := ""
-	for line := range strings.Lines(string(mounts)) {
-		if f := strings.Fields(line); len(f) > 2 && f[2] == "cgroup2" {
-			root = f[1]
-			break
-		}
-	}
-	if root == "" {
-		t.Log("no cgroup2 hierarchy is mounted: the cgroup id is not checked")
-		return ""
-	}
-	dir, err := os.MkdirTemp(root, "modhunt-test-")
-	if err != nil {
-		t.Logf("cannot make a cgroup (%v): the cgroup id is not checked", err)
-		return ""
-	}
-	t.Cleanup(func() {
-		// The loaders have exited; their cgroup is empty once the kernel
-		// has reaped them, which can lag their exit by a moment.
-		for range 100 {
-			if err := unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Errorf("cgroup %s left behind", dir)
-	})
-	return dir
 }
 
 // Container images are mounted with overlayfs, which maps the file of the

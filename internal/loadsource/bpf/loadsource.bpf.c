@@ -80,8 +80,8 @@ enum ev_flags {
  * layout in event.go; keep the two in step (TestHeaderLayout checks).
  */
 struct event {
-	u64 boot_ns;	/* bpf_ktime_get_boot_ns at the load */
-	u64 cgroup_id;
+	u64 boot_ns;	/* CLOCK_BOOTTIME at the load, to the tick (tick_time) */
+	u64 seq;	/* the CPU in the top 16 bits, then its count of events made */
 	u64 ino;
 	u64 fs_magic;
 	u64 prot;	/* mmap/mprotect prot */
@@ -172,6 +172,15 @@ enum counter {
 const volatile u64 wakeup_bytes = 1 << 20;
 
 /*
+ * Asking the ring how full it is costs a helper call and a read of the
+ * reader's position, written from another CPU: each CPU asks only once its
+ * events since it last asked reach this many bytes. User space sets it to a
+ * quarter of wakeup_bytes shared among the CPUs, so the ring can pass
+ * wakeup_bytes unnoticed by at most that quarter and one event per CPU.
+ */
+const volatile u64 wake_check_bytes = 0;
+
+/*
  * What vma_store needs of the architecture, set by user space before loading
  * (one object serves every little-endian architecture): the system call
  * numbers of mmap, execve and execveat (and their ia32 twins, below), and
@@ -198,6 +207,21 @@ struct {
 	__type(value, u64);
 } counters SEC(".maps");
 
+/* What each CPU keeps between events (see tick_time and submit). */
+struct cpu_state {
+	u64 seq;	/* events this CPU made, sent or dropped */
+	u64 unchecked;	/* bytes sent since this CPU last asked how full the ring is */
+	u64 tick;	/* jiffies when tick_ns was read */
+	u64 tick_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cpu_state);
+} cpu_map SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -222,26 +246,70 @@ struct {
 } pending_map SEC(".maps");
 
 /*
- * The executable whose path each process's events carried last, keyed by
- * tgid: its mm and exe_file. A load by a process whose (mm, exe_file) is
- * the one recorded carries no exe path (EV_EXE_SENT) and user space takes
- * it from that earlier event, and the second path walk is saved
- * (BenchmarkProgramCost measures it). A new process (fork: a new mm) or a new
- * image (exec: a new mm and exe_file) does not match, so a reused pid
- * never inherits another process's path. LRU: a process whose entry aged
- * out is walked again.
+ * The executable whose path a process's events carried last: its tgid, mm
+ * and exe_file, in the slot its tgid picks. A load by a process whose
+ * (tgid, mm, exe_file) is in its slot carries no exe path (EV_EXE_SENT) and
+ * user space takes it from that earlier event, and the second path walk is
+ * saved (BenchmarkProgramCost measures it). A new process (fork: a new mm)
+ * or a new image (exec: a new mm and exe_file) does not match, so a reused
+ * pid never inherits another process's path. Direct-mapped, not a hash: the
+ * lookup is a few instructions where a hash map's costs a helper call and
+ * its bucket's cache misses on every load. Two live processes whose tgids
+ * share a slot take turns and resend their paths. Each slot is written by
+ * the CPUs of its own processes; a torn read mixes fields of two processes,
+ * which match neither, and costs one walk.
  */
+#define EXE_SLOTS 16384
+
 struct exe_seen {
+	u64 tgid;
 	u64 mm;
 	u64 exe_file;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EXE_SLOTS);
 	__type(key, u32);
 	__type(value, struct exe_seen);
 } exe_map SEC(".maps");
+
+static __always_inline struct exe_seen *exe_slot(u32 tgid)
+{
+	u32 slot = tgid & (EXE_SLOTS - 1);
+	return bpf_map_lookup_elem(&exe_map, &slot);
+}
+
+static __always_inline struct cpu_state *cpu_state(void)
+{
+	u32 zero = 0;
+	return bpf_map_lookup_elem(&cpu_map, &zero);
+}
+
+/*
+ * The time of an event on CLOCK_BOOTTIME, read once per CPU per kernel tick
+ * (jiffies, inlined by the verifier to a load): later events in that tick
+ * on that CPU take the same reading. Reading the clock is a helper call and
+ * a serialized TSC read, ~150 ns a load under virtualization; what the
+ * time is used for (the table's time, in seconds) needs no finer grain than
+ * a tick (4 ms at HZ=250), and an event is never stamped later than it
+ * happened. Written time first, tick second, so a program nested on this
+ * CPU between the two (an interrupt) reads the clock itself.
+ */
+static __always_inline u64 tick_time(void)
+{
+	struct cpu_state *c = cpu_state();
+	if (!c)
+		return bpf_ktime_get_boot_ns();
+	u64 tick = bpf_jiffies64();
+	if (c->tick == tick && c->tick_ns)
+		return c->tick_ns;
+	u64 now = bpf_ktime_get_boot_ns();
+	c->tick_ns = now;
+	barrier();
+	c->tick = tick;
+	return now;
+}
 
 static __always_inline void count(u32 which)
 {
@@ -539,18 +607,15 @@ static __always_inline void describe(struct file *f, struct file *pathf, struct 
 static __always_inline void process(struct event *ev, u8 kind, struct task_struct *task, const int typed)
 {
 	ev->kind = kind;
-	ev->boot_ns = bpf_ktime_get_boot_ns();
+	ev->boot_ns = tick_time();
 	if (typed) {
 		ev->pid = task->tgid;
 		ev->tid = task->pid;
-		/* bpf_get_current_cgroup_id: the default hierarchy's cgroup */
-		ev->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 		__builtin_memcpy(ev->comm, task->comm, sizeof(ev->comm));
 	} else {
 		u64 id = bpf_get_current_pid_tgid();
 		ev->pid = id >> 32;
 		ev->tid = (u32)id;
-		ev->cgroup_id = bpf_get_current_cgroup_id();
 		bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	}
 	ev->ppid = typed ? task->real_parent->tgid : BPF_CORE_READ(task, real_parent, tgid);
@@ -588,14 +653,16 @@ static __always_inline void aux_exe(struct task_struct *task, struct scratch *s,
 	if (!exe)
 		return;
 	if (exe_once) {
-		u32 tgid = s->ev.pid;
-		struct exe_seen *seen = bpf_map_lookup_elem(&exe_map, &tgid);
-		if (seen && seen->mm == (u64)mm && seen->exe_file == (u64)exe) {
+		struct exe_seen *seen = exe_slot(s->ev.pid);
+		if (!seen)
+			return;
+		if (seen->tgid == s->ev.pid && seen->mm == (u64)mm && seen->exe_file == (u64)exe) {
 			s->ev.ev_flags |= EV_EXE_SENT;
 			return;
 		}
-		struct exe_seen now = {.mm = (u64)mm, .exe_file = (u64)exe};
-		bpf_map_update_elem(&exe_map, &tgid, &now, BPF_ANY);
+		seen->tgid = s->ev.pid;
+		seen->mm = (u64)mm;
+		seen->exe_file = (u64)exe;
 	}
 	HEAD(typed, w->head, exe);
 	s->ev.aux_len = copy_path(FILE_DENTRY(typed, w->head, exe), FILE_MNT(typed, w->head, exe), s, w, s->ev.path_len, typed);
@@ -609,9 +676,17 @@ static __always_inline void submit(struct scratch *s)
 	barrier_var(size);
 	if (size > sizeof(struct scratch))
 		size = sizeof(struct scratch);
+	struct cpu_state *c = cpu_state();
+	if (!c)
+		return;
+	s->ev.seq = (u64)bpf_get_smp_processor_id() << 48 | (c->seq++ & ((1ULL << 48) - 1));
 	u64 flags = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
+	c->unchecked += size;
+	if (c->unchecked >= wake_check_bytes) {
+		c->unchecked = 0;
+		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+			flags = BPF_RB_FORCE_WAKEUP;
+	}
 	if (bpf_ringbuf_output(&events, s, size, flags) < 0)
 		count(CNT_RING_FULL);
 	else
@@ -1109,9 +1184,12 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 	describe(exe, 0, s, w, 0);
 	if (exe && !(s->ev.ev_flags & EV_PATH_TRUNCATED)) {
 		/* This event's path is the exe path of the process's loads. */
-		u32 tgid = s->ev.pid;
-		struct exe_seen now = {.mm = (u64)mm, .exe_file = (u64)exe};
-		bpf_map_update_elem(&exe_map, &tgid, &now, BPF_ANY);
+		struct exe_seen *seen = exe_slot(s->ev.pid);
+		if (seen) {
+			seen->tgid = s->ev.pid;
+			seen->mm = (u64)mm;
+			seen->exe_file = (u64)exe;
+		}
 	}
 
 	u32 at = s->ev.path_len;

@@ -129,16 +129,7 @@ int main(int argc, char **argv) {
 		_exit(0);
 	}
 	if (!strcmp(mode, "threadload")) {
-		// Join cgroup CGROUP (a cgroup2 directory), then dlopen PATH from
-		// a second thread named mh-worker, and exit.
-		if (argc > 3) {
-			char procs[4096];
-			snprintf(procs, sizeof procs, "%s/cgroup.procs", argv[3]);
-			int cg = open(procs, O_WRONLY);
-			if (cg < 0 || write(cg, "0", 1) != 1)
-				die("join cgroup");
-			close(cg);
-		}
+		// dlopen PATH from a second thread named mh-worker, and exit.
 		int fd = open_reported(path, O_CLOEXEC);
 		close(fd);
 		pthread_t th;
