@@ -128,6 +128,7 @@ const (
 	loadsourceVarNrIa32Mmap2       = "nr_ia32_mmap2"
 	loadsourceVarNrMmap            = "nr_mmap"
 	loadsourceVarPageShift         = "page_shift"
+	loadsourceVarRegsOffset        = "regs_offset"
 	loadsourceVarWakeCheckBytes    = "wake_check_bytes"
 	loadsourceVarWakeupBytes       = "wakeup_bytes"
 )
@@ -213,6 +214,7 @@ type loadsourceVariableSpecs struct {
 	NrIa32Mmap2    *ebpf.VariableSpec `ebpf:"nr_ia32_mmap2"`
 	NrMmap         *ebpf.VariableSpec `ebpf:"nr_mmap"`
 	PageShift      *ebpf.VariableSpec `ebpf:"page_shift"`
+	RegsOffset     *ebpf.VariableSpec `ebpf:"regs_offset"`
 	WakeCheckBytes *ebpf.VariableSpec `ebpf:"wake_check_bytes"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -274,6 +276,7 @@ type loadsourceVariables struct {
 	NrIa32Mmap2    *ebpf.Variable `ebpf:"nr_ia32_mmap2"`
 	NrMmap         *ebpf.Variable `ebpf:"nr_mmap"`
 	PageShift      *ebpf.Variable `ebpf:"page_shift"`
+	RegsOffset     *ebpf.Variable `ebpf:"regs_offset"`
 	WakeCheckBytes *ebpf.Variable `ebpf:"wake_check_bytes"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

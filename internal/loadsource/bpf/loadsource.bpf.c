@@ -602,8 +602,8 @@ static __always_inline void describe(struct file *f, struct file *pathf, struct 
 }
 
 /* process fills the process context of task, the current one. The typed build
- * reads the task's ids, comm and cgroup with loads (what the helpers read),
- * the other build with the helpers. */
+ * reads the task's ids and comm with loads (what the helpers read), the
+ * other build with the helpers. */
 static __always_inline void process(struct event *ev, u8 kind, struct task_struct *task, const int typed)
 {
 	ev->kind = kind;
@@ -772,11 +772,34 @@ static __always_inline void ia32_call(struct call *c, long nr, struct pt_regs *r
 	}
 }
 
+/*
+ * A task's saved user registers sit at a fixed offset from the base of its
+ * kernel stack, the same for every task of a kernel (THREAD_SIZE less the
+ * padding above them: task_pt_regs). The typed build learns it from
+ * bpf_task_pt_regs once and adds it to task->stack after, a load where the
+ * helper is a call with a return thunk on every executable store.
+ * bpf_task_pt_regs wants a BTF pointer, which only the typed build's task is.
+ */
+u64 regs_offset;
+
+static __always_inline struct pt_regs *task_regs(struct task_struct *task, int typed)
+{
+	if (!typed)
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	u64 stack = (u64)task->stack;
+	u64 off = regs_offset;
+	if (off)
+		return PTR(typed, struct pt_regs, stack + off);
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (regs && (u64)regs > stack && (u64)regs - stack < (1 << 20))
+		regs_offset = (u64)regs - stack;
+	return regs;
+}
+
 static __always_inline void current_call(struct call *c, struct task_struct *task, int typed)
 {
 	c->kind = CALL_OTHER;
-	/* bpf_task_pt_regs wants a BTF pointer, which only the typed build's task is. */
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(typed ? task : bpf_get_current_task_btf());
+	struct pt_regs *regs = task_regs(task, typed);
 	if (!regs)
 		return;
 	long nr = -1;

@@ -227,18 +227,6 @@ struct cred {
 	kuid_t euid;
 };
 
-struct kernfs_node {
-	u64 id;
-};
-
-struct cgroup {
-	struct kernfs_node *kn;
-};
-
-struct css_set {
-	struct cgroup *dfl_cgrp;
-};
-
 /* x86's: status has TS_COMPAT while an ia32 system call runs. */
 struct thread_info {
 	u32 status;
@@ -246,9 +234,9 @@ struct thread_info {
 
 struct task_struct {
 	struct thread_info thread_info;
+	void *stack;
 	unsigned int personality;
 	char comm[16];
-	struct css_set *cgroups;
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;
