@@ -35,6 +35,19 @@ type loadsourceInterp struct {
 	P    loadsourcePending
 }
 
+type loadsourcePathCache struct {
+	_      structs.HostLayout
+	Dentry uint64
+	Mnt    uint64
+	Step   [16]uint64
+	Name   [16]uint64
+	Steps  uint32
+	Len    uint32
+	Flags  uint32
+	Pad    uint32
+	Path   [256]int8
+}
+
 type loadsourcePending struct {
 	_        structs.HostLayout
 	File     uint64
@@ -86,15 +99,15 @@ type loadsourceScratch struct {
 }
 
 type loadsourceWalkbuf struct {
-	_     structs.HostLayout
-	Buf   [4352]int8
-	Flags uint32
-	MntNs uint32
-	Off   uint32
-	Pad   uint32
-	Head  [16]uint64
-	Mhead [8]uint64
-	Dhead [8]uint64
+	_      structs.HostLayout
+	Buf    [4352]int8
+	Flags  uint32
+	MntNs  uint32
+	Off    uint32
+	Cached uint32
+	Head   [16]uint64
+	Mhead  [8]uint64
+	Dhead  [8]uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -106,6 +119,7 @@ const (
 	loadsourceMapEvents            = "events"
 	loadsourceMapExeMap            = "exe_map"
 	loadsourceMapInterpMap         = "interp_map"
+	loadsourceMapPathMap           = "path_map"
 	loadsourceMapPendingMap        = "pending_map"
 	loadsourceMapScratchMap        = "scratch_map"
 	loadsourceMapWalkMap           = "walk_map"
@@ -195,6 +209,7 @@ type loadsourceMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	ExeMap     *ebpf.MapSpec `ebpf:"exe_map"`
 	InterpMap  *ebpf.MapSpec `ebpf:"interp_map"`
+	PathMap    *ebpf.MapSpec `ebpf:"path_map"`
 	PendingMap *ebpf.MapSpec `ebpf:"pending_map"`
 	ScratchMap *ebpf.MapSpec `ebpf:"scratch_map"`
 	WalkMap    *ebpf.MapSpec `ebpf:"walk_map"`
@@ -244,6 +259,7 @@ type loadsourceMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	ExeMap     *ebpf.Map `ebpf:"exe_map"`
 	InterpMap  *ebpf.Map `ebpf:"interp_map"`
+	PathMap    *ebpf.Map `ebpf:"path_map"`
 	PendingMap *ebpf.Map `ebpf:"pending_map"`
 	ScratchMap *ebpf.Map `ebpf:"scratch_map"`
 	WalkMap    *ebpf.Map `ebpf:"walk_map"`
@@ -256,6 +272,7 @@ func (m *loadsourceMaps) Close() error {
 		m.Events,
 		m.ExeMap,
 		m.InterpMap,
+		m.PathMap,
 		m.PendingMap,
 		m.ScratchMap,
 		m.WalkMap,

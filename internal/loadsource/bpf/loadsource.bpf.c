@@ -127,7 +127,7 @@ struct walkbuf {
 	u32 flags;
 	u32 mnt_ns;
 	u32 off;
-	u32 pad;
+	u32 cached;	/* the path_map slot + 1 that named the path; 0: walked into buf */
 	/* Object heads (see HEAD_FIELD): too big for the 512-byte stack. */
 	u64 head[16];	/* a file, an inode, a superblock */
 	u64 mhead[8];	/* a mount */
@@ -153,7 +153,8 @@ enum counter {
 	CNT_RING_FULL = 0,	/* events the ring had no room for */
 	CNT_EMITTED = 1,	/* events written to the ring */
 	CNT_VMA_BUSY = 2,	/* mprotect checks skipped: the mm lock was contended */
-	CNT_MAX = 3,
+	CNT_PATH_CACHED = 3,	/* paths taken from path_map instead of walked */
+	CNT_MAX = 4,
 };
 
 /* bpf_ringbuf_output flags and query (uapi/linux/bpf.h). */
@@ -389,6 +390,110 @@ static __always_inline struct file *fd_file(struct task_struct *task, s32 fd, co
 }
 
 /*
+ * The paths walked last, per CPU, in a slot picked by the walk's first
+ * dentry, with every step the walk took: each component's dentry and its
+ * name's hash and length (d_name.hash_len), each mount crossed into. A path
+ * is made of those names alone, so when the same steps, taken again, meet
+ * the same dentries with the same names and end the same way, the path is
+ * the one recorded, however the dentries and mounts got there (a dentry
+ * freed and another allocated at its address under the same name names the
+ * same path). A rename changes a name or a parent, a mount move a mount
+ * crossing: either fails the check, and the path is walked again. Checking
+ * is a few loads a step; walking copies each name with a helper call. Paths
+ * of at most PC_STEPS steps and PC_PATH bytes, not truncated, are kept.
+ */
+#define PC_SLOTS 16
+#define PC_STEPS 16
+#define PC_PATH 256
+
+struct path_cache {
+	u64 dentry;		/* the walk's first dentry and mount: the key */
+	u64 mnt;
+	u64 step[PC_STEPS];	/* a component's dentry, or the mount crossed into */
+	u64 name[PC_STEPS];	/* the component's d_name.hash_len; 0 for a crossing */
+	u32 steps;		/* 0: nothing recorded */
+	u32 len;
+	u32 flags;		/* the walk's flags: 0 or EV_PSEUDO */
+	u32 pad;
+	char path[PC_PATH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PC_SLOTS);
+	__type(key, u32);
+	__type(value, struct path_cache);
+} path_map SEC(".maps");
+
+/* A dentry's slot, from its name's hash (salted with its parent): a BTF
+ * pointer is no number the verifier lets a program hash. */
+static __always_inline u32 pc_slot(struct dentry *dentry, const int typed)
+{
+	return RD(typed, dentry, d_name.hash) & (PC_SLOTS - 1);
+}
+
+/* The head of a mount, and the two fields every step needs. */
+#define MOUNT_HEAD(typed, w, mnt, mnt_parent, mnt_root)                                                       \
+	do {                                                                                                 \
+		HEAD(typed, (w)->mhead, mnt);                                                                \
+		mnt_parent = FIELD(typed, (w)->mhead, mnt, struct mount *, struct mount, mnt_parent);        \
+		mnt_root = FIELD(typed, (w)->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);       \
+	} while (0)
+
+/* walk_ns leaves in w the namespace of the mount a walk ended in. */
+static __always_inline void walk_ns(struct mount *mnt, struct walkbuf *w, const int typed)
+{
+	w->mnt_ns = 0;
+	struct mnt_namespace *ns = RD(typed, mnt, mnt_ns);
+	if (ns && ns != MNT_NS_INTERNAL)
+		w->mnt_ns = RD(typed, ns, ns.inum);
+}
+
+/* recorded says whether pc still names (dentry, vfsmnt), taking the steps
+ * walk takes; if so, w gets the walk's flags and namespace. */
+static __always_inline int recorded(struct path_cache *pc, struct dentry *dentry, struct vfsmount *vfsmnt,
+				    struct walkbuf *w, const int typed)
+{
+	if (pc->dentry != (u64)dentry || pc->mnt != (u64)vfsmnt)
+		return 0;
+	u32 steps = pc->steps;
+	struct mount *mnt = real_mount(vfsmnt, typed);
+	struct mount *mnt_parent;
+	struct dentry *mnt_root;
+	MOUNT_HEAD(typed, w, mnt, mnt_parent, mnt_root);
+	u32 flags = 0;
+	u32 i = 0;
+	for (; i < PC_STEPS; i++) {
+		if (dentry == mnt_root) {
+			if (mnt == mnt_parent)
+				break;
+			dentry = FIELD(typed, w->mhead, mnt, struct dentry *, struct mount, mnt_mountpoint);
+			mnt = mnt_parent;
+			if (i >= steps || pc->step[i] != (u64)mnt || pc->name[i])
+				return 0;
+			MOUNT_HEAD(typed, w, mnt, mnt_parent, mnt_root);
+			continue;
+		}
+		HEAD(typed, w->dhead, dentry);
+		if (i >= steps || pc->step[i] != (u64)dentry ||
+		    pc->name[i] != FIELD(typed, w->dhead, dentry, u64, struct dentry, d_name.hash_len))
+			return 0;
+		struct dentry *parent = FIELD(typed, w->dhead, dentry, struct dentry *, struct dentry, d_parent);
+		if (dentry == parent) {
+			flags = EV_PSEUDO;
+			i++;
+			break;
+		}
+		dentry = parent;
+	}
+	if (i != steps || flags != pc->flags)
+		return 0;
+	w->flags = flags;
+	walk_ns(mnt, w, typed);
+	return 1;
+}
+
+/*
  * walk writes the path of (dentry, vfsmnt) into w->buf ending at PATH_BYTES,
  * the way d_path names it for a reader in the initial mount namespace: up
  * the dentries to the mount's root, across to the mount point in the parent
@@ -398,14 +503,20 @@ static __always_inline struct file *fd_file(struct task_struct *task, s32 fd, co
  * as simple_dname does. Returns the offset where the path starts; w->flags
  * gets EV_PATH_TRUNCATED or EV_PSEUDO, w->mnt_ns the namespace.
  */
-static __always_inline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w, const int typed)
+static __always_inline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w,
+				struct path_cache *pc, const int typed)
 {
 	u32 off = PATH_BYTES;
 	u32 flags = EV_PATH_TRUNCATED; /* until the walk reaches a root */
+	struct dentry *first = dentry;
 	struct mount *mnt = real_mount(vfsmnt, typed);
-	HEAD(typed, w->mhead, mnt);
-	struct mount *mnt_parent = FIELD(typed, w->mhead, mnt, struct mount *, struct mount, mnt_parent);
-	struct dentry *mnt_root = FIELD(typed, w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
+	struct mount *mnt_parent;
+	struct dentry *mnt_root;
+	MOUNT_HEAD(typed, w, mnt, mnt_parent, mnt_root);
+	/* The slot's steps are overwritten as this walk goes: it names
+	 * nothing until the walk has finished and fits. */
+	pc->steps = 0;
+	u32 steps = 0;
 
 	for (int i = 0; i < WALK_STEPS; i++) {
 		if (dentry == mnt_root) {
@@ -415,17 +526,28 @@ static __always_inline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, 
 			}
 			dentry = FIELD(typed, w->mhead, mnt, struct dentry *, struct mount, mnt_mountpoint);
 			mnt = mnt_parent;
-			HEAD(typed, w->mhead, mnt);
-			mnt_parent = FIELD(typed, w->mhead, mnt, struct mount *, struct mount, mnt_parent);
-			mnt_root = FIELD(typed, w->mhead, mnt, struct dentry *, struct mount, mnt.mnt_root);
+			if (steps < PC_STEPS) {
+				pc->step[steps] = (u64)mnt;
+				pc->name[steps] = 0;
+			}
+			steps++;
+			MOUNT_HEAD(typed, w, mnt, mnt_parent, mnt_root);
 			continue;
 		}
 		HEAD(typed, w->dhead, dentry);
 		struct dentry *parent = FIELD(typed, w->dhead, dentry, struct dentry *, struct dentry, d_parent);
 		const unsigned char *name = FIELD(typed, w->dhead, dentry, const unsigned char *, struct dentry, d_name.name);
-		/* NAME_MAX is 255: VFS refuses longer names, and memfd's
-		 * "memfd:" + 249 bytes fits. The mask only keeps the verifier sure. */
-		u32 len = FIELD(typed, w->dhead, dentry, u32, struct dentry, d_name.len) & (NAME_BYTES - 1);
+		/* hash_len holds the length in its top half (hashlen_len), on
+		 * either byte order. NAME_MAX is 255: VFS refuses longer names,
+		 * and memfd's "memfd:" + 249 bytes fits. The mask only keeps the
+		 * verifier sure. */
+		u64 hash_len = FIELD(typed, w->dhead, dentry, u64, struct dentry, d_name.hash_len);
+		u32 len = (u32)(hash_len >> 32) & (NAME_BYTES - 1);
+		if (steps < PC_STEPS) {
+			pc->step[steps] = (u64)dentry;
+			pc->name[steps] = hash_len;
+		}
+		steps++;
 		if (len + 1 >= off)
 			break; /* "/" + name would not fit in PATH_BYTES-1 */
 		/* Through map memory, which the verifier does not track: it then
@@ -447,22 +569,50 @@ static __always_inline u32 walk(struct dentry *dentry, struct vfsmount *vfsmnt, 
 		w->buf[off] = '/';
 	}
 	w->flags = flags;
-	w->mnt_ns = 0;
-	struct mnt_namespace *ns = RD(typed, mnt, mnt_ns);
-	if (ns && ns != MNT_NS_INTERNAL)
-		w->mnt_ns = RD(typed, ns, ns.inum);
+	walk_ns(mnt, w, typed);
+	u32 len = (PATH_BYTES - off) & (PATH_BYTES - 1);
+	if (!(flags & EV_PATH_TRUNCATED) && steps && steps <= PC_STEPS && len <= PC_PATH) {
+		bpf_probe_read_kernel(pc->path, len, &w->buf[off]);
+		pc->dentry = (u64)first;
+		pc->mnt = (u64)vfsmnt;
+		pc->len = len;
+		pc->flags = flags;
+		pc->steps = steps;
+	}
 	return off;
 }
 
-/* One subprogram per build keeps the verifier's work per walk what it was. */
+/*
+ * One subprogram per build keeps the verifier's work per walk what it was.
+ * Each returns where the path starts in w->buf, or with w->cached set, the
+ * path_map slot (plus one) that holds it.
+ */
+static __always_inline u32 cached_walk(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w, const int typed)
+{
+	u32 slot = pc_slot(dentry, typed);
+	struct path_cache *pc = bpf_map_lookup_elem(&path_map, &slot);
+	w->cached = 0;
+	if (!pc) {
+		w->flags = EV_PATH_TRUNCATED;
+		w->mnt_ns = 0;
+		return PATH_BYTES; /* no path: the slot always exists */
+	}
+	if (pc->steps && recorded(pc, dentry, vfsmnt, w, typed)) {
+		w->cached = slot + 1;
+		count(CNT_PATH_CACHED);
+		return 0;
+	}
+	return walk(dentry, vfsmnt, w, pc, typed);
+}
+
 static __noinline u32 walk_typed(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w)
 {
-	return walk(dentry, vfsmnt, w, 1);
+	return cached_walk(dentry, vfsmnt, w, 1);
 }
 
 static __noinline u32 walk_raw(struct dentry *dentry, struct vfsmount *vfsmnt, struct walkbuf *w)
 {
-	return walk(dentry, vfsmnt, w, 0);
+	return cached_walk(dentry, vfsmnt, w, 0);
 }
 
 /* copy_path walks (dentry, vfsmnt) into s->data at data_off and returns
@@ -474,9 +624,20 @@ static __always_inline u32 copy_path(struct dentry *dentry, struct vfsmount *vfs
 	if (!dentry || !vfsmnt)
 		return 0;
 	u32 off = (typed ? walk_typed(dentry, vfsmnt, w) : walk_raw(dentry, vfsmnt, w)) & (PATH_BYTES - 1);
-	u32 len = (PATH_BYTES - off) & (PATH_BYTES - 1);
 	barrier_var(data_off);
 	data_off &= PATH_BYTES - 1;
+	if (w->cached) {
+		u32 slot = w->cached - 1;
+		struct path_cache *pc = bpf_map_lookup_elem(&path_map, &slot);
+		if (!pc)
+			return 0;
+		u32 len = pc->len;
+		if (len > PC_PATH)
+			return 0;
+		bpf_probe_read_kernel(&s->data[data_off], len, pc->path);
+		return len;
+	}
+	u32 len = (PATH_BYTES - off) & (PATH_BYTES - 1);
 	bpf_probe_read_kernel(&s->data[data_off], len, &w->buf[off]);
 	return len;
 }

@@ -89,6 +89,24 @@ static void load_fd(int fd) {
 
 // private_tmpfs mounts a tmpfs at dir in a mount namespace of this process's
 // own, so the host's mounts never change and the mount goes with the process.
+// load_close dlopens path, calls into it and closes it, so that the
+// next dlopen of the same file maps it again.
+static void load_close(const char *path) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	int (*probe)(void) = h ? (int (*)(void))dlsym(h, "mh_probe") : NULL;
+	if (!probe || probe() != 42 || dlclose(h) != 0) {
+		fprintf(stderr, "mhload: load %s: %s\n", path, h ? "mh_probe missing or wrong" : dlerror());
+		_exit(3);
+	}
+}
+
+// pathf formats a path into a static buffer.
+static const char *pathf(const char *fmt, const char *dir, const char *rest) {
+	static char p[8192];
+	snprintf(p, sizeof p, fmt, dir, rest);
+	return p;
+}
+
 static void private_tmpfs(const char *dir) {
 	if (unshare(CLONE_NEWNS) != 0)
 		die("unshare");
@@ -260,6 +278,65 @@ int main(int argc, char **argv) {
 		report(fd);
 		close(fd);
 		load(dst);
+		_exit(0);
+	}
+	if (!strcmp(mode, "renames")) {
+		// Load the library again and again while the names on its path
+		// change, from one CPU (the kernel side's path cache is per
+		// CPU), printing before each load the path it has then. The
+		// tree is a tmpfs at DIR in a private mount namespace; a second
+		// tmpfs mounted inside it is moved.
+		if (argc < 4)
+			return 2;
+		const char *dir = argv[3];
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu(), &one);
+		if (sched_setaffinity(0, sizeof one, &one) != 0)
+			die("sched_setaffinity");
+		private_tmpfs(dir);
+		if (mkdir(pathf("%s/%s", dir, "a"), 0755) != 0 || mkdir(pathf("%s/%s", dir, "a/b"), 0755) != 0 ||
+		    mkdir(pathf("%s/%s", dir, "y"), 0755) != 0 || mkdir(pathf("%s/%s", dir, "m"), 0755) != 0)
+			die("mkdir");
+		char sub[8192];
+		snprintf(sub, sizeof sub, "%s/a/b", dir);
+		close(copy_into(path, sub, "lib.so"));
+		const char *steps[][3] = {
+			// rename from, rename to (relative to DIR), then the path loaded
+			{NULL, NULL, "a/b/lib.so"},
+			{NULL, NULL, "a/b/lib.so"},                   // unchanged: from the cache
+			{"a", "x", "x/b/lib.so"},                     // an ancestor renamed
+			{"x/b/lib.so", "x/b/lib-2.so", "x/b/lib-2.so"}, // the file renamed
+			{"x/b", "y/b", "y/b/lib-2.so"},               // moved to another parent
+			{"y/b/lib-2.so", "y/b/lib-3.so", "y/b/lib-3.so"}, // a name of the same length
+		};
+		for (unsigned i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+			if (steps[i][0]) {
+				char from[8192];
+				snprintf(from, sizeof from, "%s/%s", dir, steps[i][0]);
+				if (rename(from, pathf("%s/%s", dir, steps[i][1])) != 0)
+					die("rename");
+			}
+			const char *p = pathf("%s/%s", dir, steps[i][2]);
+			printf("load=%s\n", p);
+			fflush(stdout);
+			load_close(p);
+		}
+		// A mount moved: the same file under a new mount point.
+		snprintf(sub, sizeof sub, "%s/m", dir);
+		if (mount("tmpfs", sub, "tmpfs", 0, "size=16m") != 0)
+			die("mount tmpfs");
+		close(copy_into(path, sub, "lib.so"));
+		const char *p = pathf("%s/%s", dir, "m/lib.so");
+		printf("load=%s\n", p);
+		fflush(stdout);
+		load_close(p);
+		if (mkdir(pathf("%s/%s", dir, "y/m2"), 0755) != 0 || mount(sub, pathf("%s/%s", dir, "y/m2"), NULL, MS_MOVE, NULL) != 0)
+			die("move mount");
+		p = pathf("%s/%s", dir, "y/m2/lib.so");
+		printf("load=%s\n", p);
+		fflush(stdout);
+		load_close(p);
 		_exit(0);
 	}
 	if (!strcmp(mode, "mprotect")) {
