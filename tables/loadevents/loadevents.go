@@ -22,7 +22,7 @@ const Name = "module_load_events"
 
 // Columns in row order.
 var Columns = []table.Column{
-	{Name: "time", Type: table.BigInt, Index: true, Description: "When the load happened, Unix seconds (the kernel's clock at the load). A constraint on time (=, <, <=, >, >=) returns that range of the buffer and moves no scheduled query's position, as osquery's evented tables do."},
+	{Name: "time", Type: table.BigInt, Index: true, Description: "When the load happened, Unix seconds (the kernel's clock at the load, read once per CPU per kernel tick: at most one tick, 4 ms at HZ=250, early). A constraint on time (=, <, <=, >, >=) returns that range of the buffer and moves no scheduled query's position, as osquery's evented tables do."},
 	{Name: "eid", Type: table.BigInt, Description: "Event id: 1 for the first event since the extension started, one more for each event after it, so a gap is exactly the events dropped or expired before they were read."},
 	{Name: "kind", Type: table.Text, Description: "What made the load: mmap (a new executable mapping of a file: an mmap with PROT_EXEC, how ld.so maps every library, dlopen and LD_PRELOAD included; or the program interpreter exec mapped), exec (the main image); with --events_syscall_hooks also mprotect (PROT_EXEC added to a file mapping) and memfd_create (a memfd made: not a load yet, the first step of fileless code)."},
 	{Name: "pid", Type: table.BigInt, Index: true, Description: "Process id (thread group) of the loading process, at the load."},
