@@ -8,9 +8,11 @@ import (
 	"github.com/modhunt/modhunt/internal/boundmap"
 )
 
-// exeCacheSize matches the kernel side's exe_map: a process the kernel
-// still remembers as sent is one this cache still holds, unless an event
-// that carried its path was dropped.
+// exeCacheSize is the kernel side's exe_map's slot count. That map is
+// direct-mapped by tgid and this cache keeps the most recent processes, so
+// a process the kernel remembers as sent is nearly always one this cache
+// still holds; when it is not (more than 16,384 processes sent their paths
+// since, or the event that carried its path was dropped), fill reads /proc.
 const exeCacheSize = 16384
 
 // exeCache gives back the executable path the kernel side sends once per
