@@ -110,6 +110,10 @@ type Event struct {
 	// Interpreter: an mmap the kernel made during exec, of the program
 	// interpreter the executable names (PT_INTERP, normally ld.so).
 	Interpreter bool
+	// PathCached: the kernel side took Path from its per-CPU record of
+	// paths walked, having found every step of the walk unchanged, instead
+	// of walking it again (README.md). Diagnostic: the path is the same.
+	PathCached bool
 	// NoFile: the fd or mapping had no file when the kernel side looked
 	// (a race with close); the file fields are empty.
 	NoFile bool
@@ -215,6 +219,7 @@ const (
 	evExeSent       = 1 << 7
 	evEnvTruncated  = 1 << 8
 	evInterp        = 1 << 9
+	evPathCached    = 1 << 10
 )
 
 // struct event's seq: the CPU above seqBits bits of that CPU's count.
@@ -279,6 +284,7 @@ func decode(rec []byte, bootToWall func(ns uint64) time.Time) (Event, error) {
 		AuxTruncated:  flags&evAuxTruncated != 0,
 		EnvTruncated:  flags&evEnvTruncated != 0,
 		Interpreter:   flags&evInterp != 0,
+		PathCached:    flags&evPathCached != 0,
 		exeSent:       flags&evExeSent != 0,
 	}
 	if !e.NoFile {

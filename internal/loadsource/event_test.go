@@ -46,7 +46,7 @@ func TestDecodeLoad(t *testing.T) {
 	rec := record{
 		kind: KindMmap, bootNS: 5, seq: 3<<seqBits | 42, ino: 1234, magic: 0xef53, prot: 5, flags: 0x812, offset: 4096, length: 8192, addr: 0x7f00,
 		dev: 259<<20 | 3, nlink: 1, mode: 0o100755, pid: 10, tid: 11, ppid: 1, uid: 1000, euid: 0, ns: 4026531840, fd: 3,
-		comm: "loader", path: path, aux: []byte("/usr/bin/loader"),
+		evFlags: evPathCached, comm: "loader", path: path, aux: []byte("/usr/bin/loader"),
 	}.bytes()
 	ev, err := decode(rec, boot)
 	if err != nil {
@@ -55,7 +55,7 @@ func TestDecodeLoad(t *testing.T) {
 	want := Event{
 		Kind: KindMmap, Time: boot(5), BootNS: 5, PID: 10, TID: 11, PPID: 1, UID: 1000, EUID: 0, Comm: "loader", CPU: 3, Seq: 42,
 		Exe: []byte("/usr/bin/loader"), Path: path, Device: Device{259, 3}, Inode: 1234, Nlink: 1, Mode: 0o100755, FSMagic: 0xef53,
-		MountNS: 4026531840, Prot: 5, Flags: 0x812, Offset: 4096, Len: 8192, Addr: 0x7f00, FD: 3,
+		MountNS: 4026531840, Prot: 5, Flags: 0x812, Offset: 4096, Len: 8192, Addr: 0x7f00, FD: 3, PathCached: true,
 	}
 	if !equalEvents(ev, want) {
 		t.Fatalf("decoded\n%+v\nwant\n%+v", ev, want)
@@ -80,7 +80,7 @@ func equalEvents(a, b Event) bool {
 		a.MountNS == b.MountNS && a.Memfd == b.Memfd && a.Internal == b.Internal && a.Deleted == b.Deleted &&
 		a.NoFile == b.NoFile && a.Prot == b.Prot && a.Flags == b.Flags && a.Offset == b.Offset && a.Len == b.Len &&
 		a.Addr == b.Addr && a.FD == b.FD && a.AuxTruncated == b.AuxTruncated && len(a.Argv) == len(b.Argv) &&
-		a.Interpreter == b.Interpreter
+		a.Interpreter == b.Interpreter && a.PathCached == b.PathCached
 }
 
 func TestDecodeExecArgv(t *testing.T) {

@@ -117,9 +117,6 @@ type Stats struct {
 	// VMABusy counts mprotect calls not checked because the address space
 	// lock was taken (bpf_find_vma only tries it).
 	VMABusy uint64
-	// PathsCached counts paths the kernel side took from its per-CPU path
-	// cache instead of walking the dentries (see README.md).
-	PathsCached uint64
 	// Received counts records read from the ring; Decoded the ones that
 	// became events; QueueDrops the events the Events channel had no room
 	// for.

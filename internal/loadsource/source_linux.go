@@ -64,10 +64,9 @@ const SyscallHooksOff = "turned off: system call tracepoints slow every system c
 
 // Indexes of the counters map (enum counter in the BPF program).
 const (
-	cntRingFull    = 0
-	cntEmitted     = 1
-	cntVMABusy     = 2
-	cntPathsCached = 3
+	cntRingFull = 0
+	cntEmitted  = 1
+	cntVMABusy  = 2
 )
 
 // Source delivers load events from the kernel. The zero value is not
@@ -547,7 +546,6 @@ func (s *Source) statsLocked() Stats {
 		st.RingDrops = sumCounter(s.counters, cntRingFull)
 		st.Emitted = sumCounter(s.counters, cntEmitted)
 		st.VMABusy = sumCounter(s.counters, cntVMABusy)
-		st.PathsCached = sumCounter(s.counters, cntPathsCached)
 	}
 	for _, p := range s.progs {
 		if ps, err := p.Stats(); err == nil {

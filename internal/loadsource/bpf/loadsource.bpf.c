@@ -70,6 +70,7 @@ enum ev_flags {
 	EV_EXE_SENT = 1 << 7,		/* no exe path: an earlier event of this process carried it */
 	EV_ENV_TRUNCATED = 1 << 8,	/* the exec's environment was cut at ENV_BYTES */
 	EV_INTERP = 1 << 9,		/* the program interpreter, mapped by the kernel during exec */
+	EV_PATH_CACHED = 1 << 10,	/* the path came from path_map, not a walk */
 };
 
 /*
@@ -153,8 +154,7 @@ enum counter {
 	CNT_RING_FULL = 0,	/* events the ring had no room for */
 	CNT_EMITTED = 1,	/* events written to the ring */
 	CNT_VMA_BUSY = 2,	/* mprotect checks skipped: the mm lock was contended */
-	CNT_PATH_CACHED = 3,	/* paths taken from path_map instead of walked */
-	CNT_MAX = 4,
+	CNT_MAX = 3,
 };
 
 /* bpf_ringbuf_output flags and query (uapi/linux/bpf.h). */
@@ -599,7 +599,6 @@ static __always_inline u32 cached_walk(struct dentry *dentry, struct vfsmount *v
 	}
 	if (pc->steps && recorded(pc, dentry, vfsmnt, w, typed)) {
 		w->cached = slot + 1;
-		count(CNT_PATH_CACHED);
 		return 0;
 	}
 	return walk(dentry, vfsmnt, w, pc, typed);
@@ -746,6 +745,8 @@ static __always_inline void describe(struct file *f, struct file *pathf, struct 
 	ev->path_len = copy_path(dentry, vfsmnt, s, w, 0, typed);
 	ev->mnt_ns = w->mnt_ns;
 	ev->ev_flags |= w->flags;
+	if (w->cached)
+		ev->ev_flags |= EV_PATH_CACHED;
 
 	/* Where the file lives decides memfd, not its name alone: a tmpfs file
 	 * anyone can create may be called "memfd:x", but only memfd_create puts

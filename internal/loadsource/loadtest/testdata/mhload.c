@@ -304,7 +304,9 @@ int main(int argc, char **argv) {
 		const char *steps[][3] = {
 			// rename from, rename to (relative to DIR), then the path loaded
 			{NULL, NULL, "a/b/lib.so"},
-			{NULL, NULL, "a/b/lib.so"},                   // unchanged: from the cache
+			{NULL, NULL, "a/b/lib.so"},                   // unchanged three times: from the cache
+			{NULL, NULL, "a/b/lib.so"},
+			{NULL, NULL, "a/b/lib.so"},
 			{"a", "x", "x/b/lib.so"},                     // an ancestor renamed
 			{"x/b/lib.so", "x/b/lib-2.so", "x/b/lib-2.so"}, // the file renamed
 			{"x/b", "y/b", "y/b/lib-2.so"},               // moved to another parent
