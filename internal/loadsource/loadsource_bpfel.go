@@ -16,6 +16,8 @@ import (
 type loadsourceCpuState struct {
 	_         structs.HostLayout
 	Seq       uint64
+	RingFull  uint64
+	VmaBusy   uint64
 	Unchecked uint64
 	Tick      uint64
 	TickNs    uint64
@@ -114,7 +116,6 @@ type loadsourceWalkbuf struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	loadsourceMapCounters          = "counters"
 	loadsourceMapCpuMap            = "cpu_map"
 	loadsourceMapEvents            = "events"
 	loadsourceMapExeMap            = "exe_map"
@@ -204,7 +205,6 @@ type loadsourceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type loadsourceMapSpecs struct {
-	Counters   *ebpf.MapSpec `ebpf:"counters"`
 	CpuMap     *ebpf.MapSpec `ebpf:"cpu_map"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	ExeMap     *ebpf.MapSpec `ebpf:"exe_map"`
@@ -254,7 +254,6 @@ func (o *loadsourceObjects) Close() error {
 //
 // It can be passed to loadLoadsourceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type loadsourceMaps struct {
-	Counters   *ebpf.Map `ebpf:"counters"`
 	CpuMap     *ebpf.Map `ebpf:"cpu_map"`
 	Events     *ebpf.Map `ebpf:"events"`
 	ExeMap     *ebpf.Map `ebpf:"exe_map"`
@@ -267,7 +266,6 @@ type loadsourceMaps struct {
 
 func (m *loadsourceMaps) Close() error {
 	return _LoadsourceClose(
-		m.Counters,
 		m.CpuMap,
 		m.Events,
 		m.ExeMap,

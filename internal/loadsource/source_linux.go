@@ -62,13 +62,6 @@ var optionalGroups = []string{"mprotect", "memfd_create"}
 // Config.SyscallHooks asks for them.
 const SyscallHooksOff = "turned off: system call tracepoints slow every system call on the host"
 
-// Indexes of the counters map (enum counter in the BPF program).
-const (
-	cntRingFull = 0
-	cntEmitted  = 1
-	cntVMABusy  = 2
-)
-
 // Source delivers load events from the kernel. The zero value is not
 // usable; call New.
 type Source struct {
@@ -84,7 +77,7 @@ type Source struct {
 	progs    []*ebpf.Program
 	maps     map[string]*ebpf.Map
 	kernel   *btf.Cache // while starting
-	counters *ebpf.Map
+	cpuState *ebpf.Map  // per-CPU struct cpu_state: the kernel side's counts
 	atts     []*attachment
 	active   []int           // hookSpecs attached at start, reattached by setAttached
 	bound    []*ebpf.Program // by hookSpecs index: the program attached there
@@ -343,7 +336,7 @@ func (s *Source) bringUpWith(spec *ebpf.CollectionSpec, group string, fallback b
 	}
 	if s.maps == nil {
 		s.maps = coll.Maps
-		s.counters = coll.Maps["counters"]
+		s.cpuState = coll.Maps["cpu_map"]
 	}
 	s.colls = append(s.colls, coll)
 	s.atts = append(s.atts, atts...)
@@ -516,7 +509,7 @@ func (s *Source) release() error {
 	for _, c := range s.colls {
 		c.Close()
 	}
-	s.colls, s.progs, s.counters, s.maps = nil, nil, nil, nil
+	s.colls, s.progs, s.cpuState, s.maps = nil, nil, nil, nil
 	return err
 }
 
@@ -542,10 +535,17 @@ func (s *Source) statsLocked() Stats {
 		Decoded:    s.decoded.Load(),
 		QueueDrops: s.queueDrops.Load(),
 	}
-	if s.counters != nil {
-		st.RingDrops = sumCounter(s.counters, cntRingFull)
-		st.Emitted = sumCounter(s.counters, cntEmitted)
-		st.VMABusy = sumCounter(s.counters, cntVMABusy)
+	if s.cpuState != nil {
+		var perCPU []loadsourceCpuState
+		if err := s.cpuState.Lookup(uint32(0), &perCPU); err == nil {
+			var made uint64
+			for _, c := range perCPU {
+				made += c.Seq
+				st.RingDrops += c.RingFull
+				st.VMABusy += c.VmaBusy
+			}
+			st.Emitted = made - st.RingDrops
+		}
 	}
 	for _, p := range s.progs {
 		if ps, err := p.Stats(); err == nil {
@@ -553,18 +553,6 @@ func (s *Source) statsLocked() Stats {
 		}
 	}
 	return st
-}
-
-func sumCounter(m *ebpf.Map, idx uint32) uint64 {
-	var perCPU []uint64
-	if err := m.Lookup(idx, &perCPU); err != nil {
-		return 0
-	}
-	var n uint64
-	for _, v := range perCPU {
-		n += v
-	}
-	return n
 }
 
 // wallClock turns CLOCK_BOOTTIME instants into wall-clock times. The

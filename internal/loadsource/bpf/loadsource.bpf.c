@@ -150,13 +150,6 @@ struct pending {
 	u32 pad;
 };
 
-enum counter {
-	CNT_RING_FULL = 0,	/* events the ring had no room for */
-	CNT_EMITTED = 1,	/* events written to the ring */
-	CNT_VMA_BUSY = 2,	/* mprotect checks skipped: the mm lock was contended */
-	CNT_MAX = 3,
-};
-
 /* bpf_ringbuf_output flags and query (uapi/linux/bpf.h). */
 #define BPF_RB_NO_WAKEUP 1
 #define BPF_RB_FORCE_WAKEUP 2
@@ -201,16 +194,12 @@ struct {
 	__uint(max_entries, 4 << 20); /* user space sets the real size before loading */
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CNT_MAX);
-	__type(key, u32);
-	__type(value, u64);
-} counters SEC(".maps");
-
-/* What each CPU keeps between events (see tick_time and submit). */
+/* What each CPU keeps between events (see tick_time and submit), and its
+ * counts, which user space sums over the CPUs (Stats). */
 struct cpu_state {
-	u64 seq;	/* events this CPU made, sent or dropped */
+	u64 seq;	/* events this CPU made: written to the ring, or ring_full */
+	u64 ring_full;	/* events the ring had no room for */
+	u64 vma_busy;	/* mprotect checks skipped: the mm lock was contended */
 	u64 unchecked;	/* bytes sent since this CPU last asked how full the ring is */
 	u64 tick;	/* jiffies when tick_ns was read */
 	u64 tick_ns;
@@ -281,6 +270,14 @@ static __always_inline struct exe_seen *exe_slot(u32 tgid)
 	return bpf_map_lookup_elem(&exe_map, &slot);
 }
 
+/* exe_sent records that tgid's events carry the path of (mm, exe). */
+static __always_inline void exe_sent(struct exe_seen *seen, u32 tgid, struct mm_struct *mm, struct file *exe)
+{
+	seen->tgid = tgid;
+	seen->mm = (u64)mm;
+	seen->exe_file = (u64)exe;
+}
+
 static __always_inline struct cpu_state *cpu_state(void)
 {
 	u32 zero = 0;
@@ -310,13 +307,6 @@ static __always_inline u64 tick_time(void)
 	barrier();
 	c->tick = tick;
 	return now;
-}
-
-static __always_inline void count(u32 which)
-{
-	u64 *n = bpf_map_lookup_elem(&counters, &which);
-	if (n)
-		*n += 1;
 }
 
 /*
@@ -822,9 +812,7 @@ static __always_inline void aux_exe(struct task_struct *task, struct scratch *s,
 			s->ev.ev_flags |= EV_EXE_SENT;
 			return;
 		}
-		seen->tgid = s->ev.pid;
-		seen->mm = (u64)mm;
-		seen->exe_file = (u64)exe;
+		exe_sent(seen, s->ev.pid, mm, exe);
 	}
 	HEAD(typed, w->head, exe);
 	s->ev.aux_len = copy_path(FILE_DENTRY(typed, w->head, exe), FILE_MNT(typed, w->head, exe), s, w, s->ev.path_len, typed);
@@ -850,9 +838,7 @@ static __always_inline void submit(struct scratch *s)
 			flags = BPF_RB_FORCE_WAKEUP;
 	}
 	if (bpf_ringbuf_output(&events, s, size, flags) < 0)
-		count(CNT_RING_FULL);
-	else
-		count(CNT_EMITTED);
+		c->ring_full++;
 }
 
 /* emit sends the load p describes, made by task: the current task (a
@@ -1265,7 +1251,9 @@ int enter_mprotect(struct syscall_enter_ctx *ctx)
 	struct vma_ctx c = {};
 	long err = bpf_find_vma(task, start, vma_cb, &c, 0);
 	if (err == -16 /* EBUSY */) {
-		count(CNT_VMA_BUSY);
+		struct cpu_state *cs = cpu_state();
+		if (cs)
+			cs->vma_busy++;
 		return 0;
 	}
 	if (err || !c.file || (c.vm_flags & VM_EXEC))
@@ -1370,11 +1358,8 @@ int sched_exec(struct sched_process_exec_ctx *ctx)
 	if (exe && !(s->ev.ev_flags & EV_PATH_TRUNCATED)) {
 		/* This event's path is the exe path of the process's loads. */
 		struct exe_seen *seen = exe_slot(s->ev.pid);
-		if (seen) {
-			seen->tgid = s->ev.pid;
-			seen->mm = (u64)mm;
-			seen->exe_file = (u64)exe;
-		}
+		if (seen)
+			exe_sent(seen, s->ev.pid, mm, exe);
 	}
 
 	u32 at = s->ev.path_len;

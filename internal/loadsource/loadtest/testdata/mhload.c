@@ -68,7 +68,7 @@ static int copy_into(const char *from, const char *dir, const char *name) {
 	return fd;
 }
 
-static void load(const char *path) {
+static void *load(const char *path) {
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		fprintf(stderr, "mhload: dlopen %s: %s\n", path, dlerror());
@@ -79,6 +79,7 @@ static void load(const char *path) {
 		fprintf(stderr, "mhload: mh_probe missing or wrong\n");
 		_exit(4);
 	}
+	return h;
 }
 
 static void load_fd(int fd) {
@@ -89,15 +90,11 @@ static void load_fd(int fd) {
 
 // private_tmpfs mounts a tmpfs at dir in a mount namespace of this process's
 // own, so the host's mounts never change and the mount goes with the process.
-// load_close dlopens path, calls into it and closes it, so that the
-// next dlopen of the same file maps it again.
+// load_close loads path and closes it, so that the next dlopen of the
+// same file maps it again.
 static void load_close(const char *path) {
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	int (*probe)(void) = h ? (int (*)(void))dlsym(h, "mh_probe") : NULL;
-	if (!probe || probe() != 42 || dlclose(h) != 0) {
-		fprintf(stderr, "mhload: load %s: %s\n", path, h ? "mh_probe missing or wrong" : dlerror());
-		_exit(3);
-	}
+	if (dlclose(load(path)) != 0)
+		die("dlclose");
 }
 
 // pathf formats a path into a static buffer.
